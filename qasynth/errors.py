@@ -1,0 +1,101 @@
+"""Exceptions raised on purpose by qasynth.
+
+Every error qasynth raises deliberately inherits from :class:`QasynthError`, so
+``except qasynth.QasynthError`` catches all of them and nothing else::
+
+    QasynthError
+    ├── InputError                 a document, table or option is unusable
+    │   ├── DocumentError          a file cannot be read or decoded (carries ``path``)
+    │   └── ColumnError            a table lacks a column (carries ``columns``)
+    ├── ConfigurationError         the run cannot start (no API key, bad encoding, ...)
+    │   └── EncodingUnavailableError   tiktoken cannot load its BPE files offline
+    ├── ModelError                 the chat model failed in a way retries cannot fix
+    │   └── AuthenticationError    the provider refused the credentials or the request
+    ├── ParseError                 model output stayed unusable (carries ``raw_output``)
+    └── StateError                 a resumable run's state does not match this run
+
+Messages say what failed, show the offending value and say how to fix it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = [
+    "AuthenticationError",
+    "ColumnError",
+    "ConfigurationError",
+    "DocumentError",
+    "EncodingUnavailableError",
+    "InputError",
+    "ModelError",
+    "ParseError",
+    "QasynthError",
+    "StateError",
+]
+
+
+class QasynthError(Exception):
+    """Root of every error qasynth raises on purpose."""
+
+
+class InputError(QasynthError):
+    """An input (document, table, option value) cannot be used."""
+
+
+class DocumentError(InputError):
+    """A document file cannot be read or decoded."""
+
+    def __init__(self, message: str, *, path: str | Path | None = None) -> None:
+        super().__init__(message)
+        self.path = None if path is None else Path(path)
+
+
+class ColumnError(InputError):
+    """A table does not have a column that was asked for."""
+
+    def __init__(self, message: str, *, columns: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.columns = list(columns)
+
+
+class ConfigurationError(QasynthError):
+    """The run cannot start as configured (missing API key, unknown encoding, ...)."""
+
+
+class EncodingUnavailableError(ConfigurationError):
+    """tiktoken could not load the files for an encoding (usually: no network)."""
+
+
+class ModelError(QasynthError):
+    """The chat model failed in a way that retrying will not fix."""
+
+
+class AuthenticationError(ModelError):
+    """The provider rejected the credentials or the request (HTTP 400/401/403/404)."""
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class ParseError(QasynthError):
+    """Model output stayed unusable after local repair and every fix attempt."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        raw_output: str,
+        attempts: int,
+        chunk_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.raw_output = raw_output
+        self.attempts = attempts
+        self.chunk_id = chunk_id
+
+
+class StateError(QasynthError):
+    """A resumable run's saved state does not match the run being started."""
