@@ -1,0 +1,99 @@
+"""The result of a run: kept records, failures, rejections and statistics."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, overload
+
+from .schema import ChunkFailure, QARecord, Rejection
+from .writers import write_chat_jsonl, write_jsonl
+
+__all__ = ["Dataset", "Stats"]
+
+
+@dataclass
+class Stats:
+    """Counts for a run. ``model_calls`` counts generation calls; ``fix_calls``
+    the extra calls the output fixer made; together they are the paid calls."""
+
+    documents: int = 0
+    empty_documents: int = 0
+    chunks: int = 0
+    chunks_done: int = 0
+    chunks_failed: int = 0
+    chunks_resumed: int = 0
+    model_calls: int = 0
+    fix_calls: int = 0
+    retries: int = 0
+    local_repairs: int = 0
+    pairs_returned: int = 0
+    pairs_kept: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    rejections: Counter[str] = field(default_factory=Counter)
+    repairs: Counter[str] = field(default_factory=Counter)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            data[f.name] = dict(sorted(value.items())) if isinstance(value, Counter) else value
+        return data
+
+    @property
+    def pairs_rejected(self) -> int:
+        return sum(self.rejections.values())
+
+
+class Dataset:
+    """Kept records (in chunk order) plus everything that did not make it."""
+
+    def __init__(
+        self,
+        records: list[QARecord],
+        *,
+        failures: list[ChunkFailure] | None = None,
+        rejections: list[Rejection] | None = None,
+        stats: Stats | None = None,
+    ) -> None:
+        self.records = records
+        self.failures = failures or []
+        self.rejections = rejections or []
+        self.stats = stats or Stats(pairs_kept=len(records))
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __iter__(self) -> Iterator[QARecord]:
+        return iter(self.records)
+
+    @overload
+    def __getitem__(self, index: int) -> QARecord: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[QARecord]: ...
+    def __getitem__(self, index: int | slice) -> QARecord | list[QARecord]:
+        return self.records[index]
+
+    def __repr__(self) -> str:
+        return (
+            f"Dataset({len(self.records)} records, {len(self.failures)} failed chunks, "
+            f"{len(self.rejections)} rejected pairs)"
+        )
+
+    def to_jsonl(self, path: str | Path, *, system_prompt: str | None = None) -> Path:
+        """Write the records as OpenAI chat fine-tuning JSONL (atomically)."""
+        write_chat_jsonl(path, self.records, system_prompt=system_prompt)
+        return Path(path)
+
+    def failures_to_jsonl(self, path: str | Path) -> Path:
+        """Write failed chunks (id, source, reason, raw model output) as JSONL."""
+        write_jsonl(path, (f.to_dict() for f in self.failures))
+        return Path(path)
+
+    def records_to_jsonl(self, path: str | Path) -> Path:
+        """Write the records with their provenance (one object per line)."""
+        write_jsonl(path, (r.to_dict() for r in self.records))
+        return Path(path)

@@ -1,0 +1,413 @@
+"""The pipeline: documents → chunks → prompt → model → parsing → validation.
+
+:class:`Synthesizer` composes the stages and owns concurrency, progress and
+statistics. :func:`synthesize` and :func:`asynthesize` are the one-call forms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.documents import Document
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.prompt_values import PromptValue
+from langchain_core.runnables import RunnableLambda
+from tqdm.auto import tqdm
+
+from .chunking import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, Chunker
+from .concurrency import CallFailed, CallUsage, ModelCaller
+from .dataset import Dataset, Stats
+from .errors import ModelError, ParseError
+from .llm import DEFAULT_MODEL, DEFAULT_REQUEST_TIMEOUT, default_chat_model, model_name_of
+from .loaders import DocumentInput, iter_documents
+from .parsing import DEFAULT_MAX_FIX_ATTEMPTS, ReplyParser, message_text
+from .prompts import DEFAULT_PROMPT, QAPrompt
+from .schema import Chunk, ChunkFailure, QARecord, Rejection
+from .tokens import EncodingLike
+from .validation import (
+    DEFAULT_MAX_ANSWER_CHARS,
+    DEFAULT_MAX_QUESTION_CHARS,
+    PairValidator,
+    RunFilter,
+    default_run_filters,
+    default_validators,
+    first_rejection,
+)
+
+__all__ = ["ChunkResult", "Synthesizer", "asynthesize", "synthesize"]
+
+logger = logging.getLogger("qasynth")
+
+Inputs = DocumentInput | Iterable[DocumentInput]
+
+
+@dataclass
+class ChunkResult:
+    """Everything one chunk produced; ``seq`` is its position in the run."""
+
+    seq: int
+    chunk: Chunk
+    records: list[QARecord] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    failure: ChunkFailure | None = None
+    usage: CallUsage = field(default_factory=CallUsage)
+    fix_calls: int = 0
+    repairs: list[str] = field(default_factory=list)
+    pairs_returned: int = 0
+    raw_output: str = ""
+
+    def add_to(self, stats: Stats) -> None:
+        """Add this chunk's counts to a run's statistics."""
+        stats.chunks_failed += self.failure is not None
+        stats.chunks_done += self.failure is None
+        stats.model_calls += self.usage.calls
+        stats.fix_calls += self.fix_calls
+        stats.retries += self.usage.retries
+        stats.input_tokens += self.usage.input_tokens
+        stats.output_tokens += self.usage.output_tokens
+        stats.local_repairs += bool([r for r in self.repairs if r != "llm_fix"])
+        stats.repairs.update(self.repairs)
+        stats.pairs_returned += self.pairs_returned
+        stats.rejections.update(r.reason for r in self.rejections)
+
+
+class Synthesizer:
+    """Turns documents into validated question-answer records.
+
+    Every option is keyword-only and has a default that suits most runs. Pass
+    any LangChain chat model as ``llm``; without one, ``model`` names an OpenAI
+    model created on first use (``OPENAI_API_KEY``/``OPENAI_BASE_URL`` apply).
+    """
+
+    def __init__(
+        self,
+        *,
+        llm: BaseChatModel | None = None,
+        model: str = DEFAULT_MODEL,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        temperature: float = 0.0,
+        prompt: QAPrompt | None = None,
+        theme: str | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        chunk_overlap: int = DEFAULT_CHUNK_OVERLAP,
+        encoding: EncodingLike | None = None,
+        max_fix_attempts: int = DEFAULT_MAX_FIX_ATTEMPTS,
+        concurrency: int = 8,
+        rpm: float | None = None,
+        tpm: int | None = None,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+        max_attempts: int = 5,
+        retry_base_delay: float = 1.0,
+        max_question_chars: int = DEFAULT_MAX_QUESTION_CHARS,
+        max_answer_chars: int = DEFAULT_MAX_ANSWER_CHARS,
+        validators: Sequence[PairValidator] | None = None,
+        run_filters: Sequence[RunFilter] | None = None,
+        progress: bool = True,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        self.llm = llm
+        self.model = model
+        self.base_url = base_url
+        self.api_key = api_key
+        self.temperature = temperature
+        self.prompt = prompt or DEFAULT_PROMPT
+        self.theme = theme
+        self.chunk_size = chunk_size
+        self.chunk_overlap = chunk_overlap
+        self.encoding = encoding
+        self.max_fix_attempts = max_fix_attempts
+        self.concurrency = concurrency
+        self.rpm = rpm
+        self.tpm = tpm
+        self.request_timeout = request_timeout
+        self.max_attempts = max_attempts
+        self.retry_base_delay = retry_base_delay
+        self.validators = list(
+            default_validators(
+                max_question_chars=max_question_chars, max_answer_chars=max_answer_chars
+            )
+            if validators is None
+            else validators
+        )
+        self.run_filters = list(default_run_filters() if run_filters is None else run_filters)
+        self.progress = progress
+
+    # -- stages -----------------------------------------------------------------
+
+    def chat_model(self) -> BaseChatModel:
+        """The model in use, creating the default one on first call."""
+        if self.llm is None:
+            self.llm = default_chat_model(
+                self.model,
+                temperature=self.temperature,
+                base_url=self.base_url,
+                api_key=self.api_key,
+                timeout=self.request_timeout,
+            )
+        return self.llm
+
+    @property
+    def model_name(self) -> str:
+        return model_name_of(self.llm) if self.llm is not None else self.model
+
+    def chunker(self) -> Chunker:
+        return Chunker(
+            chunk_size=self.chunk_size,
+            chunk_overlap=self.chunk_overlap,
+            encoding=self.encoding,
+            model=self.model_name,
+        )
+
+    def iter_chunks(
+        self, docs: Inputs, *, chunker: Chunker | None = None, stats: Stats | None = None
+    ) -> Iterator[Chunk]:
+        """Every chunk of every document, in order (documents are read lazily)."""
+        chunker = chunker or self.chunker()
+        stats = stats if stats is not None else Stats()
+        for document in iter_documents(docs):
+            chunks = self._split(chunker, document, stats)
+            yield from chunks
+
+    def _split(self, chunker: Chunker, document: Document, stats: Stats) -> list[Chunk]:
+        stats.documents += 1
+        if not document.page_content.strip():
+            stats.empty_documents += 1
+            logger.info("skipping empty document %s", document.metadata.get("source"))
+            return []
+        chunks = chunker.split_document(document, theme=self.theme)
+        stats.chunks += len(chunks)
+        return chunks
+
+    def make_caller(self) -> ModelCaller:
+        chunker_encoding = self.chunker().encoding if self.tpm else None
+
+        def estimate(messages: Sequence[BaseMessage]) -> int:
+            assert chunker_encoding is not None
+            text = "".join(message_text(m) for m in messages)
+            return 2 * len(chunker_encoding.encode(text, disallowed_special=()))
+
+        return ModelCaller(
+            self.chat_model(),
+            concurrency=self.concurrency,
+            request_timeout=self.request_timeout,
+            max_attempts=self.max_attempts,
+            retry_base_delay=self.retry_base_delay,
+            rpm=self.rpm,
+            tpm=self.tpm,
+            estimate_tokens=estimate if self.tpm else None,
+            secrets=(self.api_key,),
+        )
+
+    async def aprocess_chunk(
+        self, chunk: Chunk, *, caller: ModelCaller | None = None, seq: int = 0
+    ) -> ChunkResult:
+        """Generate, parse and validate one chunk. Never raises for bad output."""
+        caller = caller or self.make_caller()
+        result = ChunkResult(seq=seq, chunk=chunk)
+        try:
+            reply = await caller.call(self.prompt.build_messages(chunk), result.usage)
+        except CallFailed as exc:
+            result.failure = _failure(chunk, f"model call failed: {exc}", "", exc.attempts)
+            return result
+        result.raw_output = message_text(reply)
+        parser = ReplyParser(self._fixer(caller, result), max_fix_attempts=self.max_fix_attempts)
+        try:
+            parsed = await parser.aparse(result.raw_output)
+        except ParseError as exc:
+            result.failure = _failure(chunk, str(exc).splitlines()[0], exc.raw_output, exc.attempts)
+            return result
+        except CallFailed as exc:
+            raw = "\n\n----- fix attempt -----\n\n".join(parser.transcript)
+            result.failure = _failure(chunk, f"fix call failed: {exc}", raw, 1 + parser.fix_calls)
+            return result
+        finally:
+            result.fix_calls = parser.fix_calls
+            result.usage.input_tokens += parser.input_tokens
+            result.usage.output_tokens += parser.output_tokens
+        result.repairs = parsed.repairs
+        result.pairs_returned = len(parsed.pairs) + len(parsed.rejected)
+        result.rejections.extend(
+            Rejection(reason, q, a, chunk.id) for reason, q, a in parsed.rejected
+        )
+        for pair in parsed.pairs:
+            self._validate(chunk, _record(chunk, pair.question, pair.answer), result)
+        return result
+
+    def _validate(self, chunk: Chunk, record: QARecord, result: ChunkResult) -> None:
+        reason = first_rejection(self.validators, record, chunk)
+        if reason:
+            result.rejections.append(Rejection(reason, record.question, record.answer, chunk.id))
+        else:
+            result.records.append(record)
+
+    def _fixer(self, caller: ModelCaller, result: ChunkResult) -> RunnableLambda[Any, AIMessage]:
+        async def fix(prompt: PromptValue) -> AIMessage:
+            usage = CallUsage()  # tokens are counted by the parser; keep retries
+            try:
+                return await caller.call(prompt.to_messages(), usage)
+            finally:
+                result.usage.retries += usage.retries
+
+        return RunnableLambda(fix)
+
+    # -- running ----------------------------------------------------------------
+
+    async def astream(
+        self,
+        docs: Inputs,
+        *,
+        stats: Stats | None = None,
+        skip: Callable[[Chunk], bool] | None = None,
+    ) -> AsyncIterator[ChunkResult]:
+        """Yield each chunk's result as soon as it is finished (not in order).
+
+        At most ``concurrency`` chunks are in progress at once, so memory stays
+        bounded however large the input. ``skip`` leaves out chunks (for
+        example, ones a resumed run has already done); they are counted in
+        ``stats.chunks_resumed``.
+        """
+        stats = stats if stats is not None else Stats()
+        caller = self.make_caller()  # fails here, before any work, without a key
+        chunker = self.chunker()
+        bar = tqdm(total=0, unit="chunk", desc="qasynth", disable=not self.progress)
+        pending: set[asyncio.Task[ChunkResult]] = set()
+        try:
+            async for seq, chunk in self._aiter_chunks(docs, chunker, stats, bar):
+                if skip is not None and skip(chunk):
+                    stats.chunks_resumed += 1
+                    bar.update(1)
+                    continue
+                if len(pending) >= self.concurrency:
+                    done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                    for task in done:
+                        bar.update(1)
+                        yield task.result()
+                pending.add(asyncio.create_task(self.aprocess_chunk(chunk, caller=caller, seq=seq)))
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    bar.update(1)
+                    yield task.result()
+        finally:
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+            bar.close()
+
+    async def _aiter_chunks(
+        self, docs: Inputs, chunker: Chunker, stats: Stats, bar: Any
+    ) -> AsyncIterator[tuple[int, Chunk]]:
+        documents = iter_documents(docs)
+        seq = 0
+        while True:  # read and split off the event loop, so requests keep flowing
+            document = await asyncio.to_thread(next, documents, None)
+            if document is None:
+                return
+            chunks = await asyncio.to_thread(self._split, chunker, document, stats)
+            bar.total = stats.chunks
+            bar.refresh()
+            for chunk in chunks:
+                yield seq, chunk
+                seq += 1
+
+    async def arun(self, docs: Inputs) -> Dataset:
+        """Process every chunk and return the :class:`Dataset` (records in chunk order).
+
+        If the provider refuses the request part-way, the error raised carries
+        what was already made as ``error.partial`` (a ``Dataset``).
+        """
+        stats = Stats()
+        results: list[ChunkResult] = []
+        try:
+            async for result in self.astream(docs, stats=stats):
+                result.add_to(stats)
+                results.append(result)
+        except ModelError as exc:
+            exc.partial = self.assemble(results, stats)  # type: ignore[attr-defined]
+            raise
+        return self.assemble(results, stats)
+
+    def assemble(self, results: Iterable[ChunkResult], stats: Stats) -> Dataset:
+        """Order results by chunk, apply the whole-run filters, build the Dataset."""
+        for run_filter in self.run_filters:
+            run_filter.reset()
+        records: list[QARecord] = []
+        rejections: list[Rejection] = []
+        failures: list[ChunkFailure] = []
+        for result in sorted(results, key=lambda r: r.seq):
+            rejections.extend(result.rejections)
+            if result.failure is not None:
+                failures.append(result.failure)
+            for record in result.records:
+                reason = self._run_rejection(record)
+                if reason:
+                    stats.rejections[reason] += 1
+                    rejections.append(
+                        Rejection(reason, record.question, record.answer, record.chunk_id)
+                    )
+                else:
+                    records.append(record)
+        stats.pairs_kept = len(records)
+        return Dataset(records, failures=failures, rejections=rejections, stats=stats)
+
+    def _run_rejection(self, record: QARecord) -> str | None:
+        for run_filter in self.run_filters:
+            reason = run_filter.check(record)
+            if reason:
+                return reason
+        return None
+
+    def run(self, docs: Inputs) -> Dataset:
+        """Synchronous :meth:`arun` (also works inside a running event loop)."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.arun(docs))
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(asyncio.run, self.arun(docs)).result()
+
+
+def _record(chunk: Chunk, question: str, answer: str) -> QARecord:
+    return QARecord(
+        question=question.strip(),
+        answer=answer.strip(),
+        theme=chunk.theme,
+        source=chunk.source,
+        chunk_id=chunk.id,
+        chunk_index=chunk.index,
+    )
+
+
+def _failure(chunk: Chunk, reason: str, raw_output: str, attempts: int) -> ChunkFailure:
+    return ChunkFailure(
+        chunk_id=chunk.id,
+        source=chunk.source,
+        theme=chunk.theme,
+        chunk_index=chunk.index,
+        reason=reason,
+        raw_output=raw_output,
+        attempts=attempts,
+    )
+
+
+def synthesize(docs: Inputs, **options: Any) -> Dataset:
+    """Make a :class:`Dataset` of question-answer records from documents.
+
+    ``docs`` is text, a path, a ``Document`` or an iterable of them; options
+    are those of :class:`Synthesizer` (``llm=``, ``chunk_size=``, ...).
+    """
+    return Synthesizer(**options).run(docs)
+
+
+async def asynthesize(docs: Inputs, **options: Any) -> Dataset:
+    """Asynchronous :func:`synthesize`."""
+    return await Synthesizer(**options).arun(docs)
