@@ -73,6 +73,4 @@ def write_chat_jsonl(
     path: str | Path, records: Iterable[QARecord], *, system_prompt: str | None = None
 ) -> int:
     """Write records as chat fine-tuning JSONL. Returns the number of lines."""
-    return write_jsonl(
-        path, (chat_example(r.question, r.answer, system_prompt) for r in records)
-    )
+    return write_jsonl(path, (chat_example(r.question, r.answer, system_prompt) for r in records))
