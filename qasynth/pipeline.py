@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel
@@ -24,10 +25,17 @@ from .chunking import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, Chunker
 from .concurrency import CallFailed, CallUsage, ModelCaller
 from .dataset import Dataset, Stats
 from .errors import ModelError, ParseError
-from .llm import DEFAULT_MODEL, DEFAULT_REQUEST_TIMEOUT, default_chat_model, model_name_of
+from .llm import (
+    DEFAULT_MODEL,
+    DEFAULT_REQUEST_TIMEOUT,
+    default_chat_model,
+    model_name_of,
+    model_params_of,
+)
 from .loaders import DocumentInput, iter_documents
 from .parsing import DEFAULT_MAX_FIX_ATTEMPTS, ReplyParser, message_text
 from .prompts import DEFAULT_PROMPT, QAPrompt
+from .runs import RunReport, arun_to_file
 from .schema import Chunk, ChunkFailure, QARecord, Rejection
 from .tokens import EncodingLike
 from .validation import (
@@ -348,7 +356,7 @@ class Synthesizer:
             if result.failure is not None:
                 failures.append(result.failure)
             for record in result.records:
-                reason = self._run_rejection(record)
+                reason = self.run_rejection(record)
                 if reason:
                     stats.rejections[reason] += 1
                     rejections.append(
@@ -359,7 +367,8 @@ class Synthesizer:
         stats.pairs_kept = len(records)
         return Dataset(records, failures=failures, rejections=rejections, stats=stats)
 
-    def _run_rejection(self, record: QARecord) -> str | None:
+    def run_rejection(self, record: QARecord) -> str | None:
+        """The first whole-run filter's reason to drop a record, if any."""
         for run_filter in self.run_filters:
             reason = run_filter.check(record)
             if reason:
@@ -368,12 +377,71 @@ class Synthesizer:
 
     def run(self, docs: Inputs) -> Dataset:
         """Synchronous :meth:`arun` (also works inside a running event loop)."""
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(self.arun(docs))
-        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-            return pool.submit(asyncio.run, self.arun(docs)).result()
+        return _run_sync(self.arun(docs))
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What makes results comparable: prompt, model and chunking (never keys)."""
+        return {
+            "prompt": self.prompt.fingerprint(),
+            "model": model_params_of(self.chat_model()),
+            "chunking": {
+                "chunk_size": self.chunk_size,
+                "chunk_overlap": self.chunk_overlap,
+                "encoding": self.chunker().encoding.name,
+                "theme": self.theme,
+            },
+        }
+
+    async def arun_to_file(
+        self,
+        docs: Inputs,
+        output: str | Path,
+        *,
+        system_prompt: str | None = None,
+        restart: bool = False,
+        retry_failed: bool = False,
+    ) -> RunReport:
+        """Run resumably into a chat JSONL file, keeping state beside it.
+
+        Records stream into ``OUT.qasynth.sqlite`` as chunks finish (memory
+        stays bounded); the JSONL is written at the end, in chunk order. Run the
+        same call again after a crash to continue; ``retry_failed`` retries the
+        failed chunks; ``restart`` discards state made with another prompt,
+        model or chunking. Failed chunks go to ``OUT.failures.jsonl``.
+        """
+        return await arun_to_file(
+            self, docs, output, system_prompt=system_prompt, restart=restart,
+            retry_failed=retry_failed,
+        )  # fmt: skip
+
+    def run_to_file(
+        self,
+        docs: Inputs,
+        output: str | Path,
+        *,
+        system_prompt: str | None = None,
+        restart: bool = False,
+        retry_failed: bool = False,
+    ) -> RunReport:
+        """Synchronous :meth:`arun_to_file`."""
+        return _run_sync(
+            self.arun_to_file(
+                docs, output, system_prompt=system_prompt, restart=restart,
+                retry_failed=retry_failed,
+            )
+        )  # fmt: skip
+
+
+T = TypeVar("T")
+
+
+def _run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def _record(chunk: Chunk, question: str, answer: str) -> QARecord:
