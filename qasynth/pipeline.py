@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from langchain_core.caches import BaseCache
 from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
@@ -21,6 +22,7 @@ from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import RunnableLambda
 from tqdm.auto import tqdm
 
+from .cache import SQLiteResponseCache
 from .chunking import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, Chunker
 from .concurrency import CallFailed, CallUsage, ModelCaller
 from .dataset import Dataset, Stats
@@ -91,6 +93,8 @@ class Synthesizer:
     Every option is keyword-only and has a default that suits most runs. Pass
     any LangChain chat model as ``llm``; without one, ``model`` names an OpenAI
     model created on first use (``OPENAI_API_KEY``/``OPENAI_BASE_URL`` apply).
+    ``cache`` (a LangChain ``BaseCache`` or a path for a SQLite one) answers a
+    repeated prompt to the same model without a second paid call.
     """
 
     def __init__(
@@ -118,6 +122,7 @@ class Synthesizer:
         validators: Sequence[PairValidator] | None = None,
         run_filters: Sequence[RunFilter] | None = None,
         progress: bool = True,
+        cache: BaseCache | str | Path | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
@@ -147,6 +152,8 @@ class Synthesizer:
         )
         self.run_filters = list(default_run_filters() if run_filters is None else run_filters)
         self.progress = progress
+        self.cache = cache
+        self._cache_applied = False
 
     # -- stages -----------------------------------------------------------------
 
@@ -160,6 +167,12 @@ class Synthesizer:
                 api_key=self.api_key,
                 timeout=self.request_timeout,
             )
+        if self.cache is not None and not self._cache_applied:
+            cache = self.cache
+            if isinstance(cache, (str, Path)):
+                cache = SQLiteResponseCache(cache)
+            self.llm = self.llm.model_copy(update={"cache": cache})
+            self._cache_applied = True
         return self.llm
 
     @property
