@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import json_repair
 from langchain_classic.output_parsers import OutputFixingParser
@@ -25,12 +25,19 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.output_parsers import PydanticOutputParser
 from langchain_core.runnables import Runnable, RunnableLambda
-from pydantic import PrivateAttr, ValidationError
+from pydantic import BaseModel, PrivateAttr, ValidationError
 
 from .errors import ParseError
 from .schema import QA, QACollection
 
-__all__ = ["DEFAULT_MAX_FIX_ATTEMPTS", "ParsedReply", "ReplyParser", "message_text", "salvage"]
+__all__ = [
+    "DEFAULT_MAX_FIX_ATTEMPTS",
+    "ParsedReply",
+    "ReplyParser",
+    "StructuredParser",
+    "message_text",
+    "salvage",
+]
 
 DEFAULT_MAX_FIX_ATTEMPTS = 2
 _LIST_KEY = "question_answer_pairs"
@@ -170,19 +177,49 @@ class _LenientParser(PydanticOutputParser[QACollection]):
         return QACollection(question_answer_pairs=reply.pairs)
 
 
-class ReplyParser:
-    """Parses one chunk's reply; create one per chunk (it keeps that chunk's counts).
+class _LenientModelParser(PydanticOutputParser[Any]):
+    """A ``PydanticOutputParser`` for any schema, after the same local JSON repair."""
+
+    _outcomes: list[Any] = PrivateAttr(default_factory=list)
+
+    def parse(self, text: str) -> Any:
+        repairs: list[str] = []
+        stripped = text.strip()
+        try:
+            value: Any = json.loads(stripped)
+        except json.JSONDecodeError:
+            value = _load_lenient(_extract_candidate(stripped, repairs), repairs)
+        fields = list(self.pydantic_object.model_fields)
+        if isinstance(value, list) and len(fields) == 1:
+            value = {fields[0]: value}
+        try:
+            parsed = self.pydantic_object.model_validate(value)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(map(str, first["loc"])) or "reply"
+            raise _unusable(f"{where}: {first['msg']}", text) from exc
+        self._outcomes.append(parsed)
+        return parsed
+
+
+R = TypeVar("R")
+M = TypeVar("M", bound=BaseModel)
+
+
+class _FixingParser(Generic[R]):
+    """Local repair first, then LangChain's ``OutputFixingParser`` asks ``llm``.
 
     After :meth:`aparse` (successful or not), ``fix_calls``, ``input_tokens``,
     ``output_tokens`` and ``transcript`` (the reply and every fixer reply) say
-    what the repair cost.
+    what the repair cost. ``llm`` is a chat model, or any runnable that takes a
+    prompt and returns an ``AIMessage``; ``None`` means no fixer.
     """
 
     def __init__(
         self,
+        inner: PydanticOutputParser[Any],
         llm: BaseChatModel | Runnable[Any, Any] | None,
-        *,
-        max_fix_attempts: int = DEFAULT_MAX_FIX_ATTEMPTS,
+        max_fix_attempts: int,
     ) -> None:
         if max_fix_attempts < 0:
             raise ValueError(f"max_fix_attempts must be 0 or more, got {max_fix_attempts}")
@@ -191,10 +228,9 @@ class ReplyParser:
         self.input_tokens = 0
         self.output_tokens = 0
         self.transcript: list[str] = []
-        self._inner = _LenientParser(pydantic_object=QACollection)
         chain = NAIVE_FIX_PROMPT | llm | RunnableLambda(self._record_fix) if llm else None
-        self._parser: OutputFixingParser[QACollection] = OutputFixingParser(
-            parser=self._inner, retry_chain=chain, max_retries=self.max_fix_attempts, legacy=False
+        self._parser: OutputFixingParser[Any] = OutputFixingParser(
+            parser=inner, retry_chain=chain, max_retries=self.max_fix_attempts, legacy=False
         )
 
     def _record_fix(self, message: AIMessage) -> str:
@@ -206,21 +242,19 @@ class ReplyParser:
         self.transcript.append(text)
         return text
 
-    def _result(self) -> ParsedReply:
-        final = self._inner._outcomes[-1]
-        if self.fix_calls:
-            final.repairs.append("llm_fix")
-        return final
+    def _result(self) -> R:
+        raise NotImplementedError
 
     def _failure(self, exc: OutputParserException) -> ParseError:
         attempts = 1 + self.fix_calls
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return ParseError(
-            f"unusable model output after {attempts} attempt(s): {exc}",
+            f"unusable model output after {attempts} attempt(s): {reason}",
             raw_output="\n\n----- fix attempt -----\n\n".join(self.transcript),
             attempts=attempts,
         )
 
-    async def aparse(self, text: str) -> ParsedReply:
+    async def aparse(self, text: str) -> R:
         self.transcript.append(text)
         try:
             await self._parser.aparse(text)
@@ -228,10 +262,47 @@ class ReplyParser:
             raise self._failure(exc) from exc
         return self._result()
 
-    def parse(self, text: str) -> ParsedReply:
+    def parse(self, text: str) -> R:
         self.transcript.append(text)
         try:
             self._parser.parse(text)
         except OutputParserException as exc:
             raise self._failure(exc) from exc
         return self._result()
+
+
+class ReplyParser(_FixingParser[ParsedReply]):
+    """Parses one chunk's question-answer reply; create one per chunk."""
+
+    def __init__(
+        self,
+        llm: BaseChatModel | Runnable[Any, Any] | None,
+        *,
+        max_fix_attempts: int = DEFAULT_MAX_FIX_ATTEMPTS,
+    ) -> None:
+        self._inner = _LenientParser(pydantic_object=QACollection)
+        super().__init__(self._inner, llm, max_fix_attempts)
+
+    def _result(self) -> ParsedReply:
+        final = self._inner._outcomes[-1]
+        if self.fix_calls:
+            final.repairs.append("llm_fix")
+        return final
+
+
+class StructuredParser(_FixingParser[M]):
+    """Parses a reply into any Pydantic schema on the same repair path."""
+
+    def __init__(
+        self,
+        schema: type[M],
+        llm: BaseChatModel | Runnable[Any, Any] | None,
+        *,
+        max_fix_attempts: int = DEFAULT_MAX_FIX_ATTEMPTS,
+    ) -> None:
+        self._inner = _LenientModelParser(pydantic_object=schema)
+        super().__init__(self._inner, llm, max_fix_attempts)
+
+    def _result(self) -> M:
+        result: M = self._inner._outcomes[-1]
+        return result
