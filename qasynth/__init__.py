@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from .cache import SQLiteResponseCache
 from .chunking import Chunker
 from .dataset import Dataset, Stats
 from .errors import (
@@ -24,10 +25,13 @@ from .errors import (
     StateError,
 )
 from .parsing import ReplyParser
-from .pipeline import ChunkResult, Synthesizer, asynthesize, synthesize
+from .pipeline import Synthesizer, asynthesize, synthesize
 from .prompts import QAPrompt
+from .runs import RunReport
 from .schema import QA, Chunk, ChunkFailure, QACollection, QARecord, Rejection
+from .steps import ChunkStep, LLMJudge, Paraphraser, Translator
 from .validation import ExactDuplicates, MaxLength, NonEmpty, NotEcho, PairValidator, RunFilter
+from .worker import ChunkResult
 
 __version__ = "0.1.0"
 
@@ -37,6 +41,7 @@ __all__ = [
     "Chunk",
     "ChunkFailure",
     "ChunkResult",
+    "ChunkStep",
     "Chunker",
     "ColumnError",
     "ConfigurationError",
@@ -45,11 +50,13 @@ __all__ = [
     "EncodingUnavailableError",
     "ExactDuplicates",
     "InputError",
+    "LLMJudge",
     "MaxLength",
     "ModelError",
     "NonEmpty",
     "NotEcho",
     "PairValidator",
+    "Paraphraser",
     "ParseError",
     "QACollection",
     "QAPrompt",
@@ -58,9 +65,12 @@ __all__ = [
     "Rejection",
     "ReplyParser",
     "RunFilter",
+    "RunReport",
+    "SQLiteResponseCache",
     "StateError",
     "Stats",
     "Synthesizer",
+    "Translator",
     "__version__",
     "asynthesize",
     "synthesize",

@@ -16,8 +16,14 @@ __all__ = ["Dataset", "Stats"]
 
 @dataclass
 class Stats:
-    """Counts for a run. ``model_calls`` counts generation calls; ``fix_calls``
-    the extra calls the output fixer made; together they are the paid calls."""
+    """Counts for a run.
+
+    ``model_calls`` counts answered model calls of every kind (broken down in
+    ``calls_by_kind``: generate, topup, judge, paraphrase, translate);
+    ``fix_calls`` the extra calls the output fixer made. Together they are the
+    paid calls. ``retries`` counts requests that were retried (429, 5xx,
+    timeouts); ``step_errors`` chunk steps that failed (their records were kept).
+    """
 
     documents: int = 0
     empty_documents: int = 0
@@ -35,6 +41,8 @@ class Stats:
     output_tokens: int = 0
     rejections: Counter[str] = field(default_factory=Counter)
     repairs: Counter[str] = field(default_factory=Counter)
+    calls_by_kind: Counter[str] = field(default_factory=Counter)
+    step_errors: Counter[str] = field(default_factory=Counter)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {}

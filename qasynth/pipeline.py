@@ -10,23 +10,20 @@ import asyncio
 import concurrent.futures
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from langchain_core.caches import BaseCache
 from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.prompt_values import PromptValue
-from langchain_core.runnables import RunnableLambda
+from langchain_core.messages import BaseMessage
 from tqdm.auto import tqdm
 
 from .cache import SQLiteResponseCache
 from .chunking import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, Chunker
-from .concurrency import CallFailed, CallUsage, ModelCaller
+from .concurrency import ModelCaller
 from .dataset import Dataset, Stats
-from .errors import ModelError, ParseError
+from .errors import ModelError
 from .llm import (
     DEFAULT_MODEL,
     DEFAULT_REQUEST_TIMEOUT,
@@ -35,10 +32,11 @@ from .llm import (
     model_params_of,
 )
 from .loaders import DocumentInput, iter_documents
-from .parsing import DEFAULT_MAX_FIX_ATTEMPTS, ReplyParser, message_text
+from .parsing import DEFAULT_MAX_FIX_ATTEMPTS, message_text
 from .prompts import DEFAULT_PROMPT, QAPrompt
 from .runs import RunReport, arun_to_file
 from .schema import Chunk, ChunkFailure, QARecord, Rejection
+from .steps import ChunkStep, LLMJudge, Paraphraser, Translator
 from .tokens import EncodingLike
 from .validation import (
     DEFAULT_MAX_ANSWER_CHARS,
@@ -47,44 +45,14 @@ from .validation import (
     RunFilter,
     default_run_filters,
     default_validators,
-    first_rejection,
 )
+from .worker import ChunkResult, ChunkWorker
 
 __all__ = ["ChunkResult", "Synthesizer", "asynthesize", "synthesize"]
 
 logger = logging.getLogger("qasynth")
 
 Inputs = DocumentInput | Iterable[DocumentInput]
-
-
-@dataclass
-class ChunkResult:
-    """Everything one chunk produced; ``seq`` is its position in the run."""
-
-    seq: int
-    chunk: Chunk
-    records: list[QARecord] = field(default_factory=list)
-    rejections: list[Rejection] = field(default_factory=list)
-    failure: ChunkFailure | None = None
-    usage: CallUsage = field(default_factory=CallUsage)
-    fix_calls: int = 0
-    repairs: list[str] = field(default_factory=list)
-    pairs_returned: int = 0
-    raw_output: str = ""
-
-    def add_to(self, stats: Stats) -> None:
-        """Add this chunk's counts to a run's statistics."""
-        stats.chunks_failed += self.failure is not None
-        stats.chunks_done += self.failure is None
-        stats.model_calls += self.usage.calls
-        stats.fix_calls += self.fix_calls
-        stats.retries += self.usage.retries
-        stats.input_tokens += self.usage.input_tokens
-        stats.output_tokens += self.usage.output_tokens
-        stats.local_repairs += bool([r for r in self.repairs if r != "llm_fix"])
-        stats.repairs.update(self.repairs)
-        stats.pairs_returned += self.pairs_returned
-        stats.rejections.update(r.reason for r in self.rejections)
 
 
 class Synthesizer:
@@ -119,6 +87,13 @@ class Synthesizer:
         retry_base_delay: float = 1.0,
         max_question_chars: int = DEFAULT_MAX_QUESTION_CHARS,
         max_answer_chars: int = DEFAULT_MAX_ANSWER_CHARS,
+        min_pairs_per_chunk: int = 0,
+        max_topups: int = 2,
+        judge: bool = False,
+        judge_threshold: int = 3,
+        paraphrases: int = 0,
+        also_languages: Sequence[str] = (),
+        steps: Sequence[ChunkStep] | None = None,
         validators: Sequence[PairValidator] | None = None,
         run_filters: Sequence[RunFilter] | None = None,
         progress: bool = True,
@@ -150,6 +125,13 @@ class Synthesizer:
             if validators is None
             else validators
         )
+        self.min_pairs_per_chunk = min_pairs_per_chunk
+        self.max_topups = max_topups
+        self.judge = judge
+        self.judge_threshold = judge_threshold
+        self.paraphrases = paraphrases
+        self.also_languages = list(also_languages)
+        self._steps = None if steps is None else list(steps)
         self.run_filters = list(default_run_filters() if run_filters is None else run_filters)
         self.progress = progress
         self.cache = cache
@@ -227,57 +209,33 @@ class Synthesizer:
             secrets=(self.api_key,),
         )
 
-    async def aprocess_chunk(
-        self, chunk: Chunk, *, caller: ModelCaller | None = None, seq: int = 0
-    ) -> ChunkResult:
-        """Generate, parse and validate one chunk. Never raises for bad output."""
-        caller = caller or self.make_caller()
-        result = ChunkResult(seq=seq, chunk=chunk)
-        try:
-            reply = await caller.call(self.prompt.build_messages(chunk), result.usage)
-        except CallFailed as exc:
-            result.failure = _failure(chunk, f"model call failed: {exc}", "", exc.attempts)
-            return result
-        result.raw_output = message_text(reply)
-        parser = ReplyParser(self._fixer(caller, result), max_fix_attempts=self.max_fix_attempts)
-        try:
-            parsed = await parser.aparse(result.raw_output)
-        except ParseError as exc:
-            result.failure = _failure(chunk, str(exc).splitlines()[0], exc.raw_output, exc.attempts)
-            return result
-        except CallFailed as exc:
-            raw = "\n\n----- fix attempt -----\n\n".join(parser.transcript)
-            result.failure = _failure(chunk, f"fix call failed: {exc}", raw, 1 + parser.fix_calls)
-            return result
-        finally:
-            result.fix_calls = parser.fix_calls
-            result.usage.input_tokens += parser.input_tokens
-            result.usage.output_tokens += parser.output_tokens
-        result.repairs = parsed.repairs
-        result.pairs_returned = len(parsed.pairs) + len(parsed.rejected)
-        result.rejections.extend(
-            Rejection(reason, q, a, chunk.id) for reason, q, a in parsed.rejected
+    def steps(self) -> list[ChunkStep]:
+        """The chunk steps of this run: the ones given, else those the options ask for."""
+        if self._steps is not None:
+            return list(self._steps)
+        steps: list[ChunkStep] = []
+        if self.judge:
+            steps.append(LLMJudge(threshold=self.judge_threshold))
+        if self.paraphrases:
+            steps.append(Paraphraser(self.paraphrases))
+        if self.also_languages:
+            steps.append(Translator(self.also_languages))
+        return steps
+
+    def worker(self, caller: ModelCaller | None = None) -> ChunkWorker:
+        return ChunkWorker(
+            caller or self.make_caller(),
+            prompt=self.prompt,
+            validators=self.validators,
+            steps=self.steps(),
+            max_fix_attempts=self.max_fix_attempts,
+            min_pairs_per_chunk=self.min_pairs_per_chunk,
+            max_topups=self.max_topups,
         )
-        for pair in parsed.pairs:
-            self._validate(chunk, _record(chunk, pair.question, pair.answer), result)
-        return result
 
-    def _validate(self, chunk: Chunk, record: QARecord, result: ChunkResult) -> None:
-        reason = first_rejection(self.validators, record, chunk)
-        if reason:
-            result.rejections.append(Rejection(reason, record.question, record.answer, chunk.id))
-        else:
-            result.records.append(record)
-
-    def _fixer(self, caller: ModelCaller, result: ChunkResult) -> RunnableLambda[Any, AIMessage]:
-        async def fix(prompt: PromptValue) -> AIMessage:
-            usage = CallUsage()  # tokens are counted by the parser; keep retries
-            try:
-                return await caller.call(prompt.to_messages(), usage)
-            finally:
-                result.usage.retries += usage.retries
-
-        return RunnableLambda(fix)
+    async def aprocess_chunk(self, chunk: Chunk, *, seq: int = 0) -> ChunkResult:
+        """Generate, parse and validate one chunk. Never raises for bad output."""
+        return await self.worker().process(chunk, seq)
 
     # -- running ----------------------------------------------------------------
 
@@ -296,7 +254,7 @@ class Synthesizer:
         ``stats.chunks_resumed``.
         """
         stats = stats if stats is not None else Stats()
-        caller = self.make_caller()  # fails here, before any work, without a key
+        worker = self.worker()  # fails here, before any work, without a key
         chunker = self.chunker()
         bar = tqdm(total=0, unit="chunk", desc="qasynth", disable=not self.progress)
         pending: set[asyncio.Task[ChunkResult]] = set()
@@ -311,7 +269,7 @@ class Synthesizer:
                     for task in done:
                         bar.update(1)
                         yield task.result()
-                pending.add(asyncio.create_task(self.aprocess_chunk(chunk, caller=caller, seq=seq)))
+                pending.add(asyncio.create_task(worker.process(chunk, seq)))
             while pending:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
@@ -455,29 +413,6 @@ def _run_sync(coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(coro)
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, coro).result()
-
-
-def _record(chunk: Chunk, question: str, answer: str) -> QARecord:
-    return QARecord(
-        question=question.strip(),
-        answer=answer.strip(),
-        theme=chunk.theme,
-        source=chunk.source,
-        chunk_id=chunk.id,
-        chunk_index=chunk.index,
-    )
-
-
-def _failure(chunk: Chunk, reason: str, raw_output: str, attempts: int) -> ChunkFailure:
-    return ChunkFailure(
-        chunk_id=chunk.id,
-        source=chunk.source,
-        theme=chunk.theme,
-        chunk_index=chunk.index,
-        reason=reason,
-        raw_output=raw_output,
-        attempts=attempts,
-    )
 
 
 def synthesize(docs: Inputs, **options: Any) -> Dataset:

@@ -99,6 +99,23 @@ class QAPrompt:
             HumanMessage(content=self.render_user_message(chunk)),
         ]
 
+    def render_topup_request(self, existing_questions: Sequence[str], wanted: int) -> str:
+        """The follow-up asking for more pairs than the first reply gave."""
+        listed = "\n".join(f"- {q}" for q in existing_questions) or "- (none yet)"
+        return (
+            f"These questions about the text above are already written:\n{listed}\n\n"
+            f"Write at least {wanted} more pairs about facts of the text that these "
+            "questions do not cover yet. Follow the same rules and the same JSON format; do "
+            "not repeat or rephrase the questions above."
+        )
+
+    def build_topup_messages(
+        self, chunk: Chunk, existing_questions: Sequence[str], wanted: int
+    ) -> list[BaseMessage]:
+        """The messages for a top-up call: the usual ones plus the follow-up request."""
+        request = HumanMessage(content=self.render_topup_request(existing_questions, wanted))
+        return [*self.build_messages(chunk), request]
+
     def preview(self, chunk: Chunk | str, *, theme: str = "") -> list[BaseMessage]:
         """The rendered messages for a chunk (or a bare text), for inspection."""
         if isinstance(chunk, str):
