@@ -66,8 +66,10 @@ class Dataset:
         failures: list[ChunkFailure] | None = None,
         rejections: list[Rejection] | None = None,
         stats: Stats | None = None,
+        chunk_links: list[tuple[str, str]] | None = None,
     ) -> None:
         self.records = records
+        self.chunk_links = chunk_links or []
         self.failures = failures or []
         self.rejections = rejections or []
         self.stats = stats or Stats(pairs_kept=len(records))

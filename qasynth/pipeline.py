@@ -24,6 +24,7 @@ from .chunking import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, Chunker
 from .concurrency import ModelCaller
 from .dataset import Dataset, Stats
 from .errors import ModelError
+from .finalize import finish_records
 from .llm import (
     DEFAULT_MODEL,
     DEFAULT_REQUEST_TIMEOUT,
@@ -35,12 +36,13 @@ from .loaders import DocumentInput, iter_documents
 from .parsing import DEFAULT_MAX_FIX_ATTEMPTS, message_text
 from .prompts import DEFAULT_PROMPT, QAPrompt
 from .runs import RunReport, arun_to_file
-from .schema import Chunk, ChunkFailure, QARecord, Rejection
+from .schema import Chunk
 from .steps import ChunkStep, LLMJudge, Paraphraser, Translator
 from .tokens import EncodingLike
 from .validation import (
     DEFAULT_MAX_ANSWER_CHARS,
     DEFAULT_MAX_QUESTION_CHARS,
+    GroupFilter,
     PairValidator,
     RunFilter,
     default_run_filters,
@@ -95,7 +97,7 @@ class Synthesizer:
         also_languages: Sequence[str] = (),
         steps: Sequence[ChunkStep] | None = None,
         validators: Sequence[PairValidator] | None = None,
-        run_filters: Sequence[RunFilter] | None = None,
+        run_filters: Sequence[RunFilter | GroupFilter] | None = None,
         progress: bool = True,
         cache: BaseCache | str | Path | None = None,
     ) -> None:
@@ -132,7 +134,9 @@ class Synthesizer:
         self.paraphrases = paraphrases
         self.also_languages = list(also_languages)
         self._steps = None if steps is None else list(steps)
-        self.run_filters = list(default_run_filters() if run_filters is None else run_filters)
+        self.run_filters: list[RunFilter | GroupFilter] = list(
+            default_run_filters() if run_filters is None else run_filters
+        )
         self.progress = progress
         self.cache = cache
         self._cache_applied = False
@@ -317,34 +321,17 @@ class Synthesizer:
 
     def assemble(self, results: Iterable[ChunkResult], stats: Stats) -> Dataset:
         """Order results by chunk, apply the whole-run filters, build the Dataset."""
-        for run_filter in self.run_filters:
-            run_filter.reset()
-        records: list[QARecord] = []
-        rejections: list[Rejection] = []
-        failures: list[ChunkFailure] = []
-        for result in sorted(results, key=lambda r: r.seq):
-            rejections.extend(result.rejections)
-            if result.failure is not None:
-                failures.append(result.failure)
-            for record in result.records:
-                reason = self.run_rejection(record)
-                if reason:
-                    stats.rejections[reason] += 1
-                    rejections.append(
-                        Rejection(reason, record.question, record.answer, record.chunk_id)
-                    )
-                else:
-                    records.append(record)
-        stats.pairs_kept = len(records)
-        return Dataset(records, failures=failures, rejections=rejections, stats=stats)
-
-    def run_rejection(self, record: QARecord) -> str | None:
-        """The first whole-run filter's reason to drop a record, if any."""
-        for run_filter in self.run_filters:
-            reason = run_filter.check(record)
-            if reason:
-                return reason
-        return None
+        ordered = sorted(results, key=lambda r: r.seq)
+        finished = finish_records([rec for r in ordered for rec in r.records], self.run_filters)
+        stats.rejections.update(r.reason for r in finished.rejections)
+        stats.pairs_kept = len(finished.records)
+        return Dataset(
+            finished.records,
+            failures=[r.failure for r in ordered if r.failure is not None],
+            rejections=[rej for r in ordered for rej in r.rejections] + finished.rejections,
+            stats=stats,
+            chunk_links=finished.chunk_links,
+        )
 
     def run(self, docs: Inputs) -> Dataset:
         """Synchronous :meth:`arun` (also works inside a running event loop)."""

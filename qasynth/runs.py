@@ -14,15 +14,16 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .dataset import Stats
 from .errors import StateError
+from .finalize import finish_records
 from .schema import Chunk, ChunkFailure, QARecord, Rejection
-from .writers import atomic_writer, chat_example, dumps_line, write_jsonl
+from .writers import write_chat_jsonl, write_jsonl
 
 if TYPE_CHECKING:
     from .pipeline import ChunkResult, Inputs, Synthesizer
@@ -218,14 +219,12 @@ def _finish(
     output: Path,
     system_prompt: str | None,
 ) -> RunReport:
-    rejections = list(state.iter_rejections(seen))
-    kept, run_rejections = _write_records(
-        synthesizer, state.iter_records(seen), output, system_prompt
-    )
-    rejections.extend(run_rejections)
+    finished = finish_records(list(state.iter_records(seen)), synthesizer.run_filters)
+    write_chat_jsonl(output, finished.records, system_prompt=system_prompt)
+    rejections = list(state.iter_rejections(seen)) + finished.rejections
     stats.rejections.clear()
     stats.rejections.update(r.reason for r in rejections)
-    stats.pairs_kept = kept
+    stats.pairs_kept = len(finished.records)
     failures = list(state.iter_failures(seen))
     failures_path = failures_path_for(output)
     if failures:
@@ -236,29 +235,8 @@ def _finish(
         output=output,
         failures_path=failures_path if failures else None,
         state_path=state.path,
-        records_written=kept,
+        records_written=len(finished.records),
         stats=stats,
         failures=failures,
         rejections=rejections,
     )
-
-
-def _write_records(
-    synthesizer: Synthesizer, records: Iterable[QARecord], output: Path, system_prompt: str | None
-) -> tuple[int, list[Rejection]]:
-    rejections: list[Rejection] = []
-    kept = 0
-    for run_filter in synthesizer.run_filters:
-        run_filter.reset()
-    with atomic_writer(output) as handle:
-        for record in records:
-            reason = synthesizer.run_rejection(record)
-            if reason:
-                rejections.append(
-                    Rejection(reason, record.question, record.answer, record.chunk_id)
-                )
-                continue
-            handle.write(dumps_line(chat_example(record.question, record.answer, system_prompt)))
-            handle.write("\n")
-            kept += 1
-    return kept, rejections

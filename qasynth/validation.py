@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from .schema import Chunk, QARecord
@@ -25,6 +26,8 @@ __all__ = [
     "DEFAULT_MAX_ANSWER_CHARS",
     "DEFAULT_MAX_QUESTION_CHARS",
     "ExactDuplicates",
+    "GroupFilter",
+    "GroupOutcome",
     "MaxLength",
     "NonEmpty",
     "NotEcho",
@@ -134,6 +137,24 @@ class ExactDuplicates(RunFilter):
             return "duplicate_question"
         self._seen.add(key)
         return None
+
+
+@dataclass
+class GroupOutcome:
+    """What a :class:`GroupFilter` decided: dropped indices (with reason and
+    detail) and the groups of related records it found (indices)."""
+
+    dropped: dict[int, tuple[str, str]] = field(default_factory=dict)
+    groups: list[list[int]] = field(default_factory=list)
+
+
+class GroupFilter:
+    """A whole-run check that needs every record at once (e.g. near-duplicates)."""
+
+    name: ClassVar[str] = "group_filter"
+
+    def select(self, records: Sequence[QARecord]) -> GroupOutcome:
+        raise NotImplementedError
 
 
 def default_validators(
