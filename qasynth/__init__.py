@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 
 from .cache import SQLiteResponseCache
+from .check import CheckReport, Problem, TokenStats, check_jsonl
 from .chunking import Chunker
+from .convert import ConvertReport, SkippedRow, csv_to_jsonl
 from .dataset import Dataset, Stats
 from .errors import (
     AuthenticationError,
@@ -26,7 +28,9 @@ from .errors import (
 )
 from .parsing import ReplyParser
 from .pipeline import Synthesizer, asynthesize, synthesize
+from .pricing import ModelPrice, model_price, prices_as_of
 from .prompts import QAPrompt
+from .report import QualityReport
 from .runs import RunReport
 from .schema import QA, Chunk, ChunkFailure, QACollection, QARecord, Rejection
 from .steps import ChunkStep, LLMJudge, Paraphraser, Translator
@@ -38,6 +42,7 @@ __version__ = "0.1.0"
 __all__ = [
     "QA",
     "AuthenticationError",
+    "CheckReport",
     "Chunk",
     "ChunkFailure",
     "ChunkResult",
@@ -45,6 +50,7 @@ __all__ = [
     "Chunker",
     "ColumnError",
     "ConfigurationError",
+    "ConvertReport",
     "Dataset",
     "DocumentError",
     "EncodingUnavailableError",
@@ -53,26 +59,35 @@ __all__ = [
     "LLMJudge",
     "MaxLength",
     "ModelError",
+    "ModelPrice",
     "NonEmpty",
     "NotEcho",
     "PairValidator",
     "Paraphraser",
     "ParseError",
+    "Problem",
     "QACollection",
     "QAPrompt",
     "QARecord",
     "QasynthError",
+    "QualityReport",
     "Rejection",
     "ReplyParser",
     "RunFilter",
     "RunReport",
     "SQLiteResponseCache",
+    "SkippedRow",
     "StateError",
     "Stats",
     "Synthesizer",
+    "TokenStats",
     "Translator",
     "__version__",
     "asynthesize",
+    "check_jsonl",
+    "csv_to_jsonl",
+    "model_price",
+    "prices_as_of",
     "synthesize",
 ]
 
