@@ -1,0 +1,25 @@
+"""Write docs/cli.md, the command-line reference, from the --help of every command.
+
+Run it after changing an option or a help text:
+
+    python scripts/gen_cli_docs.py
+
+tests/test_cli_docs.py fails while the committed docs/cli.md is stale.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qasynth.cli._docs import cli_reference
+
+TARGET = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
+
+
+def main() -> None:
+    TARGET.write_text(cli_reference(), encoding="utf-8", newline="\n")
+    print(f"wrote {TARGET}")
+
+
+if __name__ == "__main__":
+    main()
