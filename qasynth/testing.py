@@ -112,6 +112,17 @@ class ReplyContext:
         users = [m["content"] for m in self.messages if m["role"] == "user"]
         return users[-1] if users else ""
 
+    @property
+    def document_message(self) -> str:
+        """The last user message holding a ``Text:`` line (the document), else the last one.
+
+        A follow-up such as qasynth's top-up request has no ``Text:`` line; the
+        document is in an earlier message.
+        """
+        users = [m["content"] for m in self.messages if m["role"] == "user"]
+        with_text = [u for u in users if "\nText:\n" in u or u.startswith("Text:\n")]
+        return with_text[-1] if with_text else self.last_user_message
+
 
 Responder: TypeAlias = Callable[[ReplyContext], Reply]
 
@@ -190,7 +201,7 @@ def default_responder(ctx: ReplyContext) -> Reply:
     """A cooperative model: pairs from the last user message, or the fixer's repair."""
     if is_fix_request(ctx):
         return Content(FIXER_REPLY)
-    return Content(_pairs_json(qa_pairs(ctx.last_user_message)))
+    return Content(_pairs_json(qa_pairs(ctx.document_message)))
 
 
 # --- malformed output ---------------------------------------------------------------
@@ -251,10 +262,10 @@ def malformed_responder(
     def respond(ctx: ReplyContext) -> Reply:
         if is_fix_request(ctx):
             return Content(FIXER_REPLY)
-        draw, kind = _draw(seed, ctx.last_user_message)
+        draw, kind = _draw(seed, ctx.document_message)
         if draw < unrepairable_fraction:
             return Content(UNREPAIRABLE_REPLY)
-        pairs = qa_pairs(ctx.last_user_message)
+        pairs = qa_pairs(ctx.document_message)
         if draw < unrepairable_fraction + fraction:
             return Content(_MALFORMERS[kind % len(_MALFORMERS)](pairs))
         return Content(_pairs_json(pairs))
