@@ -2,13 +2,15 @@
 
 Run it after changing an option or a help text:
 
-    python scripts/gen_cli_docs.py
+    python scripts/gen_cli_docs.py [OUTPUT]
 
-tests/test_cli_docs.py fails while the committed docs/cli.md is stale.
+OUTPUT defaults to docs/cli.md. tests/test_cli_docs.py fails while the
+committed docs/cli.md is stale.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from qasynth.cli._docs import cli_reference
@@ -16,10 +18,11 @@ from qasynth.cli._docs import cli_reference
 TARGET = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
 
 
-def main() -> None:
-    TARGET.write_text(cli_reference(), encoding="utf-8", newline="\n")
-    print(f"wrote {TARGET}")
+def main(argv: list[str]) -> None:
+    target = Path(argv[0]) if argv else TARGET
+    target.write_text(cli_reference(), encoding="utf-8", newline="\n")
+    print(f"wrote {target}")
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

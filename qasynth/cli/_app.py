@@ -189,7 +189,9 @@ def _configure_logging(debug: bool) -> None:
         logger.setLevel(logging.DEBUG)
 
 
-@click.group(cls=QasynthGroup, help=_GROUP_HELP, context_settings={"max_content_width": 88})
+@click.group(
+    "qasynth", cls=QasynthGroup, help=_GROUP_HELP, context_settings={"max_content_width": 88}
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs on errors.")
 @click.version_option(package_name="qasynth", prog_name="qasynth")
 def main(debug: bool) -> None:

@@ -96,10 +96,14 @@ def one_line(report: CheckReport) -> str:
     text += f", {report.total_tokens:,} training tokens"
     if report.estimated_cost is not None:
         text += (
-            f", about ${report.estimated_cost:,.2f} to fine-tune {report.model} "
+            f", about {_dollars(report.estimated_cost)} to fine-tune {report.model} "
             f"for {report.epochs} epochs"
         )
     return text
+
+
+def _dollars(amount: float) -> str:
+    return f"${amount:,.2f}" if amount >= 0.01 or amount == 0 else f"${amount:.4f}"
 
 
 def check_line(path: Path, *, encoding: str | None) -> str:

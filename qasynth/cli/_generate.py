@@ -164,7 +164,7 @@ def _plural(count: int, noun: str) -> str:
 def summary_lines(report: RunReport) -> list[str]:
     """The end-of-run summary: what was done, kept, rejected and failed, and where it went."""
     stats = report.stats
-    documents = _plural(stats.documents, "document")
+    documents = f"{stats.documents:,}"
     if stats.empty_documents:
         documents += f" ({stats.empty_documents:,} empty, skipped)"
     rows = [
@@ -174,7 +174,7 @@ def summary_lines(report: RunReport) -> list[str]:
             f"{stats.chunks_done:,} done, {stats.chunks_failed:,} failed, "
             f"{stats.chunks_resumed:,} resumed from an earlier run",
         ),
-        ("model calls", f"{stats.model_calls:,} ({_plural(stats.fix_calls, 'fix call')})"),
+        ("model calls", f"{stats.model_calls:,}, plus {_plural(stats.fix_calls, 'fix call')}"),
         ("pairs", _pairs_text(report)),
         ("tokens", f"{stats.input_tokens:,} in, {stats.output_tokens:,} out"),
     ]
