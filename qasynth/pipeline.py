@@ -7,11 +7,10 @@ statistics. :func:`synthesize` and :func:`asynthesize` are the one-call forms.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from langchain_core.caches import BaseCache
 from langchain_core.documents import Document
@@ -19,6 +18,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from tqdm.auto import tqdm
 
+from ._sync import run_sync
 from .cache import SQLiteResponseCache
 from .chunking import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, Chunker
 from .concurrency import ModelCaller
@@ -335,7 +335,7 @@ class Synthesizer:
 
     def run(self, docs: Inputs) -> Dataset:
         """Synchronous :meth:`arun` (also works inside a running event loop)."""
-        return _run_sync(self.arun(docs))
+        return run_sync(self.arun(docs))
 
     def fingerprint(self) -> dict[str, Any]:
         """What makes results comparable: prompt, model and chunking (never keys)."""
@@ -382,24 +382,12 @@ class Synthesizer:
         retry_failed: bool = False,
     ) -> RunReport:
         """Synchronous :meth:`arun_to_file`."""
-        return _run_sync(
+        return run_sync(
             self.arun_to_file(
                 docs, output, system_prompt=system_prompt, restart=restart,
                 retry_failed=retry_failed,
             )
         )  # fmt: skip
-
-
-T = TypeVar("T")
-
-
-def _run_sync(coro: Coroutine[Any, Any, T]) -> T:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
 
 
 def synthesize(docs: Inputs, **options: Any) -> Dataset:

@@ -389,6 +389,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 256  # the default (5) drops bursts of connects for a second
 
     def __init__(self, owner: FakeOpenAIServer) -> None:
         self.owner = owner
