@@ -4,7 +4,9 @@
 (:meth:`Synthesizer.iter_chunks`) and renders the prompt for every chunk, but
 makes no model call and needs no API key (only the tokenizer's files)::
 
-    p = qasynth.plan.plan(["notes/"], model="gpt-4o-mini", encoding="o200k_base")
+    from qasynth.plan import plan
+
+    p = plan(["notes/"], model="gpt-4o-mini", chunk_size=1000, chunk_overlap=200)
     print(p.chunks, p.input_tokens, p.estimated_cost)
 
 What is exact and what is estimated:
@@ -143,13 +145,7 @@ def plan(
     synth = synthesizer if synthesizer is not None else Synthesizer(**options)
     chunker = synth.chunker()
     stats = Stats()
-    counts: list[int] = []
-    input_tokens = 0
-    first: Chunk | None = None
-    for chunk in synth.iter_chunks(docs, chunker=chunker, stats=stats):
-        first = first or chunk
-        counts.append(chunker.count_tokens(chunk.text))
-        input_tokens += prompt_tokens(synth.prompt.build_messages(chunk), chunker)
+    counts, input_tokens, first = _measure(synth, chunker, docs, stats)
     output_tokens = round(output_ratio * sum(counts))
     price = model_price(synth.model_name)
     return Plan(
@@ -171,6 +167,20 @@ def plan(
         first_chunk=first,
         first_messages=tuple(synth.prompt.build_messages(first)) if first else (),
     )
+
+
+def _measure(
+    synth: Synthesizer, chunker: Chunker, docs: Inputs, stats: Stats
+) -> tuple[list[int], int, Chunk | None]:
+    """Chunk tokens, total prompt tokens and the first chunk (documents read lazily)."""
+    counts: list[int] = []
+    input_tokens = 0
+    first: Chunk | None = None
+    for chunk in synth.iter_chunks(docs, chunker=chunker, stats=stats):
+        first = first or chunk
+        counts.append(chunker.count_tokens(chunk.text))
+        input_tokens += prompt_tokens(synth.prompt.build_messages(chunk), chunker)
+    return counts, input_tokens, first
 
 
 def _cost(price: ModelPrice | None, input_tokens: int, output_tokens: int) -> float | None:

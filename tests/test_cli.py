@@ -93,7 +93,7 @@ def test_generate_writes_chat_jsonl_from_a_folder_and_sums_up_on_stderr(
     tmp_path: Path, docs: Path, server: FakeOpenAIServer, api_key: str
 ) -> None:
     out = tmp_path / "train.jsonl"
-    result = generate(server, out, str(docs), extra=("--model", "gpt-4o-mini"))
+    result = generate(server, out, str(docs), extra=("--model", "openai:gpt-4o-mini"))
 
     assert result.exit_code == 0, result.stderr
     examples = lines_of(out)
@@ -300,6 +300,19 @@ def test_a_folder_without_text_files_is_an_input_error(
     assert "holds no .txt or .md files" in result.stderr
 
 
+def test_an_unwritable_output_is_one_line_naming_the_path(
+    tmp_path: Path, docs: Path, server: FakeOpenAIServer, api_key: str
+) -> None:
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("", encoding="utf-8")
+    result = generate(server, blocker / "out.jsonl", str(docs))
+
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"Error: cannot use {blocker}")
+    assert server.requests == []
+
+
 def test_usage_errors_are_one_line_with_the_help_hint() -> None:
     result = run("generate", "--chunk-size", "0", "x.txt", "-o", "o.jsonl")
     assert result.exit_code == 2
@@ -339,7 +352,7 @@ def test_ctrl_c_exits_130_and_says_how_to_resume(
     result = generate(server, tmp_path / "out.jsonl", str(docs))
 
     assert result.exit_code == 130
-    assert "interrupted" in result.stderr
+    assert "Interrupted; " in result.stderr
     assert "out.jsonl.qasynth.sqlite" in result.stderr
     assert "run the same command again to resume" in result.stderr
 

@@ -118,9 +118,8 @@ class QasynthGroup(click.Group):
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except KeyboardInterrupt:
-            click.echo("", err=True)
             hint = ctx.meta.get(INTERRUPT_HINT)
-            echo_error(f"interrupted{'; ' + hint if hint else ''}")
+            click.echo(f"\nInterrupted{'; ' + hint if hint else ''}.", err=True)
             ctx.exit(EXIT_INTERRUPTED)
         except Exception as exc:
             ctx.exit(_report(exc, debug=bool(ctx.params.get("debug"))))
