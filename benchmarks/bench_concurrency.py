@@ -16,7 +16,6 @@ Not a test: prints figures. Run from the repository root:
 from __future__ import annotations
 
 import argparse
-import asyncio
 import math
 import os
 import resource
@@ -51,7 +50,9 @@ def client(server: FakeOpenAIServer) -> ChatOpenAI:
     )  # fmt: skip
 
 
-def run_qasynth(server: FakeOpenAIServer, docs: list[str], concurrency: int) -> tuple[float, qasynth.Dataset]:
+def run_qasynth(
+    server: FakeOpenAIServer, docs: list[str], concurrency: int
+) -> tuple[float, qasynth.Dataset]:
     synth = qasynth.Synthesizer(
         llm=client(server), concurrency=concurrency, progress=False, encoding="cl100k_base"
     )
@@ -81,8 +82,9 @@ def speed(n: int, latency: float) -> None:
     with FakeOpenAIServer(latency=latency) as server:
         wall = run_baseline(server, docs)
         ideal = n * latency
+        calls = len(server.requests) / n
         print(f"{'baseline':<14}{wall:>9.2f}{ideal:>9.2f}{wall / ideal - 1:>11.1%}"
-              f"{len(server.requests) / n:>13.2f}{'-':>11}{'-':>16}{server.peak_in_flight:>16}")  # fmt: skip
+              f"{calls:>13.2f}{'-':>11}{'-':>16}{server.peak_in_flight:>16}")  # fmt: skip
         for concurrency in (1, 4, 16):
             server.reset_stats()
             wall, ds = run_qasynth(server, docs, concurrency)
@@ -132,8 +134,10 @@ def memory_child(folder: str, out: str) -> None:
     report = synth.run_to_file(folder, out)
     wall = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"chunks {report.stats.chunks}, records {report.records_written}, "
-          f"wall {wall:.1f} s, peak RSS {peak_mb:.0f} MB")
+    print(
+        f"chunks {report.stats.chunks}, records {report.records_written}, "
+        f"wall {wall:.1f} s, peak RSS {peak_mb:.0f} MB"
+    )
 
 
 def memory(megabytes: int) -> None:
@@ -143,23 +147,29 @@ def memory(megabytes: int) -> None:
         folder.mkdir()
         make_corpus(folder, megabytes)
         out = str(Path(tmp) / "out.jsonl")
-        code = "import sys; sys.path.insert(0, 'benchmarks'); import bench_concurrency as b; b.memory_child(sys.argv[1], sys.argv[2])"
-        subprocess.run([sys.executable, "-c", code, str(folder), out], check=True, env=os.environ.copy())
+        here = str(Path(__file__).resolve().parent)
+        code = (
+            f"import sys; sys.path.insert(0, {here!r}); import bench_concurrency as b; "
+            "b.memory_child(sys.argv[1], sys.argv[2])"
+        )
+        command = [sys.executable, "-c", code, str(folder), out]
+        subprocess.run(command, check=True, env=os.environ.copy())
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--chunks", type=int, default=64)
     parser.add_argument("--latency", type=float, default=0.5)
     parser.add_argument("--corpus-mb", type=int, default=200)
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--only-memory", action="store_true")
     args = parser.parse_args()
-    speed(args.chunks, args.latency)
-    malformed(args.chunks * 4)
+    if not args.only_memory:
+        speed(args.chunks, args.latency)
+        malformed(args.chunks * 4)
     if not args.skip_memory:
         memory(args.corpus_mb)
 
 
 if __name__ == "__main__":
-    asyncio.set_event_loop_policy(None)
     main()

@@ -3,7 +3,7 @@
 Accepted inputs: a string of text, a path (``str`` or ``pathlib.Path``) to a
 file, a folder (its ``*.txt`` and ``*.md`` files, recursively), a
 ``Document``, or an iterable mixing them. A string that names an existing file
-is read as that file. Files are read lazily, one at a time, as UTF-8 (a BOM is
+or folder is read as that file or folder. Files are read lazily, one at a time, as UTF-8 (a BOM is
 dropped, line ends become ``\\n``).
 """
 
@@ -69,11 +69,13 @@ def _looks_like_path(text: str) -> bool:
     )
 
 
-def _is_existing_file(text: str) -> bool:
-    if len(text) >= _MAX_PATH_CHARS or "\n" in text or "\x00" in text:
+def _is_existing_path(text: str) -> bool:
+    """Whether a string names an existing file or folder (text never does)."""
+    if len(text) >= _MAX_PATH_CHARS or "\n" in text or "\x00" in text or not text.strip():
         return False
     try:
-        return Path(text).is_file()
+        path = Path(text)
+        return path.is_file() or path.is_dir()
     except OSError:
         return False
 
@@ -115,7 +117,7 @@ def iter_documents(inputs: DocumentInput | Iterable[DocumentInput]) -> Iterator[
         elif isinstance(item, os.PathLike):
             yield from _path_documents(Path(item))
         elif isinstance(item, str):
-            if _is_existing_file(item) or (_looks_like_path(item) and Path(item).is_dir()):
+            if _is_existing_path(item):
                 yield from _path_documents(Path(item))
             elif _looks_like_path(item):
                 raise DocumentError(

@@ -1,0 +1,220 @@
+"""Concurrency, rate limits, faults and crash-safe resumption (against the fake server)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import tiktoken
+from conftest import real_encoding_names
+from langchain_openai import ChatOpenAI
+
+from qasynth import StateError, Synthesizer
+from qasynth.concurrency import AdaptiveLimiter
+from qasynth.testing import (
+    ErrorReply,
+    FakeOpenAIServer,
+    Hang,
+    default_responder,
+    malformed_responder,
+)
+
+KEY = "sk-test-scale-SECRET-0000"
+
+
+def documents(n: int) -> list[str]:
+    return [
+        f"Report {i}: the Zephyr {i} rover reached crater {i * 7} on day {i + 100}. "
+        f"Dr. Ito {i} said the drill sampled {i * 3} grams of regolith."
+        for i in range(n)
+    ]
+
+
+def client(server: FakeOpenAIServer) -> ChatOpenAI:
+    return ChatOpenAI(
+        model="gpt-4o-mini", base_url=server.base_url, api_key=KEY, temperature=0,
+        timeout=10, max_retries=0,
+    )  # fmt: skip
+
+
+def test_every_chunk_finishes_through_429s_500s_a_hang_and_malformed_output(
+    offline_encoding: tiktoken.Encoding,
+) -> None:
+    faults = {
+        2: ErrorReply(429, retry_after=0.05),
+        3: ErrorReply(429, retry_after=0.05),
+        5: ErrorReply(500),
+        8: Hang(30),
+        11: ErrorReply(503),
+    }
+    responder = malformed_responder(0.3, seed=3, unrepairable_fraction=0.1)
+    with FakeOpenAIServer(latency=0.01, faults=faults, responder=responder) as server:
+        synth = Synthesizer(
+            llm=client(server), concurrency=4, request_timeout=1.0, retry_base_delay=0.01,
+            progress=False, encoding=offline_encoding,
+        )  # fmt: skip
+        ds = synth.run(documents(24))
+        peak = server.peak_in_flight
+    st = ds.stats
+    assert st.chunks == st.chunks_done == 24 and not ds.failures
+    assert st.retries >= 5  # two 429s, a 500, a 503 and the hung request
+    assert st.fix_calls >= 1  # the unrepairable replies went to the LLM fixer
+    assert peak <= 4
+    questions = [r.question for r in ds]
+    assert len(questions) == len(set(questions))
+    assert st.pairs_returned == st.pairs_kept + sum(st.rejections.values())
+
+
+def test_requests_in_flight_never_exceed_the_concurrency_limit(
+    offline_encoding: tiktoken.Encoding,
+) -> None:
+    with FakeOpenAIServer(latency=0.05) as server:
+        synth = Synthesizer(
+            llm=client(server), concurrency=3, progress=False, encoding=offline_encoding
+        )
+        ds = synth.run(documents(15))
+        assert server.peak_in_flight == 3
+    assert len({r.chunk_id for r in ds}) == 15
+
+
+async def test_the_limiter_halves_on_a_429_once_per_burst_and_grows_back() -> None:
+    limiter = AdaptiveLimiter(8, grow_after=2)
+    tokens = [await limiter.acquire() for _ in range(8)]
+    for token in tokens[:3]:  # three 429s from the same burst: one cut
+        await limiter.release(token, ok=False, rate_limited=True)
+    assert limiter.limit == 4
+    for token in tokens[3:]:
+        await limiter.release(token, ok=True)
+    assert limiter.limit == 6  # five successes with grow_after=2: two steps back up
+    assert limiter.in_flight == 0
+
+
+async def test_the_limiter_pauses_new_requests_for_retry_after() -> None:
+    limiter = AdaptiveLimiter(2)
+    token = await limiter.acquire()
+    start = time.monotonic()
+    await limiter.release(token, ok=False, rate_limited=True, retry_after=0.3)
+    await limiter.acquire()
+    assert time.monotonic() - start >= 0.29
+
+
+def test_an_api_key_never_reaches_the_state_file(
+    tmp_path: Path, offline_encoding: tiktoken.Encoding
+) -> None:
+    with FakeOpenAIServer(faults={1: ErrorReply(500, message=f"bad key {KEY}")}) as server:
+        synth = Synthesizer(
+            llm=client(server), api_key=KEY, progress=False, encoding=offline_encoding,
+            retry_base_delay=0.01, max_attempts=1,
+        )  # fmt: skip
+        report = synth.run_to_file(documents(3), tmp_path / "out.jsonl")
+    assert report.stats.chunks_failed == 1
+    for path in tmp_path.iterdir():
+        assert KEY.encode() not in path.read_bytes(), path
+
+
+def test_a_changed_prompt_refuses_to_mix_with_old_results_unless_restarted(
+    tmp_path: Path, offline_encoding: tiktoken.Encoding
+) -> None:
+    from qasynth import QAPrompt
+
+    class Other(QAPrompt):
+        rules = ("Only one rule.",)
+
+    out = tmp_path / "out.jsonl"
+    with FakeOpenAIServer() as server:
+        Synthesizer(llm=client(server), progress=False, encoding=offline_encoding).run_to_file(
+            documents(2), out
+        )
+        changed = Synthesizer(
+            llm=client(server), prompt=Other(), progress=False, encoding=offline_encoding
+        )
+        with pytest.raises(StateError, match="prompt"):
+            changed.run_to_file(documents(2), out)
+        before = len(server.requests)
+        report = changed.run_to_file(documents(2), out, restart=True)
+        assert len(server.requests) == before + 2
+    assert report.stats.chunks_resumed == 0
+
+
+def test_a_response_cache_answers_a_repeated_prompt_without_a_request(
+    tmp_path: Path, offline_encoding: tiktoken.Encoding
+) -> None:
+    with FakeOpenAIServer() as server:
+        options = {"progress": False, "encoding": offline_encoding, "cache": tmp_path / "c.db"}
+        first = Synthesizer(llm=client(server), **options).run(documents(3))
+        assert len(server.requests) == 3
+        second = Synthesizer(llm=client(server), **options).run(documents(3))
+        assert len(server.requests) == 3
+    assert [r.question for r in first] == [r.question for r in second]
+    assert KEY.encode() not in (tmp_path / "c.db").read_bytes()
+
+
+# -- kill -9 -------------------------------------------------------------------
+
+
+def done_chunks(state: Path) -> int:
+    if not state.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{state}?mode=ro", uri=True, timeout=1) as db:
+            return int(db.execute("SELECT count(*) FROM chunks").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+def start_generate(folder: Path, out: Path, server: FakeOpenAIServer) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "OPENAI_API_KEY": KEY}
+    command = [
+        sys.executable, "-m", "qasynth", "generate", str(folder), "-o", str(out),
+        "--base-url", server.base_url, "--encoding", real_encoding_names()[0],
+        "--concurrency", "4", "--quiet",
+    ]  # fmt: skip
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def wait_for(condition: object, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.01)
+
+
+@pytest.mark.skipif(
+    not real_encoding_names(), reason="the CLI subprocess needs real tiktoken files"
+)
+def test_kill_9_at_any_point_then_resume_gives_exactly_the_uninterrupted_output(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for i, text in enumerate(documents(30)):
+        (folder / f"report_{i:02d}.txt").write_text(text, encoding="utf-8")
+    with FakeOpenAIServer(latency=0.15, responder=default_responder) as server:
+        reference = tmp_path / "reference.jsonl"
+        assert start_generate(folder, reference, server).wait(120) == 0
+        out = tmp_path / "out.jsonl"
+        state = Path(f"{out}.qasynth.sqlite")
+        for kill_after in (0, 5, 13, 22):  # chunks saved before each kill -9
+            process = start_generate(folder, out, server)
+            wait_for(
+                lambda n=kill_after, p=process: done_chunks(state) >= n or p.poll() is not None
+            )
+            process.send_signal(signal.SIGKILL)
+            process.wait(30)
+        wait_for(lambda: server.in_flight == 0)  # the killed runs' requests are over
+        server.reset_stats()
+        final = start_generate(folder, out, server)
+        assert final.wait(120) == 0, final.stderr.read().decode() if final.stderr else ""
+        requests = len(server.requests)
+    assert requests <= 30 - 22  # only the unfinished chunks were asked again
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines == reference.read_text(encoding="utf-8").splitlines()
+    assert max(Counter(lines).values()) == 1
