@@ -108,7 +108,7 @@ def malformed(n: int) -> None:
 
 def make_corpus(folder: Path, megabytes: int) -> None:
     line = ("The Zephyr rover crossed the plain on day {n} and sampled regolith near crater "
-            "{m}; the team logged {k} grams and a dust storm warning. ")  # fmt: skip
+            "{m}. The team logged {k} grams and a dust storm warning. ")  # fmt: skip
     per_file = 1_000_000
     for f in range(megabytes):
         parts, size, n = [], 0, f * 100_000
@@ -122,20 +122,36 @@ def make_corpus(folder: Path, megabytes: int) -> None:
 
 def memory_child(folder: str, out: str) -> None:
     """Runs in a subprocess: a file run with an instant in-process model."""
-    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+    import json
 
-    reply = ('{"question_answer_pairs": [{"question": "What did the Zephyr rover sample?", '
-             '"answer": "Regolith near a crater."}]}')  # fmt: skip
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.messages import AIMessage, BaseMessage
+    from langchain_core.outputs import ChatGeneration, ChatResult
+
+    from qasynth.testing import qa_pairs
+
+    class InstantModel(BaseChatModel):
+        """Answers at once with one pair per sentence of the chunk (up to 10)."""
+
+        @property
+        def _llm_type(self) -> str:
+            return "instant"
+
+        def _generate(self, messages: list[BaseMessage], *args: object, **kw: object) -> ChatResult:
+            pairs = qa_pairs(messages[-1].text)
+            reply = AIMessage(content=json.dumps({"question_answer_pairs": pairs}))
+            return ChatResult(generations=[ChatGeneration(message=reply)])
+
     synth = qasynth.Synthesizer(
-        llm=FakeListChatModel(responses=[reply]), progress=False, encoding="cl100k_base",
-        concurrency=16,
-    )  # fmt: skip
+        llm=InstantModel(), progress=False, encoding="cl100k_base", concurrency=16
+    )
     start = time.perf_counter()
     report = synth.run_to_file(folder, out)
     wall = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         f"chunks {report.stats.chunks}, records {report.records_written}, "
+        f"rejected {sum(report.stats.rejections.values())}, "
         f"wall {wall:.1f} s, peak RSS {peak_mb:.0f} MB"
     )
 
