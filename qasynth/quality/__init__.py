@@ -1,0 +1,62 @@
+"""Model-free quality heuristics for question-answer data.
+
+- :mod:`.language`: offline script-level language detection.
+- :mod:`.text`: normalisation, tokens (words, or character bigrams for CJK), numbers, names.
+- :mod:`.neardup`: MinHash + LSH near-duplicate groups that scale to 100k+ texts.
+- :mod:`.grounding`: is an answer made of what its chunk says (numbers and names included)?
+- :mod:`.standalone`: does a question make sense without its source text? (rules are data)
+- :mod:`.splits`: leak-free train/val/test splits by group, merged across near-duplicates.
+
+Everything here is a plain function or class with no model, network or file access at
+import time.
+"""
+
+from __future__ import annotations
+
+from .grounding import Grounding, grounding_score
+from .language import detect_language, is_cjk, is_unspaced, same_language
+from .neardup import NearDuplicateIndex, find_near_duplicates
+from .splits import merge_group_keys, split_groups
+from .standalone import (
+    LanguageRules,
+    StandaloneIssue,
+    StandaloneRule,
+    StandaloneRules,
+    check_standalone,
+    load_rules,
+)
+from .text import (
+    char_ngrams,
+    extract_names,
+    extract_numbers,
+    normalize,
+    normalize_numbers,
+    strip_punctuation,
+    word_tokens,
+)
+
+__all__ = [
+    "Grounding",
+    "LanguageRules",
+    "NearDuplicateIndex",
+    "StandaloneIssue",
+    "StandaloneRule",
+    "StandaloneRules",
+    "char_ngrams",
+    "check_standalone",
+    "detect_language",
+    "extract_names",
+    "extract_numbers",
+    "find_near_duplicates",
+    "grounding_score",
+    "is_cjk",
+    "is_unspaced",
+    "load_rules",
+    "merge_group_keys",
+    "normalize",
+    "normalize_numbers",
+    "same_language",
+    "split_groups",
+    "strip_punctuation",
+    "word_tokens",
+]

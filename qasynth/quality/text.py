@@ -1,0 +1,186 @@
+"""Text helpers shared by the quality heuristics: normalisation, tokens, numbers, names.
+
+Space-delimited languages are compared by words. Japanese, Chinese and Thai are
+written without spaces, so runs of those scripts are compared by overlapping
+character bigrams instead ("優勝した" → "優勝", "勝し", "した").
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from decimal import Decimal
+
+from .language import detect_language, is_cjk, is_unspaced
+
+__all__ = [
+    "char_ngrams",
+    "extract_names",
+    "extract_numbers",
+    "normalize",
+    "normalize_numbers",
+    "strip_punctuation",
+    "word_tokens",
+]
+
+# Combining marks that belong inside words (Python's \w does not match them).
+_MARKS = (
+    "\u0300-\u036f\u0483-\u0489\u0591-\u05bd\u05bf\u05c1\u05c2\u05c4\u05c5\u05c7"
+    "\u0610-\u061a\u064b-\u065f\u0670\u0900-\u0903\u093a-\u094f\u0951-\u0957\u0962\u0963"
+    "\u0e31\u0e34-\u0e3a\u0e47-\u0e4e"
+)
+_UNSPACED = (  # Han, kana and Thai
+    "\u3005-\u3007\u3040-\u309f\u30a0-\u30fa\u30fc-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
+    "\uf900-\ufaff\U00020000-\U0002fa1f\u0e01-\u0e4e"
+)
+_UNSPACED_CHAR = re.compile(f"[{_UNSPACED}]")
+_WORD = f"(?:[^\\W_]|[{_MARKS}])+"
+_WORDS = re.compile(_WORD)
+_SPACED_OR_UNSPACED = re.compile(f"[{_UNSPACED}]+|(?:(?![{_UNSPACED}])(?:[^\\W_]|[{_MARKS}]))+")
+_NOT_WORD = re.compile(f"(?:(?![{_MARKS}])[\\W_])+")
+_SPACE = re.compile(r"\s+")
+
+_NUMBER = re.compile(r"\d+(?:,\d{3}(?!\d))*(?:\.\d+)?(?:[ \t]*[万億兆])?")
+_JA_UNITS = {"万": 10**4, "億": 10**8, "兆": 10**12}
+
+_SENTENCE_END = r"[.!?](?=\s|$)|[。！？\n]"
+_LATIN_TOKENS = re.compile(rf"{_SENTENCE_END}|[\w'’-]+|\S")
+_NAME_JOINERS = frozenset({"of", "de", "la", "le", "du", "da", "del", "van", "von", "der"})
+_KATAKANA_NAME = re.compile(r"[ァ-ヺー]+(?:・[ァ-ヺー]+)*")
+_LATIN_IN_CJK = re.compile(
+    r"(?<![0-9A-Za-z])[A-Za-z][A-Za-z0-9'&.-]*(?:[ \t]+[A-Za-z][A-Za-z0-9'&.-]*)*"
+)
+_POSSESSIVE = re.compile(r"['’]s$")
+
+
+def normalize(text: str) -> str:
+    """NFKC, case-folded, with runs of whitespace collapsed to one space."""
+    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+
+
+def strip_punctuation(text: str) -> str:
+    """Replace every run of punctuation and symbols with one space (marks are kept)."""
+    return _SPACE.sub(" ", _NOT_WORD.sub(" ", text)).strip()
+
+
+def normalize_numbers(text: str) -> str:
+    """Write every number in one canonical form: "１２,０００" and "1万2000" become "12000"."""
+    text = unicodedata.normalize("NFKC", text)
+    pieces: list[str] = []
+    position = 0
+    for start, end, value in _number_spans(text):
+        pieces.append(text[position:start])
+        pieces.append(value)
+        position = end
+    pieces.append(text[position:])
+    return "".join(pieces)
+
+
+def extract_numbers(text: str) -> set[str]:
+    """The numbers in ``text`` in canonical form (full-width digits, separators and
+    Japanese 万/億/兆 units normalised), so "１２,０００人" and "12000" give "12000"."""
+    return {value for _, _, value in _number_spans(unicodedata.normalize("NFKC", text))}
+
+
+def _number_spans(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, canonical value) of each number; "1億2000万" is one number."""
+    spans: list[tuple[int, int, Decimal]] = []
+    for match in _NUMBER.finditer(text):
+        raw = match.group(0)
+        unit = _JA_UNITS.get(raw[-1], 1)
+        digits = raw.rstrip("万億兆 \t").replace(",", "")
+        value = Decimal(digits) * unit
+        previous = spans[-1] if spans else None
+        if previous and previous[1] == match.start() and text[previous[1] - 1] in _JA_UNITS:
+            spans[-1] = (previous[0], match.end(), previous[2] + value)
+        else:
+            spans.append((match.start(), match.end(), value))
+    return [(start, end, _canonical(value)) for start, end, value in spans]
+
+
+def _canonical(value: Decimal) -> str:
+    if value == value.to_integral_value():
+        return str(int(value))
+    return format(value.normalize(), "f")
+
+
+def word_tokens(text: str, lang: str | None = None) -> list[str]:
+    """Normalised tokens: words for space-delimited languages; for Japanese, Chinese
+    and Thai text, overlapping character bigrams of each run of those scripts (Latin
+    words and numbers inside such text stay whole). ``lang`` is detected when omitted.
+    Numbers are canonical ("12,000" → "12000")."""
+    text = normalize(normalize_numbers(text))
+    if lang is None:
+        lang = detect_language(text)
+    if not is_unspaced(lang):
+        return _WORDS.findall(text)
+    tokens: list[str] = []
+    for run in _SPACED_OR_UNSPACED.findall(text):
+        if len(run) > 1 and _UNSPACED_CHAR.match(run) is not None:
+            tokens.extend(run[i : i + 2] for i in range(len(run) - 1))
+        else:
+            tokens.append(run)
+    return tokens
+
+
+def char_ngrams(text: str, n: int) -> list[str]:
+    """Overlapping character n-grams of ``text`` as given; a shorter non-empty text is
+    its own single n-gram."""
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    if len(text) <= n:
+        return [text] if text else []
+    return [text[i : i + n] for i in range(len(text) - n + 1)]
+
+
+def extract_names(text: str) -> set[str]:
+    """Likely proper names. Latin text: runs of capitalised words that do not start a
+    sentence ("University of Tokyo"; a trailing "'s" is dropped). Chinese, Japanese and
+    Korean text: katakana runs of three or more characters ("リオネル・メッシ") and Latin
+    words ("FIFA", "Real Madrid")."""
+    text = unicodedata.normalize("NFKC", text)
+    if is_cjk(detect_language(text)):
+        return _cjk_names(text)
+    return _latin_names(text)
+
+
+def _cjk_names(text: str) -> set[str]:
+    names = {name for name in _KATAKANA_NAME.findall(text) if len(name.replace("・", "")) >= 3}
+    for match in _LATIN_IN_CJK.finditer(text):
+        name = _POSSESSIVE.sub("", match.group(0).rstrip(".'-&"))
+        if len(name) >= 2:
+            names.add(name)
+    return names
+
+
+def _latin_names(text: str) -> set[str]:
+    names: set[str] = set()
+    current: list[str] = []
+    pending: list[str] = []
+    sentence_start = True
+    for token in _LATIN_TOKENS.findall(text):
+        if _is_capitalised(token) and not sentence_start:
+            current.extend(pending)
+            current.append(token)
+            pending = []
+        elif current and token.lower() in _NAME_JOINERS:
+            pending.append(token)
+        else:
+            _flush_name(current, names)
+            current, pending = [], []
+        sentence_start = re.fullmatch(_SENTENCE_END, token) is not None or (
+            sentence_start and not token[0].isalnum()
+        )
+    _flush_name(current, names)
+    return names
+
+
+def _is_capitalised(token: str) -> bool:
+    if not token[0].isalpha() or token == "I" or token.startswith("I'"):
+        return False
+    return token[0].isupper() or any(char.isupper() for char in token[1:])
+
+
+def _flush_name(words: list[str], names: set[str]) -> None:
+    if words:
+        names.add(_POSSESSIVE.sub("", " ".join(words)))

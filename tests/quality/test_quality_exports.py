@@ -1,0 +1,25 @@
+"""qasynth.quality re-exports the public names of its modules, sorted."""
+
+from __future__ import annotations
+
+import importlib
+
+import qasynth.quality
+
+MODULES = ["grounding", "language", "neardup", "splits", "standalone", "text"]
+
+
+def test_all_lists_every_public_name_of_the_modules() -> None:
+    expected = set()
+    for name in MODULES:
+        module = importlib.import_module(f"qasynth.quality.{name}")
+        expected.update(module.__all__)
+    assert set(qasynth.quality.__all__) == expected
+    assert all(hasattr(qasynth.quality, name) for name in expected)
+
+
+def test_all_is_sorted_with_classes_first() -> None:
+    names = qasynth.quality.__all__
+    classes = [name for name in names if name[0].isupper()]
+    functions = [name for name in names if not name[0].isupper()]
+    assert names == sorted(classes) + sorted(functions)

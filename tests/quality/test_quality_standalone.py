@@ -1,0 +1,183 @@
+"""Questions that lean on context they do not contain."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from qasynth.errors import InputError
+from qasynth.quality import (
+    StandaloneIssue,
+    StandaloneRule,
+    StandaloneRules,
+    check_standalone,
+    load_rules,
+)
+
+LABELLED = Path(__file__).with_name("standalone_labelled.json")
+
+
+def _rules_hit(question: str) -> set[str]:
+    return {issue.rule for issue in check_standalone(question)}
+
+
+def _labelled(lang: str) -> list[tuple[str, bool]]:
+    items = json.loads(LABELLED.read_text(encoding="utf-8"))["items"]
+    return [(item["question"], not item["standalone"]) for item in items if item["lang"] == lang]
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_labelled_set_has_at_least_40_questions_about_half_of_them_bad(lang: str) -> None:
+    labelled = _labelled(lang)
+    bad = sum(is_bad for _, is_bad in labelled)
+    assert len(labelled) >= 40
+    assert 0.4 <= bad / len(labelled) <= 0.6
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_flagging_bad_questions_has_precision_and_recall_of_at_least_085(lang: str) -> None:
+    outcomes = [(bool(check_standalone(q)), is_bad) for q, is_bad in _labelled(lang)]
+    true_pos = sum(flagged and is_bad for flagged, is_bad in outcomes)
+    flagged = sum(flagged for flagged, _ in outcomes)
+    bad = sum(is_bad for _, is_bad in outcomes)
+    precision, recall = true_pos / flagged, true_pos / bad
+    assert (precision >= 0.85, recall >= 0.85) == (True, True), (precision, recall)
+
+
+@pytest.mark.parametrize(
+    ("question", "rule"),
+    [
+        ("Who scored in the quarter-final?", "definite_reference"),
+        ("According to the text, what year was it founded?", "text_reference"),
+        ("When did he retire?", "person_pronoun"),
+        ("He moved to which club in 2019?", "leading_pronoun"),
+        ("Which team won?", "too_short"),
+        ("What did this company announce in its annual report?", "demonstrative_reference"),
+        ("Who won the league title this season?", "relative_time"),
+        ("What is mentioned above about the budget?", "mentioned_above"),
+        ("Ｗｈｏ ｓｃｏｒｅｄ ｉｎ ｔｈｅ ｆｉｎａｌ？", "definite_reference"),
+    ],
+)
+def test_english_context_dependent_questions_are_flagged_with_the_rule(
+    question: str, rule: str
+) -> None:
+    assert rule in _rules_hit(question)
+
+
+@pytest.mark.parametrize(
+    ("question", "rule"),
+    [
+        ("この大会で優勝したのは？", "demonstrative_reference"),
+        ("彼はいつ引退しましたか？", "leading_pronoun"),
+        ("本文によると、会社が設立されたのは何年ですか？", "text_reference"),
+        ("準々決勝で得点したのは誰ですか？", "definite_reference"),
+        ("同社の売上高はいくらでしたか？", "demonstrative_reference"),
+        ("前回の開催地はどこでしたか？", "relative_time"),
+        ("優勝は？", "too_short"),
+    ],
+)
+def test_japanese_context_dependent_questions_are_flagged_with_the_rule(
+    question: str, rule: str
+) -> None:
+    assert rule in _rules_hit(question)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Who scored in the quarter-final of the 2023 FIFA Women's World Cup?",
+        "Who won the final of the 1966 World Cup?",
+        'Who is the narrator of the novel "Moby-Dick"?',
+        "2023年のFIFA女子ワールドカップの準々決勝で得点したのは誰ですか？",
+        "「ワンピース」の作者が受賞した賞は何ですか？",
+    ],
+)
+def test_a_question_that_names_its_subject_is_not_a_definite_reference(question: str) -> None:
+    assert check_standalone(question) == []
+
+
+def test_a_pronoun_after_the_name_it_stands_for_is_fine() -> None:
+    assert check_standalone("Which club did Lionel Messi join after he left Barcelona?") == []
+    assert check_standalone("When did he join Real Madrid?") != []
+
+
+def test_an_issue_says_what_matched_and_why() -> None:
+    [issue] = check_standalone("How many people attended the concert?")
+    assert issue == StandaloneIssue("definite_reference", issue.reason, "the concert")
+    assert "without saying which one" in issue.reason
+
+
+def test_a_language_without_rules_gets_only_the_length_rule() -> None:
+    assert check_standalone("Кто выиграл этот турнир в прошлом году?") == []
+    assert _rules_hit("Кто выиграл?") == {"too_short"}
+    assert _rules_hit("谁赢了？") == {"too_short"}
+
+
+def test_lang_overrides_detection() -> None:
+    assert check_standalone("Who scored in the quarter-final?", lang="xx") == []
+
+
+def test_built_in_rules_are_read_once_and_cover_english_and_japanese() -> None:
+    assert load_rules() is load_rules()
+    assert load_rules().codes == ["en", "ja"]
+
+
+def test_with_language_adds_rules_for_a_new_language() -> None:
+    rule = StandaloneRule("leading_pronoun", "starts with a pronoun", r"(?i)^(er|sie|es)\b")
+    rules = load_rules().with_language("de", rule, min_words=3)
+    question = "Er trat wann zurück?"
+    assert check_standalone(question, lang="de") == []
+    assert [i.rule for i in check_standalone(question, lang="de", rules=rules)] == [
+        "leading_pronoun"
+    ]
+    assert rules.codes == ["de", "en", "ja"]
+
+
+def test_with_language_replaces_a_rule_of_the_same_name() -> None:
+    quiet = StandaloneRule("definite_reference", "off", r"(?!)")
+    rules = load_rules().with_language("en", quiet)
+    assert check_standalone("How many people attended the concert?", rules=rules) == []
+    assert len(rules.for_language("en").rules) == len(load_rules().for_language("en").rules)
+
+
+def test_a_user_rules_file_merges_over_the_built_in_rules(tmp_path: Path) -> None:
+    path = tmp_path / "rules.json"
+    rule = {"name": "sponsor", "reason": "names no sponsor", "pattern": "(?i)the sponsor"}
+    path.write_text(json.dumps({"languages": {"en": {"rules": [rule]}}}), encoding="utf-8")
+    rules = load_rules().merge(load_rules(path))
+    assert _rules_in(rules, "Who was the sponsor of the 2023 FIFA Women's World Cup?") == {
+        "sponsor"
+    }
+    assert "definite_reference" in _rules_in(rules, "Who scored in the quarter-final?")
+
+
+def _rules_in(rules: StandaloneRules, question: str) -> set[str]:
+    return {issue.rule for issue in check_standalone(question, rules=rules)}
+
+
+def test_an_unreadable_or_malformed_rules_file_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="cannot read standalone rules"):
+        load_rules(tmp_path / "missing.json")
+    bad_json = tmp_path / "bad.json"
+    bad_json.write_text("{not json", encoding="utf-8")
+    with pytest.raises(InputError, match="cannot read standalone rules"):
+        load_rules(bad_json)
+    no_languages = tmp_path / "empty.json"
+    no_languages.write_text("{}", encoding="utf-8")
+    with pytest.raises(InputError, match="follow the layout"):
+        load_rules(no_languages)
+
+
+def test_a_bad_pattern_names_its_rule(tmp_path: Path) -> None:
+    path = tmp_path / "rules.json"
+    rule = {"name": "broken", "reason": "r", "pattern": "(unclosed"}
+    path.write_text(json.dumps({"languages": {"en": {"rules": [rule]}}}), encoding="utf-8")
+    with pytest.raises(InputError, match="rule 'broken': invalid regular expression"):
+        load_rules(path)
+
+
+def test_unless_named_accepts_only_known_modes() -> None:
+    with pytest.raises(ValueError, match="unless_named must be"):
+        StandaloneRule("r", "reason", "x", unless_named="always")  # type: ignore[arg-type]
