@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, overload
 
+from .finalize import SPLIT_NAMES, assign_splits, split_paths
 from .schema import ChunkFailure, QARecord, Rejection
 from .writers import write_chat_jsonl, write_jsonl
 
@@ -97,6 +98,39 @@ class Dataset:
         """Write the records as OpenAI chat fine-tuning JSONL (atomically)."""
         write_chat_jsonl(path, self.records, system_prompt=system_prompt)
         return Path(path)
+
+    def split(
+        self, *, val_fraction: float = 0.0, test_fraction: float = 0.0, seed: int = 0
+    ) -> dict[str, list[QARecord]]:
+        """Records split into train/val/test by chunk, deterministically for ``seed``.
+
+        A chunk's records, its paraphrases and translations, and chunks linked by
+        near-duplicates always land on the same side.
+        """
+        names = assign_splits(
+            self.records, self.chunk_links, val_fraction=val_fraction,
+            test_fraction=test_fraction, seed=seed,
+        )  # fmt: skip
+        parts: dict[str, list[QARecord]] = {name: [] for name in SPLIT_NAMES}
+        for record, name in zip(self.records, names, strict=True):
+            parts[name].append(record)
+        return parts
+
+    def to_jsonl_splits(
+        self,
+        path: str | Path,
+        *,
+        val_fraction: float = 0.0,
+        test_fraction: float = 0.0,
+        seed: int = 0,
+        system_prompt: str | None = None,
+    ) -> dict[str, Path]:
+        """Write ``OUT.train.jsonl``, ``OUT.val.jsonl`` and ``OUT.test.jsonl``."""
+        parts = self.split(val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
+        paths = split_paths(path)
+        for name, records in parts.items():
+            write_chat_jsonl(paths[name], records, system_prompt=system_prompt)
+        return paths
 
     def failures_to_jsonl(self, path: str | Path) -> Path:
         """Write failed chunks (id, source, reason, raw model output) as JSONL."""

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from .quality import merge_group_keys, split_groups
 from .schema import QARecord, Rejection
 from .validation import GroupFilter, RunFilter
 
-__all__ = ["Finished", "finish_records"]
+__all__ = ["SPLIT_NAMES", "Finished", "assign_splits", "finish_records", "split_paths"]
 
 
 @dataclass
@@ -77,3 +79,37 @@ def _apply_group(
         else:
             kept.append(record)
     return kept
+
+
+SPLIT_NAMES = ("train", "val", "test")
+
+
+def assign_splits(
+    records: Sequence[QARecord],
+    chunk_links: Sequence[tuple[str, str]] = (),
+    *,
+    val_fraction: float = 0.0,
+    test_fraction: float = 0.0,
+    seed: int = 0,
+) -> list[str]:
+    """ "train", "val" or "test" for each record, by chunk.
+
+    A chunk's records (its paraphrases and translations included) share a split,
+    and chunks linked by near-duplicates are joined, so nothing leaks across.
+    Deterministic for a given ``seed``.
+    """
+    keys = [record.chunk_id for record in records]
+    first: dict[str, int] = {}
+    for position, key in enumerate(keys):
+        first.setdefault(key, position)
+    links = [(first[a], first[b]) for a, b in chunk_links if a in first and b in first]
+    merged = merge_group_keys(len(keys), links, keys)
+    return split_groups(merged, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
+
+
+def split_paths(output: str | Path) -> dict[str, Path]:
+    """Where the splits of ``OUT.jsonl`` go: ``OUT.train.jsonl``, ``OUT.val.jsonl``, ..."""
+    out = Path(output)
+    return {
+        name: out.with_name(f"{out.stem}.{name}{out.suffix or '.jsonl'}") for name in SPLIT_NAMES
+    }

@@ -24,6 +24,14 @@ from .chunking import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, Chunker
 from .concurrency import ModelCaller
 from .dataset import Dataset, Stats
 from .errors import ModelError
+from .filters import (
+    DEFAULT_GROUNDING_THRESHOLD,
+    DEFAULT_NEAR_DUPLICATE_THRESHOLD,
+    GroundingCheck,
+    LanguageCheck,
+    NearDuplicates,
+    StandaloneCheck,
+)
 from .finalize import finish_records
 from .llm import (
     DEFAULT_MODEL,
@@ -35,7 +43,7 @@ from .llm import (
 from .loaders import DocumentInput, iter_documents
 from .parsing import DEFAULT_MAX_FIX_ATTEMPTS, message_text
 from .prompts import DEFAULT_PROMPT, QAPrompt
-from .runs import RunReport, arun_to_file
+from .runs import RunReport, SplitOptions, arun_to_file
 from .schema import Chunk
 from .steps import ChunkStep, LLMJudge, Paraphraser, Translator
 from .tokens import EncodingLike
@@ -65,6 +73,15 @@ class Synthesizer:
     model created on first use (``OPENAI_API_KEY``/``OPENAI_BASE_URL`` apply).
     ``cache`` (a LangChain ``BaseCache`` or a path for a SQLite one) answers a
     repeated prompt to the same model without a second paid call.
+
+    Quality checks that cost no model call are on by default: stand-alone
+    questions, language (``"auto"``: the chunk's; a code such as ``"ja"``; or
+    ``None`` to turn it off), grounding of answers in their chunk
+    (``grounding_threshold``, ``None`` to turn off) and near-duplicate questions
+    across the run (``near_duplicate_threshold``). ``validators`` and
+    ``run_filters`` replace the defaults entirely. Checks that call the model
+    again are off by default: ``judge``, ``paraphrases``, ``also_languages`` and
+    top-ups to ``min_pairs_per_chunk``.
     """
 
     def __init__(
@@ -96,6 +113,10 @@ class Synthesizer:
         paraphrases: int = 0,
         also_languages: Sequence[str] = (),
         steps: Sequence[ChunkStep] | None = None,
+        grounding_threshold: float | None = DEFAULT_GROUNDING_THRESHOLD,
+        standalone: bool = True,
+        language: str | None = "auto",
+        near_duplicate_threshold: float | None = DEFAULT_NEAR_DUPLICATE_THRESHOLD,
         validators: Sequence[PairValidator] | None = None,
         run_filters: Sequence[RunFilter | GroupFilter] | None = None,
         progress: bool = True,
@@ -120,13 +141,12 @@ class Synthesizer:
         self.request_timeout = request_timeout
         self.max_attempts = max_attempts
         self.retry_base_delay = retry_base_delay
-        self.validators = list(
-            default_validators(
+        if validators is None:
+            validators = default_validators(
                 max_question_chars=max_question_chars, max_answer_chars=max_answer_chars
             )
-            if validators is None
-            else validators
-        )
+            validators += _quality_checks(grounding_threshold, standalone, language)
+        self.validators = list(validators)
         self.min_pairs_per_chunk = min_pairs_per_chunk
         self.max_topups = max_topups
         self.judge = judge
@@ -134,9 +154,11 @@ class Synthesizer:
         self.paraphrases = paraphrases
         self.also_languages = list(also_languages)
         self._steps = None if steps is None else list(steps)
-        self.run_filters: list[RunFilter | GroupFilter] = list(
-            default_run_filters() if run_filters is None else run_filters
-        )
+        if run_filters is None:
+            run_filters = [*default_run_filters()]
+            if near_duplicate_threshold is not None:
+                run_filters.append(NearDuplicates(threshold=near_duplicate_threshold))
+        self.run_filters: list[RunFilter | GroupFilter] = list(run_filters)
         self.progress = progress
         self.cache = cache
         self._cache_applied = False
@@ -358,6 +380,7 @@ class Synthesizer:
         system_prompt: str | None = None,
         restart: bool = False,
         retry_failed: bool = False,
+        splits: SplitOptions | None = None,
     ) -> RunReport:
         """Run resumably into a chat JSONL file, keeping state beside it.
 
@@ -369,7 +392,7 @@ class Synthesizer:
         """
         return await arun_to_file(
             self, docs, output, system_prompt=system_prompt, restart=restart,
-            retry_failed=retry_failed,
+            retry_failed=retry_failed, splits=splits,
         )  # fmt: skip
 
     def run_to_file(
@@ -380,14 +403,28 @@ class Synthesizer:
         system_prompt: str | None = None,
         restart: bool = False,
         retry_failed: bool = False,
+        splits: SplitOptions | None = None,
     ) -> RunReport:
         """Synchronous :meth:`arun_to_file`."""
         return run_sync(
             self.arun_to_file(
                 docs, output, system_prompt=system_prompt, restart=restart,
-                retry_failed=retry_failed,
+                retry_failed=retry_failed, splits=splits,
             )
         )  # fmt: skip
+
+
+def _quality_checks(
+    grounding_threshold: float | None, standalone: bool, language: str | None
+) -> list[PairValidator]:
+    checks: list[PairValidator] = []
+    if standalone:
+        checks.append(StandaloneCheck())
+    if language is not None:
+        checks.append(LanguageCheck(target=None if language == "auto" else language))
+    if grounding_threshold is not None:
+        checks.append(GroundingCheck(threshold=grounding_threshold))
+    return checks
 
 
 def synthesize(docs: Inputs, **options: Any) -> Dataset:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .dataset import Stats
+from .dataset import Dataset, Stats
 from .errors import StateError
 from .finalize import finish_records
 from .schema import Chunk, ChunkFailure, QARecord, Rejection
@@ -28,7 +28,14 @@ from .writers import write_chat_jsonl, write_jsonl
 if TYPE_CHECKING:
     from .pipeline import ChunkResult, Inputs, Synthesizer
 
-__all__ = ["RunReport", "RunState", "arun_to_file", "failures_path_for", "state_path_for"]
+__all__ = [
+    "RunReport",
+    "RunState",
+    "SplitOptions",
+    "arun_to_file",
+    "failures_path_for",
+    "state_path_for",
+]
 
 logger = logging.getLogger("qasynth")
 
@@ -175,6 +182,16 @@ class RunReport:
     stats: Stats
     failures: list[ChunkFailure] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+    split_paths: dict[str, Path] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SplitOptions:
+    """Train/val/test fractions for a file run (split by chunk; see ``Dataset.split``)."""
+
+    val_fraction: float = 0.0
+    test_fraction: float = 0.0
+    seed: int = 0
 
 
 def _skip_for(statuses: dict[str, str], seen: set[str], retry_failed: bool) -> Any:
@@ -194,8 +211,10 @@ async def arun_to_file(
     system_prompt: str | None = None,
     restart: bool = False,
     retry_failed: bool = False,
+    splits: SplitOptions | None = None,
 ) -> RunReport:
-    """Run resumably into ``output`` (see the module docstring)."""
+    """Run resumably into ``output`` (see the module docstring); with ``splits``,
+    write ``OUT.train.jsonl``, ``OUT.val.jsonl`` and ``OUT.test.jsonl`` instead."""
     output = Path(output)
     state = RunState(state_path_for(output))
     try:
@@ -206,7 +225,7 @@ async def arun_to_file(
         async for result in synthesizer.astream(docs, stats=stats, skip=skip):
             state.save(result)
             result.add_to(stats)
-        return _finish(synthesizer, state, seen, stats, output, system_prompt)
+        return _finish(synthesizer, state, seen, stats, output, system_prompt, splits)
     finally:
         state.close()
 
@@ -218,9 +237,18 @@ def _finish(
     stats: Stats,
     output: Path,
     system_prompt: str | None,
+    splits: SplitOptions | None,
 ) -> RunReport:
     finished = finish_records(list(state.iter_records(seen)), synthesizer.run_filters)
-    write_chat_jsonl(output, finished.records, system_prompt=system_prompt)
+    written: dict[str, Path] = {}
+    if splits is None:
+        write_chat_jsonl(output, finished.records, system_prompt=system_prompt)
+    else:
+        dataset = Dataset(finished.records, chunk_links=finished.chunk_links)
+        written = dataset.to_jsonl_splits(
+            output, val_fraction=splits.val_fraction, test_fraction=splits.test_fraction,
+            seed=splits.seed, system_prompt=system_prompt,
+        )  # fmt: skip
     rejections = list(state.iter_rejections(seen)) + finished.rejections
     stats.rejections.clear()
     stats.rejections.update(r.reason for r in rejections)
@@ -239,4 +267,5 @@ def _finish(
         stats=stats,
         failures=failures,
         rejections=rejections,
+        split_paths=written,
     )
