@@ -360,7 +360,8 @@ class Synthesizer:
         return run_sync(self.arun(docs))
 
     def fingerprint(self) -> dict[str, Any]:
-        """What makes results comparable: prompt, model and chunking (never keys)."""
+        """What makes saved chunk results comparable: prompt, model, chunking and the
+        per-chunk checks and steps (never keys)."""
         return {
             "prompt": self.prompt.fingerprint(),
             "model": model_params_of(self.chat_model()),
@@ -370,6 +371,8 @@ class Synthesizer:
                 "encoding": self.chunker().encoding.name,
                 "theme": self.theme,
             },
+            "checks": [_describe(step) for step in [*self.validators, *self.steps()]],
+            "min_pairs_per_chunk": [self.min_pairs_per_chunk, self.max_topups],
         }
 
     async def arun_to_file(
@@ -412,6 +415,13 @@ class Synthesizer:
                 retry_failed=retry_failed, splits=splits,
             )
         )  # fmt: skip
+
+
+def _describe(step: object) -> str:
+    """A step's class and simple settings, for the run fingerprint."""
+    simple = (int, float, str, bool, type(None), list, tuple)
+    settings = {k: v for k, v in sorted(vars(step).items()) if isinstance(v, simple)}
+    return f"{type(step).__name__}{settings}"
 
 
 def _quality_checks(

@@ -12,8 +12,11 @@ makes no model call and needs no API key (only the tokenizer's files)::
 What is exact and what is estimated:
 
 - documents, empty documents, chunks, tokens per chunk: exact (same chunker).
-- model calls: one per chunk. Fix calls (only for replies that local repair
-  cannot mend), retries and top-ups add to this; a plan cannot know them.
+- model calls: one per chunk, plus one per chunk for each chunk step asked
+  for (the LLM judge, paraphrases, and each ``also_languages`` language), in
+  :attr:`Plan.step_calls`. Top-ups for ``min_pairs_per_chunk`` are at most
+  ``max_topups`` per chunk (:attr:`Plan.max_topup_calls`). Fix calls (only for
+  replies that local repair cannot mend) and retries come on top.
 - input tokens: exact for the first call of each chunk. Each chunk's rendered
   messages (system + user) are counted with the run's encoding the way OpenAI
   counts chat input: 3 tokens per message plus its role and content, plus 3
@@ -21,7 +24,8 @@ What is exact and what is estimated:
 - output tokens: an assumption, ``output_ratio`` (default
   :data:`DEFAULT_OUTPUT_RATIO`, 0.6) times each chunk's tokens, because a reply
   restates the chunk's facts as questions and answers wrapped in JSON.
-- cost: input and output tokens at the model's prices from
+- step tokens: estimated from the generation estimate (see :func:`_step_tokens`).
+- cost: input and output tokens (generation plus steps) at the model's prices from
   :mod:`qasynth.pricing` (dated :attr:`Plan.prices_as_of`); ``None`` when the
   model is not in the price table.
 """
@@ -30,7 +34,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from langchain_core.messages import BaseMessage
@@ -40,6 +44,7 @@ from .dataset import Stats
 from .pipeline import Inputs, Synthesizer
 from .pricing import ModelPrice, count_example_tokens, model_price, prices_as_of
 from .schema import Chunk
+from .steps import LLMJudge, Paraphraser, Translator
 
 __all__ = ["DEFAULT_OUTPUT_RATIO", "Plan", "TokenSpread", "plan"]
 
@@ -92,6 +97,14 @@ class Plan:
     """The first chunk, for :meth:`first_messages` (``None`` without chunks)."""
     first_messages: tuple[BaseMessage, ...] = ()
     """The rendered messages for :attr:`first_chunk`."""
+    step_calls: dict[str, int] = field(default_factory=dict)
+    """Calls of the chunk steps (judge, paraphrase, translate), by kind."""
+    step_input_tokens: int = 0
+    """Estimated input tokens of the step calls (included in :attr:`input_tokens`)."""
+    step_output_tokens: int = 0
+    """Estimated output tokens of the step calls (included in :attr:`output_tokens`)."""
+    max_topup_calls: int = 0
+    """The most top-up calls ``min_pairs_per_chunk`` may add (not in the totals)."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (the first chunk's messages as role/content objects)."""
@@ -111,6 +124,10 @@ class Plan:
             "price": None if self.price is None else asdict(self.price),
             "estimated_cost": self.estimated_cost,
             "prices_as_of": self.prices_as_of,
+            "step_calls": self.step_calls,
+            "step_input_tokens": self.step_input_tokens,
+            "step_output_tokens": self.step_output_tokens,
+            "max_topup_calls": self.max_topup_calls,
             "first_messages": [message_dict(m) for m in self.first_messages],
         }
 
@@ -147,6 +164,9 @@ def plan(
     stats = Stats()
     counts, input_tokens, first = _measure(synth, chunker, docs, stats)
     output_tokens = round(output_ratio * sum(counts))
+    step_calls, step_in, step_out = _step_tokens(synth, counts, output_tokens)
+    input_tokens += step_in
+    output_tokens += step_out
     price = model_price(synth.model_name)
     return Plan(
         model=synth.model_name,
@@ -157,7 +177,7 @@ def plan(
         empty_documents=stats.empty_documents,
         chunks=len(counts),
         chunk_tokens=TokenSpread.of(counts),
-        model_calls=len(counts),
+        model_calls=len(counts) + sum(step_calls.values()),
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         output_ratio=output_ratio,
@@ -166,7 +186,41 @@ def plan(
         prices_as_of=prices_as_of(),
         first_chunk=first,
         first_messages=tuple(synth.prompt.build_messages(first)) if first else (),
+        step_calls=step_calls,
+        step_input_tokens=step_in,
+        step_output_tokens=step_out,
+        max_topup_calls=len(counts) * synth.max_topups if synth.min_pairs_per_chunk else 0,
     )
+
+
+def _step_tokens(
+    synth: Synthesizer, counts: Sequence[int], generated: int
+) -> tuple[dict[str, int], int, int]:
+    """Calls and estimated tokens of the chunk steps.
+
+    Assumptions, per chunk: the judge reads the chunk and the generated pairs
+    (plus ~250 tokens of instructions) and writes a quarter of that many tokens
+    of ratings; a paraphrase call reads the questions (half the generated
+    tokens, plus ~150) and writes N times that; a translation reads the pairs
+    (plus ~100) and writes as many tokens again.
+    """
+    calls: dict[str, int] = {}
+    tokens_in = tokens_out = 0
+    chunks, questions = len(counts), generated // 2
+    for step in synth.steps():
+        if isinstance(step, LLMJudge):
+            calls["judge"] = chunks
+            tokens_in += sum(counts) + generated + 250 * chunks
+            tokens_out += generated // 4
+        elif isinstance(step, Paraphraser):
+            calls["paraphrase"] = chunks
+            tokens_in += questions + 150 * chunks
+            tokens_out += step.n * questions
+        elif isinstance(step, Translator):
+            calls["translate"] = chunks * len(step.languages)
+            tokens_in += len(step.languages) * (generated + 100 * chunks)
+            tokens_out += len(step.languages) * generated
+    return calls, tokens_in, tokens_out
 
 
 def _measure(

@@ -10,6 +10,7 @@ import click
 from ..llm import DEFAULT_REQUEST_TIMEOUT
 from ..parsing import DEFAULT_MAX_FIX_ATTEMPTS
 from ..pipeline import Synthesizer
+from ..report import QualityReport
 from ..runs import RunReport, state_path_for
 from ._app import EXIT_OK, EXIT_PROBLEMS, INTERRUPT_HINT
 from ._check import check_line
@@ -20,6 +21,7 @@ from ._options import (
     load_prompt,
     system_prompt_options,
 )
+from ._quality import chosen_splits, quality_options, quality_settings, split_options, write_report
 
 __all__ = ["generate", "summary_lines"]
 
@@ -115,9 +117,12 @@ def _run_options(function: Any) -> Any:
 @chunking_options
 @system_prompt_options
 @_run_options
+@quality_options
+@split_options
 @click.pass_context
 def generate(ctx: click.Context, /, inputs: tuple[str, ...], output: Path, **options: Any) -> None:
     system_prompt = chosen_system_prompt(options["system_prompt"], options["no_system_prompt"])
+    splits = chosen_splits(options)
     synthesizer = _synthesizer(options)
     synthesizer.chat_model()  # no API key: ConfigurationError (exit 2) before any work
     documents = collect_inputs(inputs, theme=options["theme"])
@@ -131,10 +136,15 @@ def generate(ctx: click.Context, /, inputs: tuple[str, ...], output: Path, **opt
         system_prompt=system_prompt,
         restart=options["restart"],
         retry_failed=options["retry_failed"],
+        splits=splits,
     )
     for line in summary_lines(report):
         click.echo(line, err=True)
-    click.echo(check_line(output, encoding=options["encoding"]), err=True)
+    if options["report_path"] is not None:
+        write_report(options["report_path"], report)
+        click.echo(f"Quality report written to {options['report_path']}", err=True)
+    for path in report.split_paths.values() or [output]:
+        click.echo(check_line(path, encoding=options["encoding"]), err=True)
     ctx.exit(EXIT_PROBLEMS if report.failures else EXIT_OK)
 
 
@@ -154,6 +164,7 @@ def _synthesizer(options: dict[str, Any]) -> Synthesizer:
         tpm=options["tpm"],
         request_timeout=options["request_timeout"],
         progress=not options["quiet"],
+        **quality_settings(options),
     )
 
 
@@ -187,8 +198,19 @@ def summary_lines(report: RunReport) -> list[str]:
             )
         )
     width = max(len(label) for label, _ in rows)
-    head = f"Wrote {_plural(report.records_written, 'pair')} to {report.output}"
-    return [head, *(f"  {label.ljust(width)}  {value}" for label, value in rows)]
+    targets = ", ".join(str(p) for p in report.split_paths.values()) or str(report.output)
+    head = f"Wrote {_plural(report.records_written, 'pair')} to {targets}"
+    lines = [head, *(f"  {label.ljust(width)}  {value}" for label, value in rows)]
+    quality = QualityReport.of(report, examples_per_reason=1)
+    for reason, count in quality.by_reason.items():
+        example = quality.examples.get(reason, [{}])[0].get("question", "")
+        lines.append(f"    {reason} ({count:,}), e.g. {_clip(example)!r}")
+    return lines
+
+
+def _clip(text: str, width: int = 70) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _pairs_text(report: RunReport) -> str:

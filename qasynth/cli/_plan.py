@@ -9,6 +9,7 @@ import click
 
 from ..plan import DEFAULT_OUTPUT_RATIO, Plan, message_dict, plan
 from ._options import chunking_options, collect_inputs, load_prompt
+from ._quality import quality_options, quality_settings
 
 __all__ = ["format_plan", "plan_command"]
 
@@ -46,6 +47,7 @@ Examples:
     "--show-prompt", is_flag=True, help="Print the rendered messages for the first chunk."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@quality_options
 def plan_command(inputs: tuple[str, ...], **options: Any) -> None:
     result = plan(
         collect_inputs(inputs, theme=options["theme"]),
@@ -56,6 +58,7 @@ def plan_command(inputs: tuple[str, ...], **options: Any) -> None:
         chunk_size=options["chunk_size"],
         chunk_overlap=options["chunk_overlap"],
         encoding=options["encoding"],
+        **quality_settings(options),
     )
     if options["as_json"]:
         data = result.to_dict()
@@ -90,6 +93,16 @@ def _cost(result: Plan) -> str:
     )
 
 
+def _calls(result: Plan) -> str:
+    text = f"{result.model_calls:,} (one per chunk"
+    for kind, count in result.step_calls.items():
+        text += f", {kind} {count:,}"
+    text += "; fix calls and retries add more"
+    if result.max_topup_calls:
+        text += f"; top-ups up to {result.max_topup_calls:,}"
+    return text + ")"
+
+
 def format_plan(result: Plan) -> str:
     """The plan as a readable table."""
     documents = f"{result.documents:,}"
@@ -99,7 +112,7 @@ def format_plan(result: Plan) -> str:
         ("documents", documents),
         ("chunks", f"{result.chunks:,}"),
         ("tokens per chunk", _spread(result)),
-        ("model calls", f"{result.model_calls:,} (one per chunk; fix calls and retries add more)"),
+        ("model calls", _calls(result)),
         ("input tokens", f"{result.input_tokens:,} (rendered prompts, system + user)"),
         (
             "output tokens",
