@@ -72,9 +72,37 @@ def _extract_candidate(text: str, repairs: list[str]) -> str:
     if not starts:
         raise _unusable("the reply contains no JSON object", text)
     start = min(starts)
-    if start > 0:
+    candidate = text[start:]
+    end = _json_end(candidate)
+    if end is not None:
+        candidate = candidate[:end]  # drop prose after the JSON
+    if start > 0 or text[start + len(candidate) :].strip():
         repairs.append("surrounding_text")
-    return text[start:]
+    return candidate
+
+
+def _json_end(candidate: str) -> int | None:
+    """Where the JSON value that opens ``candidate`` ends; ``None`` if it is cut off."""
+    stack: list[str] = []
+    quote = ""
+    escaped = False
+    for index, char in enumerate(candidate):
+        if escaped:
+            escaped = False
+        elif quote:
+            escaped = char == "\\"
+            if char == quote:
+                quote = ""
+        elif char in "\"'":
+            quote = char
+        elif char in "{[":
+            stack.append("}" if char == "{" else "]")
+        elif char in "}]":
+            if not stack or stack.pop() != char:
+                return None  # unbalanced: leave it to json_repair
+            if not stack:
+                return index + 1
+    return None
 
 
 def _cut_inside_pair(candidate: str) -> bool:

@@ -1,0 +1,139 @@
+"""Specs for reading inputs into Documents: encodings, line ends, paths and folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tiktoken
+from langchain_core.documents import Document
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+from qasynth import DocumentError, synthesize
+from qasynth.loaders import iter_documents, read_text_file
+
+JAPANESE = "東京は日本の首都です。\n富士山は高い。"
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def test_a_utf8_bom_is_dropped(tmp_path: Path) -> None:
+    path = write(tmp_path / "bom.txt", b"\xef\xbb\xbf" + JAPANESE.encode())
+
+    assert read_text_file(path) == JAPANESE
+    [doc] = iter_documents(path)
+    assert doc.page_content == JAPANESE
+
+
+def test_windows_and_old_mac_line_ends_become_newlines(tmp_path: Path) -> None:
+    path = write(tmp_path / "crlf.txt", b"line one\r\nline two\rline three\n\r\n")
+
+    assert read_text_file(path) == "line one\nline two\nline three\n\n"
+
+
+def test_a_file_that_is_not_utf8_is_a_document_error_naming_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path / "shift_jis.txt", b"ok line\n" + JAPANESE.encode("cp932"))
+
+    with pytest.raises(DocumentError) as caught:
+        list(iter_documents(path))
+
+    error = caught.value
+    assert error.path == path
+    assert "shift_jis.txt" in str(error)
+    assert "UTF-8" in str(error)
+    assert "line 2" in str(error)
+    assert isinstance(error.__cause__, UnicodeDecodeError)
+
+
+def test_synthesize_reports_a_non_utf8_file_as_a_document_error(
+    tmp_path: Path, offline_encoding: tiktoken.Encoding
+) -> None:
+    good = write(tmp_path / "a_good.txt", b"Mars has two moons.")
+    bad = write(tmp_path / "b_cp932.txt", JAPANESE.encode("cp932"))
+    model = FakeListChatModel(responses=['{"question_answer_pairs": []}'])
+
+    with pytest.raises(DocumentError, match=r"b_cp932\.txt") as caught:
+        synthesize([good, bad], llm=model, progress=False, encoding=offline_encoding)
+
+    assert caught.value.path == bad
+
+
+def test_a_folder_is_read_recursively_for_txt_and_md_files_in_sorted_order(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "notes"
+    for name in ("b.txt", "a.md", "sub/c.txt", "sub/deeper/d.MD", "z.txt"):
+        write(root / name, f"content of {name}".encode())
+    for name in ("data.csv", "image.png", "sub/readme.rst"):
+        write(root / name, b"not a document")
+
+    docs = list(iter_documents(root))
+
+    names = ["a.md", "b.txt", "sub/c.txt", "sub/deeper/d.MD", "z.txt"]
+    assert [d.metadata["source"] for d in docs] == [str(root / n) for n in names]
+    assert [d.page_content for d in docs] == [f"content of {n}" for n in names]
+
+
+def test_a_folder_without_text_files_is_a_document_error(tmp_path: Path) -> None:
+    write(tmp_path / "data.csv", b"user,assistant\n")
+
+    with pytest.raises(DocumentError, match=r"no \.txt or \.md"):
+        list(iter_documents(tmp_path))
+
+
+def test_a_string_naming_an_existing_file_is_read_as_that_file(tmp_path: Path) -> None:
+    path = write(tmp_path / "world_cup_2023.txt", b"Spain won the final.")
+
+    [doc] = iter_documents(str(path))
+
+    assert doc.page_content == "Spain won the final."
+    assert doc.metadata["source"] == str(path)
+
+
+def test_other_strings_are_text_with_a_numbered_source(tmp_path: Path) -> None:
+    docs = list(iter_documents(["Spain won the final.", "first line\nsecond.txt"]))
+
+    assert [(d.page_content, d.metadata["source"]) for d in docs] == [
+        ("Spain won the final.", "<text 1>"),
+        ("first line\nsecond.txt", "<text 2>"),
+    ]
+
+
+@pytest.mark.parametrize("name", ["missing.txt", "notes/missing.md"])
+def test_a_single_line_string_ending_in_txt_or_md_that_does_not_exist_is_an_error(
+    name: str, tmp_path: Path
+) -> None:
+    missing = str(tmp_path / name)
+
+    with pytest.raises(DocumentError, match="file not found") as caught:
+        list(iter_documents(missing))
+
+    assert caught.value.path == Path(missing)
+
+
+def test_a_missing_path_object_is_a_document_error(tmp_path: Path) -> None:
+    with pytest.raises(DocumentError, match="file not found"):
+        list(iter_documents(tmp_path / "gone.txt"))
+
+
+@pytest.mark.parametrize("item", [42, b"bytes are not text", {"text": "a dict"}, None])
+def test_an_unsupported_input_type_is_a_document_error_naming_the_type(item: Any) -> None:
+    with pytest.raises(DocumentError, match=type(item).__name__) as caught:
+        list(iter_documents(["fine text", item]))
+
+    assert "#2" in str(caught.value)
+
+
+def test_documents_pass_through_unchanged_and_files_are_read_lazily(tmp_path: Path) -> None:
+    doc = Document(page_content="Kept as is.", metadata={"theme": "T", "source": "db:1"})
+    late = tmp_path / "late.txt"
+
+    documents = iter_documents([doc, late])
+    assert next(documents) is doc
+    late.write_text("written after iteration began", encoding="utf-8")  # read only now
+    assert next(documents).page_content == "written after iteration began"

@@ -1,0 +1,204 @@
+"""Specs for QAPrompt: what the default prompt says, and the ways to change it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import tiktoken
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import Field
+
+from qasynth import Chunk, QAPrompt, synthesize
+
+GOOD_REPLY = json.dumps(
+    {"question_answer_pairs": [{"question": "Where is the Acme X200 sold?", "answer": "Europe"}]}
+)
+
+
+class RecordingChat(BaseChatModel):
+    """Records the messages of every call and answers with one valid pair."""
+
+    calls: list[list[BaseMessage]] = Field(default_factory=list)
+
+    @property
+    def _llm_type(self) -> str:
+        return "recording-test-chat"
+
+    def _generate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> ChatResult:
+        self.calls.append(messages)
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=GOOD_REPLY))])
+
+
+def chunk(
+    text: str = "The Acme X200 went on sale in Europe in 2021.", theme: str = "Acme"
+) -> Chunk:
+    return Chunk(text=text, theme=theme, source="manual.txt", index=0)
+
+
+def system_text(prompt: QAPrompt, of: Chunk | None = None) -> str:
+    first = prompt.build_messages(of or chunk())[0]
+    assert isinstance(first, SystemMessage)
+    return first.text
+
+
+def run_with(prompt: QAPrompt, enc: tiktoken.Encoding) -> RecordingChat:
+    model = RecordingChat()
+    synthesize("The Acme X200 went on sale in Europe in 2021.", llm=model, prompt=prompt,
+               progress=False, encoding=enc)  # fmt: skip
+    return model
+
+
+# -- the default prompt --------------------------------------------------------------------
+
+
+def test_default_instructions_are_in_english_and_ask_for_the_texts_language() -> None:
+    prompt = QAPrompt()
+
+    assert prompt.role.isascii()
+    assert all(rule.isascii() for rule in prompt.rules)
+    system = system_text(prompt)
+    assert "language of the text" in system
+    assert "stand alone" in system
+
+
+def test_default_prompt_shows_good_examples_and_bad_ones_with_their_reasons() -> None:
+    prompt = QAPrompt()
+    system = system_text(prompt)
+
+    assert prompt.good_examples and prompt.bad_examples
+    for question in prompt.good_examples:
+        assert f"- {question}" in system
+    for question, why in prompt.bad_examples:
+        assert f"- {question}\n  Why it is bad: {why}" in system
+    assert system.index("Good questions") < system.index("Bad questions")
+
+
+def test_default_prompt_gives_the_json_format_with_question_answer_pairs() -> None:
+    system = system_text(QAPrompt())
+
+    assert "question_answer_pairs" in system
+    assert '"question"' in system and '"answer"' in system
+    assert system.rstrip().endswith("Reply with the JSON object only.")
+
+
+def test_theme_and_chunk_text_come_last_in_the_final_message() -> None:
+    text = "Spain beat England 1-0 in the final on 20 August 2023."
+
+    messages = QAPrompt().build_messages(chunk(text, theme="Women's World Cup 2023"))
+
+    final = messages[-1]
+    assert isinstance(final, HumanMessage)
+    assert final.text.endswith(text)
+    assert "Theme: Women's World Cup 2023" in final.text
+    assert all(text not in m.text for m in messages[:-1])
+
+
+def test_system_message_is_identical_for_different_chunks_so_prefix_caching_applies() -> None:
+    prompt = QAPrompt()
+
+    one = prompt.build_messages(chunk("First text about grinders.", theme="Acme"))
+    two = prompt.build_messages(chunk("東京は日本の首都です。", theme="Japan"))
+
+    assert one[0] == two[0]
+    assert one[-1] != two[-1]
+
+
+def test_a_chunk_without_a_theme_says_so() -> None:
+    final = QAPrompt().build_messages(chunk(theme=""))[-1]
+
+    assert final.text.startswith("Theme: (not given)")
+
+
+# -- customising by subclassing --------------------------------------------------------------
+
+
+class GrinderPrompt(QAPrompt):
+    rules = ("Ask only about coffee grinders.",)
+    good_examples = ("What burr size does the Acme X200 coffee grinder use?",)
+    bad_examples = (("What size is it?", "'It' is never named."),)
+
+
+def test_overriding_class_attributes_changes_the_rendered_instructions() -> None:
+    default = system_text(QAPrompt())
+    custom = system_text(GrinderPrompt())
+
+    assert "1. Ask only about coffee grinders." in custom
+    assert "- What burr size does the Acme X200 coffee grinder use?" in custom
+    assert "- What size is it?\n  Why it is bad: 'It' is never named." in custom
+    for replaced in (*QAPrompt.rules, *QAPrompt.good_examples, QAPrompt.bad_examples[0][0]):
+        assert replaced in default
+        assert replaced not in custom
+    assert "question_answer_pairs" in custom  # the format is still there
+
+
+def test_synthesize_sends_the_subclassed_prompt_to_the_model(
+    offline_encoding: tiktoken.Encoding,
+) -> None:
+    model = run_with(GrinderPrompt(), offline_encoding)
+
+    [messages] = model.calls
+    assert messages == GrinderPrompt().build_messages(
+        Chunk(
+            text="The Acme X200 went on sale in Europe in 2021.", theme="", source="<text 1>",
+            index=0,
+        )
+    )  # fmt: skip
+    assert "Ask only about coffee grinders." in messages[0].text
+
+
+class OneMessagePrompt(QAPrompt):
+    def build_messages(self, chunk: Chunk) -> list[BaseMessage]:
+        return [HumanMessage(content=f"Write pairs as JSON about: {chunk.text}")]
+
+
+def test_synthesize_uses_an_overridden_build_messages(
+    offline_encoding: tiktoken.Encoding,
+) -> None:
+    model = run_with(OneMessagePrompt(), offline_encoding)
+
+    assert model.calls == [
+        [
+            HumanMessage(
+                content="Write pairs as JSON about: The Acme X200 went on sale in Europe in 2021."
+            )
+        ]
+    ]
+
+
+# -- preview and fingerprint ---------------------------------------------------------------------
+
+
+def test_preview_of_a_chunk_is_what_the_model_would_receive() -> None:
+    prompt = QAPrompt()
+    c = chunk()
+
+    assert prompt.preview(c) == prompt.build_messages(c)
+
+
+def test_preview_of_plain_text_renders_it_with_the_given_theme() -> None:
+    messages = QAPrompt().preview("Error E42 means a blocked burr.", theme="Acme X200")
+
+    assert [type(m) for m in messages] == [SystemMessage, HumanMessage]
+    assert messages[-1].text == "Theme: Acme X200\n\nText:\nError E42 means a blocked burr."
+
+
+def test_preview_follows_an_overridden_build_messages() -> None:
+    assert OneMessagePrompt().preview("Some text.") == [
+        HumanMessage(content="Write pairs as JSON about: Some text.")
+    ]
+
+
+def test_fingerprint_is_stable_and_changes_when_the_rendered_prompt_changes() -> None:
+    same_name_a = type("Custom", (QAPrompt,), {})
+    same_name_b = type("Custom", (QAPrompt,), {})
+    changed = type("Custom", (QAPrompt,), {"rules": (*QAPrompt.rules, "Be brief.")})
+    reworded = type("Custom", (QAPrompt,), {"role": "You write quiz questions."})
+
+    assert same_name_a().fingerprint() == same_name_b().fingerprint()
+    assert QAPrompt().fingerprint() == QAPrompt().fingerprint()
+    assert changed().fingerprint() != same_name_a().fingerprint()
+    assert reworded().fingerprint() != same_name_a().fingerprint()
+    assert GrinderPrompt().fingerprint() != QAPrompt().fingerprint()

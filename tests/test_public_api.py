@@ -1,0 +1,158 @@
+"""Specs for the package surface: a complete sorted __all__ and no import side effects."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+import qasynth
+
+
+def isort_key(name: str) -> tuple[int, str]:
+    """The order ruff's RUF022 keeps: CONSTANTS, then Classes, then everything else."""
+    if name.isupper() and len(name) > 1:
+        return 0, name
+    if name[0].isupper():
+        return 1, name
+    return 2, name
+
+
+def test_all_is_sorted() -> None:
+    assert qasynth.__all__ == sorted(qasynth.__all__, key=isort_key)
+    assert len(set(qasynth.__all__)) == len(qasynth.__all__)
+
+
+def test_all_names_every_public_member_and_only_existing_ones() -> None:
+    public = {
+        name
+        for name, value in vars(qasynth).items()
+        if not name.startswith("_")
+        and not isinstance(value, ModuleType)
+        and type(value).__module__ != "__future__"  # `from __future__ import annotations`
+    }
+
+    assert public == set(qasynth.__all__) - {"__version__"}
+    assert all(hasattr(qasynth, name) for name in qasynth.__all__)
+
+
+def test_exported_errors_share_the_root_exception() -> None:
+    errors = [
+        getattr(qasynth, n)
+        for n in qasynth.__all__
+        if isinstance(getattr(qasynth, n), type) and n.endswith("Error")
+    ]
+
+    assert errors
+    assert all(issubclass(e, qasynth.QasynthError) for e in errors)
+
+
+IMPORT_PROBE = textwrap.dedent(
+    """
+    import json, logging, socket, sys
+
+    attempts = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(repr(args)[:200])
+        raise OSError("network is not allowed during import")
+
+    socket.socket.connect = refuse
+    socket.socket.connect_ex = refuse
+    socket.create_connection = refuse
+    socket.getaddrinfo = refuse
+
+    exec(sys.argv[1])
+
+    loggers = {"qasynth": logging.getLogger("qasynth"), "root": logging.getLogger()}
+    loggers.update(
+        (name, logger)
+        for name, logger in logging.Logger.manager.loggerDict.items()
+        if name.startswith("qasynth.") and isinstance(logger, logging.Logger)
+    )
+    print(json.dumps({
+        "attempts": attempts,
+        "handlers": {n: [type(h).__name__ for h in lg.handlers] for n, lg in loggers.items()},
+    }))
+    """
+)
+
+
+def run_probe(code: str, cwd: Path) -> dict[str, object]:
+    home = cwd / "home"
+    home.mkdir()
+    env = {**os.environ, "HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORT_PROBE, code],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+@pytest.fixture(scope="module")
+def fresh_import(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
+    """``import qasynth`` in a new interpreter, with the network refused."""
+    cwd = tmp_path_factory.mktemp("import-cwd")
+    return cwd, run_probe("import qasynth", cwd)
+
+
+def test_importing_qasynth_creates_no_files(
+    fresh_import: tuple[Path, dict[str, object]],
+) -> None:
+    cwd, _ = fresh_import
+
+    created = sorted(str(p.relative_to(cwd)) for p in cwd.rglob("*"))
+    assert created == ["home"]
+
+
+def test_importing_qasynth_makes_no_network_connection(
+    fresh_import: tuple[Path, dict[str, object]],
+) -> None:
+    _, result = fresh_import
+
+    assert result["attempts"] == []
+
+
+def test_the_network_probe_does_notice_a_connection(tmp_path: Path) -> None:
+    result = run_probe(
+        "import contextlib, socket\n"
+        "with contextlib.suppress(OSError):\n"
+        "    socket.create_connection(('127.0.0.1', 9), timeout=0.1)\n",
+        tmp_path,
+    )
+
+    assert len(result["attempts"]) == 1  # type: ignore[arg-type]
+
+
+def test_importing_qasynth_adds_only_a_null_handler(
+    fresh_import: tuple[Path, dict[str, object]],
+) -> None:
+    _, result = fresh_import
+
+    handlers = result["handlers"]
+    assert isinstance(handlers, dict)
+    assert handlers.pop("root") == []
+    assert handlers.pop("qasynth") == ["NullHandler"]
+    assert all(names == [] for names in handlers.values()), handlers
+
+
+def test_the_library_logger_in_this_process_has_only_null_handlers() -> None:
+    logger = logging.getLogger("qasynth")
+
+    assert logger.handlers
+    assert all(isinstance(h, logging.NullHandler) for h in logger.handlers)
