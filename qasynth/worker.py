@@ -175,7 +175,7 @@ class ChunkWorker:
             if not reason and normalize_for_comparison(record.question) in seen:
                 reason = "duplicate_question"
             if reason:
-                result.reject(record, reason)
+                result.reject(record, reason, _detail(record))
                 continue
             seen.add(normalize_for_comparison(record.question))
             result.records.append(record)
@@ -234,7 +234,13 @@ class ChunkWorker:
         for record in new:
             reason = first_rejection(self.validators, record, chunk)
             if reason:
-                result.reject(record, reason, f"{record.origin} of: {record.derived_from}")
+                origin = f"{record.origin} of: {record.derived_from}"
+                result.reject(record, reason, "; ".join(filter(None, [origin, _detail(record)])))
             else:
                 kept.append(record)
         result.records = kept
+
+
+def _detail(record: QARecord) -> str:
+    """What the validators noted on a record (the rule that fired, a score, ...)."""
+    return "; ".join(f"{key}: {value}" for key, value in record.meta.items())
