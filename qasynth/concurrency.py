@@ -199,13 +199,6 @@ class ModelCaller:
                 )
             except Exception as exc:  # classified below; unknown errors are retried
                 error = classify_error(exc, self._secrets)
-                if error.kind == "fatal":
-                    await self.limiter.release(token, ok=False)
-                    raise AuthenticationError(
-                        f"the model provider refused the request ({error.message}); check the "
-                        "API key, --base-url and --model",
-                        status_code=error.status,
-                    ) from None
             else:
                 await self.limiter.release(token, ok=True)
                 usage.calls += 1
@@ -213,6 +206,13 @@ class ModelCaller:
                 usage.input_tokens += int(meta.get("input_tokens", 0))
                 usage.output_tokens += int(meta.get("output_tokens", 0))
                 return reply
+            if error.kind == "fatal":  # raised outside the except block: the original
+                await self.limiter.release(token, ok=False)  # error (which may quote the
+                raise AuthenticationError(  # key) is not kept as __context__
+                    f"the model provider refused the request ({error.message}); check the "
+                    "API key, --base-url and --model",
+                    status_code=error.status,
+                )
             limited = error.kind == "rate_limit"
             await self.limiter.release(
                 token, ok=False, rate_limited=limited, retry_after=error.retry_after

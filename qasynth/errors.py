@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "AuthenticationError",
@@ -69,7 +70,13 @@ class EncodingUnavailableError(ConfigurationError):
 
 
 class ModelError(QasynthError):
-    """The chat model failed in a way that retrying will not fix."""
+    """The chat model failed in a way that retrying will not fix.
+
+    When raised by ``Synthesizer.arun``/``synthesize``, ``partial`` holds the
+    ``Dataset`` of what was already made, so nothing paid for is lost.
+    """
+
+    partial: Any = None
 
 
 class AuthenticationError(ModelError):

@@ -337,7 +337,7 @@ class Synthesizer:
                 result.add_to(stats)
                 results.append(result)
         except ModelError as exc:
-            exc.partial = self.assemble(results, stats)  # type: ignore[attr-defined]
+            exc.partial = self.assemble(results, stats)
             raise
         return self.assemble(results, stats)
 

@@ -370,8 +370,9 @@ def test_refused_credentials_stop_the_run_without_leaking_the_key(
     assert "Incorrect API key provided" in str(error)
     assert "SECRET123" not in str(error)
     assert "SECRET123" not in "".join(traceback.format_exception(error))
+    assert error.__context__ is None and error.__cause__ is None  # the raw error is not kept
     assert len(model.calls) == 2  # no retry after a 401, and no third chunk
-    partial = error.partial  # type: ignore[attr-defined]
+    partial = error.partial
     assert isinstance(partial, Dataset)
     assert [r.source for r in partial] == ["<text 1>"]
 
