@@ -26,15 +26,25 @@ from .errors import (
     QasynthError,
     StateError,
 )
+from .filters import GroundingCheck, LanguageCheck, NearDuplicates, StandaloneCheck
 from .parsing import ReplyParser
 from .pipeline import Synthesizer, asynthesize, synthesize
+from .plan import Plan, plan
 from .pricing import ModelPrice, model_price, prices_as_of
 from .prompts import QAPrompt
 from .report import QualityReport
-from .runs import RunReport
+from .runs import RunReport, SplitOptions
 from .schema import QA, Chunk, ChunkFailure, QACollection, QARecord, Rejection
 from .steps import ChunkStep, LLMJudge, Paraphraser, Translator
-from .validation import ExactDuplicates, MaxLength, NonEmpty, NotEcho, PairValidator, RunFilter
+from .validation import (
+    ExactDuplicates,
+    GroupFilter,
+    MaxLength,
+    NonEmpty,
+    NotEcho,
+    PairValidator,
+    RunFilter,
+)
 from .worker import ChunkResult
 
 __version__ = "0.1.0"
@@ -55,16 +65,21 @@ __all__ = [
     "DocumentError",
     "EncodingUnavailableError",
     "ExactDuplicates",
+    "GroundingCheck",
+    "GroupFilter",
     "InputError",
     "LLMJudge",
+    "LanguageCheck",
     "MaxLength",
     "ModelError",
     "ModelPrice",
+    "NearDuplicates",
     "NonEmpty",
     "NotEcho",
     "PairValidator",
     "Paraphraser",
     "ParseError",
+    "Plan",
     "Problem",
     "QACollection",
     "QAPrompt",
@@ -77,6 +92,8 @@ __all__ = [
     "RunReport",
     "SQLiteResponseCache",
     "SkippedRow",
+    "SplitOptions",
+    "StandaloneCheck",
     "StateError",
     "Stats",
     "Synthesizer",
@@ -87,6 +104,7 @@ __all__ = [
     "check_jsonl",
     "csv_to_jsonl",
     "model_price",
+    "plan",
     "prices_as_of",
     "synthesize",
 ]
