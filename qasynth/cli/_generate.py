@@ -185,10 +185,13 @@ def summary_lines(report: RunReport) -> list[str]:
             f"{stats.chunks_done:,} done, {stats.chunks_failed:,} failed, "
             f"{stats.chunks_resumed:,} resumed from an earlier run",
         ),
-        ("model calls", f"{stats.model_calls:,}, plus {_plural(stats.fix_calls, 'fix call')}"),
+        ("model calls", _calls_text(report)),
         ("pairs", _pairs_text(report)),
         ("tokens", f"{stats.input_tokens:,} in, {stats.output_tokens:,} out"),
     ]
+    if stats.step_errors:
+        errors = ", ".join(f"{kind} {n:,}" for kind, n in stats.step_errors.most_common())
+        rows.append(("step errors", f"{errors} (those chunks kept the pairs they had)"))
     if report.failures:
         rows.append(
             (
@@ -211,6 +214,14 @@ def summary_lines(report: RunReport) -> list[str]:
 def _clip(text: str, width: int = 70) -> str:
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _calls_text(report: RunReport) -> str:
+    stats = report.stats
+    text = f"{stats.model_calls:,}"
+    if len(stats.calls_by_kind) > 1:
+        text += " (" + ", ".join(f"{k} {n:,}" for k, n in stats.calls_by_kind.items()) + ")"
+    return f"{text}, plus {_plural(stats.fix_calls, 'fix call')}"
 
 
 def _pairs_text(report: RunReport) -> str:
