@@ -17,7 +17,7 @@ from conftest import real_encoding_names
 from langchain_openai import ChatOpenAI
 
 from qasynth import StateError, Synthesizer
-from qasynth.concurrency import AdaptiveLimiter
+from qasynth.concurrency import AdaptiveLimiter, TokenBudget
 from qasynth.testing import (
     ErrorReply,
     FakeOpenAIServer,
@@ -218,3 +218,24 @@ def test_kill_9_at_any_point_then_resume_gives_exactly_the_uninterrupted_output(
     lines = out.read_text(encoding="utf-8").splitlines()
     assert lines == reference.read_text(encoding="utf-8").splitlines()
     assert max(Counter(lines).values()) == 1
+
+
+async def test_the_token_budget_holds_requests_until_tokens_are_refilled() -> None:
+    budget = TokenBudget(600)  # 10 tokens a second
+    start = time.monotonic()
+    await budget.acquire(600)  # the full bucket passes at once
+    assert time.monotonic() - start < 0.2
+    await budget.acquire(3)  # then 3 tokens take about 0.3 s to refill
+    assert time.monotonic() - start >= 0.25
+
+
+def test_requests_per_minute_spread_the_calls_out(offline_encoding: tiktoken.Encoding) -> None:
+    with FakeOpenAIServer() as server:
+        synth = Synthesizer(
+            llm=client(server), rpm=600, concurrency=8, progress=False, encoding=offline_encoding
+        )  # 10 requests a second
+        start = time.monotonic()
+        ds = synth.run(documents(6))
+        elapsed = time.monotonic() - start
+    assert ds.stats.model_calls == 6
+    assert elapsed >= 0.45  # six calls at 10 a second need at least half a second
