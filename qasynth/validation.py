@@ -14,12 +14,11 @@ pass a list to ``Synthesizer(validators=..., run_filters=...)``.
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from .quality.text import normalize
 from .schema import Chunk, QARecord
 
 __all__ = [
@@ -40,12 +39,10 @@ __all__ = [
 
 DEFAULT_MAX_QUESTION_CHARS = 1000
 DEFAULT_MAX_ANSWER_CHARS = 4000
-_SPACE = re.compile(r"\s+")
 
 
-def normalize_for_comparison(text: str) -> str:
-    """NFKC, case-folded, whitespace collapsed: the form duplicates are compared in."""
-    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+normalize_for_comparison = normalize
+"""NFKC, case-folded, whitespace collapsed: the form duplicates are compared in."""
 
 
 class PairValidator:

@@ -15,6 +15,7 @@ from ..runs import RunReport, state_path_for
 from ._app import EXIT_OK, EXIT_PROBLEMS, INTERRUPT_HINT
 from ._check import check_line
 from ._options import (
+    apply_options,
     chosen_system_prompt,
     chunking_options,
     collect_inputs,
@@ -100,9 +101,7 @@ _RUN_OPTIONS = (
 
 
 def _run_options(function: Any) -> Any:
-    for option in reversed(_RUN_OPTIONS):
-        function = option(function)
-    return function
+    return apply_options(_RUN_OPTIONS, function)
 
 
 @click.command(help=_HELP, short_help="Generate Q&A pairs from documents with a chat model.")

@@ -20,6 +20,7 @@ from ..prompts import QAPrompt
 
 __all__ = [
     "DEFAULT_SYSTEM_PROMPT",
+    "apply_options",
     "chunking_options",
     "collect_inputs",
     "load_prompt",
@@ -88,7 +89,8 @@ _SYSTEM_PROMPT_OPTIONS = (
 )
 
 
-def _apply(options: Sequence[Callable[[F], F]], function: F) -> F:
+def apply_options(options: Sequence[Callable[[F], F]], function: F) -> F:
+    """Decorate ``function`` with click options, first option first in --help."""
     for option in reversed(options):
         function = option(function)
     return function
@@ -96,12 +98,12 @@ def _apply(options: Sequence[Callable[[F], F]], function: F) -> F:
 
 def chunking_options(function: F) -> F:
     """--model, --theme, --chunk-size, --chunk-overlap, --encoding, --prompt."""
-    return _apply(_CHUNKING_OPTIONS, function)
+    return apply_options(_CHUNKING_OPTIONS, function)
 
 
 def system_prompt_options(function: F) -> F:
     """--system-prompt TEXT and --no-system-prompt."""
-    return _apply(_SYSTEM_PROMPT_OPTIONS, function)
+    return apply_options(_SYSTEM_PROMPT_OPTIONS, function)
 
 
 def chosen_system_prompt(system_prompt: str, no_system_prompt: bool) -> str | None:

@@ -13,6 +13,7 @@ from ..filters import DEFAULT_GROUNDING_THRESHOLD, DEFAULT_NEAR_DUPLICATE_THRESH
 from ..report import QualityReport
 from ..runs import RunReport, SplitOptions
 from ..writers import atomic_writer
+from ._options import apply_options
 
 __all__ = ["quality_options", "quality_settings", "split_options", "write_report"]
 
@@ -118,18 +119,12 @@ _SPLIT_OPTIONS = (
 )
 
 
-def _apply(options: tuple[Callable[[F], F], ...], function: F) -> F:
-    for option in reversed(options):
-        function = option(function)
-    return function
-
-
 def quality_options(function: F) -> F:
-    return _apply(_QUALITY_OPTIONS, function)
+    return apply_options(_QUALITY_OPTIONS, function)
 
 
 def split_options(function: F) -> F:
-    return _apply(_SPLIT_OPTIONS, function)
+    return apply_options(_SPLIT_OPTIONS, function)
 
 
 def quality_settings(options: dict[str, Any]) -> dict[str, Any]:
