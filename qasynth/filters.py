@@ -26,6 +26,7 @@ from .quality import (
     StandaloneRules,
     check_standalone,
     detect_language,
+    extract_numbers,
     grounding_score,
 )
 from .schema import Chunk, QARecord
@@ -121,8 +122,9 @@ class NearDuplicates(GroupFilter):
 
     MinHash + LSH over word (or, for CJK, character) shingles of normalised
     questions; of each group the pair with the best grounding score is kept
-    (the first in chunk order on a tie). Paraphrases and translations are
-    variants on purpose and are left alone.
+    (the first in chunk order on a tie). Questions that name different numbers
+    ("the 1981 final" / "the 2021 final") are never duplicates of each other.
+    Paraphrases and translations are variants on purpose and are left alone.
     """
 
     name = "near_duplicates"
@@ -138,14 +140,29 @@ class NearDuplicates(GroupFilter):
             if record.origin == "generated":
                 index.add(position, record.question)
         outcome = GroupOutcome()
-        for group in index.groups():
-            best = max(group, key=lambda i: (_grounding(records[i]), -i))
-            outcome.groups.append(group)
-            for position in group:
-                if position != best:
-                    detail = f"near-duplicate of: {records[best].question}"
-                    outcome.dropped[position] = ("near_duplicate", detail)
+        for similar in index.groups():
+            for group in _same_numbers(similar, records):
+                self._keep_best(group, records, outcome)
         return outcome
+
+    @staticmethod
+    def _keep_best(group: list[int], records: Sequence[QARecord], outcome: GroupOutcome) -> None:
+        best = max(group, key=lambda i: (_grounding(records[i]), -i))
+        outcome.groups.append(group)
+        for position in group:
+            if position != best:
+                detail = f"near-duplicate of: {records[best].question}"
+                outcome.dropped[position] = ("near_duplicate", detail)
+
+
+def _same_numbers(group: list[int], records: Sequence[QARecord]) -> list[list[int]]:
+    """Split a group of similar questions by the numbers they name: "the 1981 cup"
+    and "the 2021 cup" ask about different facts however alike their wording."""
+    by_numbers: dict[frozenset[str], list[int]] = {}
+    for position in group:
+        numbers = frozenset(extract_numbers(records[position].question))
+        by_numbers.setdefault(numbers, []).append(position)
+    return [members for members in by_numbers.values() if len(members) > 1]
 
 
 def _grounding(record: QARecord) -> float:

@@ -289,3 +289,25 @@ def test_plan_counts_the_calls_of_the_steps_asked_for(synth_options: dict[str, A
     assert result.model_calls == 2 + 8
     assert result.max_topup_calls == 4
     assert result.step_input_tokens > 0 and result.step_output_tokens > 0
+
+
+def test_questions_that_differ_in_a_year_are_not_near_duplicates(
+    synth_options: dict[str, Any],
+) -> None:
+    # Worded alike enough for MinHash to group them; the years make them different facts.
+    texts = [
+        "ショウタ・コバヤシ選手は1973年にポルトガルを退団し、FCポルトへ移籍した。",
+        "ショウタ・コバヤシ選手は2009年にポルトガルを退団し、ベンフィカへ移籍した。",
+    ]
+
+    def reply(messages: list[BaseMessage]) -> str:
+        text = messages[-1].text.split("Text:\n", 1)[1]
+        year = "1973" if "1973" in text else "2009"
+        question = f"ショウタ・コバヤシ選手が{year}年にポルトガルを退団した後に" + (
+            "移籍したクラブはどこですか？"
+        )
+        return pairs((question, text))
+
+    ds = Synthesizer(llm=scripted(generate=reply), **synth_options).run(texts)
+    assert len(ds) == 2
+    assert "near_duplicate" not in ds.stats.rejections
