@@ -1,0 +1,61 @@
+"""A loopback fake of the OpenAI chat-completions API, for offline tests and benchmarks.
+
+``FakeOpenAIServer`` listens on ``127.0.0.1`` (an ephemeral port), answers
+``POST /v1/chat/completions`` (non-streaming) and ``GET /v1/models``, and records
+every request, without the API key::
+
+    import qasynth
+    from langchain_openai import ChatOpenAI
+    from qasynth.testing import ErrorReply, FakeOpenAIServer, Hang
+
+    with FakeOpenAIServer(latency=0.1) as server:
+        llm = ChatOpenAI(model="gpt-4o-mini", base_url=server.base_url, api_key="test-key")
+        dataset = qasynth.synthesize(["notes.txt"], llm=llm)
+        print(len(server.requests), server.peak_in_flight)
+
+By default it behaves like a cooperative model for qasynth's prompt: one
+question-answer pair per sentence of the text after the ``Text:`` line, and a
+valid reply to LangChain's output-fixing prompt. Change that with
+``responder=`` (a function from :class:`ReplyContext` to a reply), inject
+faults for given request numbers with ``faults={3: ErrorReply(429, retry_after=0.2),
+5: Hang(30)}``, or simulate sloppy models with :func:`malformed_responder`.
+Waits (latency, :class:`Delay`, :class:`Hang`) end as soon as ``stop()`` is called.
+"""
+
+from __future__ import annotations
+
+from .replies import (
+    FIXER_REPLY,
+    UNREPAIRABLE_REPLY,
+    Content,
+    Delay,
+    ErrorReply,
+    Hang,
+    RecordedRequest,
+    Reply,
+    ReplyContext,
+    Responder,
+    default_responder,
+    is_fix_request,
+    malformed_responder,
+    qa_pairs,
+)
+from .server import FakeOpenAIServer
+
+__all__ = [
+    "FIXER_REPLY",
+    "UNREPAIRABLE_REPLY",
+    "Content",
+    "Delay",
+    "ErrorReply",
+    "FakeOpenAIServer",
+    "Hang",
+    "RecordedRequest",
+    "Reply",
+    "ReplyContext",
+    "Responder",
+    "default_responder",
+    "is_fix_request",
+    "malformed_responder",
+    "qa_pairs",
+]
