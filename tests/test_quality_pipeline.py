@@ -311,3 +311,28 @@ def test_questions_that_differ_in_a_year_are_not_near_duplicates(
     ds = Synthesizer(llm=scripted(generate=reply), **synth_options).run(texts)
     assert len(ds) == 2
     assert "near_duplicate" not in ds.stats.rejections
+
+
+def test_the_cli_judges_and_paraphrases_against_the_fake_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, offline_encoding: tiktoken.Encoding
+) -> None:
+    from qasynth.testing import FakeOpenAIServer
+
+    monkeypatch.setattr(qasynth.tokens, "_load", lambda name: offline_encoding)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-dummy")
+    (tmp_path / "wwc.txt").write_text(WWC, encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    with FakeOpenAIServer() as server:
+        result = CliRunner().invoke(
+            main,
+            ["generate", str(tmp_path / "wwc.txt"), "-o", str(out), "--base-url",
+             server.base_url, "--quiet", "--judge", "--paraphrases", "1"],
+        )  # fmt: skip
+        kinds = [r.body["messages"][0]["content"][:30] for r in server.requests]
+    assert result.exit_code == 0, result.stderr
+    assert len(kinds) == 3  # generate, judge, paraphrase: one call each for the one chunk
+    lines = [json.loads(line)["messages"] for line in out.read_text().splitlines()]
+    questions = [messages[1]["content"] for messages in lines]
+    assert len(questions) == 4  # two sentences, each with one paraphrase
+    assert sum(q.startswith("Tell me:") for q in questions) == 2
+    assert "judge 1" in result.stderr and "paraphrase 1" in result.stderr

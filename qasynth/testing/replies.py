@@ -165,10 +165,46 @@ def _pairs_json(pairs: list[dict[str, str]]) -> str:
     return json.dumps({"question_answer_pairs": pairs}, ensure_ascii=False)
 
 
+def _listed_items(message: str) -> list[dict[str, Any]]:
+    """The JSON list of numbered pairs or questions a step request ends with."""
+    start = message.find("[")
+    try:
+        items = json.loads(message[start:]) if start >= 0 else []
+    except json.JSONDecodeError:
+        return []
+    return [item for item in items if isinstance(item, dict)]
+
+
+def _step_reply(ctx: ReplyContext) -> Reply | None:
+    """Answers for qasynth's chunk steps: every pair rated 5 by the judge; each
+    question rephrased by putting its subject first. ``None`` for other requests."""
+    system = next((m["content"] for m in ctx.messages if m["role"] == "system"), "")
+    items = _listed_items(ctx.last_user_message)
+    if "You review question-answer pairs" in system:
+        ratings = [
+            {"index": item.get("index", i), "standalone": 5, "correct": 5, "useful": 5,
+             "reason": "Names its subject and matches the text."}
+            for i, item in enumerate(items)
+        ]  # fmt: skip
+        return Content(json.dumps({"ratings": ratings}))
+    if "Rephrase each question" in system:
+        rephrased = [
+            {"index": item.get("index", i),
+             "questions": [f"Tell me: {str(item.get('question', '')).rstrip('?')}?"]}
+            for i, item in enumerate(items)
+        ]  # fmt: skip
+        return Content(json.dumps({"paraphrases": rephrased}, ensure_ascii=False))
+    return None
+
+
 def default_responder(ctx: ReplyContext) -> Reply:
-    """A cooperative model: pairs from the last user message, or the fixer's repair."""
+    """A cooperative model: pairs from the document, the fixer's repair, or the
+    answers qasynth's judge and paraphrase steps ask for."""
     if is_fix_request(ctx):
         return Content(FIXER_REPLY)
+    step = _step_reply(ctx)
+    if step is not None:
+        return step
     return Content(_pairs_json(qa_pairs(ctx.document_message)))
 
 
