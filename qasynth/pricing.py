@@ -18,15 +18,14 @@ example (:func:`count_example_tokens`), the automatic epoch count
 from __future__ import annotations
 
 import functools
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 import tiktoken
 
+from ._data import load_package_json
 from .errors import ConfigurationError
 
 __all__ = [
@@ -101,13 +100,7 @@ def _parse_model(model: str, entry: Any) -> ModelPrice:
 
 @functools.cache
 def _table() -> _PriceTable:
-    try:
-        text = resources.files("qasynth").joinpath(_DATA_FILE).read_text(encoding="utf-8")
-        data = json.loads(text)
-    except (OSError, ValueError) as exc:
-        raise ConfigurationError(
-            f"cannot read the price table qasynth/{_DATA_FILE} ({exc}); reinstall qasynth"
-        ) from exc
+    data = load_package_json(_DATA_FILE)
     models = data.get("models") if isinstance(data, dict) else None
     if not isinstance(models, dict) or not isinstance(data.get("as_of"), str):
         raise ConfigurationError(f"qasynth/{_DATA_FILE} needs an 'as_of' date and 'models'")

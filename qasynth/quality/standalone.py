@@ -28,11 +28,11 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from ..errors import ConfigurationError, InputError
+from .._data import load_package_json
+from ..errors import InputError
 from .language import detect_language, is_cjk, is_unspaced
 
 __all__ = [
@@ -264,13 +264,7 @@ def load_rules(path: str | Path | None = None) -> StandaloneRules:
 
 @functools.cache
 def _default_rules() -> StandaloneRules:
-    try:
-        text = resources.files("qasynth").joinpath(_DATA_FILE).read_text(encoding="utf-8")
-        data = json.loads(text)
-    except (OSError, ValueError) as exc:
-        raise ConfigurationError(
-            f"cannot read qasynth/{_DATA_FILE} ({exc}); reinstall qasynth"
-        ) from exc
+    data = load_package_json(_DATA_FILE)
     return StandaloneRules.from_dict(data, source=f"qasynth/{_DATA_FILE}")
 
 
