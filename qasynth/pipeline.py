@@ -216,12 +216,15 @@ class Synthesizer:
         return chunks
 
     def make_caller(self) -> ModelCaller:
-        chunker_encoding = self.chunker().encoding if self.tpm else None
+        """The model caller for one run (limits, timeouts, retries)."""
+        estimate: Callable[[Sequence[BaseMessage]], int] | None = None
+        if self.tpm:
+            encoding = self.chunker().encoding
 
-        def estimate(messages: Sequence[BaseMessage]) -> int:
-            assert chunker_encoding is not None
-            text = "".join(message_text(m) for m in messages)
-            return 2 * len(chunker_encoding.encode(text, disallowed_special=()))
+            def estimate(messages: Sequence[BaseMessage]) -> int:
+                """Prompt tokens, doubled to leave room for the reply."""
+                text = "".join(message_text(m) for m in messages)
+                return 2 * len(encoding.encode(text, disallowed_special=()))
 
         return ModelCaller(
             self.chat_model(),
@@ -231,7 +234,7 @@ class Synthesizer:
             retry_base_delay=self.retry_base_delay,
             rpm=self.rpm,
             tpm=self.tpm,
-            estimate_tokens=estimate if self.tpm else None,
+            estimate_tokens=estimate,
             secrets=(self.api_key,),
         )
 
