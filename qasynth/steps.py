@@ -24,7 +24,7 @@ from typing import ClassVar, TypeVar
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
-from .schema import Chunk, QARecord, Rejection
+from .schema import Chunk, QARecord
 from .validation import normalize_for_comparison
 
 __all__ = [
@@ -261,7 +261,3 @@ def _variant(source: QARecord, question: str, answer: str, origin: str) -> QARec
         source, question=question, answer=answer, origin=origin,
         derived_from=source.question, meta={},
     )  # fmt: skip
-
-
-def rejection_for(record: QARecord, reason: str, detail: str = "") -> Rejection:
-    return Rejection(reason, record.question, record.answer, record.chunk_id, detail)
