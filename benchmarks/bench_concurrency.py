@@ -30,8 +30,8 @@ from langchain_core.output_parsers import PydanticOutputParser
 from langchain_openai import ChatOpenAI
 
 import qasynth
-from qasynth.prompts import DEFAULT_PROMPT
-from qasynth.schema import Chunk, QACollection
+from qasynth._prompts import DEFAULT_PROMPT
+from qasynth._schema import Chunk, QACollection
 from qasynth.testing import FakeOpenAIServer, malformed_responder
 
 

@@ -28,7 +28,7 @@ import resource
 import time
 from collections.abc import Callable
 
-from qasynth.quality import NearDuplicateIndex, normalize, strip_punctuation
+from qasynth._quality import NearDuplicateIndex, normalize, strip_punctuation
 
 
 def words(text: str) -> list[str]:

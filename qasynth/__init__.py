@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import logging
 
-from .cache import SQLiteResponseCache
-from .check import CheckReport, Problem, TokenStats, check_jsonl
-from .chunking import Chunker
-from .convert import ConvertReport, SkippedRow, csv_to_jsonl
-from .dataset import Dataset, Stats
-from .errors import (
+from ._cache import SQLiteResponseCache
+from ._chunking import Chunker
+from ._convert import ConvertReport, SkippedRow, csv_to_jsonl
+from ._dataset import Dataset, Stats
+from ._errors import (
     AuthenticationError,
     ColumnError,
     ConfigurationError,
@@ -26,17 +25,18 @@ from .errors import (
     QasynthError,
     StateError,
 )
-from .filters import GroundingCheck, LanguageCheck, NearDuplicates, StandaloneCheck
-from .parsing import ReplyParser
-from .pipeline import Synthesizer, asynthesize, synthesize
-from .plan import Plan, plan
-from .pricing import ModelPrice, model_price, prices_as_of
-from .prompts import QAPrompt
-from .report import QualityReport
-from .runs import RunReport, SplitOptions
-from .schema import QA, Chunk, ChunkFailure, QACollection, QARecord, Rejection
-from .steps import ChunkStep, LLMJudge, Paraphraser, Translator
-from .validation import (
+from ._filecheck import CheckReport, Problem, TokenStats, check_jsonl
+from ._filters import GroundingCheck, LanguageCheck, NearDuplicates, StandaloneCheck
+from ._parsing import ReplyParser
+from ._pipeline import Synthesizer, asynthesize, synthesize
+from ._plan import Plan, plan
+from ._pricing import ModelPrice, model_price, prices_as_of
+from ._prompts import QAPrompt
+from ._report import QualityReport
+from ._runs import RunReport, SplitOptions
+from ._schema import QA, Chunk, ChunkFailure, QACollection, QARecord, Rejection
+from ._steps import ChunkStep, LLMJudge, Paraphraser, Translator
+from ._validation import (
     ExactDuplicates,
     GroupFilter,
     MaxLength,
@@ -45,7 +45,7 @@ from .validation import (
     PairValidator,
     RunFilter,
 )
-from .worker import ChunkResult
+from ._worker import ChunkResult
 
 __version__ = "0.1.0"
 

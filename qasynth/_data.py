@@ -6,7 +6,7 @@ import json
 from importlib import resources
 from typing import Any
 
-from .errors import ConfigurationError
+from ._errors import ConfigurationError
 
 
 def load_package_json(relative_path: str) -> Any:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from qasynth.cli._docs import cli_reference
+from qasynth._cli._docs import cli_reference
 
 TARGET = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
 

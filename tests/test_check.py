@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import tiktoken
 
-from qasynth import pricing
-from qasynth.check import MIN_EXAMPLES, CheckReport, Problem, check_jsonl
-from qasynth.errors import DocumentError, InputError
-from qasynth.pricing import count_example_tokens, default_epochs
+from qasynth import _pricing as pricing
+from qasynth._errors import DocumentError, InputError
+from qasynth._filecheck import MIN_EXAMPLES, CheckReport, Problem, check_jsonl
+from qasynth._pricing import count_example_tokens, default_epochs
 
 
 def example(question: str = "Q", answer: str = "A", system: str | None = "Be brief.") -> str:

@@ -12,9 +12,9 @@ import tiktoken.load
 import tiktoken.registry
 from langchain_core.documents import Document
 
-import qasynth.tokens
+import qasynth._tokens
 from qasynth import Chunker, ConfigurationError, EncodingUnavailableError, synthesize
-from qasynth.tokens import encoding_name_for_model, resolve_encoding
+from qasynth._tokens import encoding_name_for_model, resolve_encoding
 
 JAPANESE = [
     "東京は日本の首都です。",
@@ -236,7 +236,7 @@ def test_chunker_loads_the_encoding_of_its_model(
         loaded.append(name)
         return offline_encoding
 
-    monkeypatch.setattr(qasynth.tokens, "_load", fake_load)
+    monkeypatch.setattr(qasynth._tokens, "_load", fake_load)
 
     Chunker(model="gpt-3.5-turbo")
     Chunker(model="openai:gpt-4o-mini")
@@ -247,12 +247,12 @@ def test_chunker_loads_the_encoding_of_its_model(
 
 
 def test_an_unknown_encoding_name_is_a_configuration_error() -> None:
-    qasynth.tokens._load.cache_clear()
+    qasynth._tokens._load.cache_clear()
     try:
         with pytest.raises(ConfigurationError, match="o200k_base"):
             resolve_encoding("no_such_encoding")
     finally:
-        qasynth.tokens._load.cache_clear()
+        qasynth._tokens._load.cache_clear()
 
 
 def test_tiktoken_unable_to_download_raises_encoding_unavailable_naming_the_cache_dir(
@@ -266,12 +266,12 @@ def test_tiktoken_unable_to_download_raises_encoding_unavailable_naming_the_cach
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(empty))
     monkeypatch.setattr(tiktoken.load, "read_file", offline)
     monkeypatch.setattr(tiktoken.registry, "ENCODINGS", {})  # forget loaded encodings
-    qasynth.tokens._load.cache_clear()
+    qasynth._tokens._load.cache_clear()
     try:
         with pytest.raises(EncodingUnavailableError, match="TIKTOKEN_CACHE_DIR") as caught:
             Chunker(model="gpt-4o-mini")
     finally:
-        qasynth.tokens._load.cache_clear()
+        qasynth._tokens._load.cache_clear()
 
     assert "o200k_base" in str(caught.value)
     assert isinstance(caught.value.__cause__, ConnectionError)

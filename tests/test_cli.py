@@ -15,9 +15,9 @@ import tiktoken
 from click.testing import CliRunner, Result
 from conftest import real_encoding_names
 
-import qasynth.tokens
-from qasynth.cli import main
-from qasynth.pipeline import Synthesizer
+import qasynth._tokens
+from qasynth._cli import main
+from qasynth._pipeline import Synthesizer
 from qasynth.testing import (
     UNREPAIRABLE_REPLY,
     Content,
@@ -42,7 +42,7 @@ WORLD_CUP = (
 @pytest.fixture(autouse=True)
 def offline_tokenizer(monkeypatch: pytest.MonkeyPatch, offline_encoding: tiktoken.Encoding) -> None:
     """Every encoding name resolves to the offline encoding (no download, no files)."""
-    monkeypatch.setattr(qasynth.tokens, "_load", lambda name: offline_encoding)
+    monkeypatch.setattr(qasynth._tokens, "_load", lambda name: offline_encoding)
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from qasynth.cli import main
-from qasynth.cli._app import EXIT_CODES
-from qasynth.cli._docs import REGENERATE, cli_reference
+from qasynth._cli import main
+from qasynth._cli._app import EXIT_CODES
+from qasynth._cli._docs import REGENERATE, cli_reference
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = ["plan", "generate", "convert", "check"]

@@ -1,4 +1,4 @@
-"""`qasynth plan` and `qasynth.plan.plan`: exact chunk and prompt tokens, no network, no key."""
+"""`qasynth plan` and `qasynth._plan.plan`: exact chunk and prompt tokens, no network, no key."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ import tiktoken
 from click.testing import CliRunner, Result
 from conftest import real_encoding_names
 
-import qasynth.tokens
+import qasynth._tokens
 from qasynth import Chunker, QAPrompt
-from qasynth.cli import main
-from qasynth.plan import plan
-from qasynth.pricing import model_price
+from qasynth._cli import main
+from qasynth._plan import plan
+from qasynth._pricing import model_price
 
 SENTENCES = [
     f"In {1990 + n}, the Acme plant in town number {n} made {n * 7} grinders and shipped them."
@@ -42,7 +42,7 @@ def encoding(
 ) -> tiktoken.Encoding:
     """The encoding the CLI will use: offline (every name resolves to it) or a real one."""
     if request.param == "offline":
-        monkeypatch.setattr(qasynth.tokens, "_load", lambda name: offline_encoding)
+        monkeypatch.setattr(qasynth._tokens, "_load", lambda name: offline_encoding)
         return offline_encoding
     return tiktoken.get_encoding(request.param)
 

@@ -10,15 +10,15 @@ import pytest
 import tiktoken
 from click.testing import CliRunner, Result
 
-import qasynth.tokens
-from qasynth.cli import main
+import qasynth._tokens
+from qasynth._cli import main
 
 TABLE = "user,assistant\n富士山の高さは？,3776メートルです。\nWho makes the X200?,Acme.\n"
 
 
 @pytest.fixture(autouse=True)
 def offline_tokenizer(monkeypatch: pytest.MonkeyPatch, offline_encoding: tiktoken.Encoding) -> None:
-    monkeypatch.setattr(qasynth.tokens, "_load", lambda name: offline_encoding)
+    monkeypatch.setattr(qasynth._tokens, "_load", lambda name: offline_encoding)
 
 
 def run(*args: str) -> Result:

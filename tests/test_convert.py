@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from qasynth.convert import ConvertReport, SkippedRow, csv_to_jsonl
-from qasynth.errors import ColumnError, DocumentError, InputError
+from qasynth._convert import ConvertReport, SkippedRow, csv_to_jsonl
+from qasynth._errors import ColumnError, DocumentError, InputError
 
 
 def write(tmp_path: Path, name: str, content: str | bytes) -> Path:

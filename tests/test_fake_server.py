@@ -16,7 +16,7 @@ import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
 
-from qasynth.parsing import salvage
+from qasynth._parsing import salvage
 from qasynth.testing import (
     FIXER_REPLY,
     UNREPAIRABLE_REPLY,

@@ -11,7 +11,7 @@ from langchain_core.documents import Document
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from qasynth import DocumentError, synthesize
-from qasynth.loaders import iter_documents, read_text_file
+from qasynth._loaders import iter_documents, read_text_file
 
 JAPANESE = "東京は日本の首都です。\n富士山は高い。"
 

@@ -22,8 +22,8 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field
 
 from qasynth import AuthenticationError, ConfigurationError, Dataset, asynthesize, synthesize
-from qasynth.schema import chunk_id
-from qasynth.validation import default_run_filters, default_validators
+from qasynth._schema import chunk_id
+from qasynth._validation import default_run_filters, default_validators
 
 # -- a small scripted chat model ------------------------------------------------------
 

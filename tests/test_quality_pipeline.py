@@ -14,11 +14,11 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
-import qasynth.tokens
+import qasynth._tokens
 from qasynth import QualityReport, Synthesizer
-from qasynth.cli import main
-from qasynth.plan import plan
-from qasynth.runs import SplitOptions
+from qasynth._cli import main
+from qasynth._plan import plan
+from qasynth._runs import SplitOptions
 
 WWC = (
     "Spain won the 2023 FIFA Women's World Cup, beating England 1-0 in the final in Sydney. "
@@ -262,7 +262,7 @@ def test_the_cli_writes_the_quality_report_and_shows_reasons_in_the_summary(
 ) -> None:
     from qasynth.testing import FakeOpenAIServer
 
-    monkeypatch.setattr(qasynth.tokens, "_load", lambda name: offline_encoding)
+    monkeypatch.setattr(qasynth._tokens, "_load", lambda name: offline_encoding)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-dummy")
     (tmp_path / "wwc.txt").write_text(WWC + " Who knows what happened next.", encoding="utf-8")
     with FakeOpenAIServer() as server:
@@ -318,7 +318,7 @@ def test_the_cli_judges_and_paraphrases_against_the_fake_server(
 ) -> None:
     from qasynth.testing import FakeOpenAIServer
 
-    monkeypatch.setattr(qasynth.tokens, "_load", lambda name: offline_encoding)
+    monkeypatch.setattr(qasynth._tokens, "_load", lambda name: offline_encoding)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-dummy")
     (tmp_path / "wwc.txt").write_text(WWC, encoding="utf-8")
     out = tmp_path / "out.jsonl"

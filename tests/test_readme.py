@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import tiktoken
 
-import qasynth.tokens
+import qasynth._tokens
 from qasynth.testing import FakeOpenAIServer
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -28,7 +28,7 @@ def test_the_readme_quick_start_runs_against_an_openai_compatible_server(
     monkeypatch: pytest.MonkeyPatch,
     offline_encoding: tiktoken.Encoding,
 ) -> None:
-    monkeypatch.setattr(qasynth.tokens, "_load", lambda name: offline_encoding)
+    monkeypatch.setattr(qasynth._tokens, "_load", lambda name: offline_encoding)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "world_cup_2023.txt").write_text(

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qasynth import Dataset, QARecord
-from qasynth.writers import write_chat_jsonl, write_jsonl
+from qasynth._writers import write_chat_jsonl, write_jsonl
 
 TRICKY = [
     'He said "hi"',

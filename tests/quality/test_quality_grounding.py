@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qasynth.quality import Grounding, grounding_score
+from qasynth._quality import Grounding, grounding_score
 
 CHUNK_EN = (
     "The 2023 FIFA Women's World Cup final was played in Sydney on 20 August 2023. "

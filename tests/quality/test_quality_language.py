@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qasynth.quality import detect_language, is_cjk, is_unspaced, same_language
+from qasynth._quality import detect_language, is_cjk, is_unspaced, same_language
 
 
 def test_japanese_question_with_latin_words_and_digits_is_japanese() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from qasynth.quality import NearDuplicateIndex, find_near_duplicates
+from qasynth._quality import NearDuplicateIndex, find_near_duplicates
 
 EN = "Which team won the 2023 FIFA Women's World Cup final?"
 JA = "2023年のFIFA女子ワールドカップで優勝した国はどこですか？"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from qasynth.quality import merge_group_keys, split_groups
+from qasynth._quality import merge_group_keys, split_groups
 
 
 def test_items_with_the_same_key_share_a_split() -> None:

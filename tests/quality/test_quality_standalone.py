@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from qasynth.errors import InputError
-from qasynth.quality import (
+from qasynth._errors import InputError
+from qasynth._quality import (
     StandaloneIssue,
     StandaloneRule,
     StandaloneRules,

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qasynth.quality import (
+from qasynth._quality import (
     char_ngrams,
     extract_names,
     extract_numbers,

@@ -1,0 +1,22 @@
+"""The ``qasynth`` command line: ``generate``, ``plan``, ``convert`` and ``check``.
+
+Each command lives in its own module and only parses options and formats
+results; the work is done by the library (``Synthesizer``, ``qasynth._plan``,
+``csv_to_jsonl``, ``check_jsonl``). Exit codes: 0 success, 1 finished with
+problems, 2 usage or input error, 130 interrupted (see ``qasynth --help``).
+"""
+
+from __future__ import annotations
+
+from ._app import EXIT_INTERRUPTED, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, main
+from ._check import check
+from ._convert import convert
+from ._generate import generate
+from ._plan import plan_command
+
+__all__ = ["EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PROBLEMS", "EXIT_USAGE", "main"]
+
+main.add_command(plan_command)
+main.add_command(generate)
+main.add_command(convert)
+main.add_command(check)

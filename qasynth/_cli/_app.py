@@ -1,0 +1,197 @@
+"""The ``qasynth`` group: exit codes and one-line error reporting for every command."""
+
+from __future__ import annotations
+
+import logging
+import os
+import textwrap
+import traceback
+from typing import Any
+
+import click
+
+from .._errors import (
+    AuthenticationError,
+    ConfigurationError,
+    InputError,
+    QasynthError,
+    StateError,
+)
+from .._llm import redact
+
+__all__ = [
+    "EXIT_CODES",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_PROBLEMS",
+    "EXIT_USAGE",
+    "INTERRUPT_HINT",
+    "QasynthGroup",
+    "main",
+]
+
+EXIT_OK = 0
+EXIT_PROBLEMS = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+INTERRUPT_HINT = "qasynth.interrupt_hint"
+"""``ctx.meta`` key: what to tell the user when a command is interrupted."""
+
+_USER_ERRORS = (InputError, ConfigurationError, StateError, AuthenticationError)
+
+EXIT_CODES: tuple[tuple[int, str], ...] = (
+    (EXIT_OK, "success"),
+    (
+        EXIT_PROBLEMS,
+        "finished with problems: failed chunks (generate), skipped rows (convert), problems "
+        "found (check); or stopped on an unexpected error",
+    ),
+    (
+        EXIT_USAGE,
+        "usage or input error: bad option, unreadable input, no API key, credentials or "
+        "model refused, saved run state that does not match",
+    ),
+    (EXIT_INTERRUPTED, "interrupted (Ctrl-C); run the same generate command again to resume"),
+)
+"""Every exit code and its meaning (for ``qasynth --help`` and docs/cli.md)."""
+
+
+def _exit_code_lines() -> str:
+    return "\n".join(
+        textwrap.fill(meaning, width=76, initial_indent=f"  {code:<5}", subsequent_indent=" " * 7)
+        for code, meaning in EXIT_CODES
+    )
+
+
+_GROUP_HELP = f"""Turn documents into question→answer fine-tuning data (OpenAI chat JSONL).
+
+\b
+Examples:
+  qasynth plan notes/                      # chunks, tokens, cost; no API key needed
+  qasynth generate notes/ -o train.jsonl   # ask the model for Q&A pairs
+  qasynth convert qa.csv -o train.jsonl    # a hand-made Q&A table instead
+  qasynth check train.jsonl                # validate before you upload
+
+\b
+Exit codes:
+{_exit_code_lines()}
+
+Errors are one line on stderr; add --debug for the traceback and logs.
+"""
+
+
+def secrets() -> tuple[str, ...]:
+    """API keys from the environment, to be removed from anything printed."""
+    names = ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GOOGLE_API_KEY")
+    return tuple(value for name in names if (value := os.environ.get(name)))
+
+
+def echo_error(message: str) -> None:
+    """Print one error line on stderr, API keys removed."""
+    one_line = " ".join(redact(message, secrets()).split())
+    click.echo(f"Error: {one_line}", err=True)
+
+
+class QasynthGroup(click.Group):
+    """A group whose commands report errors in one line with a documented exit code."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            raise _one_line_usage(exc) from None
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)  # in workflow order: plan, generate, convert, check
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise _one_line_usage(exc) from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            hint = ctx.meta.get(INTERRUPT_HINT)
+            click.echo(f"\nInterrupted{'; ' + hint if hint else ''}.", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+        except Exception as exc:
+            ctx.exit(_report(exc, debug=bool(ctx.params.get("debug"))))
+
+
+def _report(exc: Exception, *, debug: bool) -> int:
+    """Print the error (with the traceback under --debug) and return the exit code."""
+    if debug:
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        click.echo(redact(text, secrets()), err=True, nl=False)
+    if isinstance(exc, _USER_ERRORS):
+        echo_error(str(exc))
+        return EXIT_USAGE
+    if isinstance(exc, QasynthError):
+        echo_error(str(exc))
+        return EXIT_PROBLEMS
+    if isinstance(exc, OSError):
+        echo_error(_os_error_text(exc))
+        return EXIT_USAGE
+    hint = "" if debug else " (run again with --debug for the traceback, and please report it)"
+    echo_error(f"unexpected {type(exc).__name__}: {exc}{hint}")
+    return EXIT_PROBLEMS
+
+
+def _os_error_text(exc: OSError) -> str:
+    reason = exc.strerror or str(exc)
+    if exc.filename is None:
+        return f"{reason}; check the paths and free disk space"
+    return f"cannot use {exc.filename}: {reason}; check the path and its permissions"
+
+
+class _OneLineUsageError(click.UsageError):
+    def show(self, file: Any = None) -> None:
+        echo_error(self.format_message())
+
+
+def _one_line_usage(exc: click.UsageError) -> click.UsageError:
+    if isinstance(exc, _OneLineUsageError):
+        return exc
+    message = exc.format_message().rstrip(".")
+    if exc.ctx is not None:
+        message += f" (see '{exc.ctx.command_path} --help')"
+    return _OneLineUsageError(message, exc.ctx)
+
+
+class _StderrHandler(logging.Handler):
+    """Writes log lines to whatever stderr is when they are emitted (keys removed)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            click.echo(redact(self.format(record), secrets()), err=True)
+        except Exception:  # logging must never break the command
+            self.handleError(record)
+
+
+def _configure_logging(debug: bool) -> None:
+    logger = logging.getLogger("qasynth")
+    ours = [h for h in logger.handlers if isinstance(h, _StderrHandler)]
+    for handler in ours:  # a previous in-process invocation's (tests)
+        logger.removeHandler(handler)
+        logger.setLevel(logging.NOTSET)
+    if debug:
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
+
+
+@click.group(
+    "qasynth", cls=QasynthGroup, help=_GROUP_HELP, context_settings={"max_content_width": 88}
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs on errors.")
+@click.version_option(package_name="qasynth", prog_name="qasynth")
+def main(debug: bool) -> None:
+    _configure_logging(debug)

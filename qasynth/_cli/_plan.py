@@ -1,0 +1,141 @@
+"""``qasynth plan``: a dry run — chunks, tokens and cost, with no model call and no key."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from .._plan import DEFAULT_OUTPUT_RATIO, Plan, message_dict, plan
+from ._options import chunking_options, collect_inputs, load_prompt
+from ._quality import quality_options, quality_settings
+
+__all__ = ["format_plan", "plan_command"]
+
+_HELP = """Show what `generate` would do with the same inputs and options, without
+calling a model: no network and no API key needed (only the tokenizer's files).
+
+Counts documents (and empty ones), chunks and tokens per chunk exactly, with
+the same chunker. Model calls: one per chunk (fix calls and retries come on
+top). Input tokens are exact: each chunk's rendered prompt (system + user
+messages) counted as OpenAI counts chat input. Output tokens are an assumption:
+--output-ratio times the chunk tokens. The cost uses the model's input and
+output prices from qasynth's dated price table; an unknown model gives "cost
+unknown".
+
+\b
+Examples:
+  qasynth plan notes/
+  qasynth plan notes/ --model gpt-4.1-mini --chunk-size 1000 --chunk-overlap 200
+  qasynth plan manual.md --show-prompt          # the messages for the first chunk
+  qasynth plan notes/ --json
+"""
+
+
+@click.command("plan", help=_HELP, short_help="Dry run: chunks, tokens and cost; no API key.")
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+@chunking_options
+@click.option(
+    "--output-ratio",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_OUTPUT_RATIO,
+    show_default=True,
+    help="Assumed output tokens per chunk token, for the output estimate.",
+)
+@click.option(
+    "--show-prompt", is_flag=True, help="Print the rendered messages for the first chunk."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@quality_options
+def plan_command(inputs: tuple[str, ...], **options: Any) -> None:
+    result = plan(
+        collect_inputs(inputs, theme=options["theme"]),
+        output_ratio=options["output_ratio"],
+        model=options["model"],
+        prompt=load_prompt(options["prompt_spec"]),
+        theme=options["theme"],
+        chunk_size=options["chunk_size"],
+        chunk_overlap=options["chunk_overlap"],
+        encoding=options["encoding"],
+        **quality_settings(options),
+    )
+    if options["as_json"]:
+        data = result.to_dict()
+        if not options["show_prompt"]:
+            del data["first_messages"]
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    click.echo(format_plan(result))
+    if options["show_prompt"]:
+        click.echo(format_messages(result))
+
+
+def _spread(result: Plan) -> str:
+    tokens = result.chunk_tokens
+    if tokens is None:
+        return "-"
+    median = f"{tokens.median:,.1f}".removesuffix(".0")
+    return f"min {tokens.min:,}, median {median}, max {tokens.max:,}"
+
+
+def _cost(result: Plan) -> str:
+    price = result.price
+    if result.estimated_cost is None or price is None:
+        return (
+            f"cost unknown (no input/output price for {result.model!r} in the price table "
+            f"as of {result.prices_as_of})"
+        )
+    return (
+        f"${result.estimated_cost:,.4f} ({price.model}: ${price.input_per_mtok:,.2f} in, "
+        f"${price.output_per_mtok:,.2f} out per 1M tokens, prices as of {result.prices_as_of}; "
+        "an estimate, check your provider's price page)"
+    )
+
+
+def _calls(result: Plan) -> str:
+    text = f"{result.model_calls:,} (one per chunk"
+    for kind, count in result.step_calls.items():
+        text += f", {kind} {count:,}"
+    text += "; fix calls and retries add more"
+    if result.max_topup_calls:
+        text += f"; top-ups up to {result.max_topup_calls:,}"
+    return text + ")"
+
+
+def format_plan(result: Plan) -> str:
+    """The plan as a readable table."""
+    documents = f"{result.documents:,}"
+    if result.empty_documents:
+        documents += f" ({result.empty_documents:,} empty, skipped)"
+    rows = [
+        ("documents", documents),
+        ("chunks", f"{result.chunks:,}"),
+        ("tokens per chunk", _spread(result)),
+        ("model calls", _calls(result)),
+        ("input tokens", f"{result.input_tokens:,} (rendered prompts, system + user)"),
+        (
+            "output tokens",
+            f"~{result.output_tokens:,} (assumed {result.output_ratio:g} x chunk tokens; "
+            "--output-ratio)",
+        ),
+        ("estimated cost", _cost(result)),
+    ]
+    width = max(len(label) for label, _ in rows)
+    head = (
+        f"Plan for {result.model} ({result.encoding}, chunks of {result.chunk_size:,} tokens "
+        f"with {result.chunk_overlap:,} overlap); no model was called"
+    )
+    return "\n".join([head, *(f"  {label.ljust(width)}  {value}" for label, value in rows)])
+
+
+def format_messages(result: Plan) -> str:
+    """The first chunk's rendered messages, each under a ``--- role ---`` line."""
+    if result.first_chunk is None:
+        return "\n(no chunks: there is no prompt to show)"
+    chunk = result.first_chunk
+    parts = [f"\nPrompt for the first chunk ({chunk.source}, chunk {chunk.index}):"]
+    for message in result.first_messages:
+        data = message_dict(message)
+        parts.append(f"--- {data['role']} ---\n{data['content']}")
+    return "\n".join(parts)

@@ -1,0 +1,168 @@
+"""Quality options shared by ``generate`` and ``plan``, and the ``--report`` file."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from .._filters import DEFAULT_GROUNDING_THRESHOLD, DEFAULT_NEAR_DUPLICATE_THRESHOLD
+from .._report import QualityReport
+from .._runs import RunReport, SplitOptions
+from .._writers import atomic_writer
+from ._options import apply_options
+
+__all__ = ["quality_options", "quality_settings", "split_options", "write_report"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _languages(_: click.Context, __: click.Parameter, value: str | None) -> list[str]:
+    return [code.strip().lower() for code in (value or "").split(",") if code.strip()]
+
+
+_QUALITY_OPTIONS = (
+    click.option(
+        "--language",
+        default="auto",
+        show_default=True,
+        metavar="auto|off|CODE",
+        help="Language every question and answer must be in: the chunk's (auto), a code "
+        "such as ja or en, or off.",
+    ),
+    click.option(
+        "--grounding-threshold",
+        type=click.FloatRange(0, 1),
+        default=DEFAULT_GROUNDING_THRESHOLD,
+        show_default=True,
+        help="Share of an answer's words that must appear in its chunk (numbers and names "
+        "must all appear).",
+    ),
+    click.option("--no-grounding-check", is_flag=True, help="Keep answers the chunk lacks."),
+    click.option(
+        "--no-standalone-check",
+        is_flag=True,
+        help="Keep questions that lean on the text ('he', 'this match', 'according to the "
+        "text', 'この大会').",
+    ),
+    click.option(
+        "--near-duplicate-threshold",
+        type=click.FloatRange(0, 1, min_open=True),
+        default=DEFAULT_NEAR_DUPLICATE_THRESHOLD,
+        show_default=True,
+        help="Similarity above which two questions count as one (the better-grounded stays).",
+    ),
+    click.option("--no-near-duplicates", is_flag=True, help="Keep near-duplicate questions."),
+    click.option(
+        "--min-pairs-per-chunk",
+        type=click.IntRange(min=0),
+        default=0,
+        show_default=True,
+        help="Ask again (naming the questions it has) while a chunk keeps fewer pairs.",
+    ),
+    click.option(
+        "--max-topups",
+        type=click.IntRange(min=0),
+        default=2,
+        show_default=True,
+        help="Most extra calls per chunk for --min-pairs-per-chunk.",
+    ),
+    click.option(
+        "--judge", is_flag=True, help="Have the model rate every pair 1-5 (one call per chunk)."
+    ),
+    click.option(
+        "--judge-threshold",
+        type=click.IntRange(1, 5),
+        default=3,
+        show_default=True,
+        help="Lowest --judge score kept on each criterion.",
+    ),
+    click.option(
+        "--paraphrases",
+        type=click.IntRange(min=0),
+        default=0,
+        show_default=True,
+        help="Add N rephrasings of each question with the same answer (one call per chunk).",
+    ),
+    click.option(
+        "--also-languages",
+        metavar="CODES",
+        callback=_languages,
+        help="Also add each pair translated into these languages, e.g. ja,en (one call per "
+        "language per chunk).",
+    ),
+)
+
+_SPLIT_OPTIONS = (
+    click.option(
+        "--val-fraction",
+        type=click.FloatRange(0, 1, max_open=True),
+        default=0.0,
+        help="Share of chunks for OUT.val.jsonl (split by chunk, so nothing leaks).",
+    ),
+    click.option(
+        "--test-fraction",
+        type=click.FloatRange(0, 1, max_open=True),
+        default=0.0,
+        help="Share of chunks for OUT.test.jsonl.",
+    ),
+    click.option("--seed", type=int, default=0, show_default=True, help="Seed for the split."),
+    click.option(
+        "--report",
+        "report_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Write the quality report (counts by rejection reason, with examples) as JSON.",
+    ),
+)
+
+
+def quality_options(function: F) -> F:
+    return apply_options(_QUALITY_OPTIONS, function)
+
+
+def split_options(function: F) -> F:
+    return apply_options(_SPLIT_OPTIONS, function)
+
+
+def quality_settings(options: dict[str, Any]) -> dict[str, Any]:
+    """Synthesizer keyword arguments for the quality options."""
+    language = options["language"].strip().lower()
+    return {
+        "language": None if language == "off" else language,
+        "grounding_threshold": None
+        if options["no_grounding_check"]
+        else options["grounding_threshold"],
+        "standalone": not options["no_standalone_check"],
+        "near_duplicate_threshold": None
+        if options["no_near_duplicates"]
+        else options["near_duplicate_threshold"],
+        "min_pairs_per_chunk": options["min_pairs_per_chunk"],
+        "max_topups": options["max_topups"],
+        "judge": options["judge"],
+        "judge_threshold": options["judge_threshold"],
+        "paraphrases": options["paraphrases"],
+        "also_languages": options["also_languages"],
+    }
+
+
+def chosen_splits(options: dict[str, Any]) -> SplitOptions | None:
+    """Split settings, or ``None`` to write a single file."""
+    val, test = options["val_fraction"], options["test_fraction"]
+    if not val and not test:
+        return None
+    if val + test >= 1:
+        raise click.BadParameter(
+            f"--val-fraction + --test-fraction must be below 1 (got {val} + {test})",
+            param_hint="'--val-fraction'",
+        )
+    return SplitOptions(val_fraction=val, test_fraction=test, seed=options["seed"])
+
+
+def write_report(path: Path, report: RunReport) -> None:
+    """Write the quality report of a run as JSON, atomically."""
+    with atomic_writer(path) as handle:
+        json.dump(QualityReport.of(report).to_dict(), handle, ensure_ascii=False, indent=2)
+        handle.write("\n")

@@ -1,0 +1,143 @@
+"""The result of a run: kept records, failures, rejections and statistics."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, overload
+
+from ._finalize import SPLIT_NAMES, assign_splits, split_paths
+from ._schema import ChunkFailure, QARecord, Rejection
+from ._writers import write_chat_jsonl, write_jsonl
+
+__all__ = ["Dataset", "Stats"]
+
+
+@dataclass
+class Stats:
+    """Counts for a run.
+
+    ``model_calls`` counts answered model calls of every kind (broken down in
+    ``calls_by_kind``: generate, topup, judge, paraphrase, translate);
+    ``fix_calls`` the extra calls the output fixer made. Together they are the
+    paid calls. ``retries`` counts requests that were retried (429, 5xx,
+    timeouts); ``step_errors`` chunk steps that failed (their records were kept).
+    """
+
+    documents: int = 0
+    empty_documents: int = 0
+    chunks: int = 0
+    chunks_done: int = 0
+    chunks_failed: int = 0
+    chunks_resumed: int = 0
+    model_calls: int = 0
+    fix_calls: int = 0
+    retries: int = 0
+    local_repairs: int = 0
+    pairs_returned: int = 0
+    pairs_kept: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    rejections: Counter[str] = field(default_factory=Counter)
+    repairs: Counter[str] = field(default_factory=Counter)
+    calls_by_kind: Counter[str] = field(default_factory=Counter)
+    step_errors: Counter[str] = field(default_factory=Counter)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            data[f.name] = dict(sorted(value.items())) if isinstance(value, Counter) else value
+        return data
+
+    @property
+    def pairs_rejected(self) -> int:
+        return sum(self.rejections.values())
+
+
+class Dataset:
+    """Kept records (in chunk order) plus everything that did not make it."""
+
+    def __init__(
+        self,
+        records: list[QARecord],
+        *,
+        failures: list[ChunkFailure] | None = None,
+        rejections: list[Rejection] | None = None,
+        stats: Stats | None = None,
+        chunk_links: list[tuple[str, str]] | None = None,
+    ) -> None:
+        self.records = records
+        self.chunk_links = chunk_links or []
+        self.failures = failures or []
+        self.rejections = rejections or []
+        self.stats = stats or Stats(pairs_kept=len(records))
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __iter__(self) -> Iterator[QARecord]:
+        return iter(self.records)
+
+    @overload
+    def __getitem__(self, index: int) -> QARecord: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[QARecord]: ...
+    def __getitem__(self, index: int | slice) -> QARecord | list[QARecord]:
+        return self.records[index]
+
+    def __repr__(self) -> str:
+        return (
+            f"Dataset({len(self.records)} records, {len(self.failures)} failed chunks, "
+            f"{len(self.rejections)} rejected pairs)"
+        )
+
+    def to_jsonl(self, path: str | Path, *, system_prompt: str | None = None) -> Path:
+        """Write the records as OpenAI chat fine-tuning JSONL (atomically)."""
+        write_chat_jsonl(path, self.records, system_prompt=system_prompt)
+        return Path(path)
+
+    def split(
+        self, *, val_fraction: float = 0.0, test_fraction: float = 0.0, seed: int = 0
+    ) -> dict[str, list[QARecord]]:
+        """Records split into train/val/test by chunk, deterministically for ``seed``.
+
+        A chunk's records, its paraphrases and translations, and chunks linked by
+        near-duplicates always land on the same side.
+        """
+        names = assign_splits(
+            self.records, self.chunk_links, val_fraction=val_fraction,
+            test_fraction=test_fraction, seed=seed,
+        )  # fmt: skip
+        parts: dict[str, list[QARecord]] = {name: [] for name in SPLIT_NAMES}
+        for record, name in zip(self.records, names, strict=True):
+            parts[name].append(record)
+        return parts
+
+    def to_jsonl_splits(
+        self,
+        path: str | Path,
+        *,
+        val_fraction: float = 0.0,
+        test_fraction: float = 0.0,
+        seed: int = 0,
+        system_prompt: str | None = None,
+    ) -> dict[str, Path]:
+        """Write ``OUT.train.jsonl``, ``OUT.val.jsonl`` and ``OUT.test.jsonl``."""
+        parts = self.split(val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
+        paths = split_paths(path)
+        for name, records in parts.items():
+            write_chat_jsonl(paths[name], records, system_prompt=system_prompt)
+        return paths
+
+    def failures_to_jsonl(self, path: str | Path) -> Path:
+        """Write failed chunks (id, source, reason, raw model output) as JSONL."""
+        write_jsonl(path, (f.to_dict() for f in self.failures))
+        return Path(path)
+
+    def records_to_jsonl(self, path: str | Path) -> Path:
+        """Write the records with their provenance (one object per line)."""
+        write_jsonl(path, (r.to_dict() for r in self.records))
+        return Path(path)

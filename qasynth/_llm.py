@@ -1,0 +1,169 @@
+"""Creating the default chat model and classifying what a model call raised.
+
+No model is constructed at import time. The default is
+``ChatOpenAI(model="gpt-4o-mini", temperature=0)`` with a request timeout;
+retries are done by qasynth itself (see ``pipeline``) so that a 429 can also
+slow the whole run down instead of every request retrying on its own.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+
+from ._errors import ConfigurationError
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "DEFAULT_REQUEST_TIMEOUT",
+    "CallError",
+    "classify_error",
+    "default_chat_model",
+    "model_name_of",
+    "redact",
+]
+
+DEFAULT_MODEL = "gpt-4o-mini"
+DEFAULT_REQUEST_TIMEOUT = 120.0
+_LOCAL_KEY = "not-needed"
+_KEY_PATTERN = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{4,}|Bearer\s+\S+)")
+
+
+def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """Remove API keys (given ones and anything shaped like one) from text."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "[redacted]")
+    return _KEY_PATTERN.sub("[redacted]", text)
+
+
+def _split_provider(model: str) -> tuple[str, str]:
+    provider, sep, name = model.partition(":")
+    if sep and provider.isidentifier() and name and not model.startswith("ft:"):
+        return provider.lower(), name
+    return "openai", model
+
+
+def default_chat_model(
+    model: str = DEFAULT_MODEL,
+    *,
+    temperature: float = 0.0,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    timeout: float = DEFAULT_REQUEST_TIMEOUT,
+    max_retries: int = 0,
+) -> BaseChatModel:
+    """Create the chat model for a model name (``gpt-4o-mini`` or ``provider:model``).
+
+    OpenAI models honour ``OPENAI_API_KEY`` and ``OPENAI_BASE_URL``; a base URL
+    without a key is allowed (local servers such as Ollama need none). Other
+    providers go through ``langchain.chat_models.init_chat_model``.
+    """
+    provider, name = _split_provider(model)
+    if provider != "openai":
+        return _other_provider(model, temperature=temperature, timeout=timeout)
+    from langchain_openai import ChatOpenAI
+
+    base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+    key = api_key or os.environ.get("OPENAI_API_KEY")
+    if not key:
+        if not base_url:
+            raise ConfigurationError(
+                "no OpenAI API key: set the OPENAI_API_KEY environment variable, or use an "
+                "OpenAI-compatible server that needs none with base_url= (CLI: --base-url, "
+                "or OPENAI_BASE_URL), or pass your own chat model as llm="
+            )
+        key = _LOCAL_KEY
+    return ChatOpenAI(
+        model=name,
+        temperature=temperature,
+        base_url=base_url,
+        api_key=key,
+        timeout=timeout,
+        max_retries=max_retries,
+    )
+
+
+def _other_provider(model: str, *, temperature: float, timeout: float) -> BaseChatModel:
+    try:
+        module = importlib.import_module("langchain.chat_models")
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"model {model!r} names another provider; install 'langchain' and the "
+            "provider's package (e.g. langchain-anthropic), or pass the chat model as llm="
+        ) from exc
+    try:
+        chat = module.init_chat_model(model, temperature=temperature, timeout=timeout)
+    except Exception as exc:
+        raise ConfigurationError(f"cannot create model {model!r}: {redact(str(exc))}") from exc
+    if not isinstance(chat, BaseChatModel):
+        raise ConfigurationError(f"model {model!r} did not give a LangChain chat model")
+    return chat
+
+
+def model_name_of(llm: BaseChatModel) -> str:
+    """The model name a chat model reports, or its class name."""
+    for attribute in ("model_name", "model", "model_id", "deployment_name"):
+        value = getattr(llm, attribute, None)
+        if isinstance(value, str) and value:
+            return value
+    return type(llm).__name__
+
+
+def model_params_of(llm: BaseChatModel) -> dict[str, Any]:
+    """Parameters that change a model's output (for fingerprints and caches)."""
+    params: dict[str, Any] = {"class": type(llm).__name__, "model": model_name_of(llm)}
+    for attribute in ("temperature", "top_p", "max_tokens", "seed"):
+        value = getattr(llm, attribute, None)
+        if isinstance(value, (int, float, str)):
+            params[attribute] = value
+    return params
+
+
+@dataclass(frozen=True)
+class CallError:
+    """How to treat an exception raised by a model call."""
+
+    kind: str  # "rate_limit", "transient" or "fatal"
+    status: int | None
+    retry_after: float | None
+    message: str
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    value = headers.get("retry-after-ms")
+    scale = 1000.0
+    if value is None:
+        value, scale = headers.get("retry-after"), 1.0
+    try:
+        return max(0.0, float(value) / scale) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def classify_error(exc: BaseException, secrets: Iterable[str | None] = ()) -> CallError:
+    """Sort a model-call exception into rate limit, transient or fatal."""
+    status = getattr(exc, "status_code", None)
+    status = status if isinstance(status, int) else None
+    message = redact(f"{type(exc).__name__}: {exc}", secrets)[:500]
+    name = type(exc).__name__
+    if status == 429 or name == "RateLimitError":
+        return CallError("rate_limit", status or 429, _retry_after(exc), message)
+    if status in (400, 401, 403, 404, 422) or name in (
+        "AuthenticationError",
+        "PermissionDeniedError",
+        "NotFoundError",
+        "BadRequestError",
+    ):
+        return CallError("fatal", status, None, message)
+    return CallError("transient", status, _retry_after(exc), message)

@@ -1,0 +1,243 @@
+"""A dry run: what a generation run would send, and roughly what it would cost.
+
+:func:`plan` reads and splits the documents exactly as a run would
+(:meth:`Synthesizer.iter_chunks`) and renders the prompt for every chunk, but
+makes no model call and needs no API key (only the tokenizer's files)::
+
+    from qasynth._plan import plan
+
+    p = plan(["notes/"], model="gpt-4o-mini", chunk_size=1000, chunk_overlap=200)
+    print(p.chunks, p.input_tokens, p.estimated_cost)
+
+What is exact and what is estimated:
+
+- documents, empty documents, chunks, tokens per chunk: exact (same chunker).
+- model calls: one per chunk, plus one per chunk for each chunk step asked
+  for (the LLM judge, paraphrases, and each ``also_languages`` language), in
+  :attr:`Plan.step_calls`. Top-ups for ``min_pairs_per_chunk`` are at most
+  ``max_topups`` per chunk (:attr:`Plan.max_topup_calls`). Fix calls (only for
+  replies that local repair cannot mend) and retries come on top.
+- input tokens: exact for the first call of each chunk. Each chunk's rendered
+  messages (system + user) are counted with the run's encoding the way OpenAI
+  counts chat input: 3 tokens per message plus its role and content, plus 3
+  for the reply priming.
+- output tokens: an assumption, ``output_ratio`` (default
+  :data:`DEFAULT_OUTPUT_RATIO`, 0.6) times each chunk's tokens, because a reply
+  restates the chunk's facts as questions and answers wrapped in JSON.
+- step tokens: estimated from the generation estimate (see :func:`_step_tokens`).
+- cost: input and output tokens (generation plus steps) at the model's prices from
+  :mod:`qasynth._pricing` (dated :attr:`Plan.prices_as_of`); ``None`` when the
+  model is not in the price table.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from langchain_core.messages import BaseMessage
+
+from ._chunking import Chunker
+from ._dataset import Stats
+from ._pipeline import Inputs, Synthesizer
+from ._pricing import ModelPrice, count_example_tokens, model_price, prices_as_of
+from ._schema import Chunk
+from ._steps import LLMJudge, Paraphraser, Translator
+
+__all__ = ["DEFAULT_OUTPUT_RATIO", "Plan", "TokenSpread", "plan"]
+
+DEFAULT_OUTPUT_RATIO = 0.6
+"""Assumed output tokens per token of chunk text (see the module docstring)."""
+
+_ROLES = {"system": "system", "human": "user", "ai": "assistant"}
+
+
+@dataclass(frozen=True)
+class TokenSpread:
+    """Smallest, median and largest token count of the chunks."""
+
+    min: int
+    median: float
+    max: int
+
+    @classmethod
+    def of(cls, counts: Sequence[int]) -> TokenSpread | None:
+        if not counts:
+            return None
+        return cls(min(counts), float(statistics.median(counts)), max(counts))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run over the same documents with the same options would do."""
+
+    model: str
+    encoding: str
+    chunk_size: int
+    chunk_overlap: int
+    documents: int
+    empty_documents: int
+    chunks: int
+    chunk_tokens: TokenSpread | None
+    """Tokens of chunk text per chunk; ``None`` when there are no chunks."""
+    model_calls: int
+    """One per chunk; fix calls, retries and top-ups come on top."""
+    input_tokens: int
+    """Exact tokens of the rendered prompts (system + user messages), all chunks."""
+    output_tokens: int
+    """Estimated: ``output_ratio`` times the chunk tokens."""
+    output_ratio: float
+    price: ModelPrice | None
+    estimated_cost: float | None
+    """US dollars for input plus output tokens; ``None`` when the price is unknown."""
+    prices_as_of: str
+    first_chunk: Chunk | None
+    """The first chunk, for :meth:`first_messages` (``None`` without chunks)."""
+    first_messages: tuple[BaseMessage, ...] = ()
+    """The rendered messages for :attr:`first_chunk`."""
+    step_calls: dict[str, int] = field(default_factory=dict)
+    """Calls of the chunk steps (judge, paraphrase, translate), by kind."""
+    step_input_tokens: int = 0
+    """Estimated input tokens of the step calls (included in :attr:`input_tokens`)."""
+    step_output_tokens: int = 0
+    """Estimated output tokens of the step calls (included in :attr:`output_tokens`)."""
+    max_topup_calls: int = 0
+    """The most top-up calls ``min_pairs_per_chunk`` may add (not in the totals)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (the first chunk's messages as role/content objects)."""
+        return {
+            "model": self.model,
+            "encoding": self.encoding,
+            "chunk_size": self.chunk_size,
+            "chunk_overlap": self.chunk_overlap,
+            "documents": self.documents,
+            "empty_documents": self.empty_documents,
+            "chunks": self.chunks,
+            "chunk_tokens": None if self.chunk_tokens is None else asdict(self.chunk_tokens),
+            "model_calls": self.model_calls,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "output_ratio": self.output_ratio,
+            "price": None if self.price is None else asdict(self.price),
+            "estimated_cost": self.estimated_cost,
+            "prices_as_of": self.prices_as_of,
+            "step_calls": self.step_calls,
+            "step_input_tokens": self.step_input_tokens,
+            "step_output_tokens": self.step_output_tokens,
+            "max_topup_calls": self.max_topup_calls,
+            "first_messages": [message_dict(m) for m in self.first_messages],
+        }
+
+
+def message_dict(message: BaseMessage) -> dict[str, str]:
+    """A LangChain message as an OpenAI-style ``{"role", "content"}`` object."""
+    return {"role": _ROLES.get(message.type, message.type), "content": message.text}
+
+
+def prompt_tokens(messages: Sequence[BaseMessage], chunker: Chunker) -> int:
+    """Chat input tokens of rendered messages, counted as OpenAI does."""
+    return count_example_tokens([message_dict(m) for m in messages], chunker.encoding)
+
+
+def plan(
+    docs: Inputs,
+    *,
+    output_ratio: float = DEFAULT_OUTPUT_RATIO,
+    synthesizer: Synthesizer | None = None,
+    **options: Any,
+) -> Plan:
+    """Plan a run over ``docs`` without calling a model (see the module docstring).
+
+    ``options`` are :class:`~qasynth.Synthesizer` options (``model=``,
+    ``chunk_size=``, ``encoding=``, ``prompt=``, ``theme=``, ...), or pass a
+    ready ``synthesizer``. Raises what reading the documents raises
+    (:class:`~qasynth._errors.DocumentError`) and
+    :class:`~qasynth._errors.ConfigurationError` for a bad chunking or encoding.
+    """
+    if output_ratio < 0:
+        raise ValueError(f"output_ratio must not be negative, got {output_ratio}")
+    synth = synthesizer if synthesizer is not None else Synthesizer(**options)
+    chunker = synth.chunker()
+    stats = Stats()
+    counts, input_tokens, first = _measure(synth, chunker, docs, stats)
+    output_tokens = round(output_ratio * sum(counts))
+    step_calls, step_in, step_out = _step_tokens(synth, counts, output_tokens)
+    input_tokens += step_in
+    output_tokens += step_out
+    price = model_price(synth.model_name)
+    return Plan(
+        model=synth.model_name,
+        encoding=chunker.encoding.name,
+        chunk_size=chunker.chunk_size,
+        chunk_overlap=chunker.chunk_overlap,
+        documents=stats.documents,
+        empty_documents=stats.empty_documents,
+        chunks=len(counts),
+        chunk_tokens=TokenSpread.of(counts),
+        model_calls=len(counts) + sum(step_calls.values()),
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        output_ratio=output_ratio,
+        price=price,
+        estimated_cost=_cost(price, input_tokens, output_tokens),
+        prices_as_of=prices_as_of(),
+        first_chunk=first,
+        first_messages=tuple(synth.prompt.build_messages(first)) if first else (),
+        step_calls=step_calls,
+        step_input_tokens=step_in,
+        step_output_tokens=step_out,
+        max_topup_calls=len(counts) * synth.max_topups if synth.min_pairs_per_chunk else 0,
+    )
+
+
+def _step_tokens(
+    synth: Synthesizer, counts: Sequence[int], generated: int
+) -> tuple[dict[str, int], int, int]:
+    """Calls and estimated tokens of the chunk steps.
+
+    Assumptions, per chunk: the judge reads the chunk and the generated pairs
+    (plus ~250 tokens of instructions) and writes a quarter of that many tokens
+    of ratings; a paraphrase call reads the questions (half the generated
+    tokens, plus ~150) and writes N times that; a translation reads the pairs
+    (plus ~100) and writes as many tokens again.
+    """
+    calls: dict[str, int] = {}
+    tokens_in = tokens_out = 0
+    chunks, questions = len(counts), generated // 2
+    for step in synth.steps():
+        if isinstance(step, LLMJudge):
+            calls["judge"] = chunks
+            tokens_in += sum(counts) + generated + 250 * chunks
+            tokens_out += generated // 4
+        elif isinstance(step, Paraphraser):
+            calls["paraphrase"] = chunks
+            tokens_in += questions + 150 * chunks
+            tokens_out += step.n * questions
+        elif isinstance(step, Translator):
+            calls["translate"] = chunks * len(step.languages)
+            tokens_in += len(step.languages) * (generated + 100 * chunks)
+            tokens_out += len(step.languages) * generated
+    return calls, tokens_in, tokens_out
+
+
+def _measure(
+    synth: Synthesizer, chunker: Chunker, docs: Inputs, stats: Stats
+) -> tuple[list[int], int, Chunk | None]:
+    """Chunk tokens, total prompt tokens and the first chunk (documents read lazily)."""
+    counts: list[int] = []
+    input_tokens = 0
+    first: Chunk | None = None
+    for chunk in synth.iter_chunks(docs, chunker=chunker, stats=stats):
+        first = first or chunk
+        counts.append(chunker.count_tokens(chunk.text))
+        input_tokens += prompt_tokens(synth.prompt.build_messages(chunk), chunker)
+    return counts, input_tokens, first
+
+
+def _cost(price: ModelPrice | None, input_tokens: int, output_tokens: int) -> float | None:
+    if price is None or price.input_per_mtok is None or price.output_per_mtok is None:
+        return None
+    return (input_tokens * price.input_per_mtok + output_tokens * price.output_per_mtok) / 1e6

@@ -1,0 +1,91 @@
+"""The quality report: what was kept, and every rejection reason with examples."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._dataset import Dataset, Stats
+from ._runs import RunReport
+from ._schema import ChunkFailure, Rejection
+
+__all__ = ["QualityReport"]
+
+
+@dataclass
+class QualityReport:
+    """Counts by rejection reason with a few examples of each, plus run totals."""
+
+    kept: int
+    rejected: int
+    failed_chunks: int
+    by_reason: dict[str, int]
+    examples: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        kept: int,
+        rejections: Iterable[Rejection],
+        failures: Iterable[ChunkFailure] = (),
+        stats: Stats | None = None,
+        examples_per_reason: int = 3,
+    ) -> QualityReport:
+        counts: Counter[str] = Counter()
+        examples: dict[str, list[dict[str, str]]] = defaultdict(list)
+        for rejection in rejections:
+            counts[rejection.reason] += 1
+            if len(examples[rejection.reason]) < examples_per_reason:
+                example = {"question": rejection.question, "answer": rejection.answer}
+                if rejection.detail:
+                    example["detail"] = rejection.detail
+                example["chunk_id"] = rejection.chunk_id
+                examples[rejection.reason].append(example)
+        return cls(
+            kept=kept,
+            rejected=sum(counts.values()),
+            failed_chunks=sum(1 for _ in failures),
+            by_reason=dict(counts.most_common()),
+            examples=dict(examples),
+            stats=stats.to_dict() if stats is not None else {},
+        )
+
+    @classmethod
+    def of(cls, result: Dataset | RunReport, *, examples_per_reason: int = 3) -> QualityReport:
+        """The report for a ``Dataset`` or a file run's ``RunReport``."""
+        kept = len(result) if isinstance(result, Dataset) else result.records_written
+        return cls.build(
+            kept=kept,
+            rejections=result.rejections,
+            failures=result.failures,
+            stats=result.stats,
+            examples_per_reason=examples_per_reason,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kept": self.kept,
+            "rejected": self.rejected,
+            "failed_chunks": self.failed_chunks,
+            "rejections": {
+                reason: {"count": count, "examples": self.examples.get(reason, [])}
+                for reason, count in self.by_reason.items()
+            },
+            "stats": self.stats,
+        }
+
+    def format_text(self, *, width: int = 70) -> str:
+        """A short readable summary: one line per reason with one example."""
+        lines = [f"kept {self.kept} pairs, rejected {self.rejected}"]
+        for reason, count in self.by_reason.items():
+            lines.append(f"  {reason}: {count}")
+            for example in self.examples.get(reason, [])[:1]:
+                question = example["question"].replace("\n", " ")
+                if len(question) > width:
+                    question = question[: width - 1] + "…"
+                lines.append(f"      e.g. {question!r}")
+        return "\n".join(lines)
