@@ -56,6 +56,10 @@ class Chunk:
     source: str
     index: int
     id: str = ""
+    page: int | None = None
+    """The page the chunk starts on (1-based), where the document has pages."""
+    headings: tuple[str, ...] = ()
+    """The heading path down to the chunk (outermost first), where the document has one."""
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -79,6 +83,7 @@ class QARecord:
     chunk_index: int
     origin: str = "generated"
     derived_from: str | None = None
+    page: int | None = None
     meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def to_dict(self) -> dict[str, Any]:

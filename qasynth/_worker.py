@@ -80,6 +80,7 @@ def make_record(chunk: Chunk, question: str, answer: str) -> QARecord:
         source=chunk.source,
         chunk_id=chunk.id,
         chunk_index=chunk.index,
+        page=chunk.page,
     )
 
 
