@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 
-from ._cache import SQLiteResponseCache
+from ._calls import Limits
 from ._chunking import Chunker
-from ._convert import ConvertReport, SkippedRow, csv_to_jsonl
+from ._convert import csv_to_jsonl
 from ._dataset import Dataset, Stats
 from ._errors import (
     AuthenticationError,
@@ -25,87 +25,48 @@ from ._errors import (
     QasynthError,
     StateError,
 )
-from ._filecheck import CheckReport, Problem, TokenStats, check_jsonl
-from ._filters import GroundingCheck, LanguageCheck, NearDuplicates, StandaloneCheck
-from ._parsing import ReplyParser
+from ._filecheck import check_jsonl
+from ._filerun import RunReport, SplitOptions
 from ._pipeline import Synthesizer, asynthesize, synthesize
 from ._plan import Plan, plan
-from ._pricing import ModelPrice, model_price, prices_as_of
 from ._prompts import QAPrompt
 from ._report import QualityReport
-from ._runs import RunReport, SplitOptions
 from ._schema import QA, Chunk, ChunkFailure, QACollection, QARecord, Rejection
-from ._steps import ChunkStep, LLMJudge, Paraphraser, Translator
-from ._validation import (
-    ExactDuplicates,
-    GroupFilter,
-    MaxLength,
-    NonEmpty,
-    NotEcho,
-    PairValidator,
-    RunFilter,
-)
-from ._worker import ChunkResult
 
 __version__ = "0.1.0"
 
 __all__ = [
     "QA",
     "AuthenticationError",
-    "CheckReport",
     "Chunk",
     "ChunkFailure",
-    "ChunkResult",
-    "ChunkStep",
     "Chunker",
     "ColumnError",
     "ConfigurationError",
-    "ConvertReport",
     "Dataset",
     "DocumentError",
     "EncodingUnavailableError",
-    "ExactDuplicates",
-    "GroundingCheck",
-    "GroupFilter",
     "InputError",
-    "LLMJudge",
-    "LanguageCheck",
-    "MaxLength",
+    "Limits",
     "ModelError",
-    "ModelPrice",
-    "NearDuplicates",
-    "NonEmpty",
-    "NotEcho",
-    "PairValidator",
-    "Paraphraser",
     "ParseError",
     "Plan",
-    "Problem",
     "QACollection",
     "QAPrompt",
     "QARecord",
     "QasynthError",
     "QualityReport",
     "Rejection",
-    "ReplyParser",
-    "RunFilter",
     "RunReport",
-    "SQLiteResponseCache",
-    "SkippedRow",
     "SplitOptions",
-    "StandaloneCheck",
     "StateError",
     "Stats",
     "Synthesizer",
-    "TokenStats",
-    "Translator",
     "__version__",
     "asynthesize",
     "check_jsonl",
     "csv_to_jsonl",
-    "model_price",
     "plan",
-    "prices_as_of",
     "synthesize",
 ]
 

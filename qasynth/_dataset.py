@@ -23,7 +23,10 @@ class Stats:
     ``calls_by_kind``: generate, topup, judge, paraphrase, translate);
     ``fix_calls`` the extra calls the output fixer made. Together they are the
     paid calls. ``retries`` counts requests that were retried (429, 5xx,
-    timeouts); ``step_errors`` chunk steps that failed (their records were kept).
+    timeouts) and ``waited`` the seconds spent waiting before retries;
+    ``step_errors`` checks that failed on a chunk (its records were kept).
+    ``cached_input_tokens`` are input tokens the provider served from its prompt
+    cache (part of ``input_tokens``, billed at a lower rate).
     """
 
     documents: int = 0
@@ -35,10 +38,12 @@ class Stats:
     model_calls: int = 0
     fix_calls: int = 0
     retries: int = 0
+    waited: float = 0.0
     local_repairs: int = 0
     pairs_returned: int = 0
     pairs_kept: int = 0
     input_tokens: int = 0
+    cached_input_tokens: int = 0
     output_tokens: int = 0
     rejections: Counter[str] = field(default_factory=Counter)
     repairs: Counter[str] = field(default_factory=Counter)

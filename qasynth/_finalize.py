@@ -1,84 +1,14 @@
-"""The end of a run: whole-run filters in chunk order, then leak-free splits.
-
-Both the in-memory ``Dataset`` path and the resumable file path finish here,
-so a run gives the same records whichever way it was made.
-"""
+"""Leak-free train/val/test splits by chunk, and where split files go."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._quality import merge_group_keys, split_groups
-from ._schema import QARecord, Rejection
-from ._validation import GroupFilter, RunFilter
+from ._schema import QARecord
 
-__all__ = ["SPLIT_NAMES", "Finished", "assign_splits", "finish_records", "split_paths"]
-
-
-@dataclass
-class Finished:
-    """Kept records, what the whole-run filters rejected, and the chunk links
-    (pairs of chunk ids whose records are related, e.g. near-duplicates)."""
-
-    records: list[QARecord]
-    rejections: list[Rejection] = field(default_factory=list)
-    chunk_links: list[tuple[str, str]] = field(default_factory=list)
-
-
-def finish_records(
-    records: Sequence[QARecord], filters: Sequence[RunFilter | GroupFilter]
-) -> Finished:
-    """Apply whole-run filters, in the order given, to records in chunk order."""
-    current = list(records)
-    done = Finished(records=current)
-    for run_filter in filters:
-        if isinstance(run_filter, GroupFilter):
-            current = _apply_group(run_filter, current, done)
-        else:
-            current = _apply_streaming(run_filter, current, done)
-    done.records = current
-    return done
-
-
-def _reject(done: Finished, record: QARecord, reason: str, detail: str = "") -> None:
-    done.rejections.append(
-        Rejection(reason, record.question, record.answer, record.chunk_id, detail)
-    )
-
-
-def _apply_streaming(
-    run_filter: RunFilter, records: list[QARecord], done: Finished
-) -> list[QARecord]:
-    run_filter.reset()
-    kept: list[QARecord] = []
-    for record in records:
-        reason = run_filter.check(record)
-        if reason:
-            _reject(done, record, reason)
-        else:
-            kept.append(record)
-    return kept
-
-
-def _apply_group(
-    group_filter: GroupFilter, records: list[QARecord], done: Finished
-) -> list[QARecord]:
-    outcome = group_filter.select(records)
-    for group in outcome.groups:
-        first = records[group[0]].chunk_id
-        done.chunk_links.extend(
-            (first, records[i].chunk_id) for i in group[1:] if records[i].chunk_id != first
-        )
-    kept: list[QARecord] = []
-    for index, record in enumerate(records):
-        if index in outcome.dropped:
-            reason, detail = outcome.dropped[index]
-            _reject(done, record, reason, detail)
-        else:
-            kept.append(record)
-    return kept
+__all__ = ["SPLIT_NAMES", "assign_splits", "split_paths"]
 
 
 SPLIT_NAMES = ("train", "val", "test")

@@ -10,37 +10,25 @@ from __future__ import annotations
 
 import importlib
 import os
-import re
-from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
 from ._errors import ConfigurationError
+from ._secrets import redact
 
 __all__ = [
     "DEFAULT_MODEL",
     "DEFAULT_REQUEST_TIMEOUT",
-    "CallError",
-    "classify_error",
     "default_chat_model",
     "model_name_of",
-    "redact",
+    "model_params_of",
+    "secrets_of",
 ]
 
 DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_REQUEST_TIMEOUT = 120.0
 _LOCAL_KEY = "not-needed"
-_KEY_PATTERN = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{4,}|Bearer\s+\S+)")
-
-
-def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """Remove API keys (given ones and anything shaped like one) from text."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "[redacted]")
-    return _KEY_PATTERN.sub("[redacted]", text)
 
 
 def _split_provider(model: str) -> tuple[str, str]:
@@ -126,44 +114,18 @@ def model_params_of(llm: BaseChatModel) -> dict[str, Any]:
     return params
 
 
-@dataclass(frozen=True)
-class CallError:
-    """How to treat an exception raised by a model call."""
-
-    kind: str  # "rate_limit", "transient" or "fatal"
-    status: int | None
-    retry_after: float | None
-    message: str
-
-
-def _retry_after(exc: BaseException) -> float | None:
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None)
-    if headers is None:
-        return None
-    value = headers.get("retry-after-ms")
-    scale = 1000.0
-    if value is None:
-        value, scale = headers.get("retry-after"), 1.0
-    try:
-        return max(0.0, float(value) / scale) if value is not None else None
-    except (TypeError, ValueError):
-        return None
-
-
-def classify_error(exc: BaseException, secrets: Iterable[str | None] = ()) -> CallError:
-    """Sort a model-call exception into rate limit, transient or fatal."""
-    status = getattr(exc, "status_code", None)
-    status = status if isinstance(status, int) else None
-    message = redact(f"{type(exc).__name__}: {exc}", secrets)[:500]
-    name = type(exc).__name__
-    if status == 429 or name == "RateLimitError":
-        return CallError("rate_limit", status or 429, _retry_after(exc), message)
-    if status in (400, 401, 403, 404, 422) or name in (
-        "AuthenticationError",
-        "PermissionDeniedError",
-        "NotFoundError",
-        "BadRequestError",
-    ):
-        return CallError("fatal", status, None, message)
-    return CallError("transient", status, _retry_after(exc), message)
+def secrets_of(llm: BaseChatModel | None, *extra: str | None) -> tuple[str, ...]:
+    """The secrets a run must never write: ``extra`` ones (an ``api_key=`` option, the
+    environment's keys) and any key held by the model object, whatever its shape."""
+    found = [s for s in extra if s]
+    for name in ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
+        value = os.environ.get(name)
+        if value:
+            found.append(value)
+    for attribute in ("openai_api_key", "api_key", "anthropic_api_key", "google_api_key"):
+        value = getattr(llm, attribute, None)
+        if value is not None and hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        if isinstance(value, str) and value and value != _LOCAL_KEY:
+            found.append(value)
+    return tuple(dict.fromkeys(found))

@@ -52,6 +52,8 @@ class ParsedReply:
     pairs: list[QA] = field(default_factory=list)
     rejected: list[tuple[str, str, str]] = field(default_factory=list)  # reason, q, a
     repairs: list[str] = field(default_factory=list)
+    raw_output: str = ""
+    """The reply (and every fix attempt's reply) the pairs were read from."""
 
 
 def message_text(message: BaseMessage) -> str:

@@ -12,11 +12,12 @@ makes no model call and needs no API key (only the tokenizer's files)::
 What is exact and what is estimated:
 
 - documents, empty documents, chunks, tokens per chunk: exact (same chunker).
-- model calls: one per chunk, plus one per chunk for each chunk step asked
-  for (the LLM judge, paraphrases, and each ``also_languages`` language), in
-  :attr:`Plan.step_calls`. Top-ups for ``min_pairs_per_chunk`` are at most
-  ``max_topups`` per chunk (:attr:`Plan.max_topup_calls`). Fix calls (only for
-  replies that local repair cannot mend) and retries come on top.
+- model calls: one per chunk, plus what each check that calls the model
+  declares (:meth:`qasynth.checks.Check.estimate`: the LLM judge, paraphrases,
+  each ``also_languages`` language), in :attr:`Plan.step_calls`. Top-ups for
+  ``min_pairs_per_chunk`` are at most ``max_topups`` per chunk
+  (:attr:`Plan.max_topup_calls`). Fix calls (only for replies that local
+  repair cannot mend) and retries come on top.
 - input tokens: exact for the first call of each chunk. Each chunk's rendered
   messages (system + user) are counted with the run's encoding the way OpenAI
   counts chat input: 3 tokens per message plus its role and content, plus 3
@@ -24,7 +25,8 @@ What is exact and what is estimated:
 - output tokens: an assumption, ``output_ratio`` (default
   :data:`DEFAULT_OUTPUT_RATIO`, 0.6) times each chunk's tokens, because a reply
   restates the chunk's facts as questions and answers wrapped in JSON.
-- step tokens: estimated from the generation estimate (see :func:`_step_tokens`).
+- step tokens: what each check estimates from the chunk's tokens and the
+  generation estimate.
 - cost: input and output tokens (generation plus steps) at the model's prices from
   :mod:`qasynth._pricing` (dated :attr:`Plan.prices_as_of`); ``None`` when the
   model is not in the price table.
@@ -43,8 +45,8 @@ from ._chunking import Chunker
 from ._dataset import Stats
 from ._pipeline import Inputs, Synthesizer
 from ._pricing import ModelPrice, count_example_tokens, model_price, prices_as_of
+from ._prompts import render_messages
 from ._schema import Chunk
-from ._steps import LLMJudge, Paraphraser, Translator
 
 __all__ = ["DEFAULT_OUTPUT_RATIO", "Plan", "TokenSpread", "plan"]
 
@@ -159,12 +161,12 @@ def plan(
     """
     if output_ratio < 0:
         raise ValueError(f"output_ratio must not be negative, got {output_ratio}")
-    synth = synthesizer if synthesizer is not None else Synthesizer(**options)
-    chunker = synth.chunker()
+    synth = synthesizer if synthesizer is not None else Synthesizer.from_options(**options)
+    chunker = synth.chunker
     stats = Stats()
     counts, input_tokens, first = _measure(synth, chunker, docs, stats)
     output_tokens = round(output_ratio * sum(counts))
-    step_calls, step_in, step_out = _step_tokens(synth, counts, output_tokens)
+    step_calls, step_in, step_out, topups = _step_tokens(synth, counts, output_ratio)
     input_tokens += step_in
     output_tokens += step_out
     price = model_price(synth.model_name)
@@ -185,42 +187,32 @@ def plan(
         estimated_cost=_cost(price, input_tokens, output_tokens),
         prices_as_of=prices_as_of(),
         first_chunk=first,
-        first_messages=tuple(synth.prompt.build_messages(first)) if first else (),
+        first_messages=tuple(render_messages(synth.prompt, first)) if first else (),
         step_calls=step_calls,
         step_input_tokens=step_in,
         step_output_tokens=step_out,
-        max_topup_calls=len(counts) * synth.max_topups if synth.min_pairs_per_chunk else 0,
+        max_topup_calls=topups,
     )
 
 
 def _step_tokens(
-    synth: Synthesizer, counts: Sequence[int], generated: int
-) -> tuple[dict[str, int], int, int]:
-    """Calls and estimated tokens of the chunk steps.
-
-    Assumptions, per chunk: the judge reads the chunk and the generated pairs
-    (plus ~250 tokens of instructions) and writes a quarter of that many tokens
-    of ratings; a paraphrase call reads the questions (half the generated
-    tokens, plus ~150) and writes N times that; a translation reads the pairs
-    (plus ~100) and writes as many tokens again.
-    """
+    synth: Synthesizer, counts: Sequence[int], output_ratio: float
+) -> tuple[dict[str, int], int, int, int]:
+    """Calls (by check name), input and output tokens of the checks that call the
+    model, from each check's own estimate; and the bound on occasional calls."""
     calls: dict[str, int] = {}
-    tokens_in = tokens_out = 0
-    chunks, questions = len(counts), generated // 2
-    for step in synth.steps():
-        if isinstance(step, LLMJudge):
-            calls["judge"] = chunks
-            tokens_in += sum(counts) + generated + 250 * chunks
-            tokens_out += generated // 4
-        elif isinstance(step, Paraphraser):
-            calls["paraphrase"] = chunks
-            tokens_in += questions + 150 * chunks
-            tokens_out += step.n * questions
-        elif isinstance(step, Translator):
-            calls["translate"] = chunks * len(step.languages)
-            tokens_in += len(step.languages) * (generated + 100 * chunks)
-            tokens_out += len(step.languages) * generated
-    return calls, tokens_in, tokens_out
+    tokens_in = tokens_out = at_most = 0
+    for check in synth.checks:
+        for chunk_tokens in counts:
+            estimate = check.estimate(
+                chunk_tokens=chunk_tokens, pair_tokens=round(output_ratio * chunk_tokens)
+            )
+            if estimate.calls:
+                calls[check.name] = calls.get(check.name, 0) + estimate.calls
+            tokens_in += estimate.input_tokens
+            tokens_out += estimate.output_tokens
+            at_most += estimate.at_most
+    return calls, tokens_in, tokens_out, at_most
 
 
 def _measure(
@@ -230,10 +222,10 @@ def _measure(
     counts: list[int] = []
     input_tokens = 0
     first: Chunk | None = None
-    for chunk in synth.iter_chunks(docs, chunker=chunker, stats=stats):
+    for chunk in synth.iter_chunks(docs, stats=stats):
         first = first or chunk
         counts.append(chunker.count_tokens(chunk.text))
-        input_tokens += prompt_tokens(synth.prompt.build_messages(chunk), chunker)
+        input_tokens += prompt_tokens(render_messages(synth.prompt, chunk), chunker)
     return counts, input_tokens, first
 
 

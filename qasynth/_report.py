@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._dataset import Dataset, Stats
-from ._runs import RunReport
+from ._filerun import RunReport
 from ._schema import ChunkFailure, Rejection
 
 __all__ = ["QualityReport"]

@@ -1,12 +1,9 @@
-"""Resumable, exactly-once runs that write a JSONL file.
+"""The SQLite store of a resumable run.
 
-A run keeps its state in SQLite beside the output (``OUT.jsonl.qasynth.sqlite``):
-the run's fingerprint (prompt, model, chunking), and for each chunk its status
-(done or failed), attempts, error, raw output and records — one transaction per
-chunk. Running the same command again continues with the unfinished chunks
-only; the final JSONL is assembled from the state in chunk order, so it holds
-every record exactly once and matches an uninterrupted run line for line.
-API keys never reach the state file.
+A run keeps its state beside the output (``OUT.jsonl.qasynth.sqlite``): the
+run's fingerprint (prompt, model, chunking, chunk checks), and for each chunk
+its status (done or failed), attempts, error, raw output, records and
+rejections — one transaction per chunk. API keys never reach it.
 """
 
 from __future__ import annotations
@@ -15,27 +12,14 @@ import json
 import logging
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ._dataset import Dataset, Stats
+from ._chunk import ChunkResult
 from ._errors import StateError
-from ._finalize import finish_records
-from ._schema import Chunk, ChunkFailure, QARecord, Rejection
-from ._writers import write_chat_jsonl, write_jsonl
+from ._schema import ChunkFailure, QARecord, Rejection
 
-if TYPE_CHECKING:
-    from ._pipeline import ChunkResult, Inputs, Synthesizer
-
-__all__ = [
-    "RunReport",
-    "RunState",
-    "SplitOptions",
-    "arun_to_file",
-    "failures_path_for",
-    "state_path_for",
-]
+__all__ = ["RunState", "failures_path_for", "state_path_for"]
 
 logger = logging.getLogger("qasynth")
 
@@ -50,7 +34,8 @@ CREATE TABLE IF NOT EXISTS records (
     PRIMARY KEY (chunk_id, position));
 CREATE TABLE IF NOT EXISTS rejections (
     chunk_id TEXT NOT NULL, position INTEGER NOT NULL, reason TEXT NOT NULL,
-    question TEXT NOT NULL, answer TEXT NOT NULL, PRIMARY KEY (chunk_id, position));
+    question TEXT NOT NULL, answer TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (chunk_id, position));
 """
 
 
@@ -73,6 +58,9 @@ class RunState:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(rejections)")}
+        if "detail" not in columns:  # a state file written by qasynth 0.1
+            self._db.execute("ALTER TABLE rejections ADD COLUMN detail TEXT NOT NULL DEFAULT ''")
 
     def close(self) -> None:
         self._db.close()
@@ -108,7 +96,7 @@ class RunState:
         """Store one chunk's outcome and records in a single transaction."""
         chunk, failure = result.chunk, result.failure
         usage = {
-            "calls": result.usage.calls,
+            "calls": sum(n for step, n in result.usage.calls.items() if step != "fix"),
             "fix_calls": result.fix_calls,
             "pairs_returned": result.pairs_returned,
             "repairs": result.repairs,
@@ -133,9 +121,9 @@ class RunState:
                 ],
             )
             self._db.executemany(
-                "INSERT INTO rejections VALUES (?,?,?,?,?)",
+                "INSERT INTO rejections VALUES (?,?,?,?,?,?)",
                 [
-                    (chunk.id, i, r.reason, r.question, r.answer)
+                    (chunk.id, i, r.reason, r.question, r.answer, r.detail)
                     for i, r in enumerate(result.rejections)
                 ],
             )
@@ -164,108 +152,8 @@ class RunState:
 
     def iter_rejections(self, seen: set[str]) -> Iterator[Rejection]:
         sql = (
-            "SELECT j.chunk_id, j.reason, j.question, j.answer FROM rejections j "
+            "SELECT j.chunk_id, j.reason, j.question, j.answer, j.detail FROM rejections j "
             "JOIN chunks c USING (chunk_id) ORDER BY c.seq, j.position"
         )
-        for chunk, reason, question, answer in self._in_run(sql, seen):
-            yield Rejection(reason, question, answer, chunk)
-
-
-@dataclass
-class RunReport:
-    """What a file run produced and where."""
-
-    output: Path
-    failures_path: Path | None
-    state_path: Path
-    records_written: int
-    stats: Stats
-    failures: list[ChunkFailure] = field(default_factory=list)
-    rejections: list[Rejection] = field(default_factory=list)
-    split_paths: dict[str, Path] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class SplitOptions:
-    """Train/val/test fractions for a file run (split by chunk; see ``Dataset.split``)."""
-
-    val_fraction: float = 0.0
-    test_fraction: float = 0.0
-    seed: int = 0
-
-
-def _skip_for(statuses: dict[str, str], seen: set[str], retry_failed: bool) -> Any:
-    def skip(chunk: Chunk) -> bool:
-        seen.add(chunk.id)
-        status = statuses.get(chunk.id)
-        return status == "done" or (status == "failed" and not retry_failed)
-
-    return skip
-
-
-async def arun_to_file(
-    synthesizer: Synthesizer,
-    docs: Inputs,
-    output: str | Path,
-    *,
-    system_prompt: str | None = None,
-    restart: bool = False,
-    retry_failed: bool = False,
-    splits: SplitOptions | None = None,
-) -> RunReport:
-    """Run resumably into ``output`` (see the module docstring); with ``splits``,
-    write ``OUT.train.jsonl``, ``OUT.val.jsonl`` and ``OUT.test.jsonl`` instead."""
-    output = Path(output)
-    state = RunState(state_path_for(output))
-    try:
-        state.check_fingerprint(synthesizer.fingerprint(), restart=restart)
-        stats = Stats()
-        seen: set[str] = set()
-        skip = _skip_for(state.statuses(), seen, retry_failed)
-        async for result in synthesizer.astream(docs, stats=stats, skip=skip):
-            state.save(result)
-            result.add_to(stats)
-        return _finish(synthesizer, state, seen, stats, output, system_prompt, splits)
-    finally:
-        state.close()
-
-
-def _finish(
-    synthesizer: Synthesizer,
-    state: RunState,
-    seen: set[str],
-    stats: Stats,
-    output: Path,
-    system_prompt: str | None,
-    splits: SplitOptions | None,
-) -> RunReport:
-    finished = finish_records(list(state.iter_records(seen)), synthesizer.run_filters)
-    written: dict[str, Path] = {}
-    if splits is None:
-        write_chat_jsonl(output, finished.records, system_prompt=system_prompt)
-    else:
-        dataset = Dataset(finished.records, chunk_links=finished.chunk_links)
-        written = dataset.to_jsonl_splits(
-            output, val_fraction=splits.val_fraction, test_fraction=splits.test_fraction,
-            seed=splits.seed, system_prompt=system_prompt,
-        )  # fmt: skip
-    rejections = list(state.iter_rejections(seen)) + finished.rejections
-    stats.rejections.clear()
-    stats.rejections.update(r.reason for r in rejections)
-    stats.pairs_kept = len(finished.records)
-    failures = list(state.iter_failures(seen))
-    failures_path = failures_path_for(output)
-    if failures:
-        write_jsonl(failures_path, (f.to_dict() for f in failures))
-    elif failures_path.exists():
-        failures_path.unlink()
-    return RunReport(
-        output=output,
-        failures_path=failures_path if failures else None,
-        state_path=state.path,
-        records_written=len(finished.records),
-        stats=stats,
-        failures=failures,
-        rejections=rejections,
-        split_paths=written,
-    )
+        for chunk, reason, question, answer, detail in self._in_run(sql, seen):
+            yield Rejection(reason, question, answer, chunk, detail)

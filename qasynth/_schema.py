@@ -84,13 +84,30 @@ class QARecord:
     origin: str = "generated"
     derived_from: str | None = None
     page: int | None = None
-    meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    annotations: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    """What checks noted on the pair (a grounding score, a judge's rating, ...)."""
+
+    @classmethod
+    def of(cls, chunk: Chunk, question: str, answer: str) -> QARecord:
+        """A generated pair of ``chunk``, with the chunk's provenance."""
+        return cls(
+            question=question.strip(),
+            answer=answer.strip(),
+            theme=chunk.theme,
+            source=chunk.source,
+            chunk_id=chunk.id,
+            chunk_index=chunk.index,
+            page=chunk.page,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> QARecord:
+        data = dict(data)
+        if "meta" in data:  # state files written by qasynth 0.1
+            data["annotations"] = data.pop("meta")
         return cls(**data)
 
 

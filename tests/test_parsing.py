@@ -7,8 +7,8 @@ import json
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-from qasynth import ParseError, ReplyParser
-from qasynth._parsing import ParsedReply
+from qasynth import ParseError
+from qasynth._parsing import ParsedReply, ReplyParser
 
 GOOD = [("Who won the 2023 FIFA Women's World Cup?", "Spain"), ("Where was it held?", "AU/NZ")]
 FIXED_REPLY = json.dumps(

@@ -23,7 +23,7 @@ from pydantic import Field
 
 from qasynth import AuthenticationError, ConfigurationError, Dataset, asynthesize, synthesize
 from qasynth._schema import chunk_id
-from qasynth._validation import default_run_filters, default_validators
+from qasynth.checks import ExactDuplicates, MaxLength, NonEmpty, NotEcho
 
 # -- a small scripted chat model ------------------------------------------------------
 
@@ -100,7 +100,7 @@ def echo(messages: list[BaseMessage]) -> str:
 def core_checks(**limits: int) -> dict[str, Any]:
     """Only the core pair checks and exact duplicates: the model-free quality heuristics
     (stand-alone questions, grounding, ...) have their own specs."""
-    return {"validators": default_validators(**limits), "run_filters": default_run_filters()}
+    return {"checks": [NonEmpty(), NotEcho(), MaxLength(**limits), ExactDuplicates()]}
 
 
 def run(docs: Any, llm: BaseChatModel, enc: tiktoken.Encoding, **options: Any) -> Dataset:

@@ -43,6 +43,84 @@ def test_all_names_every_public_member_and_only_existing_ones() -> None:
     assert all(hasattr(qasynth, name) for name in qasynth.__all__)
 
 
+ROOT_NAMES = [
+    "QA",
+    "AuthenticationError",
+    "Chunk",
+    "ChunkFailure",
+    "Chunker",
+    "ColumnError",
+    "ConfigurationError",
+    "Dataset",
+    "DocumentError",
+    "EncodingUnavailableError",
+    "InputError",
+    "Limits",
+    "ModelError",
+    "ParseError",
+    "Plan",
+    "QACollection",
+    "QAPrompt",
+    "QARecord",
+    "QasynthError",
+    "QualityReport",
+    "Rejection",
+    "RunReport",
+    "SplitOptions",
+    "StateError",
+    "Stats",
+    "Synthesizer",
+    "__version__",
+    "asynthesize",
+    "check_jsonl",
+    "csv_to_jsonl",
+    "plan",
+    "synthesize",
+]
+
+CHECKS_NAMES = [
+    "CallEstimate",
+    "Check",
+    "ChunkContext",
+    "ExactDuplicates",
+    "GroundingCheck",
+    "LLMJudge",
+    "LanguageCheck",
+    "MaxLength",
+    "NearDuplicates",
+    "NonEmpty",
+    "NotEcho",
+    "PairCheck",
+    "Paraphraser",
+    "RunContext",
+    "StandaloneCheck",
+    "TopUp",
+    "Translator",
+    "default_checks",
+]
+
+
+def test_the_public_surface_is_exactly_the_pinned_names() -> None:
+    """Adding a public name is a decision: change this list on purpose."""
+    import qasynth.checks
+
+    assert qasynth.__all__ == ROOT_NAMES
+    assert qasynth.checks.__all__ == CHECKS_NAMES
+    assert len(ROOT_NAMES) <= 40
+
+
+def test_only_the_root_checks_and_testing_are_public_modules() -> None:
+    package = Path(qasynth.__file__).parent
+    public = sorted(
+        p.relative_to(package).as_posix()
+        for p in [*package.glob("*.py"), *package.glob("*/__init__.py")]
+        if not p.name.startswith("_") or p.name == "__init__.py"
+    )
+    public = [name.removesuffix("/__init__.py") for name in public if name != "__init__.py"]
+    public = [name for name in public if not name.startswith("_")]
+    assert public == ["checks", "testing"]
+
+
 def test_exported_errors_share_the_root_exception() -> None:
     errors = [
         getattr(qasynth, n)

@@ -15,10 +15,9 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
 import qasynth._tokens
-from qasynth import QualityReport, Synthesizer
+from qasynth import QualityReport, SplitOptions, Synthesizer
 from qasynth._cli import main
 from qasynth._plan import plan
-from qasynth._runs import SplitOptions
 
 WWC = (
     "Spain won the 2023 FIFA Women's World Cup, beating England 1-0 in the final in Sydney. "
@@ -84,7 +83,7 @@ def test_context_dependent_questions_are_rejected_with_their_rule(
             ("According to the text, who lost the final?", "England lost the final."),
         )
     )
-    ds = Synthesizer(llm=llm, **synth_options).run([WWC])
+    ds = Synthesizer.from_options(llm=llm, **synth_options).run([WWC])
     assert [r.question for r in ds] == [GOOD_Q]
     assert ds.stats.rejections["not_standalone"] == 2
     details = [r.detail for r in ds.rejections if r.reason == "not_standalone"]
@@ -99,9 +98,9 @@ def test_answers_must_be_grounded_in_their_chunk(synth_options: dict[str, Any]) 
             ("Who coached Spain at the 2023 Women's World Cup?", "Jorge Vilda coached Spain."),
         )
     )
-    ds = Synthesizer(llm=llm, **synth_options).run([WWC])
+    ds = Synthesizer.from_options(llm=llm, **synth_options).run([WWC])
     assert [r.question for r in ds] == [GOOD_Q]
-    assert ds[0].meta["grounding"] >= 0.5
+    assert ds[0].annotations["grounding"] >= 0.5
     assert ds.stats.rejections["answer_number_not_in_text"] == 1
     assert ds.stats.rejections["answer_name_not_in_text"] == 1
 
@@ -115,7 +114,7 @@ def test_pairs_in_another_language_than_the_chunk_are_rejected(
             ("Which country won the 2023 FIFA Women's World Cup?", "スペインが優勝した。"),
         )
     )
-    ds = Synthesizer(llm=llm, grounding_threshold=None, **synth_options).run([WWC_JA])
+    ds = Synthesizer.from_options(llm=llm, grounding_threshold=None, **synth_options).run([WWC_JA])
     assert len(ds) == 1 and ds[0].question.startswith("2023年")
     assert ds.stats.rejections["wrong_language"] == 1
 
@@ -132,12 +131,12 @@ def test_near_duplicate_questions_across_chunks_keep_the_better_grounded_pair(
 
     second = "Olga Carmona scored as Spain won the 2023 FIFA Women's World Cup in Sydney."
     llm = scripted(generate=reply)
-    ds = Synthesizer(llm=llm, **synth_options).run(["Spain won it. " + WWC, second])
+    ds = Synthesizer.from_options(llm=llm, **synth_options).run(["Spain won it. " + WWC, second])
     assert len(ds) == 1
     assert ds.stats.rejections["near_duplicate"] == 1
     kept = ds[0]
     dropped = next(r for r in ds.rejections if r.reason == "near_duplicate")
-    assert kept.meta["grounding"] >= 0.5 and dropped.detail.startswith("near-duplicate of")
+    assert kept.annotations["grounding"] >= 0.5 and dropped.detail.startswith("near-duplicate of")
     assert ds.chunk_links  # the two chunks are linked for leak-free splits
 
 
@@ -149,7 +148,9 @@ def test_a_chunk_with_too_few_pairs_is_asked_again_naming_the_questions_it_has(
         generate=pairs((GOOD_Q, GOOD_A)),
         topup=pairs((GOOD_Q, GOOD_A), (second_q, "Olga Carmona scored the only goal.")),
     )
-    ds = Synthesizer(llm=llm, min_pairs_per_chunk=3, max_topups=2, **synth_options).run([WWC])
+    ds = Synthesizer.from_options(
+        llm=llm, min_pairs_per_chunk=3, max_topups=2, **synth_options
+    ).run([WWC])
     assert [r.question for r in ds] == [GOOD_Q, second_q]
     topups = [m for kind, m in llm.received if kind == "topup"]
     assert len(topups) == 2  # bounded: the second top-up added nothing, so it stopped
@@ -171,9 +172,9 @@ def test_the_judge_rates_every_pair_in_one_call_and_drops_low_scores(
         generate=pairs((GOOD_Q, GOOD_A), (second_q, "Olga Carmona scored the only goal.")),
         judge=json.dumps(ratings),
     )
-    ds = Synthesizer(llm=llm, judge=True, **synth_options).run([WWC])
+    ds = Synthesizer.from_options(llm=llm, judge=True, **synth_options).run([WWC])
     assert [r.question for r in ds] == [GOOD_Q]
-    assert ds[0].meta["judge"]["useful"] == 4
+    assert ds[0].annotations["judge"]["useful"] == 4
     assert ds.stats.rejections["judge_low_correct"] == 1
     assert ds.stats.calls_by_kind["judge"] == 1
 
@@ -192,7 +193,7 @@ def test_paraphrases_and_translations_are_added_and_record_their_source(
             {"translations": [{"index": 0, "question": translated_q, "answer": "スペイン。"}]}
         ),
     )
-    synth = Synthesizer(llm=llm, paraphrases=2, also_languages=["ja"], **synth_options)
+    synth = Synthesizer.from_options(llm=llm, paraphrases=2, also_languages=["ja"], **synth_options)
     ds = synth.run([WWC])
     by_origin = {r.origin: r for r in ds}
     assert set(by_origin) == {"generated", "paraphrase", "translation:ja"}
@@ -205,7 +206,9 @@ def test_paraphrases_and_translations_are_added_and_record_their_source(
 
 def test_a_failing_step_keeps_the_pairs_already_paid_for(synth_options: dict[str, Any]) -> None:
     llm = scripted(generate=pairs((GOOD_Q, GOOD_A)), judge="I would rather not.")
-    ds = Synthesizer(llm=llm, judge=True, max_fix_attempts=0, **synth_options).run([WWC])
+    ds = Synthesizer.from_options(llm=llm, judge=True, max_fix_attempts=0, **synth_options).run(
+        [WWC]
+    )
     assert [r.question for r in ds] == [GOOD_Q]
     assert ds.stats.step_errors["judge"] == 1
 
@@ -222,7 +225,9 @@ def test_splits_are_by_chunk_deterministic_and_keep_variants_together(
         generate=reply,
         paraphrase=lambda m: json.dumps({"paraphrases": [{"index": 0, "questions": ["x?"]}]}),
     )
-    ds = Synthesizer(llm=paraphrased, paraphrases=1, standalone=False, **synth_options).run(docs)
+    ds = Synthesizer.from_options(
+        llm=paraphrased, paraphrases=1, standalone=False, **synth_options
+    ).run(docs)
     first = ds.split(val_fraction=0.2, test_fraction=0.2, seed=7)
     again = ds.split(val_fraction=0.2, test_fraction=0.2, seed=7)
     assert first == again
@@ -242,7 +247,7 @@ def test_a_file_run_with_splits_writes_three_files_and_a_report(
         return pairs((f"What happened when {text[:40]}?", text), ("Who won?", "Nobody."))
 
     docs = [f"Rover Zephyr {i} reached crater {i * 7} on day {i + 100}." for i in range(30)]
-    synth = Synthesizer(llm=scripted(generate=reply), **synth_options)
+    synth = Synthesizer.from_options(llm=scripted(generate=reply), **synth_options)
     report = synth.run_to_file(
         docs, tmp_path / "out.jsonl", splits=SplitOptions(val_fraction=0.2, test_fraction=0.1)
     )
@@ -308,7 +313,7 @@ def test_questions_that_differ_in_a_year_are_not_near_duplicates(
         )
         return pairs((question, text))
 
-    ds = Synthesizer(llm=scripted(generate=reply), **synth_options).run(texts)
+    ds = Synthesizer.from_options(llm=scripted(generate=reply), **synth_options).run(texts)
     assert len(ds) == 2
     assert "near_duplicate" not in ds.stats.rejections
 

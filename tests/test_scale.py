@@ -17,7 +17,7 @@ from conftest import real_encoding_names
 from langchain_openai import ChatOpenAI
 
 from qasynth import StateError, Synthesizer
-from qasynth._concurrency import AdaptiveLimiter, TokenBudget
+from qasynth._calls import AdaptiveLimiter, TokenBudget
 from qasynth.testing import (
     ErrorReply,
     FakeOpenAIServer,
@@ -56,7 +56,7 @@ def test_every_chunk_finishes_through_429s_500s_a_hang_and_malformed_output(
     }
     responder = malformed_responder(0.3, seed=3, unrepairable_fraction=0.1)
     with FakeOpenAIServer(latency=0.01, faults=faults, responder=responder) as server:
-        synth = Synthesizer(
+        synth = Synthesizer.from_options(
             llm=client(server), concurrency=4, request_timeout=1.0, retry_base_delay=0.01,
             progress=False, encoding=offline_encoding,
         )  # fmt: skip
@@ -76,7 +76,7 @@ def test_requests_in_flight_never_exceed_the_concurrency_limit(
     offline_encoding: tiktoken.Encoding,
 ) -> None:
     with FakeOpenAIServer(latency=0.05) as server:
-        synth = Synthesizer(
+        synth = Synthesizer.from_options(
             llm=client(server), concurrency=3, progress=False, encoding=offline_encoding
         )
         ds = synth.run(documents(15))
@@ -84,23 +84,53 @@ def test_requests_in_flight_never_exceed_the_concurrency_limit(
     assert len({r.chunk_id for r in ds}) == 15
 
 
-async def test_the_limiter_halves_on_a_429_once_per_burst_and_grows_back() -> None:
-    limiter = AdaptiveLimiter(8, grow_after=2)
-    tokens = [await limiter.acquire() for _ in range(8)]
-    for token in tokens[:3]:  # three 429s from the same burst: one cut
-        await limiter.release(token, ok=False, rate_limited=True)
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_the_limiter_cuts_once_per_retry_after_window_and_grows_back_with_time() -> None:
+    clock = Clock()
+    limiter = AdaptiveLimiter(8, grow_every=1.0, clock=clock)
+    for _ in range(8):
+        await limiter.acquire()
+    for _ in range(3):  # three 429s inside one window: one cut
+        await limiter.release(rate_limited=True)
     assert limiter.limit == 4
-    for token in tokens[3:]:
-        await limiter.release(token, ok=True)
-    assert limiter.limit == 6  # five successes with grow_after=2: two steps back up
+    clock.now = 0.5
+    await limiter.release()
+    assert limiter.limit == 4  # successes alone do not grow it back
+    clock.now = 1.6
+    await limiter.release()
+    assert limiter.limit == 6  # a quiet second grows it by half
+    clock.now = 2.7
+    await limiter.release()
+    assert limiter.limit == 8
+    for _ in range(2):
+        await limiter.release()
     assert limiter.in_flight == 0
+
+
+async def test_the_limiter_never_cuts_below_its_floor() -> None:
+    clock = Clock()
+    limiter = AdaptiveLimiter(16, grow_every=100.0, clock=clock)
+    for step in range(10):  # a 429 in every window
+        clock.now = 2.0 * step
+        await limiter.acquire()
+        await limiter.release(rate_limited=True)
+    assert limiter.limit == limiter.floor == 4
 
 
 async def test_the_limiter_pauses_new_requests_for_retry_after() -> None:
     limiter = AdaptiveLimiter(2)
-    token = await limiter.acquire()
+    await limiter.acquire()
     start = time.monotonic()
-    await limiter.release(token, ok=False, rate_limited=True, retry_after=0.3)
+    await limiter.release(rate_limited=True, retry_after=0.3)
     await limiter.acquire()
     assert time.monotonic() - start >= 0.29
 
@@ -109,7 +139,7 @@ def test_an_api_key_never_reaches_the_state_file(
     tmp_path: Path, offline_encoding: tiktoken.Encoding
 ) -> None:
     with FakeOpenAIServer(faults={1: ErrorReply(500, message=f"bad key {KEY}")}) as server:
-        synth = Synthesizer(
+        synth = Synthesizer.from_options(
             llm=client(server), api_key=KEY, progress=False, encoding=offline_encoding,
             retry_base_delay=0.01, max_attempts=1,
         )  # fmt: skip
@@ -129,10 +159,10 @@ def test_a_changed_prompt_refuses_to_mix_with_old_results_unless_restarted(
 
     out = tmp_path / "out.jsonl"
     with FakeOpenAIServer() as server:
-        Synthesizer(llm=client(server), progress=False, encoding=offline_encoding).run_to_file(
-            documents(2), out
-        )
-        changed = Synthesizer(
+        Synthesizer.from_options(
+            llm=client(server), progress=False, encoding=offline_encoding
+        ).run_to_file(documents(2), out)
+        changed = Synthesizer.from_options(
             llm=client(server), prompt=Other(), progress=False, encoding=offline_encoding
         )
         with pytest.raises(StateError, match="prompt"):
@@ -148,9 +178,9 @@ def test_a_response_cache_answers_a_repeated_prompt_without_a_request(
 ) -> None:
     with FakeOpenAIServer() as server:
         options = {"progress": False, "encoding": offline_encoding, "cache": tmp_path / "c.db"}
-        first = Synthesizer(llm=client(server), **options).run(documents(3))
+        first = Synthesizer.from_options(llm=client(server), **options).run(documents(3))
         assert len(server.requests) == 3
-        second = Synthesizer(llm=client(server), **options).run(documents(3))
+        second = Synthesizer.from_options(llm=client(server), **options).run(documents(3))
         assert len(server.requests) == 3
     assert [r.question for r in first] == [r.question for r in second]
     assert KEY.encode() not in (tmp_path / "c.db").read_bytes()
@@ -231,7 +261,7 @@ async def test_the_token_budget_holds_requests_until_tokens_are_refilled() -> No
 
 def test_requests_per_minute_spread_the_calls_out(offline_encoding: tiktoken.Encoding) -> None:
     with FakeOpenAIServer() as server:
-        synth = Synthesizer(
+        synth = Synthesizer.from_options(
             llm=client(server), rpm=600, concurrency=8, progress=False, encoding=offline_encoding
         )  # 10 requests a second
         start = time.monotonic()

@@ -17,7 +17,7 @@ from .._errors import (
     QasynthError,
     StateError,
 )
-from .._llm import redact
+from .._secrets import redact
 
 __all__ = [
     "EXIT_CODES",

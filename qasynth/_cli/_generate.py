@@ -7,11 +7,12 @@ from typing import Any
 
 import click
 
+from .._filerun import RunReport
 from .._llm import DEFAULT_REQUEST_TIMEOUT
 from .._parsing import DEFAULT_MAX_FIX_ATTEMPTS
 from .._pipeline import Synthesizer
 from .._report import QualityReport
-from .._runs import RunReport, state_path_for
+from .._runs import state_path_for
 from ._app import EXIT_OK, EXIT_PROBLEMS, INTERRUPT_HINT
 from ._check import check_line
 from ._options import (
@@ -19,10 +20,10 @@ from ._options import (
     chosen_system_prompt,
     chunking_options,
     collect_inputs,
-    load_prompt,
+    run_settings,
     system_prompt_options,
 )
-from ._quality import chosen_splits, quality_options, quality_settings, split_options, write_report
+from ._quality import chosen_splits, quality_options, split_options, write_report
 
 __all__ = ["generate", "summary_lines"]
 
@@ -148,22 +149,16 @@ def generate(ctx: click.Context, /, inputs: tuple[str, ...], output: Path, **opt
 
 
 def _synthesizer(options: dict[str, Any]) -> Synthesizer:
-    return Synthesizer(
-        model=options["model"],
+    return Synthesizer.from_options(
+        **run_settings(options),
         base_url=options["base_url"] or None,
         temperature=options["temperature"],
-        prompt=load_prompt(options["prompt_spec"]),
-        theme=options["theme"],
-        chunk_size=options["chunk_size"],
-        chunk_overlap=options["chunk_overlap"],
-        encoding=options["encoding"],
         max_fix_attempts=options["max_fix_attempts"],
         concurrency=options["concurrency"],
         rpm=options["rpm"],
         tpm=options["tpm"],
         request_timeout=options["request_timeout"],
         progress=not options["quiet"],
-        **quality_settings(options),
     )
 
 

@@ -8,8 +8,8 @@ from typing import Any
 import click
 
 from .._plan import DEFAULT_OUTPUT_RATIO, Plan, message_dict, plan
-from ._options import chunking_options, collect_inputs, load_prompt
-from ._quality import quality_options, quality_settings
+from ._options import chunking_options, collect_inputs, run_settings
+from ._quality import quality_options
 
 __all__ = ["format_plan", "plan_command"]
 
@@ -52,13 +52,7 @@ def plan_command(inputs: tuple[str, ...], **options: Any) -> None:
     result = plan(
         collect_inputs(inputs, theme=options["theme"]),
         output_ratio=options["output_ratio"],
-        model=options["model"],
-        prompt=load_prompt(options["prompt_spec"]),
-        theme=options["theme"],
-        chunk_size=options["chunk_size"],
-        chunk_overlap=options["chunk_overlap"],
-        encoding=options["encoding"],
-        **quality_settings(options),
+        **run_settings(options),
     )
     if options["as_json"]:
         data = result.to_dict()

@@ -9,10 +9,10 @@ from typing import Any, TypeVar
 
 import click
 
-from .._filters import DEFAULT_GROUNDING_THRESHOLD, DEFAULT_NEAR_DUPLICATE_THRESHOLD
+from .._filerun import RunReport, SplitOptions
 from .._report import QualityReport
-from .._runs import RunReport, SplitOptions
 from .._writers import atomic_writer
+from ..checks._heuristic import DEFAULT_GROUNDING_THRESHOLD, DEFAULT_NEAR_DUPLICATE_THRESHOLD
 from ._options import apply_options
 
 __all__ = ["quality_options", "quality_settings", "split_options", "write_report"]
@@ -128,7 +128,7 @@ def split_options(function: F) -> F:
 
 
 def quality_settings(options: dict[str, Any]) -> dict[str, Any]:
-    """Synthesizer keyword arguments for the quality options."""
+    """Flat run options (see ``Synthesizer.from_options``) for the quality options."""
     language = options["language"].strip().lower()
     return {
         "language": None if language == "off" else language,

@@ -1,0 +1,494 @@
+"""The one caller for the model: limits, timeouts, retries, usage.
+
+Every model call of a run — generation, fixes, top-ups, judge, paraphrases,
+translations — goes through :class:`ModelCaller`:
+
+- an :class:`AdaptiveLimiter` bounds requests in flight; a 429 cuts the limit
+  once per Retry-After window (never below a floor) and the limit grows back
+  with time, not with streaks of successes;
+- LangChain's ``InMemoryRateLimiter`` for requests per minute, and a token
+  bucket (:class:`TokenBudget`) for tokens per minute;
+- a hard timeout per request, and retries with tenacity: 429s honour
+  Retry-After up to ``Limits.max_wait`` and do not use up a chunk's attempts
+  while the run as a whole makes progress;
+- usage (calls by step, tokens, cached tokens, retries, waits) counted here and
+  nowhere else, into the :class:`Usage` of the chunk being worked on.
+
+Errors are classified by status code and exception type (:func:`classify_error`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.prompt_values import PromptValue
+from langchain_core.rate_limiters import InMemoryRateLimiter
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
+
+from ._errors import AuthenticationError, ModelError
+from ._secrets import redact
+
+__all__ = [
+    "USAGE_KEY",
+    "AdaptiveLimiter",
+    "CallError",
+    "CallFailed",
+    "Limits",
+    "ModelCaller",
+    "RequestRefused",
+    "TokenBudget",
+    "Usage",
+    "classify_error",
+]
+
+USAGE_KEY = "__qasynth_usage"
+"""``config["configurable"]`` key of the :class:`Usage` that a call is counted in."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How hard a run may push the provider.
+
+    ``concurrency`` requests in flight at most; ``rpm`` requests and ``tpm``
+    tokens per minute; ``timeout`` seconds per request; ``attempts`` tries per
+    request for timeouts and server errors, ``backoff`` the first wait between
+    them (doubling, with jitter); ``max_wait`` the longest Retry-After honoured.
+    """
+
+    concurrency: int = 8
+    rpm: float | None = None
+    tpm: int | None = None
+    timeout: float = 120.0
+    attempts: int = 5
+    backoff: float = 1.0
+    max_wait: float = 60.0
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.concurrency >= 1, "concurrency must be at least 1"),
+            (self.rpm is None or self.rpm > 0, "rpm must be above 0"),
+            (self.tpm is None or self.tpm >= 1, "tpm must be at least 1"),
+            (self.timeout > 0, "timeout must be above 0 seconds"),
+            (self.attempts >= 1, "attempts must be at least 1"),
+            (self.backoff >= 0, "backoff must not be negative"),
+            (self.max_wait >= 0, "max_wait must not be negative"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"Limits: {message}, got {self}")
+
+
+@dataclass
+class Usage:
+    """What model calls cost: answered calls by step, tokens, retries and waits."""
+
+    calls: Counter[str] = field(default_factory=Counter)
+    input_tokens: int = 0
+    cached_input_tokens: int = 0
+    output_tokens: int = 0
+    retries: int = 0
+    waited: float = 0.0
+
+    def add_reply(self, step: str, reply: AIMessage) -> None:
+        self.calls[step] += 1
+        meta: dict[str, Any] = dict(reply.usage_metadata or {})
+        self.input_tokens += int(meta.get("input_tokens", 0))
+        self.output_tokens += int(meta.get("output_tokens", 0))
+        details = meta.get("input_token_details") or {}
+        self.cached_input_tokens += int(details.get("cache_read", 0) or 0)
+
+    def merge(self, other: Usage) -> None:
+        self.calls.update(other.calls)
+        self.input_tokens += other.input_tokens
+        self.cached_input_tokens += other.cached_input_tokens
+        self.output_tokens += other.output_tokens
+        self.retries += other.retries
+        self.waited += other.waited
+
+
+# -- errors ---------------------------------------------------------------------------
+
+ErrorKind = Literal["rate_limit", "transient", "request", "fatal", "unreachable"]
+
+
+@dataclass(frozen=True)
+class CallError:
+    """How to treat an exception raised by a model call.
+
+    ``rate_limit``: 429, wait and retry. ``transient``: 5xx, timeouts, resets;
+    retry. ``request``: the provider refused this request (context length,
+    content filter, invalid request); fail the chunk, not the run. ``fatal``:
+    true for every request (key, permission, model, quota); stop the run.
+    ``unreachable``: no server answers at the URL (connection refused, DNS,
+    a reply that is not the provider's JSON); retrying rarely helps.
+    """
+
+    kind: ErrorKind
+    status: int | None
+    retry_after: float | None
+    message: str
+    code: str | None = None
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    headers = getattr(getattr(exc, "response", None), "headers", None)
+    if headers is None:
+        return None
+    value, scale = headers.get("retry-after-ms"), 1000.0
+    if value is None:
+        value, scale = headers.get("retry-after"), 1.0
+    try:
+        return max(0.0, float(value) / scale) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _error_code(exc: BaseException) -> str | None:
+    code = getattr(exc, "code", None)
+    if isinstance(code, str):
+        return code
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("code"), str):
+            return str(inner["code"])
+    return None
+
+
+def _causes(exc: BaseException) -> Iterable[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _kind(exc: BaseException, status: int | None, code: str | None) -> ErrorKind:
+    import openai  # a dependency of langchain-openai; imported on the error path only
+
+    if status == 429:
+        return "fatal" if code == "insufficient_quota" else "rate_limit"
+    if status in (401, 403, 404):
+        return "fatal"
+    if status in (400, 413, 422):
+        return "request"
+    if status is not None and status >= 500:
+        return "transient"
+    if isinstance(exc, (openai.APITimeoutError, TimeoutError, asyncio.TimeoutError)):
+        return "transient"
+    if isinstance(exc, openai.APIResponseValidationError):
+        return "unreachable"
+    unreachable = (ConnectionRefusedError, OSError)
+    if isinstance(exc, openai.APIConnectionError):
+        for cause in _causes(exc):
+            if isinstance(cause, ConnectionResetError):
+                return "transient"
+            if isinstance(cause, unreachable) and not isinstance(cause, TimeoutError):
+                return "unreachable"
+        return "transient"
+    return "transient"
+
+
+def classify_error(exc: BaseException, secrets: Iterable[str | None] = ()) -> CallError:
+    """Sort a model-call exception by its HTTP status and type (see :class:`CallError`)."""
+    status = getattr(exc, "status_code", None)
+    status = status if isinstance(status, int) else None
+    code = _error_code(exc)
+    message = redact(f"{type(exc).__name__}: {exc}", secrets)[:500]
+    return CallError(_kind(exc, status, code), status, _retry_after(exc), message, code)
+
+
+class CallFailed(Exception):
+    """A model call gave up after its retries (the chunk fails; the run goes on)."""
+
+    def __init__(self, error: CallError, attempts: int) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.attempts = attempts
+
+
+class RequestRefused(CallFailed):
+    """The provider refused this one request (context length, content filter, ...)."""
+
+
+class _Retry(Exception):
+    def __init__(self, error: CallError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+# -- limits ---------------------------------------------------------------------------
+
+
+class AdaptiveLimiter:
+    """Bounds requests in flight; cuts the limit on 429s and lets it grow back with time.
+
+    A 429 halves the limit at most once per Retry-After window (default one
+    second), never below ``floor``; every ``grow_every`` seconds without a 429
+    the limit grows by half again, up to ``maximum``.
+    """
+
+    def __init__(
+        self,
+        maximum: int,
+        *,
+        floor: int | None = None,
+        grow_every: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if maximum < 1:
+            raise ValueError(f"concurrency must be at least 1, got {maximum}")
+        self.maximum = maximum
+        self.floor = max(1, min(maximum, floor if floor is not None else maximum // 4))
+        self.limit = maximum
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self.grow_every = grow_every
+        self._clock = clock
+        self._cut_until = 0.0
+        self._last_change = clock()
+        self._paused_until = 0.0
+        self._cond: asyncio.Condition | None = None
+
+    @property
+    def _condition(self) -> asyncio.Condition:
+        if self._cond is None:
+            self._cond = asyncio.Condition()
+        return self._cond
+
+    @property
+    def paused_for(self) -> float:
+        """Seconds until requests may start again after a Retry-After (0 if not paused)."""
+        return max(0.0, self._paused_until - self._clock())
+
+    def _grow(self, now: float) -> None:
+        if self.limit < self.maximum and now - self._last_change >= self.grow_every:
+            self.limit = min(self.maximum, self.limit + max(1, self.limit // 2))
+            self._last_change = now
+
+    async def acquire(self) -> None:
+        """Wait for a free slot (and for any Retry-After pause to end)."""
+        async with self._condition:
+            while True:
+                now = self._clock()
+                self._grow(now)
+                delay = self._paused_until - now
+                if delay > 0:
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(self._condition.wait(), delay)
+                elif self.in_flight < self.limit:
+                    self.in_flight += 1
+                    self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+                    return
+                else:
+                    await asyncio.wait_for(self._condition.wait(), None)
+
+    async def release(
+        self, *, rate_limited: bool = False, retry_after: float | None = None
+    ) -> None:
+        async with self._condition:
+            self.in_flight -= 1
+            now = self._clock()
+            if rate_limited:
+                window = retry_after if retry_after else 1.0
+                if now >= self._cut_until:
+                    self.limit = max(self.floor, self.limit // 2)
+                    self._cut_until = now + window
+                self._last_change = now
+                if retry_after:
+                    self._paused_until = max(self._paused_until, now + retry_after)
+            else:
+                self._grow(now)
+            self._condition.notify_all()
+
+
+class TokenBudget:
+    """At most ``tokens_per_minute`` tokens, refilled continuously (a token bucket).
+
+    LangChain's rate limiter counts requests only, hence this small bucket."""
+
+    def __init__(self, tokens_per_minute: int, *, clock: Callable[[], float] = time.monotonic):
+        if tokens_per_minute < 1:
+            raise ValueError(f"tpm must be at least 1, got {tokens_per_minute}")
+        self.capacity = float(tokens_per_minute)
+        self.rate = tokens_per_minute / 60.0
+        self._available = self.capacity
+        self._clock = clock
+        self._last = clock()
+        self._lock: asyncio.Lock | None = None
+
+    async def acquire(self, tokens: int) -> None:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        need = min(float(tokens), self.capacity)  # one huge request may still pass alone
+        async with self._lock:
+            while True:
+                now = self._clock()
+                self._available = min(
+                    self.capacity, self._available + (now - self._last) * self.rate
+                )
+                self._last = now
+                if self._available >= need:
+                    self._available -= need
+                    return
+                await asyncio.sleep((need - self._available) / self.rate)
+
+
+# -- the caller -----------------------------------------------------------------------
+
+
+def usage_of(config: RunnableConfig | None) -> Usage:
+    """The :class:`Usage` a call made under ``config`` is counted in."""
+    found = ((config or {}).get("configurable") or {}).get(USAGE_KEY)
+    return found if isinstance(found, Usage) else Usage()
+
+
+def step_of(config: RunnableConfig | None) -> str:
+    value = ((config or {}).get("metadata") or {}).get("qasynth_step")
+    return value if isinstance(value, str) else "generate"
+
+
+class ModelCaller:
+    """Calls a chat model under a run's :class:`Limits`; see the module docstring."""
+
+    def __init__(
+        self,
+        llm: BaseChatModel,
+        limits: Limits | None = None,
+        *,
+        estimate_tokens: Callable[[Sequence[BaseMessage]], int] | None = None,
+        secrets: Iterable[str | None] = (),
+        on_wait: Callable[[float], None] | None = None,
+    ) -> None:
+        self.llm = llm
+        self.limits = limits or Limits()
+        self.limiter = AdaptiveLimiter(self.limits.concurrency)
+        self.rate_limiter = (
+            InMemoryRateLimiter(
+                requests_per_second=self.limits.rpm / 60.0,
+                check_every_n_seconds=0.05,
+                max_bucket_size=1,
+            )
+            if self.limits.rpm
+            else None
+        )
+        self.token_budget = TokenBudget(self.limits.tpm) if self.limits.tpm else None
+        self.estimate_tokens = estimate_tokens if self.limits.tpm else None
+        self.secrets = tuple(s for s in secrets if s)
+        self.on_wait = on_wait
+        self._last_success = time.monotonic()
+
+    def as_runnable(self) -> Runnable[Any, AIMessage]:
+        """This caller as the ``model`` link of a chain (prompt value or messages in)."""
+        return RunnableLambda(self._ainvoke, name="model")
+
+    async def _ainvoke(self, value: Any, config: RunnableConfig) -> AIMessage:
+        messages = value.to_messages() if isinstance(value, PromptValue) else list(value)
+        return await self.call(messages, config)
+
+    def _wait_for(self, state: RetryCallState) -> float:
+        outcome = state.outcome
+        error = outcome.exception() if outcome is not None else None
+        if isinstance(error, _Retry) and error.error.retry_after is not None:
+            return error.error.retry_after  # the limiter pauses every request that long too
+        attempt = state.attempt_number
+        delay = min(60.0, self.limits.backoff * 2 ** (attempt - 1))
+        return float(delay * random.uniform(0.5, 1.0))
+
+    def _stop(self, state: RetryCallState) -> bool:
+        outcome = state.outcome
+        error = outcome.exception() if outcome is not None else None
+        if isinstance(error, _Retry) and error.error.kind == "rate_limit":
+            # 429s use up attempts only when the whole run has stopped making progress
+            stalled = time.monotonic() - self._last_success > 4 * max(self.limits.max_wait, 15)
+            return stalled and state.attempt_number >= self.limits.attempts
+        return state.attempt_number >= self.limits.attempts
+
+    async def call(
+        self, messages: Sequence[BaseMessage], config: RunnableConfig | None
+    ) -> AIMessage:
+        """One logical call; retried on timeouts, rate limits and server errors.
+
+        Raises :class:`RequestRefused` when the provider refuses this request,
+        :class:`CallFailed` when retries ran out, and a :class:`ModelError`
+        subclass for what holds for every request (the run must stop).
+        """
+        usage = usage_of(config)
+        retrying = AsyncRetrying(
+            stop=self._stop,
+            wait=self._wait_for,
+            retry=retry_if_exception_type(_Retry),
+            before_sleep=lambda state: self._before_sleep(state, usage),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    reply = await self._attempt(messages, config)
+        except _Retry as exc:
+            raise CallFailed(exc.error, retrying.statistics.get("attempt_number", 1)) from None
+        usage.add_reply(step_of(config), reply)
+        return reply
+
+    def _before_sleep(self, state: RetryCallState, usage: Usage) -> None:
+        usage.retries += 1
+        sleep = state.next_action.sleep if state.next_action is not None else 0.0
+        usage.waited += sleep
+        if self.on_wait is not None and sleep >= 1.0:
+            self.on_wait(sleep)
+
+    async def _attempt(
+        self, messages: Sequence[BaseMessage], config: RunnableConfig | None
+    ) -> AIMessage:
+        if self.rate_limiter is not None:
+            await self.rate_limiter.aacquire()
+        if self.token_budget is not None and self.estimate_tokens is not None:
+            await self.token_budget.acquire(self.estimate_tokens(messages))
+        await self.limiter.acquire()
+        error: CallError | None = None
+        try:
+            reply = await asyncio.wait_for(
+                self.llm.ainvoke(list(messages), config), self.limits.timeout
+            )
+        except asyncio.TimeoutError:
+            error = CallError("transient", None, None, f"no reply within {self.limits.timeout:g} s")
+        except Exception as exc:  # classified below
+            error = classify_error(exc, self.secrets)
+        limited = error is not None and error.kind == "rate_limit"
+        await self.limiter.release(
+            rate_limited=limited, retry_after=error.retry_after if error else None
+        )
+        if error is None:
+            if not isinstance(reply, AIMessage):
+                raise TypeError(f"the chat model returned {type(reply).__name__}, not AIMessage")
+            self._last_success = time.monotonic()
+            return reply
+        raise self._exception_for(error)  # outside the except: the provider's error, which
+        # may quote the key, is not kept as __context__
+
+    def _exception_for(self, error: CallError) -> Exception:
+        if error.kind == "fatal":
+            return AuthenticationError(
+                f"the model provider refused the request ({error.message}); check the "
+                "API key, --base-url and --model",
+                status_code=error.status,
+            )
+        if error.kind == "request":
+            return RequestRefused(error, 1)
+        if error.kind == "rate_limit" and (error.retry_after or 0) > self.limits.max_wait:
+            return ModelError(
+                f"the provider asks to wait {error.retry_after:.0f} s (more than the "
+                f"{self.limits.max_wait:g} s allowed); run the same command later to resume"
+            )
+        return _Retry(error)

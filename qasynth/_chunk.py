@@ -1,0 +1,254 @@
+"""One chunk's work: the generation chain, then the chunk checks.
+
+The generation chain is built with ``|`` from Runnables: the prompt (a
+``QAPrompt`` or a ``ChatPromptTemplate``), the model (the run's
+:class:`~qasynth._calls.ModelCaller`) and the parser (local repair, then
+LangChain's ``OutputFixingParser`` through the same caller). Every call is made
+under a config naming its step (``generate``, ``fix``, ``topup``, ``judge``, ...)
+with ``qasynth_chunk_id`` and ``qasynth_source`` metadata, nested under the
+run's trace.
+
+:class:`ChunkRunner` never raises for bad model output: a chunk ends as done
+(records and rejections) or failed (reason and raw output). Only errors that
+hold for every request (:class:`~qasynth.ModelError`) escape.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.messages import BaseMessage
+from langchain_core.prompt_values import PromptValue
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
+from pydantic import BaseModel
+
+from ._calls import USAGE_KEY, CallFailed, ModelCaller, RequestRefused, Usage
+from ._dataset import Stats
+from ._errors import ParseError
+from ._parsing import ParsedReply, ReplyParser, StructuredParser, message_text
+from ._prompts import PromptLike, chunk_variables
+from ._schema import QA, Chunk, ChunkFailure, QARecord, Rejection
+from .checks._contract import Check, ChunkContext
+
+__all__ = ["ChunkResult", "ChunkRunner", "step_config"]
+
+logger = logging.getLogger("qasynth")
+_FIX_SEPARATOR = "\n\n----- fix attempt -----\n\n"
+
+
+@dataclass
+class ChunkResult:
+    """Everything one chunk produced; ``seq`` is its position in the run."""
+
+    seq: int
+    chunk: Chunk
+    records: list[QARecord] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    failure: ChunkFailure | None = None
+    usage: Usage = field(default_factory=Usage)
+    step_errors: Counter[str] = field(default_factory=Counter)
+    repairs: list[str] = field(default_factory=list)
+    pairs_returned: int = 0
+    raw_output: str = ""
+
+    @property
+    def fix_calls(self) -> int:
+        return self.usage.calls["fix"]
+
+    def add_to(self, stats: Stats) -> None:
+        """Add this chunk's counts to a run's statistics."""
+        stats.chunks_failed += self.failure is not None
+        stats.chunks_done += self.failure is None
+        calls = Counter({k: n for k, n in self.usage.calls.items() if k != "fix"})
+        stats.model_calls += sum(calls.values())
+        stats.calls_by_kind.update(calls)
+        stats.fix_calls += self.fix_calls
+        stats.retries += self.usage.retries
+        stats.waited += self.usage.waited
+        stats.input_tokens += self.usage.input_tokens
+        stats.cached_input_tokens += self.usage.cached_input_tokens
+        stats.output_tokens += self.usage.output_tokens
+        stats.local_repairs += any(r != "llm_fix" for r in self.repairs)
+        stats.repairs.update(self.repairs)
+        stats.step_errors.update(self.step_errors)
+        stats.pairs_returned += self.pairs_returned
+        stats.rejections.update(r.reason for r in self.rejections)
+
+
+def step_config(
+    config: RunnableConfig | None, step: str, chunk: Chunk, usage: Usage
+) -> RunnableConfig:
+    """``config`` for one step of one chunk: named by the step, with chunk metadata,
+    counting its calls in ``usage``."""
+    base: dict[str, Any] = dict(config or {})
+    metadata = {
+        **(base.get("metadata") or {}),
+        "qasynth_step": step,
+        "qasynth_chunk_id": chunk.id,
+        "qasynth_source": chunk.source,
+    }
+    configurable = {**(base.get("configurable") or {}), USAGE_KEY: usage}
+    tags = [*(base.get("tags") or []), f"qasynth:{step}"]
+    out: RunnableConfig = {
+        **base,  # type: ignore[typeddict-item]
+        "run_name": step,
+        "metadata": metadata,
+        "configurable": configurable,
+        "tags": tags,
+    }
+    return out
+
+
+class ChunkRunner:
+    """Turns one chunk into a :class:`ChunkResult` under a run's settings."""
+
+    def __init__(
+        self,
+        caller: ModelCaller,
+        *,
+        prompt: PromptLike,
+        checks: Sequence[Check],
+        max_fix_attempts: int = 2,
+    ) -> None:
+        self.caller = caller
+        self.prompt = prompt
+        self.checks = [c for c in checks if c.scope == "chunk"]
+        self.max_fix_attempts = max_fix_attempts
+        model = caller.as_runnable()
+        self._pairs: Runnable[Any, ParsedReply] = model | RunnableLambda(
+            self._parse_pairs, name="parse"
+        )
+        self.chain: Runnable[Any, ParsedReply] = prompt | self._pairs
+        """The generation chain: ``prompt | model | parse``, from a chunk's variables."""
+        self._fixer = RunnableLambda(self._fix, name="fix")
+
+    # -- the chain's links --------------------------------------------------------------
+
+    async def _fix(self, prompt: PromptValue, config: RunnableConfig) -> Any:
+        metadata = {**(config.get("metadata") or {}), "qasynth_step": "fix"}
+        return await self.caller.call(prompt.to_messages(), {**config, "metadata": metadata})
+
+    async def _parse_pairs(self, reply: Any) -> ParsedReply:
+        parser = ReplyParser(self._fixer, max_fix_attempts=self.max_fix_attempts)
+        try:
+            parsed = await parser.aparse(message_text(reply))
+        except CallFailed as exc:
+            raise ParseError(
+                f"fix call failed: {exc}",
+                raw_output=_FIX_SEPARATOR.join(parser.transcript),
+                attempts=1 + parser.fix_calls,
+            ) from None
+        parsed.raw_output = _FIX_SEPARATOR.join(parser.transcript)
+        return parsed
+
+    async def _parse_schema(self, reply: Any, schema: type[BaseModel]) -> BaseModel:
+        parser = StructuredParser(schema, self._fixer, max_fix_attempts=self.max_fix_attempts)
+        return await parser.aparse(message_text(reply))
+
+    # -- one chunk ----------------------------------------------------------------------
+
+    async def process(
+        self, chunk: Chunk, seq: int = 0, config: RunnableConfig | None = None
+    ) -> ChunkResult:
+        result = ChunkResult(seq=seq, chunk=chunk)
+        try:
+            parsed = await self.chain.ainvoke(
+                chunk_variables(chunk), step_config(config, "generate", chunk, result.usage)
+            )
+        except (CallFailed, ParseError) as exc:
+            result.failure = _failure(chunk, exc)
+            return result
+        result.raw_output = parsed.raw_output
+        records = self._take(parsed, chunk, result)
+        current = 0
+
+        async def settle(ctx: ChunkContext) -> None:
+            await self._settle(ctx, self.checks[:current])
+
+        ctx = ChunkContext(
+            chunk, records, prompt=self.prompt, settle=settle,
+            ask=lambda step, messages, schema: self._ask(step, messages, schema, result, config),
+            ask_pairs=lambda step, messages: self._ask_pairs(step, messages, result, config),
+        )  # fmt: skip
+        for current, check in enumerate(self.checks):  # noqa: B007 (settle reads it)
+            try:
+                await check.acheck_chunk(ctx)
+            except (CallFailed, ParseError) as exc:
+                logger.warning("check %s failed for chunk %s: %s", check.name, chunk.id, exc)
+                result.step_errors[check.name] += 1  # the chunk keeps what it had
+            await settle(ctx)
+        result.records = ctx.records
+        result.rejections.extend(ctx.rejections)
+        return result
+
+    @staticmethod
+    async def _settle(ctx: ChunkContext, earlier_checks: Sequence[Check]) -> None:
+        """Put records added by the current check through every earlier model-free check."""
+        added = ctx.take_added()
+        if not added:
+            return
+        sub = ctx.sub_context(added)
+        for earlier in earlier_checks:
+            if not earlier.calls_model:
+                await earlier.acheck_chunk(sub)
+        ctx.absorb(added, sub)
+
+    def _take(self, parsed: ParsedReply, chunk: Chunk, result: ChunkResult) -> list[QARecord]:
+        result.repairs.extend(parsed.repairs)
+        result.pairs_returned += len(parsed.pairs) + len(parsed.rejected)
+        for why, question, answer in parsed.rejected:
+            result.rejections.append(Rejection(why, question, answer, chunk.id))
+        return [QARecord.of(chunk, pair.question, pair.answer) for pair in parsed.pairs]
+
+    async def _ask(
+        self,
+        step: str,
+        messages: Sequence[BaseMessage],
+        schema: type[BaseModel],
+        result: ChunkResult,
+        config: RunnableConfig | None,
+    ) -> BaseModel:
+        async def parse(reply: Any) -> BaseModel:
+            return await self._parse_schema(reply, schema)
+
+        chain = self.caller.as_runnable() | RunnableLambda(parse, name="parse")
+        value: BaseModel = await chain.ainvoke(
+            list(messages), step_config(config, step, result.chunk, result.usage)
+        )
+        return value
+
+    async def _ask_pairs(
+        self,
+        step: str,
+        messages: Sequence[BaseMessage],
+        result: ChunkResult,
+        config: RunnableConfig | None,
+    ) -> list[QA]:
+        parsed = await self._pairs.ainvoke(
+            list(messages), step_config(config, step, result.chunk, result.usage)
+        )
+        result.raw_output = f"{result.raw_output}\n\n{parsed.raw_output}".strip()
+        self._take(parsed, result.chunk, result)
+        return parsed.pairs
+
+
+def _failure(chunk: Chunk, exc: CallFailed | ParseError) -> ChunkFailure:
+    if isinstance(exc, ParseError):
+        reason, raw, attempts = str(exc), exc.raw_output, exc.attempts
+    elif isinstance(exc, RequestRefused):
+        reason, raw, attempts = f"the provider refused the request: {exc}", "", exc.attempts
+    else:
+        reason, raw, attempts = f"model call failed: {exc}", "", exc.attempts
+    return ChunkFailure(
+        chunk_id=chunk.id,
+        source=chunk.source,
+        theme=chunk.theme,
+        chunk_index=chunk.index,
+        reason=reason,
+        raw_output=raw,
+        attempts=attempts,
+    )

@@ -1,0 +1,63 @@
+"""Progress of a run: a bar on a terminal, a status line now and then elsewhere.
+
+The total is known before the first model call (every input is read and split
+first), so the percentage never goes backwards. Chunks resumed from an earlier
+run are not in the total and do not count toward the rate.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Any
+
+from tqdm.auto import tqdm
+
+__all__ = ["Progress"]
+
+logger = logging.getLogger("qasynth")
+
+
+class Progress:
+    """Shows chunks done out of ``total``; ``enabled=False`` shows nothing."""
+
+    def __init__(self, total: int, *, enabled: bool = True, every: float = 30.0) -> None:
+        self.total = total
+        self.done = 0
+        self.enabled = enabled
+        self._every = every
+        self._started = time.monotonic()
+        self._last_line = self._started
+        self._bar: Any = None
+        if enabled and sys.stderr.isatty():
+            self._bar = tqdm(total=total, unit="chunk", desc="qasynth", file=sys.stderr)
+
+    def advance(self, n: int = 1) -> None:
+        self.done += n
+        if self._bar is not None:
+            self._bar.update(n)
+        elif self.enabled and time.monotonic() - self._last_line >= self._every:
+            self._status()
+
+    def waiting(self, seconds: float) -> None:
+        """Say that requests are paused (the provider asked to wait)."""
+        if self._bar is not None:
+            self._bar.set_postfix_str(f"waiting {seconds:.0f} s (rate limit)")
+        elif self.enabled:
+            logger.info("qasynth: waiting %.0f s: the provider asked to slow down", seconds)
+
+    def _status(self) -> None:
+        self._last_line = time.monotonic()
+        elapsed = self._last_line - self._started
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        percent = 100.0 * self.done / self.total if self.total else 100.0
+        logger.info(
+            "qasynth: %d/%d chunks (%.0f%%), %.2f chunks/s", self.done, self.total, percent, rate
+        )
+
+    def close(self) -> None:
+        """Close the bar (before any final message is printed)."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None

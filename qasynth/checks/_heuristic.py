@@ -1,0 +1,167 @@
+"""Model-free quality checks on by default.
+
+- :class:`StandaloneCheck` (chunk): the question does not lean on context it
+  does not contain ("he", "this tournament", "according to the text", "この大会").
+  The rules are data (``qasynth/data/standalone_rules.json``).
+- :class:`LanguageCheck` (chunk): question and answer are in the expected language.
+- :class:`GroundingCheck` (chunk): the answer is made of what the chunk says;
+  numbers and names in the answer must appear in the chunk. Annotates
+  ``grounding`` (the score), which :class:`NearDuplicates` uses.
+- :class:`NearDuplicates` (run): drops questions that differ only in wording
+  trivia, keeping the better-grounded pair of each group.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+from .._quality import (
+    NearDuplicateIndex,
+    StandaloneRules,
+    check_standalone,
+    detect_language,
+    extract_numbers,
+    grounding_score,
+)
+from .._schema import Chunk, QARecord
+from ._contract import Check, ChunkContext, PairCheck, RunContext
+
+__all__ = [
+    "DEFAULT_GROUNDING_THRESHOLD",
+    "DEFAULT_NEAR_DUPLICATE_THRESHOLD",
+    "GroundingCheck",
+    "LanguageCheck",
+    "NearDuplicates",
+    "StandaloneCheck",
+    "chunk_language",
+]
+
+DEFAULT_GROUNDING_THRESHOLD = 0.5
+DEFAULT_NEAR_DUPLICATE_THRESHOLD = 0.85
+
+
+@functools.lru_cache(maxsize=1024)
+def chunk_language(text: str) -> str:
+    """The language of a chunk's text (cached: every pair of a chunk asks)."""
+    return detect_language(text)
+
+
+class StandaloneCheck(PairCheck):
+    """Reject questions that only make sense next to their text."""
+
+    name = "standalone"
+
+    def __init__(self, *, rules: StandaloneRules | None = None) -> None:
+        self.rules = rules
+
+    def check_pair(self, record: QARecord, chunk: Chunk) -> tuple[str, str] | None:
+        issues = check_standalone(record.question, rules=self.rules)
+        if issues:
+            return "not_standalone", f"{issues[0].rule}: {issues[0].match}"
+        return None
+
+
+class LanguageCheck(PairCheck):
+    """Reject pairs whose question or answer is not in the expected language.
+
+    The expected language is ``target`` if given, else the record's own
+    (translations carry it in their ``language`` annotation), else the chunk's.
+    Text without letters (a bare number) passes; Japanese text written only in
+    kanji may read as Chinese and passes for Japanese.
+    """
+
+    name = "language"
+
+    def __init__(self, *, target: str | None = None) -> None:
+        self.target = target
+
+    def check_pair(self, record: QARecord, chunk: Chunk) -> tuple[str, str] | None:
+        own = record.annotations.get("language")
+        expected = own if isinstance(own, str) and own else None
+        expected = expected or self.target or chunk_language(chunk.text)
+        if expected == "und":
+            return None
+        for text in (record.question, record.answer):
+            found = detect_language(text)
+            if found not in ("und", expected) and not (expected == "ja" and found == "zh"):
+                return "wrong_language", f"expected {expected}, found {found}"
+        return None
+
+
+class GroundingCheck(Check):
+    """Reject answers the chunk does not support (translations are not checked)."""
+
+    name = "grounding"
+
+    def __init__(self, *, threshold: float = DEFAULT_GROUNDING_THRESHOLD) -> None:
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"grounding threshold must be between 0 and 1, got {threshold}")
+        self.threshold = threshold
+
+    async def acheck_chunk(self, ctx: ChunkContext) -> None:
+        for record in ctx.records:
+            if record.origin.startswith("translation"):
+                continue
+            grounding = grounding_score(record.answer, ctx.chunk.text)
+            record = ctx.annotate(record, grounding=round(grounding.score, 3))
+            if grounding.missing_numbers:
+                reason = "answer_number_not_in_text"
+                evidence = f"missing: {', '.join(grounding.missing_numbers)}"
+            elif grounding.missing_names:
+                reason = "answer_name_not_in_text"
+                evidence = f"missing: {', '.join(grounding.missing_names)}"
+            elif grounding.score < self.threshold:
+                reason, evidence = "answer_not_grounded", ""
+            else:
+                continue
+            ctx.reject(record, reason, evidence)
+
+
+class NearDuplicates(Check):
+    """Drop questions that are near-duplicates of another generated question.
+
+    MinHash + LSH over word (or, for CJK, character) shingles of normalised
+    questions; of each group the pair with the best grounding score is kept
+    (the first in chunk order on a tie). Questions that name different numbers
+    ("the 1981 final" / "the 2021 final") are never duplicates of each other.
+    Paraphrases and translations are variants on purpose and are left alone.
+    """
+
+    name = "near_duplicates"
+    scope = "run"
+
+    def __init__(self, *, threshold: float = DEFAULT_NEAR_DUPLICATE_THRESHOLD) -> None:
+        if not 0.0 < threshold <= 1.0:
+            raise ValueError(f"near-duplicate threshold must be in (0, 1], got {threshold}")
+        self.threshold = threshold
+
+    def check_run(self, ctx: RunContext) -> None:
+        records = ctx.records
+        index = NearDuplicateIndex(threshold=self.threshold)
+        for position, record in enumerate(records):
+            if record.origin == "generated":
+                index.add(position, record.question)
+        for similar in index.groups():
+            for group in _same_numbers(similar, records):
+                best = max(group, key=lambda i: (_grounding(records[i]), -i))
+                for position in group:
+                    if position != best:
+                        ctx.link(records[best], records[position])
+                        evidence = f"near-duplicate of: {records[best].question}"
+                        ctx.reject(records[position], "near_duplicate", evidence)
+
+
+def _same_numbers(group: list[int], records: Sequence[QARecord]) -> list[list[int]]:
+    """Split a group of similar questions by the numbers they name: "the 1981 cup"
+    and "the 2021 cup" ask about different facts however alike their wording."""
+    by_numbers: dict[frozenset[str], list[int]] = {}
+    for position in group:
+        numbers = frozenset(extract_numbers(records[position].question))
+        by_numbers.setdefault(numbers, []).append(position)
+    return [members for members in by_numbers.values() if len(members) > 1]
+
+
+def _grounding(record: QARecord) -> float:
+    score = record.annotations.get("grounding")
+    return float(score) if isinstance(score, (int, float)) else 0.0

@@ -1,0 +1,273 @@
+"""Specs for the LangChain shape: chains, the Synthesizer Runnable, tracing, checks, options."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from uuid import UUID
+
+import pytest
+import tiktoken
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import Runnable
+
+import qasynth
+from qasynth import ConfigurationError, Dataset, QAPrompt, Synthesizer
+from qasynth.checks import (
+    Check,
+    ChunkContext,
+    ExactDuplicates,
+    LLMJudge,
+    PairCheck,
+    RunContext,
+    TopUp,
+    default_checks,
+)
+
+
+def pairs_reply(*pairs: tuple[str, str]) -> str:
+    return json.dumps({"question_answer_pairs": [{"question": q, "answer": a} for q, a in pairs]})
+
+
+WWC = "Spain won the 2023 FIFA Women's World Cup final against England in Sydney."
+GOOD = ("Which country won the 2023 FIFA Women's World Cup final?", "Spain won it.")
+
+
+def fake(*replies: str) -> GenericFakeChatModel:
+    return GenericFakeChatModel(messages=iter([AIMessage(content=r) for r in replies]))
+
+
+def synth(llm: Any, enc: tiktoken.Encoding, **objects: Any) -> Synthesizer:
+    return Synthesizer(llm, chunker=qasynth.Chunker(encoding=enc), progress=False, **objects)
+
+
+class Recorder(BaseCallbackHandler):
+    """Every run LangChain reports: name, parent, tags and metadata."""
+
+    def __init__(self) -> None:
+        self.runs: dict[UUID, dict[str, Any]] = {}
+
+    def _add(self, run_id: UUID, parent: UUID | None, name: str, kind: str, **kw: Any) -> None:
+        self.runs[run_id] = {"name": name, "parent": parent, "kind": kind, **kw}
+
+    def on_chain_start(self, serialized: Any, inputs: Any, *, run_id: UUID,
+                       parent_run_id: UUID | None = None, **kw: Any) -> None:  # fmt: skip
+        self._add(run_id, parent_run_id, kw.get("name") or "?", "chain",
+                  metadata=kw.get("metadata") or {}, tags=kw.get("tags") or [])  # fmt: skip
+
+    def on_chat_model_start(self, serialized: Any, messages: list[list[BaseMessage]], *,
+                            run_id: UUID, parent_run_id: UUID | None = None,
+                            **kw: Any) -> None:  # fmt: skip
+        self._add(run_id, parent_run_id, kw.get("name") or "chat", "llm",
+                  metadata=kw.get("metadata") or {}, tags=kw.get("tags") or [])  # fmt: skip
+
+    def root(self, run_id: UUID) -> UUID:
+        while self.runs[run_id]["parent"] is not None:
+            run_id = self.runs[run_id]["parent"]
+        return run_id
+
+
+# -- the chain and the Runnable ------------------------------------------------------------
+
+
+def test_the_generation_chain_is_prompt_model_parser_built_with_pipes(
+    offline_encoding: tiktoken.Encoding,
+) -> None:
+    runner = synth(fake(pairs_reply(GOOD)), offline_encoding).runner()
+    assert isinstance(runner.chain, Runnable)
+    names = [step.get_name() for step in runner.chain.steps]  # type: ignore[attr-defined]
+    assert names == ["QAPrompt", "model", "parse"]
+
+
+def test_a_qaprompt_renders_a_chat_prompt_template_with_theme_and_text() -> None:
+    template = QAPrompt().template()
+    assert set(template.input_variables) == {"theme", "text"}
+    messages = template.format_messages(theme="Acme X200", text="The X200 grinds coffee.")
+    assert messages == QAPrompt().preview("The X200 grinds coffee.", theme="Acme X200")
+
+
+def test_a_users_chat_prompt_template_works_as_the_prompt(
+    offline_encoding: tiktoken.Encoding,
+) -> None:
+    template = ChatPromptTemplate.from_messages(
+        [("system", "Write JSON pairs."), ("human", "About {theme}:\n{text}")]
+    )
+    llm = fake(pairs_reply(GOOD))
+    ds = synth(llm, offline_encoding, prompt=template, checks=[]).invoke(
+        [qasynth.Chunk(text=WWC, theme="WWC", source="s", index=0).text]
+    )
+    assert [r.question for r in ds] == [GOOD[0]]
+
+
+def test_a_template_without_the_text_variable_is_refused_clearly() -> None:
+    template = ChatPromptTemplate.from_messages([("human", "About {theme}")])
+    with pytest.raises(ConfigurationError, match=r"\{text\}"):
+        Synthesizer(prompt=template)  # type: ignore[arg-type]
+
+
+def test_the_synthesizer_is_a_runnable_with_invoke_batch_and_stream(
+    offline_encoding: tiktoken.Encoding,
+) -> None:
+    s = synth(fake(*[pairs_reply(GOOD)] * 4), offline_encoding, checks=[])
+    assert isinstance(s, Runnable)
+    assert len(s.invoke(WWC)) == 1
+    assert [len(d) for d in s.batch([WWC, WWC])] == [1, 1]
+    pieces = list(s.stream([WWC]))
+    assert all(isinstance(p, Dataset) for p in pieces)
+    assert [r.question for p in pieces for r in p] == [GOOD[0]]
+
+
+# -- tracing -------------------------------------------------------------------------------
+
+
+def test_every_model_call_nests_under_one_run_named_by_its_step(
+    offline_encoding: tiktoken.Encoding,
+) -> None:
+    judged = json.dumps({"ratings": [{"index": 0, "standalone": 5, "correct": 5, "useful": 5}]})
+    recorder = Recorder()
+    config = {"callbacks": [recorder], "tags": ["mine"], "metadata": {"team": "docs"},
+              "run_name": "wwc-data"}  # fmt: skip
+    checks = [LLMJudge()]
+    ds = synth(fake(pairs_reply(GOOD), judged), offline_encoding, checks=checks).invoke(
+        [WWC],
+        config,  # type: ignore[arg-type]
+    )
+    assert len(ds) == 1
+    llm_runs = [r for r in recorder.runs.values() if r["kind"] == "llm"]
+    assert len(llm_runs) == 2
+    roots = {recorder.root(run_id) for run_id in recorder.runs}
+    assert len(roots) == 1
+    assert recorder.runs[roots.pop()]["name"] == "wwc-data"
+    steps = sorted(r["metadata"]["qasynth_step"] for r in llm_runs)
+    assert steps == ["generate", "judge"]
+    for run in llm_runs:
+        assert run["metadata"]["team"] == "docs" and "mine" in run["tags"]
+        assert run["metadata"]["qasynth_source"] == "<text 1>"
+        assert len(run["metadata"]["qasynth_chunk_id"]) == 16
+    named = {r["name"] for r in recorder.runs.values() if r["kind"] == "chain"}
+    assert {"generate", "judge"} <= named
+
+
+def test_synthesize_passes_config_on(offline_encoding: tiktoken.Encoding) -> None:
+    recorder = Recorder()
+    qasynth.synthesize(
+        WWC, llm=fake(pairs_reply(GOOD)), encoding=offline_encoding, progress=False,
+        config={"callbacks": [recorder]},
+    )  # fmt: skip
+    assert any(r["kind"] == "llm" for r in recorder.runs.values())
+
+
+def test_with_config_binds_callbacks_for_the_whole_run(
+    offline_encoding: tiktoken.Encoding,
+) -> None:
+    recorder = Recorder()
+    bound = synth(fake(pairs_reply(GOOD)), offline_encoding).with_config(callbacks=[recorder])
+    assert len(bound.invoke(WWC)) == 1
+    assert any(r["kind"] == "llm" for r in recorder.runs.values())
+
+
+# -- the checks contract ---------------------------------------------------------------------
+
+
+class NoShortAnswers(PairCheck):
+    name = "no_short_answers"
+
+    def check_pair(self, record: qasynth.QARecord, chunk: qasynth.Chunk) -> tuple[str, str] | None:
+        if len(record.answer) < 10:
+            return "answer_too_short", f"{len(record.answer)} characters"
+        return None
+
+
+def test_adding_a_check_keeps_the_defaults(offline_encoding: tiktoken.Encoding) -> None:
+    reply = pairs_reply(GOOD, ("Who lost the 2023 FIFA Women's World Cup final?", "England"))
+    checks = [*default_checks(), NoShortAnswers()]
+    ds = synth(fake(reply), offline_encoding, checks=checks).invoke([WWC])
+    assert [r.question for r in ds] == [GOOD[0]]
+    rejected = {r.reason: r.detail for r in ds.rejections}
+    assert rejected["answer_too_short"].startswith("7 characters")
+    names = [type(c).__name__ for c in checks]
+    assert "GroundingCheck" in names and "NearDuplicates" in names
+
+
+class TagAndLink(Check):
+    """A run check: annotates every record and links all records of one theme."""
+
+    name = "tag_and_link"
+    scope = "run"
+
+    def check_run(self, ctx: RunContext) -> None:
+        records = ctx.records
+        for record in records:
+            ctx.annotate(record, seen_by="tag_and_link")
+        for a, b in zip(ctx.records, ctx.records[1:], strict=False):
+            ctx.link(a, b)
+
+
+def test_a_run_check_annotates_and_links_records(offline_encoding: tiktoken.Encoding) -> None:
+    other = ("Where was the 2023 FIFA Women's World Cup final played?", "In Sydney.")
+    ds = synth(
+        fake(pairs_reply(GOOD), pairs_reply(other)), offline_encoding, checks=[TagAndLink()]
+    ).invoke([WWC, WWC + " It was in August."])
+    assert [r.annotations["seen_by"] for r in ds] == ["tag_and_link"] * 2
+    assert len(ds.chunk_links) == 1
+    parts = ds.split(val_fraction=0.5, seed=3)
+    assert sorted(len(p) for p in parts.values()) == [0, 0, 2]  # linked: one side only
+
+
+class AddEcho(Check):
+    """A chunk check that adds a pair; the earlier model-free checks must see it."""
+
+    name = "add_echo"
+
+    async def acheck_chunk(self, ctx: ChunkContext) -> None:
+        for record in ctx.records:
+            ctx.add(qasynth.QARecord.of(ctx.chunk, record.question, "short"))
+
+
+def test_pairs_a_check_adds_go_through_the_earlier_model_free_checks(
+    offline_encoding: tiktoken.Encoding,
+) -> None:
+    ds = synth(
+        fake(pairs_reply(GOOD)), offline_encoding, checks=[NoShortAnswers(), AddEcho()]
+    ).invoke([WWC])
+    assert [r.answer for r in ds] == [GOOD[1]]
+    assert [r.reason for r in ds.rejections] == ["answer_too_short"]
+
+
+def test_checks_that_call_the_model_declare_their_cost_for_plan() -> None:
+    assert not ExactDuplicates().calls_model
+    assert LLMJudge().estimate(chunk_tokens=100, pair_tokens=60).calls == 1
+    assert TopUp(5, max_calls=2).estimate(chunk_tokens=100, pair_tokens=60).at_most == 2
+
+
+# -- options ---------------------------------------------------------------------------------
+
+
+def test_flat_options_become_objects_in_one_place(offline_encoding: tiktoken.Encoding) -> None:
+    s = Synthesizer.from_options(
+        llm=fake(), encoding=offline_encoding, chunk_size=300, chunk_overlap=30,
+        concurrency=3, request_timeout=9, judge=True, paraphrases=2,
+    )  # fmt: skip
+    assert (s.chunker.chunk_size, s.chunker.chunk_overlap) == (300, 30)
+    assert (s.limits.concurrency, s.limits.timeout) == (3, 9)
+    names = [c.name for c in s.checks]
+    assert names.index("grounding") < names.index("judge") < names.index("paraphrase")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"checks": [], "judge": True}, "checks= is given, so judge would be ignored"),
+        ({"limits": qasynth.Limits(), "concurrency": 4}, "limits= is given"),
+        ({"chunk_sise": 100}, "did you mean 'chunk_size'"),
+        ({"concurrency": 0}, "concurrency must be at least 1"),
+    ],
+)
+def test_options_that_would_be_ignored_or_are_unknown_are_refused(
+    options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        Synthesizer.from_options(**options)
