@@ -10,14 +10,13 @@ from typing import Any
 import pytest
 import tiktoken
 from click.testing import CliRunner
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.messages import BaseMessage
 
 import qasynth._tokens
 from qasynth import QualityReport, SplitOptions, Synthesizer
 from qasynth._cli import main
 from qasynth._plan import plan
+from qasynth.testing import ScriptedChatModel
 
 WWC = (
     "Spain won the 2023 FIFA Women's World Cup, beating England 1-0 in the final in Sydney. "
@@ -35,37 +34,9 @@ def pairs(*items: tuple[str, str]) -> str:
     )
 
 
-class ScriptedModel(BaseChatModel):
-    """Answers by request kind (generate, topup, judge, paraphrase, translate); records all."""
-
-    replies: dict[str, Any]
-    received: list[tuple[str, list[BaseMessage]]]
-
-    @property
-    def _llm_type(self) -> str:
-        return "scripted"
-
-    @staticmethod
-    def kind(messages: list[BaseMessage]) -> str:
-        system, last = messages[0].text, messages[-1].text
-        if "You review question-answer pairs" in system:
-            return "judge"
-        if "Rephrase each question" in system:
-            return "paraphrase"
-        if "Translate each question-answer pair" in system:
-            return "translate"
-        return "topup" if "are already written" in last else "generate"
-
-    def _generate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> ChatResult:
-        kind = self.kind(messages)
-        self.received.append((kind, messages))
-        reply = self.replies[kind]
-        text = reply(messages) if callable(reply) else reply
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
-
-
-def scripted(**replies: str | Callable[[list[BaseMessage]], str]) -> ScriptedModel:
-    return ScriptedModel(replies=replies, received=[])
+def scripted(**replies: str | Callable[[list[BaseMessage]], str]) -> ScriptedChatModel:
+    """A model answering by the step that calls it (read from the call's metadata)."""
+    return ScriptedChatModel(replies=replies)
 
 
 @pytest.fixture
@@ -152,7 +123,7 @@ def test_a_chunk_with_too_few_pairs_is_asked_again_naming_the_questions_it_has(
         llm=llm, min_pairs_per_chunk=3, max_topups=2, **synth_options
     ).run([WWC])
     assert [r.question for r in ds] == [GOOD_Q, second_q]
-    topups = [m for kind, m in llm.received if kind == "topup"]
+    topups = [m for kind, m in llm.calls if kind == "topup"]
     assert len(topups) == 2  # bounded: the second top-up added nothing, so it stopped
     assert GOOD_Q in topups[0][-1].text and second_q in topups[1][-1].text
     assert ds.stats.calls_by_kind == {"generate": 1, "topup": 2}

@@ -20,10 +20,14 @@ valid reply to LangChain's output-fixing prompt. Change that with
 faults for given request numbers with ``faults={3: ErrorReply(429, retry_after=0.2),
 5: Hang(30)}``, or simulate sloppy models with :func:`malformed_responder`.
 Waits (latency, :class:`Delay`, :class:`Hang`) end as soon as ``stop()`` is called.
+
+In-process, :class:`ScriptedChatModel` answers each call by the qasynth step that
+makes it (``generate``, ``fix``, ``judge``, ...), read from the call's metadata.
 """
 
 from __future__ import annotations
 
+from ._scripted import ScriptedChatModel, StepReply
 from .replies import (
     FIXER_REPLY,
     UNREPAIRABLE_REPLY,
@@ -54,6 +58,8 @@ __all__ = [
     "Reply",
     "ReplyContext",
     "Responder",
+    "ScriptedChatModel",
+    "StepReply",
     "default_responder",
     "is_fix_request",
     "malformed_responder",
