@@ -239,10 +239,11 @@ M = TypeVar("M", bound=BaseModel)
 class _FixingParser(Generic[R]):
     """Local repair first, then LangChain's ``OutputFixingParser`` asks ``llm``.
 
-    After :meth:`aparse` (successful or not), ``fix_calls``, ``input_tokens``,
-    ``output_tokens`` and ``transcript`` (the reply and every fixer reply) say
-    what the repair cost. ``llm`` is a chat model, or any runnable that takes a
-    prompt and returns an ``AIMessage``; ``None`` means no fixer.
+    After :meth:`aparse` (successful or not), ``fix_calls`` and ``transcript``
+    (the reply and every fixer reply) say what the repair took; tokens are
+    counted where every call is, in the model caller. ``llm`` is a chat model, or
+    any runnable that takes a prompt and returns an ``AIMessage``; ``None`` means
+    no fixer.
     """
 
     def __init__(
@@ -255,8 +256,6 @@ class _FixingParser(Generic[R]):
             raise ValueError(f"max_fix_attempts must be 0 or more, got {max_fix_attempts}")
         self.max_fix_attempts = max_fix_attempts if llm is not None else 0
         self.fix_calls = 0
-        self.input_tokens = 0
-        self.output_tokens = 0
         self.transcript: list[str] = []
         chain = NAIVE_FIX_PROMPT | llm | RunnableLambda(self._record_fix) if llm else None
         self._parser: OutputFixingParser[Any] = OutputFixingParser(
@@ -265,9 +264,6 @@ class _FixingParser(Generic[R]):
 
     def _record_fix(self, message: AIMessage) -> str:
         self.fix_calls += 1
-        usage: dict[str, Any] = dict(message.usage_metadata or {})
-        self.input_tokens += int(usage.get("input_tokens", 0))
-        self.output_tokens += int(usage.get("output_tokens", 0))
         text = message_text(message)
         self.transcript.append(text)
         return text

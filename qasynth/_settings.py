@@ -17,6 +17,7 @@ from ._calls import Limits
 from ._chunking import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, Chunker
 from ._errors import ConfigurationError
 from ._llm import DEFAULT_MODEL, model_name_of
+from .checks import default_checks
 
 __all__ = ["CHECK_OPTIONS", "CHUNK_OPTIONS", "LIMIT_OPTIONS", "build_synthesizer_options"]
 
@@ -88,8 +89,6 @@ def build_synthesizer_options(options: Mapping[str, Any]) -> dict[str, Any]:
             raise ConfigurationError(str(exc)) from exc
     checks = {CHECK_OPTIONS[k]: v for k, v in options.items() if k in CHECK_OPTIONS}
     if checks:
-        from .checks import default_checks
-
         try:
             out["checks"] = default_checks(**checks)
         except ValueError as exc:

@@ -17,7 +17,7 @@ from conftest import real_encoding_names
 from langchain_openai import ChatOpenAI
 
 from qasynth import StateError, Synthesizer
-from qasynth._calls import AdaptiveLimiter, TokenBudget
+from qasynth._limits import AdaptiveLimiter, TokenBudget
 from qasynth.testing import (
     ErrorReply,
     FakeOpenAIServer,

@@ -20,10 +20,9 @@ from ._options import (
     chosen_system_prompt,
     chunking_options,
     collect_inputs,
-    run_settings,
     system_prompt_options,
 )
-from ._quality import chosen_splits, quality_options, split_options, write_report
+from ._quality import chosen_splits, quality_options, run_settings, split_options, write_report
 
 __all__ = ["generate", "summary_lines"]
 

@@ -24,7 +24,6 @@ __all__ = [
     "chunking_options",
     "collect_inputs",
     "load_prompt",
-    "run_settings",
     "system_prompt_options",
 ]
 
@@ -115,22 +114,6 @@ def chosen_system_prompt(system_prompt: str, no_system_prompt: bool) -> str | No
     if source is click.core.ParameterSource.COMMANDLINE:
         raise click.UsageError("use either --system-prompt or --no-system-prompt, not both")
     return None
-
-
-def run_settings(options: dict[str, Any]) -> dict[str, Any]:
-    """Flat run options shared by ``generate`` and ``plan`` (model, prompt, chunking,
-    checks), for ``Synthesizer.from_options``/``plan``."""
-    from ._quality import quality_settings
-
-    return {
-        "model": options["model"],
-        "prompt": load_prompt(options["prompt_spec"]),
-        "theme": options["theme"],
-        "chunk_size": options["chunk_size"],
-        "chunk_overlap": options["chunk_overlap"],
-        "encoding": options["encoding"],
-        **quality_settings(options),
-    }
 
 
 # -- inputs ----------------------------------------------------------------------------------

@@ -8,8 +8,8 @@ from typing import Any
 import click
 
 from .._plan import DEFAULT_OUTPUT_RATIO, Plan, message_dict, plan
-from ._options import chunking_options, collect_inputs, run_settings
-from ._quality import quality_options
+from ._options import chunking_options, collect_inputs
+from ._quality import quality_options, run_settings
 
 __all__ = ["format_plan", "plan_command"]
 

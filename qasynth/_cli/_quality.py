@@ -13,9 +13,9 @@ from .._filerun import RunReport, SplitOptions
 from .._report import QualityReport
 from .._writers import atomic_writer
 from ..checks._heuristic import DEFAULT_GROUNDING_THRESHOLD, DEFAULT_NEAR_DUPLICATE_THRESHOLD
-from ._options import apply_options
+from ._options import apply_options, load_prompt
 
-__all__ = ["quality_options", "quality_settings", "split_options", "write_report"]
+__all__ = ["quality_options", "quality_settings", "run_settings", "split_options", "write_report"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -145,6 +145,20 @@ def quality_settings(options: dict[str, Any]) -> dict[str, Any]:
         "judge_threshold": options["judge_threshold"],
         "paraphrases": options["paraphrases"],
         "also_languages": options["also_languages"],
+    }
+
+
+def run_settings(options: dict[str, Any]) -> dict[str, Any]:
+    """Flat run options shared by ``generate`` and ``plan`` (model, prompt, chunking,
+    checks), for ``Synthesizer.from_options``/``plan``."""
+    return {
+        "model": options["model"],
+        "prompt": load_prompt(options["prompt_spec"]),
+        "theme": options["theme"],
+        "chunk_size": options["chunk_size"],
+        "chunk_overlap": options["chunk_overlap"],
+        "encoding": options["encoding"],
+        **quality_settings(options),
     }
 
 
