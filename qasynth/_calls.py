@@ -32,7 +32,7 @@ from langchain_core.rate_limiters import InMemoryRateLimiter
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 
-from ._errors import AuthenticationError, ModelError
+from ._errors import AuthenticationError, ModelError, UnreachableError
 from ._limits import AdaptiveLimiter, TokenBudget
 from ._secrets import redact
 
@@ -43,6 +43,7 @@ __all__ = [
     "CallFailed",
     "Limits",
     "ModelCaller",
+    "RateLimitWait",
     "RequestRefused",
     "TokenBudget",
     "Usage",
@@ -269,6 +270,8 @@ class ModelCaller:
         self.secrets = tuple(s for s in secrets if s)
         self.on_wait = on_wait
         self._last_success = time.monotonic()
+        self._unreachable = 0  # unreachable errors in a row, across the run
+        self.where = _where(llm)
 
     def as_runnable(self) -> Runnable[Any, AIMessage]:
         """This caller as the ``model`` link of a chain (prompt value or messages in)."""
@@ -354,22 +357,57 @@ class ModelCaller:
             if not isinstance(reply, AIMessage):
                 raise TypeError(f"the chat model returned {type(reply).__name__}, not AIMessage")
             self._last_success = time.monotonic()
+            self._unreachable = 0
             return reply
+        self._unreachable = self._unreachable + 1 if error.kind == "unreachable" else 0
         raise self._exception_for(error)  # outside the except: the provider's error, which
         # may quote the key, is not kept as __context__
 
     def _exception_for(self, error: CallError) -> Exception:
         if error.kind == "fatal":
-            return AuthenticationError(
-                f"the model provider refused the request ({error.message}); check the "
-                "API key, --base-url and --model",
-                status_code=error.status,
+            return AuthenticationError(_fatal_text(error, self.where), status_code=error.status)
+        if error.kind == "unreachable" and self._unreachable >= UNREACHABLE_LIMIT:
+            return UnreachableError(
+                f"cannot reach the model server at {self.where} ({error.message}); check "
+                "--base-url (OPENAI_BASE_URL) and that the server is running"
             )
         if error.kind == "request":
             return RequestRefused(error, 1)
         if error.kind == "rate_limit" and (error.retry_after or 0) > self.limits.max_wait:
-            return ModelError(
-                f"the provider asks to wait {error.retry_after:.0f} s (more than the "
-                f"{self.limits.max_wait:g} s allowed); run the same command later to resume"
+            return RateLimitWait(
+                f"the provider asks to wait {error.retry_after:.0f} s, more than the "
+                f"{self.limits.max_wait:g} s allowed (--max-wait); run the same command later "
+                "to resume"
             )
         return _Retry(error)
+
+
+UNREACHABLE_LIMIT = 3
+"""Unreachable errors in a row (across the run) after which the run stops."""
+
+
+class RateLimitWait(ModelError):
+    """The provider asked for a longer wait than ``Limits.max_wait`` allows."""
+
+
+def _where(llm: BaseChatModel) -> str:
+    """The model and URL a chat model talks to, for error messages."""
+    from ._llm import model_name_of
+
+    url = getattr(llm, "openai_api_base", None) or getattr(llm, "base_url", None)
+    url = url or "the provider's default URL"
+    return f"{url} (model {model_name_of(llm)})"
+
+
+def _fatal_text(error: CallError, where: str) -> str:
+    if error.code == "insufficient_quota":
+        return (
+            f"the account has no quota left at {where} ({error.message}); add credit or "
+            "use another key, then run the same command again to resume"
+        )
+    advice = {
+        401: "the API key was refused; check OPENAI_API_KEY (or the key of your model)",
+        403: "the key may not use this model or endpoint; check the key's permissions",
+        404: "the model or the URL was not found; check --model and --base-url",
+    }.get(error.status or 0, "check the API key, --base-url and --model")
+    return f"{where} refused the request ({error.message}): {advice}"

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from langchain_core.messages import BaseMessage
@@ -155,15 +155,9 @@ class ChunkRunner:
         self, chunk: Chunk, seq: int = 0, config: RunnableConfig | None = None
     ) -> ChunkResult:
         result = ChunkResult(seq=seq, chunk=chunk)
-        try:
-            parsed = await self.chain.ainvoke(
-                chunk_variables(chunk), step_config(config, "generate", chunk, result.usage)
-            )
-        except (CallFailed, ParseError) as exc:
-            result.failure = _failure(chunk, exc)
+        records = await self._generate(chunk, config, result)
+        if records is None:
             return result
-        result.raw_output = parsed.raw_output
-        records = self._take(parsed, chunk, result)
         current = 0
 
         async def settle(ctx: ChunkContext) -> None:
@@ -184,6 +178,36 @@ class ChunkRunner:
         result.records = ctx.records
         result.rejections.extend(ctx.rejections)
         return result
+
+    async def _generate(
+        self, chunk: Chunk, config: RunnableConfig | None, result: ChunkResult, depth: int = 0
+    ) -> list[QARecord] | None:
+        """The chunk's first pairs; ``None`` after recording why the chunk failed.
+
+        A chunk the provider finds over the model's context is split in halves
+        (twice at most), each half asked alone, before it counts as failed."""
+        try:
+            parsed = await self.chain.ainvoke(
+                chunk_variables(chunk), step_config(config, "generate", result.chunk, result.usage)
+            )
+        except RequestRefused as exc:
+            halves = _halves(chunk.text) if depth < 2 and _over_context(exc) else None
+            if not halves:
+                result.failure = _failure(result.chunk, exc)
+                return None
+            records: list[QARecord] = []
+            for half in halves:
+                part = await self._generate(replace(chunk, text=half), config, result, depth + 1)
+                if part is None:
+                    return None
+                records.extend(part)
+            result.repairs.append("split_over_context")
+            return records
+        except (CallFailed, ParseError) as exc:
+            result.failure = _failure(result.chunk, exc)
+            return None
+        result.raw_output = f"{result.raw_output}\n\n{parsed.raw_output}".strip()
+        return self._take(parsed, result.chunk, result)
 
     @staticmethod
     async def _settle(ctx: ChunkContext, earlier_checks: Sequence[Check]) -> None:
@@ -236,13 +260,51 @@ class ChunkRunner:
         return parsed.pairs
 
 
+def _over_context(exc: RequestRefused) -> bool:
+    message = exc.error.message.lower()
+    return exc.error.code == "context_length_exceeded" or (
+        "context" in message and ("length" in message or "maximum" in message)
+    )
+
+
+def _halves(text: str) -> list[str] | None:
+    """``text`` cut in two near the middle, at a paragraph, line or sentence end."""
+    middle = len(text) // 2
+    if middle < 50:
+        return None
+    for separator in ("\n\n", "\n", "。", ". ", " "):
+        before = text.rfind(separator, 0, middle)
+        after = text.find(separator, middle)
+        cuts = [i + len(separator) for i in (before, after) if i > 0]
+        if cuts:
+            cut = min(cuts, key=lambda i: abs(i - middle))
+            if 0 < cut < len(text):
+                return [text[:cut].strip(), text[cut:].strip()]
+    return [text[:middle], text[middle:]]
+
+
+def _refusal_text(chunk: Chunk, exc: RequestRefused) -> str:
+    where = f"chunk {chunk.index} of {chunk.source}"
+    code, message = exc.error.code or "", exc.error.message
+    if _over_context(exc):
+        return (
+            f"{where} is over the model's context, even in halves; lower --chunk-size "
+            f"(chunk_size=) and run again ({message})"
+        )
+    if "content" in code or "content_filter" in message or "content management" in message:
+        return f"the provider's content filter refused {where} ({message})"
+    return f"the provider refused {where} as an invalid request ({message})"
+
+
 def _failure(chunk: Chunk, exc: CallFailed | ParseError) -> ChunkFailure:
+    transient = False
     if isinstance(exc, ParseError):
         reason, raw, attempts = str(exc), exc.raw_output, exc.attempts
     elif isinstance(exc, RequestRefused):
-        reason, raw, attempts = f"the provider refused the request: {exc}", "", exc.attempts
+        reason, raw, attempts = _refusal_text(chunk, exc), "", exc.attempts
     else:
         reason, raw, attempts = f"model call failed: {exc}", "", exc.attempts
+        transient = True
     return ChunkFailure(
         chunk_id=chunk.id,
         source=chunk.source,
@@ -251,4 +313,5 @@ def _failure(chunk: Chunk, exc: CallFailed | ParseError) -> ChunkFailure:
         reason=reason,
         raw_output=raw,
         attempts=attempts,
+        transient=transient,
     )

@@ -6,11 +6,13 @@ Every error qasynth raises deliberately inherits from :class:`QasynthError`, so
     QasynthError
     ├── InputError                 a document, table or option is unusable
     │   ├── DocumentError          a file cannot be read or decoded (carries ``path``)
-    │   └── ColumnError            a table lacks a column (carries ``columns``)
+    │   ├── ColumnError            a table lacks a column (carries ``columns``)
+    │   └── OutputError            an output cannot be written (carries ``path``)
     ├── ConfigurationError         the run cannot start (no API key, bad encoding, ...)
     │   └── EncodingUnavailableError   tiktoken cannot load its BPE files offline
     ├── ModelError                 the chat model failed in a way retries cannot fix
-    │   └── AuthenticationError    the provider refused the credentials or the request
+    │   ├── AuthenticationError    the provider refused the key, the model or the account
+    │   └── UnreachableError       no model server answers at the URL
     ├── ParseError                 model output stayed unusable (carries ``raw_output``)
     └── StateError                 a resumable run's state does not match this run
 
@@ -31,9 +33,11 @@ __all__ = [
     "EncodingUnavailableError",
     "InputError",
     "ModelError",
+    "OutputError",
     "ParseError",
     "QasynthError",
     "StateError",
+    "UnreachableError",
 ]
 
 
@@ -61,6 +65,14 @@ class ColumnError(InputError):
         self.columns = list(columns)
 
 
+class OutputError(InputError):
+    """An output file cannot be written (a read-only folder, a full disk, an input's path)."""
+
+    def __init__(self, message: str, *, path: str | Path | None = None) -> None:
+        super().__init__(message)
+        self.path = None if path is None else Path(path)
+
+
 class ConfigurationError(QasynthError):
     """The run cannot start as configured (missing API key, unknown encoding, ...)."""
 
@@ -80,11 +92,17 @@ class ModelError(QasynthError):
 
 
 class AuthenticationError(ModelError):
-    """The provider rejected the credentials or the request (HTTP 400/401/403/404)."""
+    """The provider refused what holds for every request: the key (401), permission
+    (403), the model or URL (404), or the account's quota."""
 
     def __init__(self, message: str, *, status_code: int | None = None) -> None:
         super().__init__(message)
         self.status_code = status_code
+
+
+class UnreachableError(ModelError):
+    """No model server answers at the configured URL (connection refused, DNS, a reply
+    that is not the provider's JSON), so retrying cannot help."""
 
 
 class ParseError(QasynthError):

@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from ._chunk import ChunkResult
-from ._dataset import Stats
+from ._dataset import Dataset, Stats
+from ._errors import OutputError
 from ._finish import finish
+from ._lock import RunLock
 from ._runs import RunState, failures_path_for, state_path_for
 from ._schema import Chunk, ChunkFailure, Rejection
 from ._writers import write_jsonl
@@ -62,9 +64,32 @@ async def run_to_file(
     restart: bool = False,
     retry_failed: bool = False,
     splits: SplitOptions | None = None,
+    secrets: Sequence[str] = (),
 ) -> RunReport:
-    """Run resumably into ``output``; with ``splits``, write the split files instead."""
-    state = RunState(state_path_for(output))
+    """Run resumably into ``output``; with ``splits``, write the split files instead.
+
+    One run per output at a time (a lock beside it). Chunks that failed for good
+    are tried again with ``retry_failed``; chunks whose transient errors (429,
+    5xx, timeouts) outlasted their retries are tried again by any rerun."""
+    with RunLock(output):
+        dataset, stats = await _run(
+            results, output, fingerprint=fingerprint, checks=checks, restart=restart,
+            retry_failed=retry_failed, secrets=secrets,
+        )  # fmt: skip
+        return _write(dataset, stats, output, system_prompt=system_prompt, splits=splits)
+
+
+async def _run(
+    results: Results,
+    output: Path,
+    *,
+    fingerprint: dict[str, Any],
+    checks: Sequence[Check],
+    restart: bool,
+    retry_failed: bool,
+    secrets: Sequence[str],
+) -> tuple[Dataset, Stats]:
+    state = RunState(state_path_for(output), restart=restart, secrets=secrets)
     try:
         state.check_fingerprint(fingerprint, restart=restart)
         statuses = state.statuses()
@@ -89,26 +114,46 @@ async def run_to_file(
         )
     finally:
         state.close()
+    return dataset, stats
+
+
+def _write(
+    dataset: Dataset,
+    stats: Stats,
+    output: Path,
+    *,
+    system_prompt: str | None,
+    splits: SplitOptions | None,
+) -> RunReport:
     written: dict[str, Path] = {}
-    if splits is None:
-        dataset.to_jsonl(output, system_prompt=system_prompt)
-    else:
-        written = dataset.to_jsonl_splits(
-            output, val_fraction=splits.val_fraction, test_fraction=splits.test_fraction,
-            seed=splits.seed, system_prompt=system_prompt,
-        )  # fmt: skip
-    failures_path = failures_path_for(output)
-    if failures:
-        write_jsonl(failures_path, (f.to_dict() for f in failures))
-    elif failures_path.exists():
-        failures_path.unlink()
+    failures, failures_path = dataset.failures, failures_path_for(output)
+    try:
+        if splits is None:
+            dataset.to_jsonl(output, system_prompt=system_prompt)
+        else:
+            written = dataset.to_jsonl_splits(
+                output, val_fraction=splits.val_fraction, test_fraction=splits.test_fraction,
+                seed=splits.seed, system_prompt=system_prompt,
+            )  # fmt: skip
+        if failures:
+            write_jsonl(failures_path, (f.to_dict() for f in failures))
+        elif failures_path.exists():
+            failures_path.unlink()
+    except OSError as exc:
+        where = exc.filename or output
+        raise OutputError(
+            f"cannot write {where}: {exc.strerror or exc}; every finished chunk is kept in "
+            f"{state_path_for(output)}: free some space or fix the folder's permissions, then "
+            "run the same command again",
+            path=where,
+        ) from None
     return RunReport(
         output=output,
         failures_path=failures_path if failures else None,
         state_path=state_path_for(output),
         records_written=len(dataset),
         stats=stats,
-        failures=failures,
+        failures=list(failures),
         rejections=dataset.rejections,
         split_paths=written,
     )

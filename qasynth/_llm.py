@@ -31,9 +31,25 @@ DEFAULT_REQUEST_TIMEOUT = 120.0
 _LOCAL_KEY = "not-needed"
 
 
+PROVIDERS = frozenset(
+    {
+        "anthropic", "azure_ai", "azure_openai", "bedrock", "bedrock_converse", "cohere",
+        "deepseek", "fireworks", "google_anthropic_vertex", "google_genai", "google_vertexai",
+        "groq", "huggingface", "ibm", "mistralai", "nvidia", "ollama", "openai", "perplexity",
+        "together", "upstage", "xai",
+    }
+)  # fmt: skip
+"""Prefixes that route ``provider:model`` to LangChain's ``init_chat_model``."""
+
+
 def _split_provider(model: str) -> tuple[str, str]:
+    """``("openai", model)`` unless ``model`` starts with a known provider prefix.
+
+    Most local model tags contain a colon (``qwen2:7b``, ``llama3:8b``): only the
+    LangChain provider names in :data:`PROVIDERS` are routed, so those tags stay
+    whole model names, with or without ``base_url``."""
     provider, sep, name = model.partition(":")
-    if sep and provider.isidentifier() and name and not model.startswith("ft:"):
+    if sep and name and provider.lower() in PROVIDERS:
         return provider.lower(), name
     return "openai", model
 
@@ -55,7 +71,7 @@ def default_chat_model(
     """
     provider, name = _split_provider(model)
     if provider != "openai":
-        return _other_provider(model, temperature=temperature, timeout=timeout)
+        return _other_provider(model, temperature=temperature, timeout=timeout, base_url=base_url)
     from langchain_openai import ChatOpenAI
 
     base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
@@ -78,16 +94,20 @@ def default_chat_model(
     )
 
 
-def _other_provider(model: str, *, temperature: float, timeout: float) -> BaseChatModel:
+def _other_provider(
+    model: str, *, temperature: float, timeout: float, base_url: str | None
+) -> BaseChatModel:
     try:
         module = importlib.import_module("langchain.chat_models")
     except ImportError as exc:
         raise ConfigurationError(
-            f"model {model!r} names another provider; install 'langchain' and the "
-            "provider's package (e.g. langchain-anthropic), or pass the chat model as llm="
+            f"model {model!r} names the LangChain provider {model.partition(':')[0]!r}; "
+            "install it with: pip install 'qasynth[providers]' and the provider's package "
+            "(e.g. langchain-anthropic), or pass the chat model as llm="
         ) from exc
+    extra = {"base_url": base_url} if base_url else {}
     try:
-        chat = module.init_chat_model(model, temperature=temperature, timeout=timeout)
+        chat = module.init_chat_model(model, temperature=temperature, timeout=timeout, **extra)
     except Exception as exc:
         raise ConfigurationError(f"cannot create model {model!r}: {redact(str(exc))}") from exc
     if not isinstance(chat, BaseChatModel):

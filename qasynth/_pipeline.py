@@ -191,18 +191,13 @@ class Synthesizer(Runnable[Any, Dataset]):
         )
 
     def fingerprint(self) -> dict[str, Any]:
-        """What makes saved chunk results comparable: prompt, model, chunking and the
-        chunk checks (never keys)."""
-        chunker = self.chunker
+        """What makes saved chunk results comparable: prompt, model, theme and the chunk
+        checks (never keys). Chunking is not in it: a chunk's id is a hash of its text,
+        so chunks cut another way are simply new chunks, and the old results stay."""
         return {
             "prompt": prompt_fingerprint(self.prompt),
             "model": model_params_of(self.chat_model()),
-            "chunking": {
-                "chunk_size": chunker.chunk_size,
-                "chunk_overlap": chunker.chunk_overlap,
-                "encoding": chunker.encoding.name,
-                "theme": self.theme,
-            },
+            "theme": self.theme,
             "checks": [c.describe() for c in self.checks if c.scope == "chunk"],
         }
 
@@ -234,15 +229,15 @@ class Synthesizer(Runnable[Any, Dataset]):
             for seq, chunk in todo:
                 if len(pending) >= self.limits.concurrency:
                     done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                    for task in done:
+                    for result in _results_of(done):
                         progress.advance()
-                        yield task.result()
+                        yield result
                 pending.add(asyncio.create_task(runner.process(chunk, seq, config)))
             while pending:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
+                for result in _results_of(done):
                     progress.advance()
-                    yield task.result()
+                    yield result
         finally:
             await _cancel(pending)
             progress.close()
@@ -356,12 +351,21 @@ class Synthesizer(Runnable[Any, Dataset]):
             return await run_to_file(
                 results, Path(output), fingerprint=self.fingerprint(), checks=self.checks,
                 system_prompt=system_prompt, restart=restart, retry_failed=retry_failed,
-                splits=splits,
+                splits=splits, secrets=secrets_of(self.chat_model(), self.api_key),
             )  # fmt: skip
 
     def run_to_file(self, docs: Inputs, output: str | Path, **options: Any) -> RunReport:
         """Synchronous :meth:`arun_to_file` (same options)."""
         return run_sync(self.arun_to_file(docs, output, **options))
+
+
+def _results_of(done: set[asyncio.Task[ChunkResult]]) -> list[ChunkResult]:
+    """The results of finished tasks; the first error is raised once every task's
+    outcome has been looked at (so none prints "exception was never retrieved")."""
+    errors = [e for task in done if (e := task.exception()) is not None]
+    if errors:
+        raise errors[0]
+    return [task.result() for task in done]
 
 
 async def _cancel(tasks: set[asyncio.Task[ChunkResult]]) -> None:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from ._chunk import ChunkResult
-from ._errors import StateError
+from ._errors import OutputError, StateError
 from ._schema import ChunkFailure, QARecord, Rejection
+from ._secrets import redact
 
 __all__ = ["RunState", "failures_path_for", "state_path_for"]
 
@@ -48,28 +49,73 @@ def failures_path_for(output: str | Path) -> Path:
     return out.with_name(f"{out.stem}.failures.jsonl")
 
 
-class RunState:
-    """The SQLite state of one output file's run."""
+_OUR_TABLES = {"meta", "chunks", "records", "rejections"}
 
-    def __init__(self, path: str | Path) -> None:
+
+class RunState:
+    """The SQLite state of one output file's run.
+
+    A damaged file, or an SQLite file that is not a qasynth state, raises
+    :class:`~qasynth.StateError` (``restart=True`` replaces it); a folder that
+    cannot be written, or a full disk, raises :class:`~qasynth.OutputError`.
+    ``secrets`` are removed from every error and raw output stored."""
+
+    def __init__(
+        self, path: str | Path, *, restart: bool = False, secrets: Sequence[str] = ()
+    ) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(rejections)")}
-        if "detail" not in columns:  # a state file written by qasynth 0.1
-            self._db.execute("ALTER TABLE rejections ADD COLUMN detail TEXT NOT NULL DEFAULT ''")
+        self.secrets = tuple(secrets)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = self._open(restart)
+        except sqlite3.OperationalError as exc:
+            raise _output_error(self.path, exc) from None
+        except OSError as exc:
+            raise OutputError(
+                f"cannot create {self.path}: {exc.strerror or exc}; choose another -o",
+                path=self.path,
+            ) from None
+
+    def _open(self, restart: bool) -> sqlite3.Connection:
+        try:
+            db = sqlite3.connect(self.path)
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if tables and not tables <= _OUR_TABLES | {"sqlite_sequence"}:
+                db.close()
+                raise sqlite3.DatabaseError("it holds tables qasynth did not make")
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(rejections)")}
+            if "detail" not in columns:  # a state file written by qasynth 0.1
+                db.execute("ALTER TABLE rejections ADD COLUMN detail TEXT NOT NULL DEFAULT ''")
+            return db
+        except sqlite3.OperationalError:
+            raise
+        except sqlite3.DatabaseError as exc:
+            if restart:
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+                return self._open(restart=False)
+            raise StateError(
+                f"{self.path} is not a usable qasynth state file ({exc}); pass --restart "
+                "(restart=True) to replace it, or write to another output file"
+            ) from None
 
     def close(self) -> None:
         self._db.close()
 
+    def _clean(self, text: str | None) -> str | None:
+        return None if text is None else redact(text, self.secrets)
+
     def check_fingerprint(self, fingerprint: dict[str, Any], *, restart: bool) -> None:
-        """Refuse to mix results made with another prompt, model or chunking."""
+        """Refuse to mix results made with another prompt, model or chunk checks."""
         row = self._db.execute("SELECT value FROM meta WHERE key='fingerprint'").fetchone()
         if row is not None and not restart:
-            saved = json.loads(row[0])
+            try:
+                saved = json.loads(row[0])
+            except json.JSONDecodeError:
+                saved = {"damaged": True}
             changed = sorted(
                 k for k in set(saved) | set(fingerprint) if saved.get(k) != fingerprint.get(k)
             )
@@ -94,6 +140,12 @@ class RunState:
 
     def save(self, result: ChunkResult) -> None:
         """Store one chunk's outcome and records in a single transaction."""
+        try:
+            self._save(result)
+        except sqlite3.OperationalError as exc:
+            raise _output_error(self.path, exc) from None
+
+    def _save(self, result: ChunkResult) -> None:
         chunk, failure = result.chunk, result.failure
         usage = {
             "calls": sum(n for step, n in result.usage.calls.items() if step != "fix"),
@@ -108,9 +160,10 @@ class RunState:
                 "INSERT OR REPLACE INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (
                     chunk.id, result.seq, chunk.source, chunk.theme, chunk.index,
-                    "failed" if failure else "done", failure.attempts if failure else 1,
-                    failure.reason if failure else None,
-                    failure.raw_output if failure else result.raw_output, json.dumps(usage),
+                    _status(failure), failure.attempts if failure else 1,
+                    self._clean(failure.reason if failure else None),
+                    self._clean(failure.raw_output if failure else result.raw_output),
+                    json.dumps(usage),
                 ),
             )  # fmt: skip
             self._db.executemany(
@@ -144,11 +197,13 @@ class RunState:
 
     def iter_failures(self, seen: set[str]) -> Iterator[ChunkFailure]:
         sql = (
-            "SELECT chunk_id, source, theme, chunk_index, error, raw_output, attempts "
-            "FROM chunks WHERE status='failed' ORDER BY seq"
+            "SELECT chunk_id, source, theme, chunk_index, error, raw_output, attempts, status "
+            "FROM chunks WHERE status IN ('failed', 'retry') ORDER BY seq"
         )
-        for chunk_id, source, theme, index, error, raw, attempts in self._in_run(sql, seen):
-            yield ChunkFailure(chunk_id, source, theme, index, error or "", raw or "", attempts)
+        for chunk_id, source, theme, index, error, raw, attempts, status in self._in_run(sql, seen):
+            yield ChunkFailure(
+                chunk_id, source, theme, index, error or "", raw or "", attempts, status == "retry"
+            )
 
     def iter_rejections(self, seen: set[str]) -> Iterator[Rejection]:
         sql = (
@@ -157,3 +212,19 @@ class RunState:
         )
         for chunk, reason, question, answer, detail in self._in_run(sql, seen):
             yield Rejection(reason, question, answer, chunk, detail)
+
+
+def _status(failure: ChunkFailure | None) -> str:
+    """``done``; ``failed`` (tried again on request); ``retry`` (tried again by a rerun)."""
+    if failure is None:
+        return "done"
+    return "retry" if failure.transient else "failed"
+
+
+def _output_error(path: Path, exc: sqlite3.OperationalError) -> OutputError:
+    reason = str(exc)
+    if "full" in reason:
+        advice = "free some disk space and run the same command again"
+    else:
+        advice = "check that the folder exists and can be written, or choose another -o"
+    return OutputError(f"cannot write the run state {path}: {reason}; {advice}", path=path)

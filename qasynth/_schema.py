@@ -127,7 +127,10 @@ class Rejection:
 
 @dataclass(frozen=True)
 class ChunkFailure:
-    """A chunk whose model output stayed unusable, kept with the raw output."""
+    """A chunk that did not yield pairs, kept with the reason and the raw output.
+
+    ``transient`` failures (timeouts, 429s and server errors that outlasted their
+    retries) are tried again by a plain rerun; the others only on request."""
 
     chunk_id: str
     source: str
@@ -136,6 +139,7 @@ class ChunkFailure:
     reason: str
     raw_output: str
     attempts: int
+    transient: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
