@@ -21,9 +21,11 @@ from ._errors import (
     EncodingUnavailableError,
     InputError,
     ModelError,
+    OutputError,
     ParseError,
     QasynthError,
     StateError,
+    UnreachableError,
 )
 from ._filecheck import check_jsonl
 from ._filerun import RunReport, SplitOptions
@@ -49,6 +51,7 @@ __all__ = [
     "InputError",
     "Limits",
     "ModelError",
+    "OutputError",
     "ParseError",
     "Plan",
     "QACollection",
@@ -62,6 +65,7 @@ __all__ = [
     "StateError",
     "Stats",
     "Synthesizer",
+    "UnreachableError",
     "__version__",
     "asynthesize",
     "check_jsonl",

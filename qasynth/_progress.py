@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 __all__ = ["Progress"]
 
-logger = logging.getLogger("qasynth")
+logger = logging.getLogger("qasynth.progress")
 
 
 class Progress:

@@ -16,6 +16,7 @@ from .._errors import (
     InputError,
     QasynthError,
     StateError,
+    UnreachableError,
 )
 from .._secrets import redact
 
@@ -37,7 +38,7 @@ EXIT_INTERRUPTED = 130
 INTERRUPT_HINT = "qasynth.interrupt_hint"
 """``ctx.meta`` key: what to tell the user when a command is interrupted."""
 
-_USER_ERRORS = (InputError, ConfigurationError, StateError, AuthenticationError)
+_USER_ERRORS = (InputError, ConfigurationError, StateError, AuthenticationError, UnreachableError)
 
 EXIT_CODES: tuple[tuple[int, str], ...] = (
     (EXIT_OK, "success"),
@@ -177,10 +178,16 @@ class _StderrHandler(logging.Handler):
 
 def _configure_logging(debug: bool) -> None:
     logger = logging.getLogger("qasynth")
-    ours = [h for h in logger.handlers if isinstance(h, _StderrHandler)]
-    for handler in ours:  # a previous in-process invocation's (tests)
-        logger.removeHandler(handler)
-        logger.setLevel(logging.NOTSET)
+    progress = logging.getLogger("qasynth.progress")
+    for each in (logger, progress):
+        for handler in [h for h in each.handlers if isinstance(h, _StderrHandler)]:
+            each.removeHandler(handler)  # a previous in-process invocation's (tests)
+        each.setLevel(logging.NOTSET)
+    line = _StderrHandler()  # status lines when stderr is not a terminal
+    line.setFormatter(logging.Formatter("%(message)s"))
+    progress.addHandler(line)
+    progress.setLevel(logging.INFO)
+    progress.propagate = debug
     if debug:
         handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))

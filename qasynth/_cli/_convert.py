@@ -9,6 +9,7 @@ import click
 from .._convert import csv_to_jsonl
 from ._app import EXIT_OK, EXIT_PROBLEMS
 from ._check import check_line
+from ._guard import refuse_overwriting_inputs
 from ._options import chosen_system_prompt, system_prompt_options
 
 __all__ = ["convert"]
@@ -79,6 +80,7 @@ def convert(
     strict: bool,
     input_format: str | None,
 ) -> None:
+    refuse_overwriting_inputs([output], [source])
     report = csv_to_jsonl(
         source,
         output,

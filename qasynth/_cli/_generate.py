@@ -8,13 +8,16 @@ from typing import Any
 import click
 
 from .._filerun import RunReport
+from .._finalize import split_paths
 from .._llm import DEFAULT_REQUEST_TIMEOUT
+from .._loaders import TEXT_SUFFIXES
 from .._parsing import DEFAULT_MAX_FIX_ATTEMPTS
 from .._pipeline import Synthesizer
 from .._report import QualityReport
-from .._runs import state_path_for
+from .._runs import failures_path_for, state_path_for
 from ._app import EXIT_OK, EXIT_PROBLEMS, INTERRUPT_HINT
 from ._check import check_line
+from ._guard import refuse_overwriting_inputs
 from ._options import (
     apply_options,
     chosen_system_prompt,
@@ -90,7 +93,20 @@ _RUN_OPTIONS = (
         show_default=True,
         help="Seconds to wait for one model reply before retrying.",
     ),
-    click.option("--retry-failed", is_flag=True, help="Retry the chunks that failed last time."),
+    click.option(
+        "--max-wait",
+        type=click.FloatRange(min=0),
+        default=60.0,
+        show_default=True,
+        help="Longest Retry-After (seconds) to honour; a longer one stops the run, to be "
+        "resumed later by the same command.",
+    ),
+    click.option(
+        "--retry-failed",
+        is_flag=True,
+        help="Also retry the chunks whose output stayed unusable (chunks that hit timeouts, "
+        "rate limits or server errors are retried by any rerun).",
+    ),
     click.option(
         "--restart",
         is_flag=True,
@@ -125,6 +141,12 @@ def generate(ctx: click.Context, /, inputs: tuple[str, ...], output: Path, **opt
     synthesizer = _synthesizer(options)
     synthesizer.chat_model()  # no API key: ConfigurationError (exit 2) before any work
     documents = collect_inputs(inputs, theme=options["theme"])
+    refuse_overwriting_inputs(
+        [output, state_path_for(output), failures_path_for(output), options["report_path"],
+         *(split_paths(output).values() if splits else ())],
+        documents,
+        read_suffixes=TEXT_SUFFIXES,
+    )  # fmt: skip
     ctx.meta[INTERRUPT_HINT] = (
         f"finished chunks are saved in {state_path_for(output)}; "
         "run the same command again to resume"
@@ -157,6 +179,7 @@ def _synthesizer(options: dict[str, Any]) -> Synthesizer:
         rpm=options["rpm"],
         tpm=options["tpm"],
         request_timeout=options["request_timeout"],
+        max_wait=options["max_wait"],
         progress=not options["quiet"],
     )
 
@@ -179,8 +202,9 @@ def summary_lines(report: RunReport) -> list[str]:
             f"{stats.chunks_resumed:,} resumed from an earlier run",
         ),
         ("model calls", _calls_text(report)),
+        ("tokens", _tokens_text(report)),
+        ("retries", _retries_text(report)),
         ("pairs", _pairs_text(report)),
-        ("tokens", f"{stats.input_tokens:,} in, {stats.output_tokens:,} out"),
     ]
     if stats.step_errors:
         errors = ", ".join(f"{kind} {n:,}" for kind, n in stats.step_errors.most_common())
@@ -197,6 +221,11 @@ def summary_lines(report: RunReport) -> list[str]:
     targets = ", ".join(str(p) for p in report.split_paths.values()) or str(report.output)
     head = f"Wrote {_plural(report.records_written, 'pair')} to {targets}"
     lines = [head, *(f"  {label.ljust(width)}  {value}" for label, value in rows)]
+    if stats.chunks_resumed:
+        lines.append(
+            "  (calls, tokens and retries are this invocation's; pairs and failures are the "
+            "whole run's)"
+        )
     quality = QualityReport.of(report, examples_per_reason=1)
     for reason, count in quality.by_reason.items():
         example = quality.examples.get(reason, [{}])[0].get("question", "")
@@ -207,6 +236,20 @@ def summary_lines(report: RunReport) -> list[str]:
 def _clip(text: str, width: int = 70) -> str:
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _tokens_text(report: RunReport) -> str:
+    stats = report.stats
+    cached = f" ({stats.cached_input_tokens:,} cached)" if stats.cached_input_tokens else ""
+    return f"{stats.input_tokens:,} in{cached}, {stats.output_tokens:,} out"
+
+
+def _retries_text(report: RunReport) -> str:
+    stats = report.stats
+    return (
+        f"{stats.retries:,} requests retried, {stats.waited:,.0f} s waited; "
+        f"{stats.local_repairs:,} replies repaired locally (no paid fix)"
+    )
 
 
 def _calls_text(report: RunReport) -> str:

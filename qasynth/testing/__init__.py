@@ -19,6 +19,9 @@ valid reply to LangChain's output-fixing prompt. Change that with
 ``responder=`` (a function from :class:`ReplyContext` to a reply), inject
 faults for given request numbers with ``faults={3: ErrorReply(429, retry_after=0.2),
 5: Hang(30)}``, or simulate sloppy models with :func:`malformed_responder`.
+Misbehaving servers: :class:`ErrorReply` with a ``code`` (``context_length_exceeded``,
+``insufficient_quota``), a huge ``retry_after``, :class:`RawReply` (a proxy's HTML
+page) and :class:`Reset` (a dropped connection).
 Waits (latency, :class:`Delay`, :class:`Hang`) end as soon as ``stop()`` is called.
 
 In-process, :class:`ScriptedChatModel` answers each call by the qasynth step that
@@ -35,9 +38,11 @@ from .replies import (
     Delay,
     ErrorReply,
     Hang,
+    RawReply,
     RecordedRequest,
     Reply,
     ReplyContext,
+    Reset,
     Responder,
     default_responder,
     is_fix_request,
@@ -54,9 +59,11 @@ __all__ = [
     "ErrorReply",
     "FakeOpenAIServer",
     "Hang",
+    "RawReply",
     "RecordedRequest",
     "Reply",
     "ReplyContext",
+    "Reset",
     "Responder",
     "ScriptedChatModel",
     "StepReply",

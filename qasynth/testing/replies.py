@@ -16,9 +16,11 @@ __all__ = [
     "Delay",
     "ErrorReply",
     "Hang",
+    "RawReply",
     "RecordedRequest",
     "Reply",
     "ReplyContext",
+    "Reset",
     "Responder",
     "default_responder",
     "is_fix_request",
@@ -44,6 +46,22 @@ class ErrorReply:
     message: str = "The fake server was told to fail this request."
     retry_after: float | None = None
     error_type: str | None = None
+    code: str | None = None
+    """The error's ``code`` (``context_length_exceeded``, ``insufficient_quota``, ...)."""
+
+
+@dataclass(frozen=True)
+class RawReply:
+    """A reply that is not the API's JSON, such as a proxy's HTML error page."""
+
+    status: int = 200
+    body: str = "<html><body><h1>502 Bad Gateway</h1></body></html>"
+    content_type: str = "text/html"
+
+
+@dataclass(frozen=True)
+class Reset:
+    """Close the connection without replying (a reset, as a crashed proxy gives)."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +79,7 @@ class Delay:
     then: Reply
 
 
-Reply: TypeAlias = Content | ErrorReply | Hang | Delay
+Reply: TypeAlias = Content | ErrorReply | RawReply | Reset | Hang | Delay
 
 
 @dataclass(frozen=True)

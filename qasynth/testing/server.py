@@ -19,9 +19,11 @@ from .replies import (
     Delay,
     ErrorReply,
     Hang,
+    RawReply,
     RecordedRequest,
     Reply,
     ReplyContext,
+    Reset,
     Responder,
     default_responder,
 )
@@ -39,12 +41,14 @@ class _Response:
     status: int
     payload: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None
+    content_type: str = "application/json"
 
 
 def _error(reply: ErrorReply) -> _Response:
     server_side = reply.status >= 500
     kind = reply.error_type or ("server_error" if server_side else "invalid_request_error")
-    code = "rate_limit_exceeded" if reply.status == 429 else None
+    code = reply.code or ("rate_limit_exceeded" if reply.status == 429 else None)
     payload = {"error": {"message": reply.message, "type": kind, "param": None, "code": code}}
     headers = {} if reply.retry_after is None else {"Retry-After": f"{reply.retry_after:g}"}
     return _Response(reply.status, payload, headers)
@@ -110,9 +114,11 @@ def _read_json(handler: BaseHTTPRequestHandler) -> dict[str, Any] | None:
 
 
 def _write(handler: BaseHTTPRequestHandler, response: _Response) -> None:
-    data = json.dumps(response.payload, ensure_ascii=False).encode("utf-8")
+    data = response.raw
+    if data is None:
+        data = json.dumps(response.payload, ensure_ascii=False).encode("utf-8")
     handler.send_response(response.status)
-    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Type", response.content_type)
     handler.send_header("Content-Length", str(len(data)))
     for name, value in response.headers.items():
         handler.send_header(name, value)
@@ -332,4 +338,9 @@ class FakeOpenAIServer:
             return self._resolve(default_responder(ctx), ctx) if self._wait(reply.seconds) else None
         if isinstance(reply, ErrorReply):
             return _error(reply)
+        if isinstance(reply, Reset):
+            return None
+        if isinstance(reply, RawReply):
+            raw = reply.body.encode("utf-8")
+            return _Response(reply.status, {}, raw=raw, content_type=reply.content_type)
         return _completion(ctx, reply)
