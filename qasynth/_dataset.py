@@ -8,9 +8,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, overload
 
-from ._finalize import SPLIT_NAMES, assign_splits, split_paths
+from ._errors import ConfigurationError
+from ._finalize import SPLIT_FILE_NAMES, SPLIT_NAMES, assign_splits
+from ._formats import example, is_parquet, provenance, write_examples, write_splits
 from ._schema import ChunkFailure, QARecord, Rejection
-from ._writers import write_chat_jsonl, write_jsonl
+from ._writers import write_jsonl
 
 __all__ = ["Dataset", "Stats"]
 
@@ -94,10 +96,71 @@ class Dataset:
             f"{len(self.rejections)} rejected pairs)"
         )
 
-    def to_jsonl(self, path: str | Path, *, system_prompt: str | None = None) -> Path:
-        """Write the records as OpenAI chat fine-tuning JSONL (atomically)."""
-        write_chat_jsonl(path, self.records, system_prompt=system_prompt)
+    def to_jsonl(
+        self, path: str | Path, *, system_prompt: str | None = None, format: str = "openai"
+    ) -> Path:
+        """Write the records as JSONL, atomically: ``format`` is ``"openai"`` (chat
+        messages, the default), ``"alpaca"`` or ``"sharegpt"`` (see the Output formats page)."""
+        write_examples(path, self.records, system_prompt=system_prompt, format=format)
         return Path(path)
+
+    def to_parquet(
+        self, path: str | Path, *, system_prompt: str | None = None, format: str = "openai"
+    ) -> Path:
+        """Write the records as Parquet: the ``format``'s columns (``messages`` for
+        ``"openai"``) plus the provenance columns ``source``, ``theme``, ``page``,
+        ``chunk_id``, ``chunk_index``, ``origin`` and ``derived_from``.
+
+        Needs ``pyarrow`` (``pip install "qasynth[parquet]"``).
+        """
+        target = Path(path)
+        if not is_parquet(target):
+            target = target.with_name(target.name + ".parquet")
+        write_examples(target, self.records, system_prompt=system_prompt, format=format)
+        return target
+
+    def provenance_to_jsonl(self, path: str | Path) -> Path:
+        """Write each record's provenance, one line per record in the order of the
+        data file (source, theme, page, chunk id and index, origin, derived_from)."""
+        write_jsonl(path, (provenance(r) for r in self.records))
+        return Path(path)
+
+    def to_hf_dataset(
+        self,
+        *,
+        system_prompt: str | None = None,
+        format: str = "openai",
+        val_fraction: float = 0.0,
+        test_fraction: float = 0.0,
+        seed: int = 0,
+    ) -> Any:
+        """The records as a Hugging Face ``datasets.Dataset`` (the ``format``'s columns
+        plus provenance columns), or a ``DatasetDict`` of the non-empty ``train``,
+        ``validation`` and ``test`` splits when a fraction is given.
+
+        Needs ``datasets`` (``pip install "qasynth[hf]"``).
+        """
+        try:
+            import datasets  # optional: qasynth[hf]
+        except ImportError as exc:
+            raise ConfigurationError(
+                'to_hf_dataset needs the datasets package; run: pip install "qasynth[hf]" '
+                "(or write JSONL with to_jsonl and load that)"
+            ) from exc
+
+        def table(records: list[QARecord]) -> Any:
+            rows = [
+                {**example(r, system_prompt=system_prompt, format=format), **provenance(r)}
+                for r in records
+            ]
+            return datasets.Dataset.from_list(rows)
+
+        if not val_fraction and not test_fraction:
+            return table(self.records)
+        parts = self.split(val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
+        return datasets.DatasetDict(
+            {SPLIT_FILE_NAMES[name]: table(part) for name, part in parts.items() if part}
+        )
 
     def split(
         self, *, val_fraction: float = 0.0, test_fraction: float = 0.0, seed: int = 0
@@ -124,13 +187,19 @@ class Dataset:
         test_fraction: float = 0.0,
         seed: int = 0,
         system_prompt: str | None = None,
+        format: str = "openai",
     ) -> dict[str, Path]:
-        """Write ``OUT.train.jsonl``, ``OUT.val.jsonl`` and ``OUT.test.jsonl``."""
+        """Write the splits into a folder named after ``path``: for ``OUT.jsonl``,
+        ``OUT/train.jsonl``, ``OUT/validation.jsonl`` and ``OUT/test.jsonl``
+        (``.parquet`` files when ``path`` ends in ``.parquet``).
+
+        ``datasets.load_dataset("OUT")`` loads exactly these splits. A split with
+        no records is not written (and an earlier run's file for it is removed);
+        the result maps the written splits (``"train"``, ``"val"``, ``"test"``) to
+        their paths.
+        """
         parts = self.split(val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
-        paths = split_paths(path)
-        for name, records in parts.items():
-            write_chat_jsonl(paths[name], records, system_prompt=system_prompt)
-        return paths
+        return write_splits(path, parts, system_prompt=system_prompt, format=format)
 
     def failures_to_jsonl(self, path: str | Path) -> Path:
         """Write failed chunks (id, source, reason, raw model output) as JSONL."""

@@ -183,6 +183,9 @@ class RunReport:
     failures: list[ChunkFailure] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     split_paths: dict[str, Path] = field(default_factory=dict)
+    records: list[QARecord] = field(default_factory=list)
+    """The kept records (in chunk order), with their provenance."""
+    chunk_links: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -268,4 +271,6 @@ def _finish(
         failures=failures,
         rejections=rejections,
         split_paths=written,
+        records=finished.records,
+        chunk_links=finished.chunk_links,
     )
