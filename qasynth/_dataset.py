@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, overload
@@ -11,8 +12,10 @@ from typing import Any, overload
 from ._errors import ConfigurationError
 from ._finalize import SPLIT_FILE_NAMES, SPLIT_NAMES, assign_splits
 from ._formats import example, is_parquet, provenance, write_examples, write_splits
-from ._schema import ChunkFailure, QARecord, Rejection
-from ._writers import write_jsonl
+from ._llm import DEFAULT_MODEL
+from ._schema import Chunk, ChunkFailure, QARecord, Rejection
+from ._tokens import EncodingLike
+from ._writers import atomic_writer, write_jsonl
 
 __all__ = ["Dataset", "Stats"]
 
@@ -200,6 +203,38 @@ class Dataset:
         """
         parts = self.split(val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
         return write_splits(path, parts, system_prompt=system_prompt, format=format)
+
+    def write_report(
+        self,
+        path: str | Path,
+        *,
+        chunks: Iterable[Chunk] | None = None,
+        system_prompt: str | None = None,
+        encoding: EncodingLike | None = None,
+        model: str | None = None,
+    ) -> Path:
+        """Write the quality report: a self-contained HTML page when ``path`` ends in
+        ``.html`` (charts of kept and rejected pairs, tokens per example against
+        ``model``'s limit, pairs along each document, a filterable table of rejected
+        pairs), else JSON (counts by reason with examples).
+
+        Pass the run's ``chunks`` (``Synthesizer.iter_chunks(docs)``) to show the
+        chunks that gave no pairs at all; without them the page knows only the
+        chunks that kept or failed something.
+        """
+        from ._html_report import write_html_report  # imports Dataset's module
+        from ._report import QualityReport
+
+        if Path(path).suffix.lower() in (".html", ".htm"):
+            return write_html_report(
+                path, records=self.records, rejections=self.rejections,
+                failures=self.failures, stats=self.stats, chunks=chunks,
+                system_prompt=system_prompt, encoding=encoding, model=model or DEFAULT_MODEL,
+            )  # fmt: skip
+        with atomic_writer(path) as handle:
+            json.dump(QualityReport.of(self).to_dict(), handle, ensure_ascii=False, indent=2)
+            handle.write("\n")
+        return Path(path)
 
     def failures_to_jsonl(self, path: str | Path) -> Path:
         """Write failed chunks (id, source, reason, raw model output) as JSONL."""

@@ -13,7 +13,6 @@ from .._pipeline import Synthesizer
 from .._report import QualityReport
 from .._runs import RunReport, state_path_for
 from ._app import EXIT_OK, EXIT_PROBLEMS, INTERRUPT_HINT
-from ._check import check_line
 from ._options import (
     apply_options,
     chosen_system_prompt,
@@ -22,7 +21,8 @@ from ._options import (
     load_prompt,
     system_prompt_options,
 )
-from ._quality import chosen_splits, quality_options, quality_settings, split_options, write_report
+from ._outputs import check_lines, output_options, prepare_outputs, write_outputs
+from ._quality import chosen_splits, quality_options, quality_settings, split_options
 
 __all__ = ["generate", "summary_lines"]
 
@@ -118,10 +118,12 @@ def _run_options(function: Any) -> Any:
 @_run_options
 @quality_options
 @split_options
+@output_options
 @click.pass_context
 def generate(ctx: click.Context, /, inputs: tuple[str, ...], output: Path, **options: Any) -> None:
     system_prompt = chosen_system_prompt(options["system_prompt"], options["no_system_prompt"])
     splits = chosen_splits(options)
+    prepare_outputs(output)
     synthesizer = _synthesizer(options)
     synthesizer.chat_model()  # no API key: ConfigurationError (exit 2) before any work
     documents = collect_inputs(inputs, theme=options["theme"])
@@ -137,13 +139,12 @@ def generate(ctx: click.Context, /, inputs: tuple[str, ...], output: Path, **opt
         retry_failed=options["retry_failed"],
         splits=splits,
     )
-    for line in summary_lines(report):
+    extra = write_outputs(
+        report, options, system_prompt=system_prompt, splits=splits,
+        chunks=lambda: synthesizer.iter_chunks(documents),
+    )  # fmt: skip
+    for line in [*summary_lines(report), *extra, *check_lines(report, options)]:
         click.echo(line, err=True)
-    if options["report_path"] is not None:
-        write_report(options["report_path"], report)
-        click.echo(f"Quality report written to {options['report_path']}", err=True)
-    for path in report.split_paths.values() or [output]:
-        click.echo(check_line(path, encoding=options["encoding"]), err=True)
     ctx.exit(EXIT_PROBLEMS if report.failures else EXIT_OK)
 
 
