@@ -93,8 +93,8 @@ def write_outputs(
             write_examples(output, report.records, system_prompt=system_prompt, format=fmt)
         else:
             write_split_files(output, parts, system_prompt=system_prompt, format=fmt)
-    if parts is not None:
-        lines.append(_splits_line(report, parts))
+    if parts is not None and splits is not None:
+        lines.append(_splits_line(report, parts, splits))
     if options["provenance"]:
         path = provenance_path_for(output)
         write_jsonl(path, _provenance_rows(report, parts))
@@ -115,9 +115,10 @@ def _parts(report: RunReport, splits: SplitOptions | None) -> dict[str, list[Any
     )
 
 
-def _splits_line(report: RunReport, parts: dict[str, list[Any]]) -> str:
+def _splits_line(report: RunReport, parts: dict[str, list[Any]], splits: SplitOptions) -> str:
+    asked = {"train": 1.0, "val": splits.val_fraction, "test": splits.test_fraction}
     written = [f"{SPLIT_FILE_NAMES[name]} {len(parts[name]):,}" for name in parts if parts[name]]
-    empty = [SPLIT_FILE_NAMES[name] for name in parts if not parts[name]]
+    empty = [SPLIT_FILE_NAMES[name] for name in parts if asked[name] and not parts[name]]
     folder = next(iter(report.split_paths.values())).parent if report.split_paths else None
     text = f"Splits: {', '.join(written) or 'none written'}"
     if folder is not None:
