@@ -96,9 +96,11 @@ def histogram(values: Sequence[int], *, limit: int | None, title: str, unit: str
         x = left + index * bar_w
         h = plot_h * count / tallest
         tip = f"{count:,} examples with {low:,}–{high:,} {unit}"
+        over = show_limit and limit is not None and low > limit
         body.append(
             f'<rect x="{x + 1:.1f}" y="{10 + plot_h - h:.1f}" width="{bar_w - 2:.1f}" '
-            f'height="{h:.1f}" fill="#3b6ea5"><title>{escape(tip)}</title></rect>'
+            f'height="{h:.1f}" fill="{"#c62828" if over else "#3b6ea5"}">'
+            f"<title>{escape(tip)}</title></rect>"
         )
     for tick in (0, bins // 2, bins):
         x = left + tick * bar_w

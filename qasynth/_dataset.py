@@ -114,7 +114,8 @@ class Dataset:
         ``"openai"``) plus the provenance columns ``source``, ``theme``, ``page``,
         ``chunk_id``, ``chunk_index``, ``origin`` and ``derived_from``.
 
-        Needs ``pyarrow`` (``pip install "qasynth[parquet]"``).
+        Needs ``pyarrow`` (``pip install "qasynth[parquet]"``). A ``path`` without
+        the ``.parquet`` suffix gets it; the path written is returned.
         """
         target = Path(path)
         if not is_parquet(target):
