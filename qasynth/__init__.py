@@ -12,7 +12,7 @@ import logging
 from ._calls import Limits
 from ._chunking import Chunker
 from ._convert import csv_to_jsonl
-from ._dataset import Dataset, Stats
+from ._dataset import Dataset
 from ._errors import (
     AuthenticationError,
     ColumnError,
@@ -34,6 +34,7 @@ from ._plan import Plan, plan
 from ._prompts import QAPrompt
 from ._report import QualityReport
 from ._schema import QA, Chunk, ChunkFailure, QACollection, QARecord, Rejection
+from ._stats import Stats
 
 __version__ = "0.1.0"
 

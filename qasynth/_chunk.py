@@ -27,11 +27,11 @@ from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from pydantic import BaseModel
 
 from ._calls import USAGE_KEY, CallFailed, ModelCaller, RequestRefused, Usage
-from ._dataset import Stats
 from ._errors import ParseError
 from ._parsing import ParsedReply, ReplyParser, StructuredParser, message_text
 from ._prompts import PromptLike, chunk_variables
 from ._schema import QA, Chunk, ChunkFailure, QARecord, Rejection
+from ._stats import Stats
 from .checks._contract import Check, ChunkContext
 
 __all__ = ["ChunkResult", "ChunkRunner", "step_config"]

@@ -2,64 +2,21 @@
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass, field, fields
+import json
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, overload
 
-from ._finalize import SPLIT_NAMES, assign_splits, split_paths
-from ._schema import ChunkFailure, QARecord, Rejection
-from ._writers import write_chat_jsonl, write_jsonl
+from ._errors import ConfigurationError
+from ._finalize import SPLIT_FILE_NAMES, SPLIT_NAMES, assign_splits
+from ._formats import example, is_parquet, provenance, write_examples, write_splits
+from ._llm import DEFAULT_MODEL
+from ._schema import Chunk, ChunkFailure, QARecord, Rejection
+from ._stats import Stats
+from ._tokens import EncodingLike
+from ._writers import atomic_writer, write_jsonl
 
-__all__ = ["Dataset", "Stats"]
-
-
-@dataclass
-class Stats:
-    """Counts for a run.
-
-    ``model_calls`` counts answered model calls of every kind (broken down in
-    ``calls_by_kind``: generate, topup, judge, paraphrase, translate);
-    ``fix_calls`` the extra calls the output fixer made. Together they are the
-    paid calls. ``retries`` counts requests that were retried (429, 5xx,
-    timeouts) and ``waited`` the seconds spent waiting before retries;
-    ``step_errors`` checks that failed on a chunk (its records were kept).
-    ``cached_input_tokens`` are input tokens the provider served from its prompt
-    cache (part of ``input_tokens``, billed at a lower rate).
-    """
-
-    documents: int = 0
-    empty_documents: int = 0
-    chunks: int = 0
-    chunks_done: int = 0
-    chunks_failed: int = 0
-    chunks_resumed: int = 0
-    model_calls: int = 0
-    fix_calls: int = 0
-    retries: int = 0
-    waited: float = 0.0
-    local_repairs: int = 0
-    pairs_returned: int = 0
-    pairs_kept: int = 0
-    input_tokens: int = 0
-    cached_input_tokens: int = 0
-    output_tokens: int = 0
-    rejections: Counter[str] = field(default_factory=Counter)
-    repairs: Counter[str] = field(default_factory=Counter)
-    calls_by_kind: Counter[str] = field(default_factory=Counter)
-    step_errors: Counter[str] = field(default_factory=Counter)
-
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            data[f.name] = dict(sorted(value.items())) if isinstance(value, Counter) else value
-        return data
-
-    @property
-    def pairs_rejected(self) -> int:
-        return sum(self.rejections.values())
+__all__ = ["Dataset"]
 
 
 class Dataset:
@@ -99,10 +56,72 @@ class Dataset:
             f"{len(self.rejections)} rejected pairs)"
         )
 
-    def to_jsonl(self, path: str | Path, *, system_prompt: str | None = None) -> Path:
-        """Write the records as OpenAI chat fine-tuning JSONL (atomically)."""
-        write_chat_jsonl(path, self.records, system_prompt=system_prompt)
+    def to_jsonl(
+        self, path: str | Path, *, system_prompt: str | None = None, format: str = "openai"
+    ) -> Path:
+        """Write the records as JSONL, atomically: ``format`` is ``"openai"`` (chat
+        messages, the default), ``"alpaca"`` or ``"sharegpt"`` (see the Output formats page)."""
+        write_examples(path, self.records, system_prompt=system_prompt, format=format)
         return Path(path)
+
+    def to_parquet(
+        self, path: str | Path, *, system_prompt: str | None = None, format: str = "openai"
+    ) -> Path:
+        """Write the records as Parquet: the ``format``'s columns (``messages`` for
+        ``"openai"``) plus the provenance columns ``source``, ``theme``, ``page``,
+        ``chunk_id``, ``chunk_index``, ``origin`` and ``derived_from``.
+
+        Needs ``pyarrow`` (``pip install "qasynth[parquet]"``). A ``path`` without
+        the ``.parquet`` suffix gets it; the path written is returned.
+        """
+        target = Path(path)
+        if not is_parquet(target):
+            target = target.with_name(target.name + ".parquet")
+        write_examples(target, self.records, system_prompt=system_prompt, format=format)
+        return target
+
+    def provenance_to_jsonl(self, path: str | Path) -> Path:
+        """Write each record's provenance, one line per record in the order of the
+        data file (source, theme, page, chunk id and index, origin, derived_from)."""
+        write_jsonl(path, (provenance(r) for r in self.records))
+        return Path(path)
+
+    def to_hf_dataset(
+        self,
+        *,
+        system_prompt: str | None = None,
+        format: str = "openai",
+        val_fraction: float = 0.0,
+        test_fraction: float = 0.0,
+        seed: int = 0,
+    ) -> Any:
+        """The records as a Hugging Face ``datasets.Dataset`` (the ``format``'s columns
+        plus provenance columns), or a ``DatasetDict`` of the non-empty ``train``,
+        ``validation`` and ``test`` splits when a fraction is given.
+
+        Needs ``datasets`` (``pip install "qasynth[hf]"``).
+        """
+        try:
+            import datasets  # optional: qasynth[hf]
+        except ImportError as exc:
+            raise ConfigurationError(
+                'to_hf_dataset needs the datasets package; run: pip install "qasynth[hf]" '
+                "(or write JSONL with to_jsonl and load that)"
+            ) from exc
+
+        def table(records: list[QARecord]) -> Any:
+            rows = [
+                {**example(r, system_prompt=system_prompt, format=format), **provenance(r)}
+                for r in records
+            ]
+            return datasets.Dataset.from_list(rows)
+
+        if not val_fraction and not test_fraction:
+            return table(self.records)
+        parts = self.split(val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
+        return datasets.DatasetDict(
+            {SPLIT_FILE_NAMES[name]: table(part) for name, part in parts.items() if part}
+        )
 
     def split(
         self, *, val_fraction: float = 0.0, test_fraction: float = 0.0, seed: int = 0
@@ -129,13 +148,51 @@ class Dataset:
         test_fraction: float = 0.0,
         seed: int = 0,
         system_prompt: str | None = None,
+        format: str = "openai",
     ) -> dict[str, Path]:
-        """Write ``OUT.train.jsonl``, ``OUT.val.jsonl`` and ``OUT.test.jsonl``."""
+        """Write the splits into a folder named after ``path``: for ``OUT.jsonl``,
+        ``OUT/train.jsonl``, ``OUT/validation.jsonl`` and ``OUT/test.jsonl``
+        (``.parquet`` files when ``path`` ends in ``.parquet``).
+
+        ``datasets.load_dataset("OUT")`` loads exactly these splits. A split with
+        no records is not written (and an earlier run's file for it is removed);
+        the result maps the written splits (``"train"``, ``"val"``, ``"test"``) to
+        their paths.
+        """
         parts = self.split(val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
-        paths = split_paths(path)
-        for name, records in parts.items():
-            write_chat_jsonl(paths[name], records, system_prompt=system_prompt)
-        return paths
+        return write_splits(path, parts, system_prompt=system_prompt, format=format)
+
+    def write_report(
+        self,
+        path: str | Path,
+        *,
+        chunks: Iterable[Chunk] | None = None,
+        system_prompt: str | None = None,
+        encoding: EncodingLike | None = None,
+        model: str | None = None,
+    ) -> Path:
+        """Write the quality report: a self-contained HTML page when ``path`` ends in
+        ``.html`` (charts of kept and rejected pairs, tokens per example against
+        ``model``'s limit, pairs along each document, a filterable table of rejected
+        pairs), else JSON (counts by reason with examples).
+
+        Pass the run's ``chunks`` (``Synthesizer.iter_chunks(docs)``) to show the
+        chunks that gave no pairs at all; without them the page knows only the
+        chunks that kept or failed something.
+        """
+        from ._html_report import write_html_report  # imports Dataset's module
+        from ._report import QualityReport
+
+        if Path(path).suffix.lower() in (".html", ".htm"):
+            return write_html_report(
+                path, records=self.records, rejections=self.rejections,
+                failures=self.failures, stats=self.stats, chunks=chunks,
+                system_prompt=system_prompt, encoding=encoding, model=model or DEFAULT_MODEL,
+            )  # fmt: skip
+        with atomic_writer(path) as handle:
+            json.dump(QualityReport.of(self).to_dict(), handle, ensure_ascii=False, indent=2)
+            handle.write("\n")
+        return Path(path)
 
     def failures_to_jsonl(self, path: str | Path) -> Path:
         """Write failed chunks (id, source, reason, raw model output) as JSONL."""

@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from ._chunk import ChunkResult
-from ._dataset import Dataset, Stats
+from ._dataset import Dataset
 from ._errors import OutputError
 from ._finish import finish
 from ._lock import RunLock
 from ._runs import RunState, failures_path_for, state_path_for
-from ._schema import Chunk, ChunkFailure, Rejection
+from ._schema import Chunk, ChunkFailure, QARecord, Rejection
+from ._stats import Stats
 from ._writers import write_jsonl
 from .checks._contract import Check
 
@@ -43,6 +44,9 @@ class RunReport:
     failures: list[ChunkFailure] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     split_paths: dict[str, Path] = field(default_factory=dict)
+    records: list[QARecord] = field(default_factory=list)
+    """The kept records (in chunk order), with their provenance."""
+    chunk_links: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -156,4 +160,6 @@ def _write(
         failures=list(failures),
         rejections=dataset.rejections,
         split_paths=written,
+        records=dataset.records,
+        chunk_links=dataset.chunk_links,
     )

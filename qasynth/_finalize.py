@@ -8,10 +8,12 @@ from pathlib import Path
 from ._quality import merge_group_keys, split_groups
 from ._schema import QARecord
 
-__all__ = ["SPLIT_NAMES", "assign_splits", "split_paths"]
+__all__ = ["SPLIT_FILE_NAMES", "SPLIT_NAMES", "assign_splits", "split_paths"]
 
 
 SPLIT_NAMES = ("train", "val", "test")
+SPLIT_FILE_NAMES = {"train": "train", "val": "validation", "test": "test"}
+"""The file name of each split, as Hugging Face ``datasets`` names the splits."""
 
 
 def assign_splits(
@@ -38,8 +40,14 @@ def assign_splits(
 
 
 def split_paths(output: str | Path) -> dict[str, Path]:
-    """Where the splits of ``OUT.jsonl`` go: ``OUT.train.jsonl``, ``OUT.val.jsonl``, ..."""
+    """Where the splits of ``OUT.jsonl`` go: a folder ``OUT/`` beside it holding
+    ``train.jsonl``, ``validation.jsonl`` and ``test.jsonl`` (keys: ``SPLIT_NAMES``).
+
+    The folder holds nothing else, so ``datasets.load_dataset("OUT")`` finds exactly
+    the three splits whatever ``OUT`` is called (``train``, ``test``, ``eval``, ...);
+    the run's other files (state, failures, provenance) stay beside the folder.
+    """
     out = Path(output)
-    return {
-        name: out.with_name(f"{out.stem}.{name}{out.suffix or '.jsonl'}") for name in SPLIT_NAMES
-    }
+    folder = out.with_name(out.stem)
+    suffix = out.suffix or ".jsonl"
+    return {name: folder / f"{SPLIT_FILE_NAMES[name]}{suffix}" for name in SPLIT_NAMES}

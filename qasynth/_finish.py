@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-from ._dataset import Dataset, Stats
+from ._dataset import Dataset
 from ._schema import ChunkFailure, QARecord, Rejection
+from ._stats import Stats
 from .checks._contract import Check, RunContext
 
 __all__ = ["finish"]

@@ -27,7 +27,7 @@ from ._cache import SQLiteResponseCache
 from ._calls import Limits, ModelCaller
 from ._chunk import ChunkResult, ChunkRunner
 from ._chunking import Chunker
-from ._dataset import Dataset, Stats
+from ._dataset import Dataset
 from ._errors import ModelError
 from ._filerun import RunReport, SplitOptions, run_to_file
 from ._finish import finish
@@ -38,6 +38,7 @@ from ._progress import Progress
 from ._prompts import DEFAULT_PROMPT, PromptLike, check_prompt, prompt_fingerprint
 from ._schema import Chunk
 from ._settings import build_synthesizer_options
+from ._stats import Stats
 from ._sync import run_sync
 from .checks import Check, default_checks
 

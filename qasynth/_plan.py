@@ -42,11 +42,11 @@ from typing import Any
 from langchain_core.messages import BaseMessage
 
 from ._chunking import Chunker
-from ._dataset import Stats
 from ._pipeline import Inputs, Synthesizer
 from ._pricing import ModelPrice, count_example_tokens, model_price, prices_as_of
 from ._prompts import render_messages
 from ._schema import Chunk
+from ._stats import Stats
 
 __all__ = ["DEFAULT_OUTPUT_RATIO", "Plan", "TokenSpread", "plan"]
 

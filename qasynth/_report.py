@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from ._dataset import Dataset, Stats
-from ._filerun import RunReport
-from ._schema import ChunkFailure, Rejection
+from ._schema import ChunkFailure, QARecord, Rejection
+from ._stats import Stats
+
+
+class RunOutcome(Protocol):
+    """What a report is made from: a ``Dataset`` or a file run's ``RunReport``."""
+
+    @property
+    def records(self) -> Sequence[QARecord]: ...
+    @property
+    def rejections(self) -> Sequence[Rejection]: ...
+    @property
+    def failures(self) -> Sequence[ChunkFailure]: ...
+    @property
+    def stats(self) -> Stats: ...
+
 
 __all__ = ["QualityReport"]
 
@@ -55,11 +68,10 @@ class QualityReport:
         )
 
     @classmethod
-    def of(cls, result: Dataset | RunReport, *, examples_per_reason: int = 3) -> QualityReport:
+    def of(cls, result: RunOutcome, *, examples_per_reason: int = 3) -> QualityReport:
         """The report for a ``Dataset`` or a file run's ``RunReport``."""
-        kept = len(result) if isinstance(result, Dataset) else result.records_written
         return cls.build(
-            kept=kept,
+            kept=len(result.records),
             rejections=result.rejections,
             failures=result.failures,
             stats=result.stats,

@@ -3,6 +3,8 @@
 Every line is built with :func:`json.dumps` (never string formatting), keeps
 non-ASCII text readable (no ``\\uXXXX`` escapes), and the file is written to a
 temporary sibling and renamed into place, so a crash never leaves half a file.
+New files get the permissions any other program would give them (``0666``
+less the user's umask); a file that is replaced keeps its permissions.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -17,7 +20,14 @@ from typing import IO, Any
 
 from ._schema import QARecord
 
-__all__ = ["atomic_writer", "chat_example", "dumps_line", "write_chat_jsonl", "write_jsonl"]
+__all__ = [
+    "atomic_path",
+    "atomic_writer",
+    "chat_example",
+    "dumps_line",
+    "write_chat_jsonl",
+    "write_jsonl",
+]
 
 
 def dumps_line(obj: Any) -> str:
@@ -35,6 +45,48 @@ def chat_example(user: str, assistant: str, system_prompt: str | None = None) ->
     return {"messages": messages}
 
 
+def _current_umask() -> int:
+    """The process umask, read without changing it where the system allows."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _mode_for(target: Path) -> int:
+    """The permissions ``target`` would get from a plain ``open(target, "w")``."""
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except OSError:
+        return 0o666 & ~_current_umask()
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary sibling of ``path`` to write; it replaces ``path`` when the block ends.
+
+    On an exception the temporary file is removed and any existing file at
+    ``path`` is untouched. The file ends with the permissions of a normally
+    created file (see the module docstring).
+    """
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path(".")
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    os.close(fd)
+    try:
+        yield Path(tmp_name)
+        os.chmod(tmp_name, _mode_for(target))
+        os.replace(tmp_name, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        raise
+
+
 @contextlib.contextmanager
 def atomic_writer(path: str | Path) -> Iterator[IO[str]]:
     """Open a text file for writing that appears at ``path`` only when complete.
@@ -42,20 +94,13 @@ def atomic_writer(path: str | Path) -> Iterator[IO[str]]:
     Written as UTF-8 without BOM with ``\\n`` line ends; on an exception the
     temporary file is removed and any existing file at ``path`` is untouched.
     """
-    target = Path(path)
-    directory = target.parent if str(target.parent) else Path(".")
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
+    with (
+        atomic_path(path) as tmp,
+        tmp.open("w", encoding="utf-8", newline="\n") as handle,
+    ):
+        yield handle
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def write_jsonl(path: str | Path, objects: Iterable[Any]) -> int:

@@ -84,8 +84,9 @@ def check(
     ctx.exit(EXIT_OK if report.ok else EXIT_PROBLEMS)
 
 
-def one_line(report: CheckReport) -> str:
-    """The check report in one line, for the end of ``generate`` and ``convert``."""
+def one_line(report: CheckReport, *, priced: bool = True) -> str:
+    """The check report in one line, for the end of ``generate`` and ``convert``;
+    ``priced=False`` leaves out training tokens and cost (validation and test files)."""
     count = len(report.problems)
     if count:
         noun = "problem" if count == 1 else "problems"
@@ -93,6 +94,8 @@ def one_line(report: CheckReport) -> str:
     else:
         found = "no problems"
     text = f"{report.path}: {report.examples:,} valid examples, {found}"
+    if not priced:
+        return text
     text += f", {report.total_tokens:,} training tokens"
     if report.estimated_cost is not None:
         text += (
@@ -106,10 +109,10 @@ def _dollars(amount: float) -> str:
     return f"${amount:,.2f}" if amount >= 0.01 or amount == 0 else f"${amount:.4f}"
 
 
-def check_line(path: Path, *, encoding: str | None) -> str:
+def check_line(path: Path, *, encoding: str | None, priced: bool = True) -> str:
     """Check a file just written and sum it up in one line (never fails the command)."""
     try:
         report = check_jsonl(path, encoding=encoding)
     except (QasynthError, OSError) as exc:
         return f"Check: skipped ({exc})"
-    return f"Check: {one_line(report)}; details: qasynth check {path}"
+    return f"Check: {one_line(report, priced=priced)}; details: qasynth check {path}"

@@ -16,7 +16,6 @@ from .._pipeline import Synthesizer
 from .._report import QualityReport
 from .._runs import failures_path_for, state_path_for
 from ._app import EXIT_OK, EXIT_PROBLEMS, INTERRUPT_HINT
-from ._check import check_line
 from ._guard import refuse_overwriting_inputs
 from ._options import (
     apply_options,
@@ -25,7 +24,8 @@ from ._options import (
     collect_inputs,
     system_prompt_options,
 )
-from ._quality import chosen_splits, quality_options, run_settings, split_options, write_report
+from ._outputs import check_lines, output_options, prepare_outputs, write_outputs
+from ._quality import chosen_splits, quality_options, run_settings, split_options
 
 __all__ = ["generate", "summary_lines"]
 
@@ -134,10 +134,12 @@ def _run_options(function: Any) -> Any:
 @_run_options
 @quality_options
 @split_options
+@output_options
 @click.pass_context
 def generate(ctx: click.Context, /, inputs: tuple[str, ...], output: Path, **options: Any) -> None:
     system_prompt = chosen_system_prompt(options["system_prompt"], options["no_system_prompt"])
     splits = chosen_splits(options)
+    prepare_outputs(output)
     synthesizer = _synthesizer(options)
     synthesizer.chat_model()  # no API key: ConfigurationError (exit 2) before any work
     documents = collect_inputs(inputs, theme=options["theme"])
@@ -159,13 +161,12 @@ def generate(ctx: click.Context, /, inputs: tuple[str, ...], output: Path, **opt
         retry_failed=options["retry_failed"],
         splits=splits,
     )
-    for line in summary_lines(report):
+    extra = write_outputs(
+        report, options, system_prompt=system_prompt, splits=splits,
+        chunks=lambda: synthesizer.iter_chunks(documents),
+    )  # fmt: skip
+    for line in [*summary_lines(report), *extra, *check_lines(report, options)]:
         click.echo(line, err=True)
-    if options["report_path"] is not None:
-        write_report(options["report_path"], report)
-        click.echo(f"Quality report written to {options['report_path']}", err=True)
-    for path in report.split_paths.values() or [output]:
-        click.echo(check_line(path, encoding=options["encoding"]), err=True)
     ctx.exit(EXIT_PROBLEMS if report.failures else EXIT_OK)
 
 

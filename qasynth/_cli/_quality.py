@@ -101,20 +101,22 @@ _SPLIT_OPTIONS = (
         "--val-fraction",
         type=click.FloatRange(0, 1, max_open=True),
         default=0.0,
-        help="Share of chunks for OUT.val.jsonl (split by chunk, so nothing leaks).",
+        help="Share of chunks for the validation split. Splits go to a folder OUT/ holding "
+        "train.jsonl, validation.jsonl and test.jsonl (split by chunk, so nothing leaks).",
     ),
     click.option(
         "--test-fraction",
         type=click.FloatRange(0, 1, max_open=True),
         default=0.0,
-        help="Share of chunks for OUT.test.jsonl.",
+        help="Share of chunks for OUT/test.jsonl.",
     ),
     click.option("--seed", type=int, default=0, show_default=True, help="Seed for the split."),
     click.option(
         "--report",
         "report_path",
         type=click.Path(dir_okay=False, path_type=Path),
-        help="Write the quality report (counts by rejection reason, with examples) as JSON.",
+        help="Write the quality report: FILE.html is a page with charts and a filterable "
+        "table of rejected pairs; any other name gets JSON (counts by reason, with examples).",
     ),
 )
 

@@ -1,0 +1,179 @@
+"""Output options of ``qasynth generate``: the format, provenance, the report, the check.
+
+``run_to_file`` writes OpenAI chat JSONL; :func:`write_outputs` then rewrites the
+output in the chosen format (Alpaca, ShareGPT, or Parquet for a ``.parquet``
+path), writes the provenance file and the quality report (HTML or JSON), and
+returns the lines to print. :func:`check_lines` checks what was written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from .._dataset import Dataset
+from .._filerun import RunReport, SplitOptions
+from .._finalize import SPLIT_FILE_NAMES
+from .._formats import FORMATS, is_parquet, provenance, require_pyarrow, write_examples
+from .._formats import write_splits as write_split_files
+from .._html_report import write_html_report
+from .._report import QualityReport
+from .._schema import Chunk
+from .._writers import atomic_writer, write_jsonl
+from ._check import check_line
+from ._options import apply_options
+
+__all__ = [
+    "check_lines",
+    "output_options",
+    "prepare_outputs",
+    "provenance_path_for",
+    "write_outputs",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_OUTPUT_OPTIONS = (
+    click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(FORMATS),
+        default="openai",
+        show_default=True,
+        help="openai: chat messages; alpaca: instruction/input/output; sharegpt: "
+        "conversations of human/gpt turns. An -o ending in .parquet writes Parquet (with "
+        "provenance columns; needs qasynth[parquet]).",
+    ),
+    click.option(
+        "--provenance",
+        is_flag=True,
+        help="Also write OUT.provenance.jsonl: each example's source, page, chunk and origin, "
+        "line for line.",
+    ),
+)
+
+
+def output_options(function: F) -> F:
+    return apply_options(_OUTPUT_OPTIONS, function)
+
+
+def provenance_path_for(output: str | Path) -> Path:
+    out = Path(output)
+    return out.with_name(f"{out.stem}.provenance.jsonl")
+
+
+def _is_html(path: Path) -> bool:
+    return path.suffix.lower() in (".html", ".htm")
+
+
+def prepare_outputs(output: Path) -> None:
+    """Fail before any paid work when the output cannot be written (Parquet without pyarrow)."""
+    if is_parquet(output):
+        require_pyarrow()
+
+
+def write_outputs(
+    report: RunReport,
+    options: dict[str, Any],
+    *,
+    system_prompt: str | None,
+    splits: SplitOptions | None,
+    chunks: Callable[[], Iterable[Chunk]],
+) -> list[str]:
+    """Write the chosen format, the provenance and the report; the lines to print."""
+    output, fmt = report.output, options["output_format"]
+    parts = _parts(report, splits)
+    lines: list[str] = []
+    if fmt != "openai" or is_parquet(output):
+        if parts is None:
+            write_examples(output, report.records, system_prompt=system_prompt, format=fmt)
+        else:
+            write_split_files(output, parts, system_prompt=system_prompt, format=fmt)
+    if parts is not None and splits is not None:
+        lines.append(_splits_line(report, parts, splits))
+    if options["provenance"]:
+        path = provenance_path_for(output)
+        write_jsonl(path, _provenance_rows(report, parts))
+        lines.append(f"Provenance written to {path}")
+    report_path: Path | None = options["report_path"]
+    if report_path is not None:
+        _write_report(report_path, report, options, system_prompt, chunks)
+        lines.append(f"Quality report written to {report_path}")
+    return lines
+
+
+def _parts(report: RunReport, splits: SplitOptions | None) -> dict[str, list[Any]] | None:
+    if splits is None:
+        return None
+    dataset = Dataset(report.records, chunk_links=report.chunk_links)
+    return dataset.split(
+        val_fraction=splits.val_fraction, test_fraction=splits.test_fraction, seed=splits.seed
+    )
+
+
+def _splits_line(report: RunReport, parts: dict[str, list[Any]], splits: SplitOptions) -> str:
+    asked = {"train": 1.0, "val": splits.val_fraction, "test": splits.test_fraction}
+    written = [f"{SPLIT_FILE_NAMES[name]} {len(parts[name]):,}" for name in parts if parts[name]]
+    empty = [SPLIT_FILE_NAMES[name] for name in parts if asked[name] and not parts[name]]
+    folder = next(iter(report.split_paths.values())).parent if report.split_paths else None
+    text = f"Splits: {', '.join(written) or 'none written'}"
+    if folder is not None:
+        text += f" in {folder}/ (datasets.load_dataset({str(folder)!r}) loads them)"
+    if empty:
+        text += f"; {' and '.join(empty)} empty, not written (too few chunks for the fraction)"
+    return text
+
+
+def _provenance_rows(
+    report: RunReport, parts: dict[str, list[Any]] | None
+) -> Iterable[dict[str, Any]]:
+    if parts is None:
+        for number, record in enumerate(report.records, start=1):
+            yield {"line": number, **provenance(record)}
+        return
+    for name, records in parts.items():
+        for number, record in enumerate(records, start=1):
+            yield {"split": SPLIT_FILE_NAMES[name], "line": number, **provenance(record)}
+
+
+def _write_report(
+    path: Path,
+    report: RunReport,
+    options: dict[str, Any],
+    system_prompt: str | None,
+    chunks: Callable[[], Iterable[Chunk]],
+) -> None:
+    if not _is_html(path):
+        with atomic_writer(path) as handle:
+            json.dump(QualityReport.of(report).to_dict(), handle, ensure_ascii=False, indent=2)
+            handle.write("\n")
+        return
+    write_html_report(
+        path,
+        records=report.records,
+        rejections=report.rejections,
+        failures=report.failures,
+        stats=report.stats,
+        chunks=chunks(),
+        system_prompt=system_prompt,
+        encoding=options["encoding"],
+        title=f"Quality report: {report.output.name}",
+    )
+
+
+def check_lines(report: RunReport, options: dict[str, Any]) -> list[str]:
+    """The one-line checks after a run: the training file priced, the others only checked."""
+    fmt = options["output_format"]
+    if fmt != "openai" or is_parquet(report.output):
+        kind = "Parquet" if is_parquet(report.output) else f"{fmt} JSONL"
+        return [f"Check: not run (qasynth check reads OpenAI chat JSONL; this output is {kind})"]
+    if not report.split_paths:
+        return [check_line(report.output, encoding=options["encoding"])]
+    return [
+        check_line(path, encoding=options["encoding"], priced=name == "train")
+        for name, path in report.split_paths.items()
+    ]

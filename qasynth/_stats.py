@@ -1,0 +1,56 @@
+"""The counts of a run."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+__all__ = ["Stats"]
+
+
+@dataclass
+class Stats:
+    """Counts for a run.
+
+    ``model_calls`` counts answered model calls of every kind (broken down in
+    ``calls_by_kind``: generate, topup, judge, paraphrase, translate);
+    ``fix_calls`` the extra calls the output fixer made. Together they are the
+    paid calls. ``retries`` counts requests that were retried (429, 5xx,
+    timeouts) and ``waited`` the seconds spent waiting before retries;
+    ``step_errors`` checks that failed on a chunk (its records were kept).
+    ``cached_input_tokens`` are input tokens the provider served from its prompt
+    cache (part of ``input_tokens``, billed at a lower rate).
+    """
+
+    documents: int = 0
+    empty_documents: int = 0
+    chunks: int = 0
+    chunks_done: int = 0
+    chunks_failed: int = 0
+    chunks_resumed: int = 0
+    model_calls: int = 0
+    fix_calls: int = 0
+    retries: int = 0
+    waited: float = 0.0
+    local_repairs: int = 0
+    pairs_returned: int = 0
+    pairs_kept: int = 0
+    input_tokens: int = 0
+    cached_input_tokens: int = 0
+    output_tokens: int = 0
+    rejections: Counter[str] = field(default_factory=Counter)
+    repairs: Counter[str] = field(default_factory=Counter)
+    calls_by_kind: Counter[str] = field(default_factory=Counter)
+    step_errors: Counter[str] = field(default_factory=Counter)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            data[f.name] = dict(sorted(value.items())) if isinstance(value, Counter) else value
+        return data
+
+    @property
+    def pairs_rejected(self) -> int:
+        return sum(self.rejections.values())
