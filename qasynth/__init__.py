@@ -25,8 +25,11 @@ from ._errors import (
     QasynthError,
     StateError,
 )
+from ._eval_results import EvalResult, ModelScore, ProbeResult
+from ._evaluate import aevaluate, evaluate
 from ._filecheck import CheckReport, Problem, TokenStats, check_jsonl
 from ._filters import GroundingCheck, LanguageCheck, NearDuplicates, StandaloneCheck
+from ._finetune import FineTuneProgress, FineTuneResult, afinetune, finetune
 from ._parsing import ReplyParser
 from ._pipeline import Synthesizer, asynthesize, synthesize
 from ._plan import Plan, plan
@@ -64,7 +67,10 @@ __all__ = [
     "Dataset",
     "DocumentError",
     "EncodingUnavailableError",
+    "EvalResult",
     "ExactDuplicates",
+    "FineTuneProgress",
+    "FineTuneResult",
     "GroundingCheck",
     "GroupFilter",
     "InputError",
@@ -73,6 +79,7 @@ __all__ = [
     "MaxLength",
     "ModelError",
     "ModelPrice",
+    "ModelScore",
     "NearDuplicates",
     "NonEmpty",
     "NotEcho",
@@ -80,6 +87,7 @@ __all__ = [
     "Paraphraser",
     "ParseError",
     "Plan",
+    "ProbeResult",
     "Problem",
     "QACollection",
     "QAPrompt",
@@ -100,9 +108,13 @@ __all__ = [
     "TokenStats",
     "Translator",
     "__version__",
+    "aevaluate",
+    "afinetune",
     "asynthesize",
     "check_jsonl",
     "csv_to_jsonl",
+    "evaluate",
+    "finetune",
     "model_price",
     "plan",
     "prices_as_of",
