@@ -324,15 +324,14 @@ def test_an_uploaded_file_is_processed_and_its_content_comes_back() -> None:
     with FakeOpenAIServer() as server:
         client = openai_client(server)
         uploaded = client.files.create(file=("train.jsonl", content), purpose="fine-tune")
-        first = client.files.retrieve(uploaded.id)
-        second = client.files.retrieve(uploaded.id)
+        retrieved = client.files.retrieve(uploaded.id)
         listed = client.files.list(purpose="fine-tune")
         downloaded = client.files.content(uploaded.id).read()
 
     assert (uploaded.filename, uploaded.bytes, uploaded.purpose) == (
         "train.jsonl", len(content), "fine-tune",
     )  # fmt: skip
-    assert (first.status, second.status) == ("uploaded", "processed")
+    assert (uploaded.status, retrieved.status) == ("uploaded", "processed")
     assert [f.id for f in listed.data] == [uploaded.id]
     assert downloaded == content
     assert server.requests[0].body == {"filename": "train.jsonl", "purpose": "fine-tune",

@@ -1,8 +1,8 @@
 """The fake server's stateful endpoints: files, fine-tuning jobs and batches.
 
 Everything advances by being looked at, never by the clock, so tests run as fast
-as their client polls: an uploaded file is ``uploaded`` until its first retrieve,
-then ``processed``; a fine-tuning job moves one status per retrieve
+as their client polls: an uploaded file is ``uploaded`` when created and
+``processed`` from its first retrieve on; a fine-tuning job moves one status per retrieve
 (``validating_files`` → ``queued`` → ``running`` → ``succeeded``, or ``failed``
 with an error when the server was built with ``fine_tune_error=``); a batch moves
 ``validating`` → ``in_progress`` → ``finalizing`` → ``completed``, and its output
@@ -173,9 +173,8 @@ class Resources:
             if file_id not in self._files:
                 return _error(404, f"No such File object: {file_id}", "id")
             meta, _ = self._files[file_id]
-            shown = dict(meta)
-            meta["status"] = "processed"  # processed from the second look on
-            return 200, shown
+            meta["status"] = "processed"  # processed once looked at
+            return 200, dict(meta)
 
     def file_content(self, file_id: str) -> Result:
         with self._lock:
