@@ -108,7 +108,8 @@ class _Variants:
 
     async def paraphrases(self, items: list[Probe], n: int, helper: BaseChatModel) -> None:
         store: dict[str, list[str]] = self.data["paraphrase"]
-        missing = [p for p in items if len(store.get(_qkey(p.question), [])) < n]
+        asked: dict[str, int] = self.data.setdefault("paraphrases_asked", {})
+        missing = [p for p in items if asked.get(_qkey(p.question), 0) < n]
         for start in range(0, len(missing), _BATCH):
             batch = missing[start : start + _BATCH]
             listed = [{"index": i, "question": p.question} for i, p in enumerate(batch)]
@@ -121,6 +122,8 @@ class _Variants:
                 if 0 <= item.index < len(batch):
                     found = [q.strip() for q in item.questions if q.strip()]
                     store[_qkey(batch[item.index].question)] = found[:n]
+            for probe in batch:
+                asked[_qkey(probe.question)] = n
             self.save()
 
     async def translations(self, items: list[Probe], lang: str, helper: BaseChatModel) -> None:

@@ -37,7 +37,7 @@ __all__ = [
     "model_grade",
 ]
 
-MIN_WORD_RECALL = 0.6
+MIN_WORD_RECALL = 0.5
 GRADE_INSTRUCTIONS = (
     "You grade answers to questions against the expected answer. An answer is correct "
     "when it states the facts of the expected answer (names, numbers, dates, places); "
