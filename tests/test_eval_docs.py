@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import tiktoken
+from test_docs import DOCS, python_blocks
 
 import qasynth._tokens
-from test_docs import DOCS, python_blocks
 
 
 def test_the_loop_page_example_runs(

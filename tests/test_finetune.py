@@ -82,7 +82,7 @@ def test_a_file_with_problems_is_refused_before_anything_is_uploaded(
 ) -> None:
     train = write_chat(tmp_path / "train.jsonl", FACTS[:3])
 
-    with pytest.raises(qasynth.InputError, match="fewer than 10|at least 10"):
+    with pytest.raises(qasynth.InputError, match=r"fewer than 10|at least 10"):
         tune(train, server)
 
     assert server.requests == []
