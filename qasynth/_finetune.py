@@ -283,8 +283,8 @@ class _Run:
             if job.status != status:
                 status = job.status
                 self.report("status", f"status: {status}")
-            events = [e async for e in self.client.fine_tuning.jobs.list_events(job.id)]
-            for event in reversed(events):  # the API lists the newest first
+            page = await self.client.fine_tuning.jobs.list_events(job.id, limit=50)
+            for event in reversed(page.data):  # the API lists the newest first
                 if event.id not in seen:
                     seen.add(event.id)
                     self.report("event", event.message)

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 import qasynth
 import qasynth._tokens
+from qasynth._cli import _finetune as cli_finetune
 from qasynth._cli import main
 from qasynth._finetune import state_path
 from qasynth.testing import FakeOpenAIServer
@@ -201,3 +202,45 @@ def test_the_cli_refuses_a_bad_file_with_exit_2_and_can_cancel_a_job(
     assert started.exit_code == 0 and started.stdout.strip().startswith("ftjob-")
     assert cancelled.exit_code == 0, cancelled.output
     assert server.resources.jobs[0]["status"] == "cancelled"
+
+
+def test_a_failed_job_is_not_reused_a_rerun_starts_a_new_one_on_the_same_upload(
+    tmp_path: Path,
+) -> None:
+    train = write_chat(tmp_path / "train.jsonl", FACTS)
+    with FakeOpenAIServer(fine_tune_error="Internal error; please retry.") as fake:
+        failed = qasynth.finetune(train, base_url=fake.base_url, api_key=KEY, poll_interval=0)
+        fake.resources.fine_tune_error = None
+        retried = qasynth.finetune(train, base_url=fake.base_url, api_key=KEY, poll_interval=0)
+
+        assert (failed.status, failed.error) == ("failed", "Internal error; please retry.")
+        assert retried.succeeded and retried.job_id != failed.job_id
+        assert not retried.attached
+        assert (len(fake.resources.files), len(fake.resources.jobs)) == (1, 2)
+
+
+def test_ctrl_c_says_the_job_keeps_running_and_how_to_wait_or_cancel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    train = write_chat(tmp_path / "train.jsonl", FACTS)
+
+    def started_then_interrupted(coroutine: object) -> None:
+        raise KeyboardInterrupt
+
+    def fake_afinetune(train: Path, **options: object) -> None:
+        on_progress = options["on_progress"]
+        assert callable(on_progress)
+        on_progress(qasynth.FineTuneProgress("job", "created fine-tuning job ftjob-9", "ftjob-9"))
+
+    monkeypatch.setattr(cli_finetune, "afinetune", fake_afinetune)
+    monkeypatch.setattr(cli_finetune, "run_sync", started_then_interrupted)
+    fake_afinetune(train, on_progress=lambda p: None)  # the fake itself works
+
+    result = CliRunner().invoke(main, ["finetune", str(train), "--suffix", "my atlas"])
+
+    assert result.exit_code == 130
+    command = f"qasynth finetune {train} --suffix 'my atlas'"
+    assert (
+        f"Interrupted; job ftjob-9 keeps running (wait for it again: `{command}`; "
+        f"cancel it: `{command} --cancel`)." in " ".join(result.stderr.split())
+    )

@@ -81,16 +81,11 @@ def finetune_command(ctx: click.Context, /, train: Path, **options: Any) -> None
         click.echo(f"Job {result.job_id}: {result.status}", err=True)
         _print(result.to_dict() if options["as_json"] else None, result.job_id)
         ctx.exit(EXIT_OK)
-    ctx.meta[INTERRUPT_HINT] = (
-        f"nothing is lost: wait for it with '{same}', or cancel it with '{same} --cancel'"
-    )
+    ctx.meta[INTERRUPT_HINT] = _hint("nothing is lost", same)
 
     def show(progress: FineTuneProgress) -> None:
         if progress.job_id:
-            ctx.meta[INTERRUPT_HINT] = (
-                f"job {progress.job_id} keeps running; wait for it with '{same}', "
-                f"or cancel it with '{same} --cancel'"
-            )
+            ctx.meta[INTERRUPT_HINT] = _hint(f"job {progress.job_id} keeps running", same)
         click.echo(progress.message, err=True)
 
     result = run_sync(
@@ -112,6 +107,10 @@ def finetune_command(ctx: click.Context, /, train: Path, **options: Any) -> None
         _print(payload, None)
         ctx.exit(EXIT_PROBLEMS)
     _print(payload, result.fine_tuned_model)
+
+
+def _hint(what: str, same: str) -> str:
+    return f"{what} (wait for it again: `{same}`; cancel it: `{same} --cancel`)"
 
 
 def _print(payload: dict[str, Any] | None, line: str | None) -> None:
