@@ -252,6 +252,12 @@ class _Grader:
         self.kind, self.llm, self.state = kind, llm, state
         self.name = None if llm is None else model_name_of(llm)
 
+    def known(self, probe: Probe, answer: str) -> bool:
+        """Whether this answer's grade is already kept (always, for the exact grader)."""
+        if self.name is None:
+            return True
+        return (self.name, probe.question, probe.expected, answer) in self.state.grades
+
     async def grade(self, probe: Probe, answer: str) -> bool | None:
         if self.llm is None or self.name is None:
             return exact_grade(probe.expected, answer)
@@ -323,15 +329,22 @@ async def aevaluate(
             answer = state.answers.get(key)
             if answer is None:
                 answer = await _call(chat, _ask_messages(probe.system, probe.question))
+            new = key not in state.answers or not grading.known(probe, answer)
             correct = await grading.grade(probe, answer)
-            if key not in state.answers or (grading.name and correct is not None):
+            if new:
                 state.answers[key] = answer
                 grader_name = grading.name if correct is not None else None
                 state.append(_row(name, probe, answer, correct, grader_name))
         return ProbeResult(name, probe.kind, probe.question, probe.expected, answer,
                            bool(correct), probe.source)  # fmt: skip
 
-    results = await asyncio.gather(*(one(chat, p) for chat in chats for p in probes))
+    tasks = [asyncio.ensure_future(one(chat, p)) for chat in chats for p in probes]
+    try:
+        results = await asyncio.gather(*tasks)
+    finally:  # on a failure or an interruption, stop asking (what is graded is kept)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
     result = summarize(list(results), grader=grader)
     if output is not None:
         result.write_jsonl(Path(output))

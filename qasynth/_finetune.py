@@ -308,7 +308,6 @@ class _Run:
                 if file_id is not None and path is not None:
                     await self.processed(file_id, path)
             job = await self.create_job(training, validation)
-            self.state.save(self.key, job_id=job.id)
         self.job_id = job.id
         self.state.save(self.key, job_id=job.id)
         verb = "attached to" if attached else "created"

@@ -9,12 +9,20 @@ from pathlib import Path
 import pytest
 import tiktoken
 from click.testing import CliRunner
+from test_fake_server import wait_until
 
 import qasynth
 import qasynth._tokens
 from qasynth._cli import main
 from qasynth._grading import exact_grade
-from qasynth.testing import Content, FakeOpenAIServer, Reply, ReplyContext, default_responder
+from qasynth.testing import (
+    Content,
+    ErrorReply,
+    FakeOpenAIServer,
+    Reply,
+    ReplyContext,
+    default_responder,
+)
 
 KEY = "sk-test-eval-secret"
 SYSTEM = "You know the atlas."
@@ -186,3 +194,42 @@ def test_the_exact_grader_wants_the_numbers_the_names_and_most_words(
     expected: str, answer: str, correct: bool
 ) -> None:
     assert exact_grade(expected, answer) is correct
+
+
+def test_after_a_failure_a_rerun_asks_only_what_was_not_graded(
+    tuned: tuple[Path, str], server: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    _, model = tuned
+    test = write_chat(tmp_path / "test.jsonl", FACTS[:6])
+    server.reset_stats()
+    server.faults = {4: ErrorReply(401, "Incorrect API key provided.")}
+    options = {"models": [model], "base_url": server.base_url, "api_key": KEY, "concurrency": 1}
+
+    with pytest.raises(qasynth.AuthenticationError, match="refused"):
+        qasynth.evaluate(test, **options)
+    state = tmp_path / "test.jsonl.qasynth-eval.jsonl"
+    graded = len(state.read_text(encoding="utf-8").splitlines())
+    server.faults = {}
+    wait_until(lambda: server.in_flight == 0)  # a request cut short may still be recorded
+    server.reset_stats()
+    result = qasynth.evaluate(test, **options)
+
+    assert graded >= 3  # the three answered before the refusal at least
+    assert len(server.requests) == 6 - graded
+    assert result.score(model).accuracy == 1.0 and result.score(model).n == 6
+
+
+def test_model_grades_are_kept_once_and_not_asked_again(
+    tuned: tuple[Path, str], server: FakeOpenAIServer
+) -> None:
+    train, model = tuned
+    options = {"models": [model], "grader": "model", "base_url": server.base_url, "api_key": KEY}
+    qasynth.evaluate(train, **options)
+    server.reset_stats()
+
+    again = qasynth.evaluate(train, **options)
+
+    assert server.requests == []
+    assert again.score(model).accuracy == 1.0
+    state = train.with_name("train.jsonl.qasynth-eval.jsonl").read_text(encoding="utf-8")
+    assert len(state.splitlines()) == 12
