@@ -31,7 +31,7 @@ r.style.display=r.textContent.toLowerCase().indexOf(t)<0?'none':''})});
 def _chart(result: EvalResult) -> str:
     kinds = result.kinds
     bar, gap, height, top = 22, 28, 200, 20
-    group = bar * len(kinds) + gap
+    group = max(bar * len(kinds) + gap, 180)  # room for a 28-character model label
     width = 50 + group * len(result.scores)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 70}" '
