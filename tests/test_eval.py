@@ -14,6 +14,8 @@ from test_fake_server import wait_until
 import qasynth
 import qasynth._tokens
 from qasynth._cli import main
+from qasynth._eval_report import render_html
+from qasynth._eval_results import ProbeResult, summarize
 from qasynth._grading import exact_grade
 from qasynth.testing import (
     Content,
@@ -233,3 +235,18 @@ def test_model_grades_are_kept_once_and_not_asked_again(
     assert again.score(model).accuracy == 1.0
     state = train.with_name("train.jsonl.qasynth-eval.jsonl").read_text(encoding="utf-8")
     assert len(state.splitlines()) == 12
+
+
+def test_the_report_escapes_what_models_said_and_lists_only_wrong_answers() -> None:
+    results = [
+        ProbeResult("m", "verbatim", "Q1?", "A1.", "A1.", True, "Q1?"),
+        ProbeResult("m", "paraphrase", "Q1 again?", "A1.", "<script>alert(1)</script>", False,
+                    "Q1?"),
+    ]  # fmt: skip
+
+    page = render_html(summarize(results, grader="exact"))
+
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "Wrong answers (1)" in page and "Q1 again?" in page
+    assert "<td>Q1?</td>" not in page  # the right answer is not in the wrong-answer table
