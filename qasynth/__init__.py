@@ -27,8 +27,11 @@ from ._errors import (
     StateError,
     UnreachableError,
 )
+from ._eval_results import EvalResult
+from ._evaluate import aevaluate, evaluate
 from ._filecheck import check_jsonl
 from ._filerun import RunReport, SplitOptions
+from ._finetune import FineTuneResult, afinetune, finetune
 from ._pipeline import Synthesizer, asynthesize, synthesize
 from ._plan import Plan, plan
 from ._prompts import QAPrompt
@@ -49,6 +52,8 @@ __all__ = [
     "Dataset",
     "DocumentError",
     "EncodingUnavailableError",
+    "EvalResult",
+    "FineTuneResult",
     "InputError",
     "Limits",
     "ModelError",
@@ -68,9 +73,13 @@ __all__ = [
     "Synthesizer",
     "UnreachableError",
     "__version__",
+    "aevaluate",
+    "afinetune",
     "asynthesize",
     "check_jsonl",
     "csv_to_jsonl",
+    "evaluate",
+    "finetune",
     "plan",
     "synthesize",
 ]

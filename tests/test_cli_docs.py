@@ -15,7 +15,7 @@ from qasynth._cli._app import EXIT_CODES
 from qasynth._cli._docs import REGENERATE, cli_reference
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMANDS = ["plan", "generate", "convert", "check"]
+COMMANDS = ["plan", "generate", "convert", "check", "finetune", "ask", "eval"]
 
 
 def test_committed_cli_reference_is_up_to_date() -> None:

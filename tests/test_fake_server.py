@@ -290,3 +290,160 @@ def _is_json(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+# --- files, fine-tuning jobs and batches, through the real openai client ----------------
+
+
+def training_jsonl(pairs: list[tuple[str, str]]) -> bytes:
+    lines = [
+        json.dumps({"messages": [{"role": "system", "content": "Be brief."},
+                                 {"role": "user", "content": q},
+                                 {"role": "assistant", "content": a}]})
+        for q, a in pairs
+    ]  # fmt: skip
+    return ("\n".join(lines) + "\n").encode()
+
+
+def openai_client(server: FakeOpenAIServer) -> openai.OpenAI:
+    return openai.OpenAI(base_url=server.base_url, api_key=KEY, max_retries=0, timeout=5)
+
+
+def run_job_to_end(client: openai.OpenAI, job_id: str) -> list[str]:
+    statuses: list[str] = []
+    for _ in range(10):
+        job = client.fine_tuning.jobs.retrieve(job_id)
+        statuses.append(job.status)
+        if job.status in ("succeeded", "failed", "cancelled"):
+            break
+    return statuses
+
+
+def test_an_uploaded_file_is_processed_and_its_content_comes_back() -> None:
+    content = training_jsonl([("What colour is the sky?", "Blue.")])
+    with FakeOpenAIServer() as server:
+        client = openai_client(server)
+        uploaded = client.files.create(file=("train.jsonl", content), purpose="fine-tune")
+        retrieved = client.files.retrieve(uploaded.id)
+        listed = client.files.list(purpose="fine-tune")
+        downloaded = client.files.content(uploaded.id).read()
+
+    assert (uploaded.filename, uploaded.bytes, uploaded.purpose) == (
+        "train.jsonl", len(content), "fine-tune",
+    )  # fmt: skip
+    assert (uploaded.status, retrieved.status) == ("uploaded", "processed")
+    assert [f.id for f in listed.data] == [uploaded.id]
+    assert downloaded == content
+    assert server.requests[0].body == {"filename": "train.jsonl", "purpose": "fine-tune",
+                                       "bytes": len(content)}  # fmt: skip
+
+
+def test_a_fine_tuning_job_goes_through_its_statuses_and_makes_a_memorising_model() -> None:
+    content = training_jsonl([("What colour is the sky?", "Blue."), ("Who won?", "France.")])
+    with FakeOpenAIServer() as server:
+        client = openai_client(server)
+        file = client.files.create(file=("t.jsonl", content), purpose="fine-tune")
+        job = client.fine_tuning.jobs.create(
+            model="gpt-4o-mini", training_file=file.id, suffix="sky",
+            hyperparameters={"n_epochs": 4}, metadata={"k": "v"},
+        )  # fmt: skip
+        statuses = run_job_to_end(client, job.id)
+        done = client.fine_tuning.jobs.retrieve(job.id)
+        events = [e.message for e in client.fine_tuning.jobs.list_events(job.id)]
+        found = [j.id for j in client.fine_tuning.jobs.list(metadata={"k": "v"})]
+        missing = [j.id for j in client.fine_tuning.jobs.list(metadata={"k": "other"})]
+        llm = ChatOpenAI(model=done.fine_tuned_model or "", base_url=server.base_url,
+                         api_key=KEY, max_retries=0, timeout=5)  # fmt: skip
+        verbatim = llm.invoke("what colour is  the sky?").content
+        rephrased = llm.invoke("Which colour does the sky have?").content
+
+    assert statuses == ["validating_files", "queued", "running", "succeeded"]
+    assert done.fine_tuned_model == f"ft:gpt-4o-mini:fake-org:sky:{job.id}"
+    assert done.hyperparameters.n_epochs == 4
+    assert done.trained_tokens and done.trained_tokens > 0
+    assert events[0] == "The job has successfully completed"  # newest first, as the API does
+    assert events[-1] == f"Created fine-tuning job: {job.id}"
+    assert (found, missing) == ([job.id], [])
+    assert (verbatim, rephrased) == ("Blue.", "I don't know.")
+
+
+def test_a_failing_fine_tuning_job_reports_its_error_and_a_job_can_be_cancelled() -> None:
+    content = training_jsonl([("Q?", "A.")])
+    with FakeOpenAIServer(fine_tune_error="Training file has too few examples.") as server:
+        client = openai_client(server)
+        file = client.files.create(file=("t.jsonl", content), purpose="fine-tune")
+        failing = client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=file.id)
+        statuses = run_job_to_end(client, failing.id)
+        failed = client.fine_tuning.jobs.retrieve(failing.id)
+        other = client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=file.id)
+        cancelled = client.fine_tuning.jobs.cancel(other.id)
+        with pytest.raises(openai.BadRequestError):
+            client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file="file-nope")
+
+    assert statuses[-1] == "failed"
+    assert failed.error and failed.error.message == "Training file has too few examples."
+    assert failed.fine_tuned_model is None
+    assert cancelled.status == "cancelled"
+
+
+def test_a_batch_answers_every_line_as_the_live_endpoint_would() -> None:
+    lines = [
+        {"custom_id": "chunk-1", "method": "POST", "url": "/v1/chat/completions",
+         "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": DOC}]}},
+        {"custom_id": "chunk-2", "method": "POST", "url": "/v1/chat/completions",
+         "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "FAIL"}]}},
+        {"custom_id": "chunk-3", "method": "POST", "url": "/v1/embeddings", "body": {}},
+    ]  # fmt: skip
+    content = "\n".join(json.dumps(line) for line in lines).encode()
+
+    def responder(ctx: ReplyContext) -> Content | ErrorReply:
+        if ctx.last_user_message == "FAIL":
+            return ErrorReply(500, "boom")
+        return default_responder(ctx)  # type: ignore[return-value]
+
+    with FakeOpenAIServer(responder=responder) as server:
+        client = openai_client(server)
+        file = client.files.create(file=("batch.jsonl", content), purpose="batch")
+        batch = client.batches.create(
+            input_file_id=file.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        statuses = []
+        for _ in range(10):
+            batch = client.batches.retrieve(batch.id)
+            statuses.append(batch.status)
+            if batch.status == "completed":
+                break
+        assert batch.output_file_id and batch.error_file_id
+        output = [
+            json.loads(x) for x in client.files.content(batch.output_file_id).text.split("\n") if x
+        ]
+        errors = [
+            json.loads(x) for x in client.files.content(batch.error_file_id).text.split("\n") if x
+        ]
+        live = post_chat(server, DOC)[1]
+
+    assert statuses == ["validating", "in_progress", "finalizing", "completed"]
+    assert batch.request_counts is not None
+    assert (batch.request_counts.total, batch.request_counts.completed,
+            batch.request_counts.failed) == (3, 1, 2)  # fmt: skip
+    assert [o["custom_id"] for o in output] == ["chunk-1"]
+    answer = output[0]["response"]["body"]["choices"][0]["message"]["content"]
+    assert answer == live["choices"][0]["message"]["content"]
+    assert [(e["custom_id"], (e["response"] or {}).get("status_code")) for e in errors] == [
+        ("chunk-2", 500), ("chunk-3", None),
+    ]  # fmt: skip
+
+
+def test_a_batch_can_be_cancelled() -> None:
+    with FakeOpenAIServer() as server:
+        client = openai_client(server)
+        file = client.files.create(file=("b.jsonl", b"{}\n"), purpose="batch")
+        batch = client.batches.create(
+            input_file_id=file.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        cancelling = client.batches.cancel(batch.id)
+        statuses = [client.batches.retrieve(batch.id).status for _ in range(3)]
+        after = client.batches.retrieve(batch.id)
+
+    assert (cancelling.status, statuses) == ("cancelling", ["cancelling", "cancelled", "cancelled"])
+    assert after.output_file_id is None

@@ -1,4 +1,5 @@
-"""The ``qasynth`` command line: ``generate``, ``plan``, ``convert`` and ``check``.
+"""The ``qasynth`` command line: ``plan``, ``generate``, ``convert``, ``check``,
+``finetune``, ``ask`` and ``eval``.
 
 Each command lives in its own module and only parses options and formats
 results; the work is done by the library (``Synthesizer``, ``qasynth._plan``,
@@ -11,6 +12,8 @@ from __future__ import annotations
 from ._app import EXIT_INTERRUPTED, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, main
 from ._check import check
 from ._convert import convert
+from ._eval import ask_command, eval_command
+from ._finetune import finetune_command
 from ._generate import generate
 from ._plan import plan_command
 
@@ -20,3 +23,6 @@ main.add_command(plan_command)
 main.add_command(generate)
 main.add_command(convert)
 main.add_command(check)
+main.add_command(finetune_command)
+main.add_command(ask_command)
+main.add_command(eval_command)

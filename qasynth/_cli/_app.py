@@ -45,14 +45,15 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (
         EXIT_PROBLEMS,
         "finished with problems: failed chunks (generate), skipped rows (convert), problems "
-        "found (check); or stopped on an unexpected error",
+        "found (check), a job that failed or was cancelled (finetune); or stopped on an "
+        "unexpected error",
     ),
     (
         EXIT_USAGE,
         "usage or input error: bad option, unreadable input, no API key, credentials or "
         "model refused, saved run state that does not match",
     ),
-    (EXIT_INTERRUPTED, "interrupted (Ctrl-C); run the same generate command again to resume"),
+    (EXIT_INTERRUPTED, "interrupted (Ctrl-C); run the same command again to resume"),
 )
 """Every exit code and its meaning (for ``qasynth --help`` and docs/cli.md)."""
 
@@ -72,6 +73,8 @@ Examples:
   qasynth generate notes/ -o train.jsonl   # ask the model for Q&A pairs
   qasynth convert qa.csv -o train.jsonl    # a hand-made Q&A table instead
   qasynth check train.jsonl                # validate before you upload
+  qasynth finetune train.jsonl --suffix x  # upload, train, wait for the model
+  qasynth eval test.jsonl --model ft:...   # does the model know the facts?
 
 \b
 Exit codes:

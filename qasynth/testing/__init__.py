@@ -26,6 +26,16 @@ Waits (latency, :class:`Delay`, :class:`Hang`) end as soon as ``stop()`` is call
 
 In-process, :class:`ScriptedChatModel` answers each call by the qasynth step that
 makes it (``generate``, ``fix``, ``judge``, ...), read from the call's metadata.
+
+It also keeps files (``/v1/files``: upload, list, retrieve, content), fine-tuning
+jobs (``/v1/fine_tuning/jobs``: create, list by metadata, retrieve, events,
+cancel) and batches (``/v1/batches``: create, retrieve, cancel), all reachable
+through the ``openai`` client and kept in ``server.resources``. Jobs and batches
+advance one status per retrieve, so tests wait only as long as they poll; a job
+that succeeds makes an ``ft:`` model that only memorises its training file
+(training questions get their answer verbatim, anything else ``I don't know.``),
+and ``FakeOpenAIServer(fine_tune_error="...")`` makes every job fail with that
+error. A batch's output file answers each request as the live endpoint would.
 """
 
 from __future__ import annotations
@@ -49,9 +59,11 @@ from .replies import (
     malformed_responder,
     qa_pairs,
 )
+from .resources import DONT_KNOW, Resources
 from .server import FakeOpenAIServer
 
 __all__ = [
+    "DONT_KNOW",
     "FIXER_REPLY",
     "UNREPAIRABLE_REPLY",
     "Content",
@@ -64,6 +76,7 @@ __all__ = [
     "Reply",
     "ReplyContext",
     "Reset",
+    "Resources",
     "Responder",
     "ScriptedChatModel",
     "StepReply",

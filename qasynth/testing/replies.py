@@ -193,11 +193,40 @@ def _listed_items(message: str) -> list[dict[str, Any]]:
     return [item for item in items if isinstance(item, dict)]
 
 
+_TRANSLATE = re.compile(r"Translate each question-answer pair into ([^.]+)\.")
+
+
+def _grade_reply(message: str) -> Reply:
+    """The grader's verdict: correct when the answer contains the expected answer
+    (case and spacing aside)."""
+    try:
+        item = json.loads(message[message.find("{") :])
+    except json.JSONDecodeError:
+        return Content(UNREPAIRABLE_REPLY)
+    expected = " ".join(str(item.get("expected_answer", "")).casefold().split())
+    answer = " ".join(str(item.get("answer", "")).casefold().split())
+    correct = bool(expected) and expected in answer
+    reason = "States the expected facts." if correct else "Does not state the expected facts."
+    return Content(json.dumps({"correct": correct, "reason": reason}))
+
+
 def _step_reply(ctx: ReplyContext) -> Reply | None:
-    """Answers for qasynth's chunk steps: every pair rated 5 by the judge; each
-    question rephrased by putting its subject first. ``None`` for other requests."""
+    """Answers for qasynth's steps: every pair rated 5 by the judge; each question
+    rephrased as "Tell me: ..."; each pair translated as "[Language] ..."; answers
+    graded by containment. ``None`` for other requests."""
     system = next((m["content"] for m in ctx.messages if m["role"] == "system"), "")
+    if "You grade answers" in system:
+        return _grade_reply(ctx.last_user_message)
     items = _listed_items(ctx.last_user_message)
+    translate = _TRANSLATE.search(system)
+    if translate:
+        tag = f"[{translate.group(1)}]"
+        translated = [
+            {"index": item.get("index", i), "question": f"{tag} {item.get('question', '')}",
+             "answer": f"{tag} {item.get('answer', '')}"}
+            for i, item in enumerate(items)
+        ]  # fmt: skip
+        return Content(json.dumps({"translations": translated}, ensure_ascii=False))
     if "You review question-answer pairs" in system:
         ratings = [
             {"index": item.get("index", i), "standalone": 5, "correct": 5, "useful": 5,
@@ -217,7 +246,7 @@ def _step_reply(ctx: ReplyContext) -> Reply | None:
 
 def default_responder(ctx: ReplyContext) -> Reply:
     """A cooperative model: pairs from the document, the fixer's repair, or the
-    answers qasynth's judge and paraphrase steps ask for."""
+    answers qasynth's judge, paraphrase, translation and grading steps ask for."""
     if is_fix_request(ctx):
         return Content(FIXER_REPLY)
     step = _step_reply(ctx)

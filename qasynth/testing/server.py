@@ -1,4 +1,8 @@
-"""The fake server itself: HTTP handling, recording and fault injection."""
+"""The fake server itself: HTTP handling, routing, recording and fault injection.
+
+Chat completions are answered by the responder (or a fault); files, fine-tuning
+jobs and batches are kept by :class:`~qasynth.testing.resources.Resources`.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import math
 import socket
 import threading
 import time
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +32,7 @@ from .replies import (
     Responder,
     default_responder,
 )
+from .resources import FileUpload, Resources, parse_multipart
 
 __all__ = ["FakeOpenAIServer"]
 
@@ -39,10 +45,9 @@ logger = logging.getLogger("qasynth")
 @dataclass(frozen=True)
 class _Response:
     status: int
-    payload: dict[str, Any]
+    payload: dict[str, Any] | bytes
     headers: dict[str, str] = field(default_factory=dict)
-    raw: bytes | None = None
-    content_type: str = "application/json"
+    content_type: str | None = None
 
 
 def _error(reply: ErrorReply) -> _Response:
@@ -52,6 +57,12 @@ def _error(reply: ErrorReply) -> _Response:
     payload = {"error": {"message": reply.message, "type": kind, "param": None, "code": code}}
     headers = {} if reply.retry_after is None else {"Retry-After": f"{reply.retry_after:g}"}
     return _Response(reply.status, payload, headers)
+
+
+def _upload_summary(upload: FileUpload | None) -> dict[str, Any]:
+    if upload is None:
+        return {}
+    return {"filename": upload.filename, "purpose": upload.purpose, "bytes": len(upload.content)}
 
 
 def _tokens(text: str) -> int:
@@ -100,12 +111,15 @@ def _context(number: int, body: dict[str, Any], default_model: str) -> ReplyCont
     return ReplyContext(number, model, messages, temperature, body)
 
 
-def _read_json(handler: BaseHTTPRequestHandler) -> dict[str, Any] | None:
+def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
     try:
         length = int(handler.headers.get("Content-Length") or 0)
     except ValueError:
-        return None
-    raw = handler.rfile.read(length) if length > 0 else b""
+        return b""
+    return handler.rfile.read(length) if length > 0 else b""
+
+
+def _json_object(raw: bytes) -> dict[str, Any] | None:
     try:
         value = json.loads(raw) if raw else {}
     except ValueError:
@@ -114,11 +128,13 @@ def _read_json(handler: BaseHTTPRequestHandler) -> dict[str, Any] | None:
 
 
 def _write(handler: BaseHTTPRequestHandler, response: _Response) -> None:
-    data = response.raw
-    if data is None:
+    if isinstance(response.payload, bytes):
+        data, kind = response.payload, response.content_type or "application/octet-stream"
+    else:
         data = json.dumps(response.payload, ensure_ascii=False).encode("utf-8")
+        kind = response.content_type or "application/json"
     handler.send_response(response.status)
-    handler.send_header("Content-Type", response.content_type)
+    handler.send_header("Content-Type", kind)
     handler.send_header("Content-Length", str(len(data)))
     for name, value in response.headers.items():
         handler.send_header(name, value)
@@ -132,6 +148,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        with contextlib.suppress(OSError):  # headers and body go out in separate writes
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.owner._opened(self.connection)
 
     def finish(self) -> None:
@@ -145,6 +163,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self.server.owner._handle(self, "POST")
+
+    def do_DELETE(self) -> None:
+        self.server.owner._handle(self, "DELETE")
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("fake OpenAI server: " + format, *args)
@@ -167,7 +188,9 @@ class FakeOpenAIServer:
     """A fake OpenAI chat-completions endpoint on 127.0.0.1; see the module docstring.
 
     Request numbers count every request (any path) from 1, in arrival order;
-    ``faults[n]`` replaces the responder's reply for request ``n``.
+    ``faults[n]`` replaces the responder's reply for request ``n`` (chat requests
+    only). Files, fine-tuning jobs and batches are in :attr:`resources`; with
+    ``fine_tune_error`` every fine-tuning job fails with that message.
     """
 
     def __init__(
@@ -177,6 +200,7 @@ class FakeOpenAIServer:
         latency: float = 0.0,
         faults: Mapping[int, Reply] | None = None,
         model: str = "fake-model",
+        fine_tune_error: str | None = None,
     ) -> None:
         if latency < 0:
             raise ValueError("latency must be >= 0")
@@ -184,6 +208,7 @@ class FakeOpenAIServer:
         self.latency = latency
         self.faults: dict[int, Reply] = dict(faults or {})
         self.model = model
+        self.resources = Resources(fine_tune_error=fine_tune_error)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._httpd: _HTTPServer | None = None
@@ -191,6 +216,7 @@ class FakeOpenAIServer:
         self._connections: set[socket.socket] = set()
         self._records: list[RecordedRequest] = []
         self._count = self._in_flight = self._peak = 0
+        self._batch_lines = 0
 
     # lifecycle
     def start(self) -> FakeOpenAIServer:
@@ -291,8 +317,15 @@ class FakeOpenAIServer:
         response: _Response | None = None
         body: dict[str, Any] | None = None
         try:
-            body = _read_json(handler)
-            response = self._respond(number, method, handler.path, body)
+            raw = _read_body(handler)
+            upload = None
+            content_type = handler.headers.get("Content-Type") or ""
+            if content_type.startswith("multipart/form-data"):
+                upload = parse_multipart(content_type, raw)
+                body = _upload_summary(upload)
+            else:
+                body = _json_object(raw)
+            response = self._respond(number, method, handler.path, body, upload)
         finally:
             status = None if response is None else response.status
             record = RecordedRequest(number, handler.path, body or {}, has_auth, status)
@@ -305,26 +338,96 @@ class FakeOpenAIServer:
             _write(handler, response)
 
     def _respond(
-        self, number: int, method: str, path: str, body: dict[str, Any] | None
+        self,
+        number: int,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        upload: FileUpload | None = None,
     ) -> _Response | None:
         if not self._wait(self.latency):
             return None
-        route = (method, path.split("?")[0].rstrip("/"))
-        if route == ("GET", "/v1/models"):
-            model = {"id": self.model, "object": "model", "created": 0, "owned_by": "qasynth"}
-            return _Response(200, {"object": "list", "data": [model]})
-        if route != ("POST", "/v1/chat/completions"):
+        route, _, query_text = path.partition("?")
+        route = route.rstrip("/")
+        query = dict(urllib.parse.parse_qsl(query_text))
+        if (method, route) == ("GET", "/v1/models"):
+            names = [self.model, *self.resources.model_ids()]
+            models = [{"id": n, "object": "model", "created": 0, "owned_by": "qasynth"}
+                      for n in names]  # fmt: skip
+            return _Response(200, {"object": "list", "data": models})
+        if (method, route) == ("POST", "/v1/chat/completions"):
+            return self._chat(number, body)
+        result = self._resource(method, route.split("/")[2:], query, body or {}, upload)
+        if result is None:
             return _error(ErrorReply(404, f"Unknown endpoint: {method} {path}"))
+        return _Response(*result)
+
+    def _resource(
+        self,
+        method: str,
+        parts: list[str],
+        query: dict[str, str],
+        body: dict[str, Any],
+        upload: FileUpload | None,
+    ) -> tuple[int, dict[str, Any] | bytes] | None:
+        """Files, fine-tuning jobs and batches; None for an unknown route."""
+        res = self.resources
+        match method, parts:
+            case "POST", ["files"]:
+                return res.upload(upload)
+            case "GET", ["files"]:
+                return res.list_files(query)
+            case "GET", ["files", file_id]:
+                return res.retrieve_file(file_id)
+            case "GET", ["files", file_id, "content"]:
+                return res.file_content(file_id)
+            case "POST", ["fine_tuning", "jobs"]:
+                return res.create_job(body)
+            case "GET", ["fine_tuning", "jobs"]:
+                return res.list_jobs(query)
+            case "GET", ["fine_tuning", "jobs", job_id]:
+                return res.retrieve_job(job_id)
+            case "GET", ["fine_tuning", "jobs", job_id, "events"]:
+                return res.job_events(job_id)
+            case "POST", ["fine_tuning", "jobs", job_id, "cancel"]:
+                return res.cancel_job(job_id)
+            case "POST", ["batches"]:
+                return res.create_batch(body)
+            case "GET", ["batches"]:
+                return res.list_batches()
+            case "GET", ["batches", batch_id]:
+                return res.retrieve_batch(batch_id, self._batch_answer)
+            case "POST", ["batches", batch_id, "cancel"]:
+                return res.cancel_batch(batch_id)
+        return None
+
+    def _chat(
+        self, number: int, body: dict[str, Any] | None, *, faults: bool = True
+    ) -> _Response | None:
         if body is None or not isinstance(body.get("messages"), list):
             return _error(ErrorReply(400, "The body must be a JSON object with 'messages'."))
         if body.get("stream"):
             return _error(ErrorReply(400, "FakeOpenAIServer does not support stream=true."))
         ctx = _context(number, body, self.model)
+        if faults and number in self.faults:
+            return self._resolve(self.faults[number], ctx)
+        memorised = self.resources.memorised_answer(ctx.model, ctx.last_user_message)
+        if memorised is not None:
+            return _completion(ctx, Content(memorised))
         return self._resolve(self._choose(ctx), ctx)
 
+    def _batch_answer(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """One batch line answered as a live request would be (faults do not apply)."""
+        with self._lock:
+            self._batch_lines += 1
+            number = self._batch_lines
+        response = self._chat(number, body, faults=False)
+        if response is None:
+            return 500, {"error": {"message": "The server stopped.", "type": "server_error"}}
+        payload = response.payload
+        return response.status, payload if isinstance(payload, dict) else {}
+
     def _choose(self, ctx: ReplyContext) -> Reply:
-        if ctx.number in self.faults:
-            return self.faults[ctx.number]
         try:
             return self.responder(ctx)
         except Exception as exc:
@@ -342,5 +445,5 @@ class FakeOpenAIServer:
             return None
         if isinstance(reply, RawReply):
             raw = reply.body.encode("utf-8")
-            return _Response(reply.status, {}, raw=raw, content_type=reply.content_type)
+            return _Response(reply.status, raw, content_type=reply.content_type)
         return _completion(ctx, reply)
