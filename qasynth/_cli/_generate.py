@@ -14,11 +14,11 @@ from .._report import QualityReport
 from .._runs import RunReport, state_path_for
 from ._app import EXIT_OK, EXIT_PROBLEMS, INTERRUPT_HINT
 from ._check import check_line
+from ._inputs import INPUT_HELP, collect_documents, input_options
 from ._options import (
     apply_options,
     chosen_system_prompt,
     chunking_options,
-    collect_inputs,
     load_prompt,
     system_prompt_options,
 )
@@ -26,11 +26,9 @@ from ._quality import chosen_splits, quality_options, quality_settings, split_op
 
 __all__ = ["generate", "summary_lines"]
 
-_HELP = """Generate question→answer pairs from documents with a chat model.
+_HELP = f"""Generate question→answer pairs from documents with a chat model.
 
-INPUT is a file, a folder (its *.txt and *.md files, recursively) or - for
-standard input (UTF-8). A file's name without extension is its theme, named in
-the prompt; stdin's theme is --theme or "stdin".
+{INPUT_HELP}
 
 \b
 Examples:
@@ -38,6 +36,7 @@ Examples:
   qasynth generate notes/ -o train.jsonl
   qasynth generate manual.md --theme "Acme X200" --model gpt-4.1-mini -o x200.jsonl
   cat notes.txt | qasynth generate - --theme "Season 2025" -o season.jsonl
+  qasynth generate manuals/ --include "*.pdf" -o manuals.jsonl
   qasynth generate notes/ -o train.jsonl --base-url http://localhost:11434/v1 \\
       --model llama3.1:8b --encoding cl100k_base
 
@@ -113,6 +112,7 @@ def _run_options(function: Any) -> Any:
     type=click.Path(dir_okay=False, path_type=Path),
     help="The chat JSONL file to write.",
 )
+@input_options
 @chunking_options
 @system_prompt_options
 @_run_options
@@ -124,7 +124,7 @@ def generate(ctx: click.Context, /, inputs: tuple[str, ...], output: Path, **opt
     splits = chosen_splits(options)
     synthesizer = _synthesizer(options)
     synthesizer.chat_model()  # no API key: ConfigurationError (exit 2) before any work
-    documents = collect_inputs(inputs, theme=options["theme"])
+    documents = collect_documents(inputs, options)
     ctx.meta[INTERRUPT_HINT] = (
         f"finished chunks are saved in {state_path_for(output)}; "
         "run the same command again to resume"

@@ -42,8 +42,8 @@ _CHUNKING_OPTIONS = (
     ),
     click.option(
         "--theme",
-        help="Theme named in the prompt for inputs without one (a file's theme is its name "
-        "without extension; stdin's is 'stdin').",
+        help="Theme named in the prompt for inputs without one (a file's theme is its title, "
+        "else its name without extension; stdin's is 'stdin').",
     ),
     click.option(
         "--chunk-size",
