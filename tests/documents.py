@@ -1,9 +1,11 @@
 """Builders for the PDF and DOCX files the tests and benchmarks read (no binary fixtures).
 
-``make_pdf`` writes a small PDF by hand: one Type0 font whose character ids are
-Unicode code points, mapped back to text by a ToUnicode CMap, so any text in
-the Basic Multilingual Plane (English, Japanese, ...) has a text layer. Nothing
-is drawn with real glyphs: the files are for text extraction, not for viewing.
+``make_pdf`` writes a small PDF by hand. ASCII lines are written as literal
+strings in the standard Helvetica font, as most English PDFs are; other lines
+in a Type0 font whose character ids are Unicode code points, mapped back to
+text by a ToUnicode CMap, so any text in the Basic Multilingual Plane
+(Japanese, ...) has a text layer. Those are not drawn with real glyphs: the
+files are for text extraction, not for viewing.
 """
 
 from __future__ import annotations
@@ -38,9 +40,13 @@ def _to_unicode_cmap(high_bytes: set[int]) -> bytes:
 def _page_content(lines: Sequence[str]) -> bytes:
     if not lines:
         return b"q Q\n"  # a page with nothing written on it, like a scanned image page
-    ops = ["BT", "/F1 11 Tf", "72 760 Td", "14 TL"]
+    ops = ["BT", "72 760 Td", "14 TL"]
     for line in lines:
-        ops.append(f"<{_utf16_hex(line)}> Tj T*")
+        if line.isascii():
+            literal = line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+            ops.append(f"/F2 11 Tf ({literal}) Tj T*")
+        else:
+            ops.append(f"/F1 11 Tf <{_utf16_hex(line)}> Tj T*")
     ops.append("ET")
     return ("\n".join(ops) + "\n").encode("ascii")
 
@@ -68,13 +74,17 @@ def pdf_bytes(pages: Sequence[Sequence[str]], *, title: str | None = None) -> by
         b"<< /Type /Font /Subtype /Type0 /BaseFont /Helvetica /Encoding /Identity-H "
         b"/DescendantFonts [%d 0 R] /ToUnicode %d 0 R >>" % (cid_font, cmap)
     )
+    helvetica = add(
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
+    )
     kids = []
     for lines in pages:
         content = add(stream(_page_content(lines)))
         kids.append(
             add(
                 b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 612 792] /Resources "
-                b"<< /Font << /F1 %d 0 R >> >> /Contents %d 0 R >>" % (tree, font, content)
+                b"<< /Font << /F1 %d 0 R /F2 %d 0 R >> >> /Contents %d 0 R >>"
+                % (tree, font, helvetica, content)
             )
         )
     objects[catalog - 1] = b"<< /Type /Catalog /Pages %d 0 R >>" % tree
