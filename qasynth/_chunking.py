@@ -112,9 +112,9 @@ class Chunker:
 
     def split_text(self, text: str) -> list[str]:
         """Split text into pieces of at most ``chunk_size`` tokens."""
-        return [piece for _, piece in self.split_spans(text)]
+        return [piece for _, piece in self._split_spans(text)]
 
-    def split_spans(self, text: str) -> list[Span]:
+    def _split_spans(self, text: str) -> list[Span]:
         """Like :meth:`split_text`, with the offset in ``text`` where each piece starts."""
         spans: list[Span] = []
         for start, piece, tokens in self._split(text, 0, 0):
@@ -225,7 +225,7 @@ class Chunker:
                 page=outline.page_at(start),
                 headings=outline.headings_at(start),
             )
-            for index, (start, piece) in enumerate(self.split_spans(text))
+            for index, (start, piece) in enumerate(self._split_spans(text))
         ]
 
     def split_documents(

@@ -217,7 +217,14 @@ def html_to_text(html: str) -> tuple[str, str | None]:
 def _decode(data: bytes, file: Path) -> str:
     """Text of an HTML file: by its byte-order mark, else its declared charset, else UTF-8."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16").replace("\r\n", "\n")
+        try:
+            return data.decode("utf-16").replace("\r\n", "\n").replace("\r", "\n")
+        except UnicodeDecodeError as exc:
+            raise DocumentError(
+                f"{file} starts with a UTF-16 byte-order mark but is not valid UTF-16 (byte "
+                f"{exc.start}); save it again as UTF-8",
+                path=file,
+            ) from exc
     declared = _CHARSET.search(data[:4096])
     if declared and not data.startswith(b"\xef\xbb\xbf"):
         name = declared.group(1).decode("ascii").lower()
