@@ -1,6 +1,6 @@
 """HTML files: the main content as text, headings as Markdown ``#`` lines.
 
-Never read: scripts, styles, templates, forms, navigation, asides, footers,
+Never read: scripts, styles, templates, form controls, navigation, asides, footers,
 the page's header (a ``<header>`` outside ``<article>``/``<main>``/``<section>``)
 and hidden elements. When the page has a ``<main>`` element (or
 ``role="main"``), only that is read; else its ``<article>`` elements, if any;
@@ -31,7 +31,7 @@ __all__ = ["check_html", "html_to_text", "read_html"]
 _SKIPPED = frozenset(
     {
         "script", "style", "noscript", "template", "svg", "math", "canvas", "iframe",
-        "object", "embed", "nav", "aside", "footer", "form", "button", "select",
+        "object", "embed", "nav", "aside", "footer", "button", "select",
         "textarea", "head", "dialog", "menu",
     }
 )  # fmt: skip
@@ -41,7 +41,7 @@ _BLOCKS = frozenset(
     {
         "p", "div", "section", "article", "main", "header", "blockquote", "ul", "ol", "dl",
         "dt", "dd", "table", "thead", "tbody", "tfoot", "figure", "figcaption", "address",
-        "details", "summary", "hr", "body", "center", "fieldset",
+        "details", "summary", "hr", "body", "center", "fieldset", "form",
     }
 )  # fmt: skip
 _VOID = frozenset(
