@@ -133,48 +133,36 @@ def _document(file: Path, number: int, row: Mapping[str, Any], options: LoadOpti
     return Document(page_content=text or "", metadata=metadata)
 
 
-def _check_first(file: Path, number: int, row: Mapping[str, Any], options: LoadOptions) -> None:
-    if options.text_field not in row:
-        raise _field_hint(file, list(row), options)
-
-
-def check_rows(file: Path, options: LoadOptions, notes: list[str]) -> None:
-    """Fail now on a row that cannot be read (every row is parsed); note rows without text."""
-    first = True
+def _documents(
+    file: Path, options: LoadOptions, report: Callable[[str], object]
+) -> Iterator[Document]:
+    """The rows' documents; rows without text are reported by line (the first few, then
+    how many in all) and given as empty documents."""
     without_text = 0
-    for number, row in _rows(file, options):
-        if first:
-            _check_first(file, number, row, options)
-            first = False
-        if not _document(file, number, row, options).page_content.strip():
-            without_text += 1
-            if without_text <= _WARNINGS_PER_FILE:
-                notes.append(_no_text(file, number, options))
-    if without_text > _WARNINGS_PER_FILE:
-        notes.append(_rows_without_text(file, without_text, options))
-
-
-def _no_text(file: Path, number: int, options: LoadOptions) -> str:
-    return f"{file} line {number}: no text in field {options.text_field!r}; the row is skipped"
-
-
-def _rows_without_text(file: Path, count: int, options: LoadOptions) -> str:
-    return f"{file}: {count:,} rows in all have no text in field {options.text_field!r}"
-
-
-def read_rows(file: Path, options: LoadOptions) -> Iterator[Document]:
-    """One document per row of a JSONL or CSV file."""
     first = True
-    without_text = 0
     for number, row in _rows(file, options):
-        if first:
-            _check_first(file, number, row, options)
-            first = False
+        if first and options.text_field not in row:  # a misspelt field name: fail at once
+            raise _field_hint(file, list(row), options)
+        first = False
         document = _document(file, number, row, options)
         if not document.page_content.strip():
             without_text += 1
             if without_text <= _WARNINGS_PER_FILE:
-                logger.warning("%s", _no_text(file, number, options))
+                report(
+                    f"{file} line {number}: no text in field {options.text_field!r}; "
+                    "the row is skipped"
+                )
         yield document
     if without_text > _WARNINGS_PER_FILE:
-        logger.warning("%s", _rows_without_text(file, without_text, options))
+        report(f"{file}: {without_text:,} rows in all have no text in field {options.text_field!r}")
+
+
+def check_rows(file: Path, options: LoadOptions, notes: list[str]) -> None:
+    """Fail now on a row that cannot be read (every row is parsed); note rows without text."""
+    for _ in _documents(file, options, notes.append):
+        pass
+
+
+def read_rows(file: Path, options: LoadOptions) -> Iterator[Document]:
+    """One document per row of a JSONL or CSV file."""
+    return _documents(file, options, lambda note: logger.warning("%s", note))
