@@ -10,6 +10,9 @@ import pytest
 import tiktoken
 import tiktoken.load
 import tiktoken.registry
+from conftest import real_encoding_names
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from langchain_core.documents import Document
 
 import qasynth._tokens
@@ -196,6 +199,100 @@ def test_chunks_of_a_document_carry_theme_source_and_index(
 
     assert [c.index for c in chunks] == list(range(len(chunks)))
     assert {(c.theme, c.source) for c in chunks} == {("acme_x200", "docs/acme_x200.txt")}
+
+
+# -- counting each piece once ---------------------------------------------------------------
+
+# Characters at which tokenizers behave differently: line breaks, other whitespace,
+# punctuation that swallows line breaks, "/", contractions, digits, CJK, emoji.
+PIECES = st.lists(
+    st.sampled_from(
+        ["\n", "\n\n", " ", "  ", "\t", "\u3000", "\x1c", "\r", "/", ".", "。", "」", "'s", "'",
+         "The", "cat", " sat", "東京", "です", "12", "3456", "🍣", "-", "#", "é", "\u0301"]
+    ),
+    max_size=40,
+).map("".join)  # fmt: skip
+
+
+@pytest.mark.skipif(not real_encoding_names(), reason="needs the real tiktoken files")
+@pytest.mark.parametrize("name", real_encoding_names() or ["none"])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=PIECES, size=st.integers(min_value=2, max_value=40))
+def test_chunks_counted_from_their_pieces_have_exactly_that_many_tokens(
+    name: str, text: str, size: int
+) -> None:
+    chunker = Chunker(chunk_size=size, chunk_overlap=size // 3, encoding=name)
+
+    for start, piece, tokens in chunker._split(text, 0, 0):
+        assert text[start : start + len(piece)] == piece
+        if tokens >= 0:  # a count from the pieces' counts, trusted without recounting
+            assert tokens == chunker.count_tokens(piece), piece
+
+
+def test_chunks_of_line_sized_pieces_match_langchains_splitter(
+    any_encoding: tiktoken.Encoding,
+) -> None:
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    from qasynth._chunking import SEPARATORS
+
+    lines = [" ".join(ENGLISH[: 1 + i % 6]) for i in range(40)]
+    indented = "\n  ".join("".join(JAPANESE[: 1 + i % 8]) for i in range(30))
+    text = "\n".join(lines) + "\n\n" + indented
+    chunker = Chunker(chunk_size=60, chunk_overlap=20, encoding=any_encoding)
+    splitter = RecursiveCharacterTextSplitter(
+        separators=list(SEPARATORS), is_separator_regex=True, keep_separator="end",
+        chunk_size=60, chunk_overlap=20, length_function=chunker.count_tokens,
+    )  # fmt: skip
+
+    assert chunker.split_text(text) == splitter.split_text(text)
+
+
+def test_chunks_know_their_page_and_heading_path(offline_encoding: tiktoken.Encoding) -> None:
+    pages = [
+        "# Acme X200 manual\n\nThe Acme X200 grinds coffee.\n\n## Cleaning\n\nClean the burrs.",
+        "Use the brush.\n\n## Errors\n\nE42 means a blocked burr.\n\n```\n# not a heading\n```",
+    ]
+    text = "\n\n".join(pages)
+    document = Document(
+        page_content=text,
+        metadata={"source": "x200.pdf", "page_starts": [0, len(pages[0]) + 2]},
+    )
+    chunker = Chunker(chunk_size=12, chunk_overlap=0, encoding=offline_encoding)
+
+    chunks = chunker.split_document(document)
+
+    def where(start: str) -> tuple[int | None, tuple[str, ...]]:
+        [chunk] = [c for c in chunks if c.text.startswith(start)]
+        return chunk.page, chunk.headings
+
+    assert where("The Acme") == (1, ("Acme X200 manual",))
+    assert where("Clean") == (1, ("Acme X200 manual", "Cleaning"))
+    assert where("Use") == (2, ("Acme X200 manual", "Cleaning"))
+    assert where("E42") == (2, ("Acme X200 manual", "Errors"))
+    assert chunks[-1].headings == ("Acme X200 manual", "Errors")  # not the code comment
+
+
+@pytest.mark.parametrize(
+    ("metadata", "page"),
+    [
+        ({"page": 0, "page_label": "i"}, 1),  # LangChain's PDF loaders count from 0
+        ({"page": 41}, 42),
+        ({"page_number": 7}, 7),  # loaders that count from 1 say page_number
+        ({"page_label": "iv"}, None),  # a printed label is not a position
+        ({}, None),
+    ],
+)
+def test_a_page_document_gives_its_page_to_every_chunk(
+    metadata: dict[str, object], page: int | None, offline_encoding: tiktoken.Encoding
+) -> None:
+    document = Document(page_content=" ".join(ENGLISH), metadata={"source": "m.pdf", **metadata})
+    chunker = Chunker(chunk_size=20, chunk_overlap=0, encoding=offline_encoding)
+
+    chunks = chunker.split_document(document)
+
+    assert len(chunks) > 1
+    assert {c.page for c in chunks} == {page}
 
 
 # -- choosing the encoding ---------------------------------------------------------------------

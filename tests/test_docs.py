@@ -16,7 +16,9 @@ def python_blocks(path: Path) -> list[str]:
     return _BLOCK.findall(path.read_text(encoding="utf-8"))
 
 
-@pytest.mark.parametrize("page", ["index.md", "prompts.md", "quality.md", "architecture.md"])
+@pytest.mark.parametrize(
+    "page", ["index.md", "inputs.md", "prompts.md", "quality.md", "architecture.md"]
+)
 def test_every_python_example_on_the_page_runs(
     page: str, tmp_path: Path, offline_encoding: tiktoken.Encoding
 ) -> None:

@@ -82,7 +82,7 @@ def test_a_folder_is_read_recursively_for_txt_and_md_files_in_sorted_order(
 def test_a_folder_without_text_files_is_a_document_error(tmp_path: Path) -> None:
     write(tmp_path / "data.csv", b"user,assistant\n")
 
-    with pytest.raises(DocumentError, match=r"no \.txt or \.md"):
+    with pytest.raises(DocumentError, match=r"holds no files qasynth reads"):
         list(iter_documents(tmp_path))
 
 

@@ -10,18 +10,18 @@ import click
 from .._filerun import RunReport
 from .._finalize import split_paths
 from .._llm import DEFAULT_REQUEST_TIMEOUT
-from .._loaders import TEXT_SUFFIXES
+from .._loaders import SUFFIXES
 from .._parsing import DEFAULT_MAX_FIX_ATTEMPTS
 from .._pipeline import Synthesizer
 from .._report import QualityReport
 from .._runs import failures_path_for, state_path_for
 from ._app import EXIT_OK, EXIT_PROBLEMS, INTERRUPT_HINT
 from ._guard import refuse_overwriting_inputs
+from ._inputs import INPUT_HELP, collect_documents, input_options
 from ._options import (
     apply_options,
     chosen_system_prompt,
     chunking_options,
-    collect_inputs,
     system_prompt_options,
 )
 from ._outputs import check_lines, output_options, prepare_outputs, write_outputs
@@ -29,11 +29,9 @@ from ._quality import chosen_splits, quality_options, run_settings, split_option
 
 __all__ = ["generate", "summary_lines"]
 
-_HELP = """Generate question→answer pairs from documents with a chat model.
+_HELP = f"""Generate question→answer pairs from documents with a chat model.
 
-INPUT is a file, a folder (its *.txt and *.md files, recursively) or - for
-standard input (UTF-8). A file's name without extension is its theme, named in
-the prompt; stdin's theme is --theme or "stdin".
+{INPUT_HELP}
 
 \b
 Examples:
@@ -41,6 +39,7 @@ Examples:
   qasynth generate notes/ -o train.jsonl
   qasynth generate manual.md --theme "Acme X200" --model gpt-4.1-mini -o x200.jsonl
   cat notes.txt | qasynth generate - --theme "Season 2025" -o season.jsonl
+  qasynth generate manuals/ --include "*.pdf" -o manuals.jsonl
   qasynth generate notes/ -o train.jsonl --base-url http://localhost:11434/v1 \\
       --model llama3.1:8b --encoding cl100k_base
 
@@ -129,6 +128,7 @@ def _run_options(function: Any) -> Any:
     type=click.Path(dir_okay=False, path_type=Path),
     help="The chat JSONL file to write.",
 )
+@input_options
 @chunking_options
 @system_prompt_options
 @_run_options
@@ -142,12 +142,12 @@ def generate(ctx: click.Context, /, inputs: tuple[str, ...], output: Path, **opt
     prepare_outputs(output)
     synthesizer = _synthesizer(options)
     synthesizer.chat_model()  # no API key: ConfigurationError (exit 2) before any work
-    documents = collect_inputs(inputs, theme=options["theme"])
+    documents = collect_documents(inputs, options)
     refuse_overwriting_inputs(
         [output, state_path_for(output), failures_path_for(output), options["report_path"],
          *(split_paths(output).values() if splits else ())],
-        documents,
-        read_suffixes=TEXT_SUFFIXES,
+        documents.items,
+        read_suffixes=SUFFIXES,
     )  # fmt: skip
     ctx.meta[INTERRUPT_HINT] = (
         f"finished chunks are saved in {state_path_for(output)}; "

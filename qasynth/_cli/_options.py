@@ -6,7 +6,6 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -15,14 +14,12 @@ from langchain_core.documents import Document
 from .._chunking import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE
 from .._errors import ConfigurationError, DocumentError
 from .._llm import DEFAULT_MODEL
-from .._loaders import TEXT_SUFFIXES
 from .._prompts import QAPrompt
 
 __all__ = [
     "DEFAULT_SYSTEM_PROMPT",
     "apply_options",
     "chunking_options",
-    "collect_inputs",
     "load_prompt",
     "system_prompt_options",
 ]
@@ -42,8 +39,8 @@ _CHUNKING_OPTIONS = (
     ),
     click.option(
         "--theme",
-        help="Theme named in the prompt for inputs without one (a file's theme is its name "
-        "without extension; stdin's is 'stdin').",
+        help="Theme named in the prompt for inputs without one (a file's theme is its title, "
+        "else its name without extension; stdin's is 'stdin').",
     ),
     click.option(
         "--chunk-size",
@@ -117,38 +114,6 @@ def chosen_system_prompt(system_prompt: str, no_system_prompt: bool) -> str | No
 
 
 # -- inputs ----------------------------------------------------------------------------------
-
-
-def collect_inputs(inputs: Sequence[str], *, theme: str | None) -> list[Path | Document]:
-    """Check every input before any work: files and folders exist, ``-`` reads stdin."""
-    if not inputs:
-        raise click.UsageError("give at least one INPUT: a file, a folder, or - for stdin")
-    items: list[Path | Document] = []
-    for raw in inputs:
-        if raw == "-":
-            if any(isinstance(item, Document) for item in items):
-                raise click.UsageError("'-' (stdin) can be given only once")
-            items.append(read_stdin(theme))
-        else:
-            items.append(_checked_path(Path(raw)))
-    return items
-
-
-def _checked_path(path: Path) -> Path:
-    if path.is_dir():
-        if not any(p.is_file() and p.suffix.lower() in TEXT_SUFFIXES for p in path.rglob("*")):
-            raise DocumentError(
-                f"folder {path} holds no .txt or .md files; pass files, another folder, "
-                "or - to read stdin",
-                path=path,
-            )
-    elif not path.is_file():
-        raise DocumentError(
-            f"input not found: {path}; pass an existing file, a folder of .txt/.md files, "
-            "or - to read stdin",
-            path=path,
-        )
-    return path
 
 
 def read_stdin(theme: str | None) -> Document:

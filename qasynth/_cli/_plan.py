@@ -8,13 +8,16 @@ from typing import Any
 import click
 
 from .._plan import DEFAULT_OUTPUT_RATIO, Plan, message_dict, plan
-from ._options import chunking_options, collect_inputs
+from ._inputs import INPUT_HELP, collect_documents, input_options
+from ._options import chunking_options
 from ._quality import quality_options, run_settings
 
 __all__ = ["format_plan", "plan_command"]
 
-_HELP = """Show what `generate` would do with the same inputs and options, without
+_HELP = f"""Show what `generate` would do with the same inputs and options, without
 calling a model: no network and no API key needed (only the tokenizer's files).
+
+{INPUT_HELP}
 
 Counts documents (and empty ones), chunks and tokens per chunk exactly, with
 the same chunker. Model calls: one per chunk (fix calls and retries come on
@@ -35,6 +38,7 @@ Examples:
 
 @click.command("plan", help=_HELP, short_help="Dry run: chunks, tokens and cost; no API key.")
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+@input_options
 @chunking_options
 @click.option(
     "--output-ratio",
@@ -50,7 +54,7 @@ Examples:
 @quality_options
 def plan_command(inputs: tuple[str, ...], **options: Any) -> None:
     result = plan(
-        collect_inputs(inputs, theme=options["theme"]),
+        collect_documents(inputs, options),
         output_ratio=options["output_ratio"],
         **run_settings(options),
     )

@@ -1,0 +1,290 @@
+"""Turning what the caller passes into LangChain ``Document`` objects.
+
+Accepted inputs: a string of text, a path (``str`` or ``pathlib.Path``) to a
+file, a folder, a ``Document``, or an iterable mixing them. A string that names
+an existing file or folder is read as that file or folder.
+
+Files are read by kind, from their suffix: text (``.txt``), Markdown (``.md``),
+PDF, DOCX, HTML (``.html``, ``.htm``), and tables of documents (``.jsonl``,
+``.csv``: one document per row). A file named directly with another suffix is
+read as UTF-8 text. A folder gives the files of those kinds below it, sorted,
+hidden ones (a name starting with ``.``) left out, narrowed by
+:class:`LoadOptions` globs; a JSONL or CSV file in a folder whose rows have no
+text field (chat data, a Q&A table) is left out with a warning.
+
+Files are read lazily, one at a time; :func:`check_inputs` opens every file up
+front, so that a command can refuse a bad input before any model call.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Union
+
+from langchain_core.documents import Document
+
+from .._errors import DocumentError
+from ._docx import check_docx, read_docx
+from ._html import check_html, read_html
+from ._options import LoadOptions
+from ._pdf import check_pdf, read_pdf
+from ._rows import check_rows, first_row_fields, read_rows
+from ._text import read_markdown, read_text, read_text_file
+from ._titles import clean_title, theme_of
+
+__all__ = [
+    "SUFFIXES",
+    "DocumentInput",
+    "LoadOptions",
+    "LoadedInputs",
+    "check_inputs",
+    "clean_title",
+    "input_files",
+    "iter_documents",
+    "read_text_file",
+    "theme_of",
+]
+
+logger = logging.getLogger("qasynth")
+
+DocumentInput = Union[str, "os.PathLike[str]", Document]
+_MAX_PATH_CHARS = 4096
+
+
+@dataclass(frozen=True)
+class _Kind:
+    name: str
+    read: Callable[[Path, LoadOptions], Iterator[Document]]
+    check: Callable[[Path, LoadOptions, list[str]], None]
+    rows: bool = False
+
+
+def _check_text(file: Path, options: LoadOptions, notes: list[str]) -> None:
+    read_text_file(file)
+
+
+_TEXT = _Kind("text", lambda f, _: read_text(f), _check_text)
+_MARKDOWN = _Kind("Markdown", lambda f, _: read_markdown(f), _check_text)
+_PDF = _Kind("PDF", lambda f, _: read_pdf(f), lambda f, _, __: check_pdf(f))
+_DOCX = _Kind("DOCX", lambda f, _: read_docx(f), lambda f, _, __: check_docx(f))
+_HTML = _Kind("HTML", lambda f, _: read_html(f), lambda f, _, __: check_html(f))
+_ROWS = _Kind("table of documents", read_rows, check_rows, rows=True)
+
+_KINDS: dict[str, _Kind] = {
+    ".txt": _TEXT,
+    ".md": _MARKDOWN,
+    ".markdown": _MARKDOWN,
+    ".pdf": _PDF,
+    ".docx": _DOCX,
+    ".html": _HTML,
+    ".htm": _HTML,
+    ".jsonl": _ROWS,
+    ".csv": _ROWS,
+}
+SUFFIXES = tuple(_KINDS)
+"""The suffixes of the files a folder gives (compared without case)."""
+
+_UNSUPPORTED = {
+    ".doc": "the old Word format; save it as .docx",
+    ".rtf": "rich text; save it as .docx",
+    ".odt": "an OpenDocument text; save it as .docx",
+    ".pages": "a Pages document; export it as .docx or PDF",
+    ".pptx": "a presentation; export it as PDF",
+    ".ppt": "a presentation; export it as PDF",
+    ".xlsx": "a spreadsheet; save the sheet as CSV with a 'text' column",
+    ".xls": "a spreadsheet; save the sheet as CSV with a 'text' column",
+    ".json": "a JSON file; write one document per line as JSONL (.jsonl) with a 'text' field",
+    ".epub": "an e-book; convert it to PDF, HTML or text",
+}
+
+
+def _kind_of(file: Path) -> _Kind:
+    suffix = file.suffix.lower()
+    hint = _UNSUPPORTED.get(suffix)
+    if hint:
+        readable = ", ".join(SUFFIXES)
+        raise DocumentError(
+            f"{file}: unsupported file type {suffix} ({hint}); qasynth reads {readable}",
+            path=file,
+        )
+    return _KINDS.get(suffix, _TEXT)
+
+
+# -- folders ---------------------------------------------------------------------------------
+
+
+def _matches(relative: PurePosixPath, patterns: Iterable[str]) -> bool:
+    for pattern in patterns:
+        pattern = pattern.removeprefix("./").lower()
+        for candidate in {pattern, pattern.removeprefix("**/")}:
+            target = relative.as_posix() if "/" in candidate else relative.name
+            if fnmatch.fnmatchcase(target.lower(), candidate):
+                return True
+    return False
+
+
+def _holds_documents(file: Path, options: LoadOptions, notes: list[str] | None) -> bool:
+    """Whether a JSONL or CSV file in a folder is a table of documents."""
+    fields = first_row_fields(file)
+    if fields is not None and options.text_field in fields:
+        return True
+    note = (
+        f"skipping {file}: its first row has no {options.text_field!r} field (fields: "
+        f"{', '.join(fields or []) or 'none'}); pass --text-field, or name the file, to read it"
+    )
+    if notes is None:
+        logger.warning("%s", note)
+    else:
+        notes.append(note)
+    return False
+
+
+def _folder_files(folder: Path, options: LoadOptions, notes: list[str] | None) -> list[Path]:
+    found: list[Path] = []
+    for file in sorted(folder.rglob("*")):
+        relative = PurePosixPath(file.relative_to(folder).as_posix())
+        if any(part.startswith(".") for part in relative.parts) or file.name.startswith("~$"):
+            continue  # hidden files and folders, and Word's lock files
+        kind = _KINDS.get(file.suffix.lower())
+        if kind is None or not file.is_file():
+            continue
+        if options.include and not _matches(relative, options.include):
+            continue
+        if _matches(relative, options.exclude):
+            continue
+        if kind.rows and not _holds_documents(file, options, notes):
+            continue
+        found.append(file)
+    if not found:
+        narrowed = " matching --include/--exclude" if options.include or options.exclude else ""
+        raise DocumentError(
+            f"folder {folder} holds no files qasynth reads{narrowed} "
+            f"({', '.join(SUFFIXES)}); pass files or another folder",
+            path=folder,
+        )
+    return found
+
+
+def input_files(
+    path: Path, options: LoadOptions | None = None, *, notes: list[str] | None = None
+) -> list[Path]:
+    """The files a path stands for: itself, or a folder's files.
+
+    Files a folder holds but that are left out are logged as warnings, or added to
+    ``notes`` when it is given."""
+    options = options or LoadOptions()
+    if path.is_dir():
+        return _folder_files(path, options, notes)
+    if path.is_file():
+        _kind_of(path)
+        return [path]
+    raise DocumentError(f"file not found: {path}", path=path)
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+def _looks_like_path(text: str) -> bool:
+    return (
+        len(text) < _MAX_PATH_CHARS
+        and "\n" not in text
+        and text.strip() == text
+        and text.lower().endswith(SUFFIXES)
+    )
+
+
+def _is_existing_path(text: str) -> bool:
+    """Whether a string names an existing file or folder (text never does)."""
+    if len(text) >= _MAX_PATH_CHARS or "\n" in text or "\x00" in text or not text.strip():
+        return False
+    try:
+        path = Path(text)
+        return path.is_file() or path.is_dir()
+    except OSError:
+        return False
+
+
+def _path_documents(path: Path, options: LoadOptions) -> Iterator[Document]:
+    for file in input_files(path, options):
+        yield from _kind_of(file).read(file, options)
+
+
+def _items(inputs: DocumentInput | Iterable[DocumentInput]) -> Iterable[DocumentInput]:
+    return [inputs] if isinstance(inputs, (str, os.PathLike, Document)) else inputs
+
+
+def _as_path(item: object, number: int) -> Path | None:
+    """The path an input names; ``None`` for text and Documents."""
+    if isinstance(item, os.PathLike):
+        return Path(item)
+    if isinstance(item, str):
+        if _is_existing_path(item):
+            return Path(item)
+        if _looks_like_path(item):
+            raise DocumentError(
+                f"file not found: {item} (a single-line string ending in a file suffix such as "
+                ".txt or .pdf is taken as a path; wrap text in a Document to use it as content)",
+                path=item,
+            )
+        return None
+    if isinstance(item, Document):
+        return None
+    raise DocumentError(
+        f"input #{number} is a {type(item).__name__}; pass text, a path or a "
+        "langchain_core.documents.Document"
+    )
+
+
+def iter_documents(
+    inputs: DocumentInput | Iterable[DocumentInput], options: LoadOptions | None = None
+) -> Iterator[Document]:
+    """Yield the documents of every input, reading files lazily.
+
+    Raw strings get a ``source`` of ``<text N>`` (N counts from 1).
+    """
+    options = options or LoadOptions()
+    for number, item in enumerate(_items(inputs), start=1):
+        path = _as_path(item, number)
+        if path is not None:
+            yield from _path_documents(path, options)
+        elif isinstance(item, Document):
+            yield item
+        else:
+            yield Document(page_content=str(item), metadata={"source": f"<text {number}>"})
+
+
+def check_inputs(
+    inputs: DocumentInput | Iterable[DocumentInput], options: LoadOptions | None = None
+) -> list[str]:
+    """Open every file the inputs name and fail on the first one that cannot be read
+    (unsupported, damaged, encrypted, a PDF without text, a bad table row).
+
+    Cheap: a PDF is read up to its first page with text, a text file is decoded.
+    Returns notes on what will be left out (files a folder holds that are not tables
+    of documents, table rows without text), one line each.
+    """
+    options = options or LoadOptions()
+    notes: list[str] = []
+    for number, item in enumerate(_items(inputs), start=1):
+        path = _as_path(item, number)
+        if path is None:
+            continue
+        for file in input_files(path, options, notes=notes):
+            _kind_of(file).check(file, options, notes)
+    return notes
+
+
+@dataclass(frozen=True)
+class LoadedInputs:
+    """Inputs and the options to read them with; each iteration reads them lazily."""
+
+    items: tuple[DocumentInput, ...]
+    options: LoadOptions = field(default_factory=LoadOptions)
+
+    def __iter__(self) -> Iterator[Document]:
+        return iter_documents(self.items, self.options)
