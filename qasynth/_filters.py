@@ -28,6 +28,7 @@ from ._quality import (
     detect_language,
     extract_numbers,
     grounding_score,
+    matches_language,
 )
 from ._schema import Chunk, QARecord
 from ._validation import GroupFilter, GroupOutcome, PairValidator
@@ -110,9 +111,8 @@ class LanguageCheck(PairValidator):
         if expected == "und":
             return None
         for text in (record.question, record.answer):
-            found = detect_language(text)
-            if found not in ("und", expected) and not (expected == "ja" and found == "zh"):
-                record.meta["language_found"] = found
+            if not matches_language(text, expected):
+                record.meta["language_found"] = detect_language(text)
                 return "wrong_language"
         return None
 

@@ -1,6 +1,6 @@
 """Model-free quality heuristics for question-answer data.
 
-- :mod:`.language`: offline script-level language detection.
+- :mod:`.language`: offline language detection (writing systems, then a bundled model).
 - :mod:`.text`: normalisation, tokens (words, or character bigrams for CJK), numbers, names.
 - :mod:`.neardup`: MinHash + LSH near-duplicate groups that scale to 100k+ texts.
 - :mod:`.grounding`: is an answer made of what its chunk says (numbers and names included)?
@@ -14,7 +14,15 @@ import time.
 from __future__ import annotations
 
 from .grounding import Grounding, grounding_score
-from .language import detect_language, is_cjk, is_unspaced, same_language
+from .language import (
+    detect_language,
+    is_cjk,
+    is_unspaced,
+    language_scores,
+    matches_language,
+    same_language,
+    script_language,
+)
 from .neardup import NearDuplicateIndex, find_near_duplicates
 from .splits import merge_group_keys, split_groups
 from .standalone import (
@@ -51,11 +59,14 @@ __all__ = [
     "grounding_score",
     "is_cjk",
     "is_unspaced",
+    "language_scores",
     "load_rules",
+    "matches_language",
     "merge_group_keys",
     "normalize",
     "normalize_numbers",
     "same_language",
+    "script_language",
     "split_groups",
     "strip_punctuation",
     "word_tokens",
