@@ -65,8 +65,10 @@ class GroundingCheck(PairValidator):
     def check(self, record: QARecord, chunk: Chunk) -> str | None:
         if record.origin.startswith("translation"):
             return None
-        grounding = grounding_score(record.answer, chunk.text)
+        grounding = grounding_score(record.answer, chunk.text, question=record.question)
         record.meta["grounding"] = round(grounding.score, 3)
+        if grounding.wrong_roles:
+            return "answer_contradicts_text"
         if grounding.missing_numbers:
             return "answer_number_not_in_text"
         if grounding.missing_names:

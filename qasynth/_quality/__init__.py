@@ -13,7 +13,7 @@ import time.
 
 from __future__ import annotations
 
-from .grounding import Grounding, grounding_score
+from .grounding import ChunkAnalysis, Grounding, analyze_chunk, grounding_score
 from .language import (
     detect_language,
     is_cjk,
@@ -44,12 +44,14 @@ from .text import (
 )
 
 __all__ = [
+    "ChunkAnalysis",
     "Grounding",
     "LanguageRules",
     "NearDuplicateIndex",
     "StandaloneIssue",
     "StandaloneRule",
     "StandaloneRules",
+    "analyze_chunk",
     "char_ngrams",
     "check_standalone",
     "detect_language",

@@ -1,28 +1,42 @@
-"""Lexical grounding: is an answer made of what its chunk says?
+"""Lexical grounding: is an answer made of what its chunk says about the question?
 
-A cheap, model-free check. The score is the fraction of the answer's content
-tokens (words; character bigrams for Japanese, Chinese and Thai) that also occur
-in the chunk. Function words do not count: a short English stop-word list, and
-for Japanese every bigram written only in hiragana (particles and endings such
-as "は", "です", "した"). English words also match their chunk form without a
-plural or possessive "s" ("goals" ~ "goal").
+A cheap, model-free check in three parts:
 
-Numbers and names are checked one by one, because one wrong year or a name the
-chunk never mentions makes an answer wrong however many words match. Numbers
-are compared in canonical form ("１２,０００" = "12,000" = "12000" = "1万2000").
-A name counts as present when the chunk contains it, or every word of it.
+- **Score:** the fraction of the answer's content tokens (words; character bigrams
+  for Japanese, Chinese and Thai) that occur in the chunk. Function words do not
+  count (a short English stop-word list; for Japanese every bigram written only in
+  hiragana). Words match their chunk form without a plural or possessive "s", and
+  numbers are compared in one form ("twelve" = "12", "１２,０００" = "12,000").
+- **Numbers and names,** one by one, because one wrong year or a name the text
+  never links to the question makes an answer wrong however many words match.
+  Given the question, they must appear in the *part of the chunk the question is
+  about*: the sentences that best match the question (rare words weigh more) and
+  their neighbours. A name or number from elsewhere in the chunk does not count.
+  Numbers and names the question itself contains are looked up in the whole chunk.
+  A derived figure ("half of 24" → 12, "twice") is accepted when the answer or the
+  text says half, twice, double, a third or a quarter.
+- **Roles:** given a question that asks who won (or lost), an answer naming the
+  side the text says lost (or won) is reported in ``wrong_roles``.
+
+Analysing a chunk (sentences, tokens, numbers, names) is done once per chunk text
+(:func:`analyze_chunk`, cached) and shared by every pair of the chunk.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import re
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 
 from .language import detect_language, is_unspaced
-from .text import extract_names, extract_numbers, normalize, word_tokens
+from .roles import Outcome, asked_role, outcomes
+from .text import extract_names, extract_numbers, normalize, normalize_numbers, word_tokens
 
-__all__ = ["Grounding", "grounding_score"]
+__all__ = ["ChunkAnalysis", "Grounding", "analyze_chunk", "grounding_score"]
 
 _EN_STOP_WORDS = (
     "a an the and or but of to in on at by for with from as into about over after before "
@@ -33,6 +47,18 @@ _EN_STOP_WORDS = (
 )
 _HIRAGANA_ONLY = re.compile(r"[\u3041-\u309f]+")
 _APOSTROPHES = str.maketrans({"’": "'", "‘": "'"})
+_SENTENCES = re.compile(r"[^.!?。！？\n]+(?:[.!?](?=\s|$)|[。！？\n]|$)|[.!?。！？\n]")
+_DERIVED = re.compile(
+    r"(?i)\b(?:half|halved|twice|double[ds]?|doubling|triple[ds]?|tripled|third|quarter|"
+    r"percent|per\s+cent)\b|%|半分|半数|倍|分の"
+)
+_FACTORS = (Decimal(2), Decimal("0.5"), Decimal(3), Decimal(1) / 3, Decimal(4), Decimal("0.25"))
+_NEIGHBOURS = 1
+_MAX_FOCUS = 3
+_FOCUS_SHARE = 0.6
+_CARRY = 0.8
+_SHORT_ANSWER_WORDS = 6
+_OUTCOME_SHARE = 0.9
 
 
 @dataclass(frozen=True)
@@ -42,32 +68,291 @@ class Grounding:
     score: float
     """Fraction of the answer's content tokens found in the chunk (1.0 if it has none)."""
     missing_numbers: tuple[str, ...] = ()
-    """Numbers in the answer that the chunk does not contain (canonical form)."""
+    """Numbers in the answer that the chunk (or the part the question is about) lacks."""
     missing_names: tuple[str, ...] = ()
-    """Names in the answer that the chunk does not contain."""
+    """Names in the answer that the chunk (or the part the question is about) lacks."""
+    wrong_roles: tuple[str, ...] = ()
+    """Names the answer gives a role (winner, loser) that the text gives the other side."""
 
     def supported(self, threshold: float = 0.5) -> bool:
-        """Score at least ``threshold``, and no missing numbers or names."""
-        return self.score >= threshold and not self.missing_numbers and not self.missing_names
+        """Score at least ``threshold``, and no missing numbers or names, no swapped roles."""
+        return (
+            self.score >= threshold
+            and not self.missing_numbers
+            and not self.missing_names
+            and not self.wrong_roles
+        )
 
 
-def grounding_score(answer: str, chunk_text: str, *, lang: str | None = None) -> Grounding:
-    """Compare ``answer`` with ``chunk_text``; ``lang`` is the answer's language
-    (detected from the answer, or the chunk if the answer has no letters)."""
+@dataclass(frozen=True)
+class _Sentence:
+    text: str
+    normalized: str
+    tokens: frozenset[str]
+    keys: frozenset[str]
+    numbers: frozenset[str]
+    outcomes: tuple[Outcome, ...]
+
+
+@dataclass(frozen=True)
+class ChunkAnalysis:
+    """Everything grounding needs from a chunk, computed once (see :func:`analyze_chunk`)."""
+
+    text: str
+    lang: str
+    sentences: tuple[_Sentence, ...]
+    tokens: frozenset[str]
+    stems: frozenset[str]
+    numbers: frozenset[str]
+    normalized: str
+    words: frozenset[str]
+    weights: dict[str, float]
+
+    @classmethod
+    def of(cls, text: str) -> ChunkAnalysis:
+        """Analyse ``text`` (uncached; prefer :func:`analyze_chunk`)."""
+        lang = detect_language(text)
+        sentences = tuple(_sentence(match.group(0), lang) for match in _SENTENCES.finditer(text))
+        sentences = tuple(sentence for sentence in sentences if sentence.tokens)
+        tokens = frozenset(word_tokens(text, lang))
+        counts: Counter[str] = Counter()
+        for sentence in sentences:
+            counts.update(sentence.keys)
+        total = max(len(sentences), 1)
+        normalized = _name_form(text)
+        return cls(
+            text=text,
+            lang=lang,
+            sentences=sentences,
+            tokens=tokens,
+            stems=frozenset(_stem(token) for token in tokens),
+            numbers=frozenset(extract_numbers(text)),
+            normalized=normalized,
+            words=frozenset(re.findall(r"[\w'-]+", normalized)),
+            weights={token: math.log(1 + total / n) for token, n in counts.items()},
+        )
+
+    def relevance(self, question: str) -> list[float]:
+        """How much each sentence is about ``question``: the weight (rarer words
+        weigh more) of the question's words it contains; a sentence right after a
+        relevant one keeps most of that relevance (its subject carries on)."""
+        wanted = {token for token in word_tokens(question, self.lang) if not _is_function(token)}
+        wanted |= {_stem(token) for token in wanted}
+        own = [sum(self.weights.get(t, 0.0) for t in wanted & s.keys) for s in self.sentences]
+        return [max(score, _CARRY * own[i - 1] if i else 0.0) for i, score in enumerate(own)]
+
+    def focus(self, question: str) -> tuple[_Sentence, ...]:
+        """The sentences the question is about and their neighbours (all of them when
+        nothing matches)."""
+        return tuple(self.sentences[i] for i in self._focus(self.relevance(question)))
+
+    def _focus(self, scores: list[float]) -> list[int]:
+        best = max(scores, default=0.0)
+        if best <= 0.0:
+            return list(range(len(self.sentences)))
+        ranked = sorted(range(len(scores)), key=lambda i: -scores[i])[:_MAX_FOCUS]
+        chosen: set[int] = set()
+        for index in ranked:
+            if scores[index] >= _FOCUS_SHARE * best:
+                low, high = index - _NEIGHBOURS, index + _NEIGHBOURS + 1
+                chosen.update(range(max(low, 0), min(high, len(self.sentences))))
+        return sorted(chosen)
+
+    def told_outcomes(self, question: str) -> list[Outcome]:
+        """The results stated in the most relevant sentences that state any."""
+        scores = self.relevance(question)
+        stating = [i for i in self._focus(scores) if self.sentences[i].outcomes]
+        if not stating:
+            return []
+        top = max(scores[i] for i in stating)
+        return [
+            outcome
+            for i in stating
+            if scores[i] >= _OUTCOME_SHARE * top
+            for outcome in self.sentences[i].outcomes
+        ]
+
+
+@functools.lru_cache(maxsize=256)
+def analyze_chunk(text: str) -> ChunkAnalysis:
+    """The analysis of a chunk's text, computed once and reused by every pair of it."""
+    return ChunkAnalysis.of(text)
+
+
+def grounding_score(
+    answer: str,
+    chunk: str | ChunkAnalysis,
+    *,
+    question: str | None = None,
+    lang: str | None = None,
+) -> Grounding:
+    """Compare ``answer`` with ``chunk`` (its text, or its :func:`analyze_chunk`).
+
+    With ``question``, names and numbers must come from the part of the chunk the
+    question is about, and a winner/loser swap is reported. ``lang`` is the
+    answer's language (detected from the answer, else the chunk's)."""
+    analysis = chunk if isinstance(chunk, ChunkAnalysis) else analyze_chunk(chunk)
     if lang is None:
         lang = detect_language(answer)
         if lang == "und":
-            lang = detect_language(chunk_text)
-    content = [token for token in word_tokens(answer, lang) if not _is_function_word(token)]
-    chunk_tokens = set(word_tokens(chunk_text, lang))
-    chunk_stems = {_stem(token) for token in chunk_tokens}
-    found = sum(1 for token in content if token in chunk_tokens or _stem(token) in chunk_stems)
+            lang = analysis.lang
+    tokens = analysis.tokens
+    if is_unspaced(lang) != is_unspaced(analysis.lang):
+        tokens = frozenset(word_tokens(analysis.text, lang))
+    stems = analysis.stems if tokens is analysis.tokens else frozenset(map(_stem, tokens))
+    content = [token for token in word_tokens(answer, lang) if not _is_function(token)]
+    found = sum(1 for token in content if token in tokens or _stem(token) in stems)
     score = found / len(content) if content else 1.0
+    focus = analysis.sentences if question is None else analysis.focus(question)
+    asked = "" if question is None else question
     return Grounding(
         score=score,
-        missing_numbers=tuple(sorted(extract_numbers(answer) - extract_numbers(chunk_text))),
-        missing_names=_missing_names(answer, chunk_text),
+        missing_numbers=_missing_numbers(answer, asked, analysis, focus),
+        missing_names=_missing_names(answer, asked, analysis, focus),
+        wrong_roles=_wrong_roles(answer, asked, analysis) if question else (),
     )
+
+
+def _sentence(text: str, lang: str) -> _Sentence:
+    tokens = frozenset(word_tokens(text, lang))
+    return _Sentence(
+        text=text,
+        normalized=_name_form(text),
+        tokens=tokens,
+        keys=tokens | {_stem(token) for token in tokens},
+        numbers=frozenset(extract_numbers(text)),
+        outcomes=tuple(outcomes(text)),
+    )
+
+
+def _name_form(text: str) -> str:
+    return normalize(normalize_numbers(text)).translate(_APOSTROPHES)
+
+
+def _missing_numbers(
+    answer: str, question: str, analysis: ChunkAnalysis, focus: Iterable[_Sentence]
+) -> tuple[str, ...]:
+    wanted = extract_numbers(answer) - extract_numbers(question)
+    if not wanted:
+        return ()
+    focus = tuple(focus)
+    near = frozenset().union(*(sentence.numbers for sentence in focus))
+    derived = _DERIVED.search(answer) or any(_DERIVED.search(s.text) for s in focus)
+    missing = []
+    for number in wanted:
+        if number in near or (derived and _derived_from(number, near)):
+            continue
+        missing.append(number)
+    return tuple(sorted(missing))
+
+
+def _derived_from(number: str, known: Iterable[str]) -> bool:
+    try:
+        value = Decimal(number)
+        return any(
+            abs(Decimal(other) * factor - value) < Decimal("0.01")
+            for other in known
+            for factor in _FACTORS
+        )
+    except InvalidOperation:  # pragma: no cover - canonical numbers always parse
+        return False
+
+
+def _missing_names(
+    answer: str, question: str, analysis: ChunkAnalysis, focus: Iterable[_Sentence]
+) -> tuple[str, ...]:
+    asked = _name_form(question)
+    spaced = not is_unspaced(analysis.lang)
+    focus = tuple(focus)
+    near = " ".join(sentence.normalized for sentence in focus)
+    near_words = frozenset(re.findall(r"[\w'-]+", near))
+    missing = []
+    for name in _answer_names(answer):
+        form = _name_form(name)
+        if form in asked:
+            text, words = analysis.normalized, analysis.words
+        else:
+            text, words = near, near_words
+        if _contains(text, form, spaced) or (
+            spaced and all(word in words for word in form.split())
+        ):
+            continue
+        missing.append(name)
+    return tuple(sorted(missing))
+
+
+_BARE_KANJI = re.compile(r"^[一-龥々]{2,6}(?:です|でした|だ|。)?[。]?$")
+
+
+def _answer_names(answer: str) -> set[str]:
+    """Names in the answer. A short answer's opening capitalised words count too
+    ("England.", "Carlos Alcaraz won"), and so does a short Japanese/Chinese answer
+    that is one kanji word ("大谷翔平", "田中です。")."""
+    names = extract_names(answer)
+    stripped = answer.strip()
+    words = stripped.split()
+    first = words[0].strip(".,;:!?'’\"()") if words else ""
+    if 0 < len(words) <= _SHORT_ANSWER_WORDS and first.lower() not in _stop_words():
+        names |= {name for name in extract_names(f"x {stripped}") if name.split()[0] == first}
+    if _BARE_KANJI.match(stripped):
+        names.add(re.sub(r"(?:です|でした|だ)?。?$", "", stripped))
+    return names
+
+
+def _contains(text: str, form: str, spaced: bool) -> bool:
+    if not spaced or not form[:1].isascii():
+        return form in text
+    return re.search(rf"(?<![\w]){re.escape(form)}(?![\w])", text) is not None
+
+
+def _wrong_roles(answer: str, question: str, analysis: ChunkAnalysis) -> tuple[str, ...]:
+    """Names the answer casts as winner (or loser) where the text says the opposite."""
+    told = analysis.told_outcomes(question)
+    if not told:
+        return ()
+    claimed = [o for o in outcomes(answer) if o.loser]
+    if claimed:
+        return tuple(
+            sorted(
+                o.winner
+                for o in claimed
+                if _beats(told, o.loser, o.winner) and not _beats(told, o.winner, o.loser)
+            )
+        )
+    role = asked_role(question)
+    if role is None:
+        return ()
+    asked = _name_form(question)
+    involved = [o for o in told if _same(o.winner, asked) or (o.loser and _same(o.loser, asked))]
+    pool = involved or told
+    name = _main_name(answer, asked)
+    if not name:
+        return ()
+    sided = any(_same(name, o.winner) or (o.loser and _same(name, o.loser)) for o in told)
+    right = any(_same(name, o.winner if role == "winner" else o.loser) for o in pool)
+    return (name,) if sided and not right else ()
+
+
+def _main_name(answer: str, asked: str) -> str:
+    """The first name in the answer that the question does not contain."""
+    names = [n for n in _answer_names(answer) if n and not _same(n, asked)]
+    form = _name_form(answer)
+    positions = [(form.find(_name_form(n)), n) for n in names]
+    found = [(p, n) for p, n in positions if p >= 0]
+    return min(found)[1] if found else ""
+
+
+def _beats(told: Iterable[Outcome], winner: str, loser: str) -> bool:
+    return any(_same(winner, o.winner) and o.loser and _same(loser, o.loser) for o in told)
+
+
+def _same(name: str, other: str) -> bool:
+    """Whether two names refer to the same side: one contains the other ("Alcaraz",
+    "Carlos Alcaraz"), compared in normalised form."""
+    a, b = _name_form(name), _name_form(other)
+    if not a or not b:
+        return False
+    return a in b or b in a
 
 
 @functools.cache
@@ -75,7 +360,7 @@ def _stop_words() -> frozenset[str]:
     return frozenset(_EN_STOP_WORDS.split())
 
 
-def _is_function_word(token: str) -> bool:
+def _is_function(token: str) -> bool:
     return token in _stop_words() or _HIRAGANA_ONLY.fullmatch(token) is not None
 
 
@@ -84,24 +369,3 @@ def _stem(token: str) -> str:
     if len(token) > 3 and token.isascii() and token.endswith("s") and not token.endswith("ss"):
         return token[:-1]
     return token
-
-
-def _missing_names(answer: str, chunk_text: str) -> tuple[str, ...]:
-    chunk = normalize(chunk_text).translate(_APOSTROPHES)
-    spaced = not is_unspaced(detect_language(chunk))
-    chunk_words = set(re.findall(r"[\w'-]+", chunk))
-    missing = []
-    for name in extract_names(answer):
-        form = normalize(name).translate(_APOSTROPHES)
-        if _contains(chunk, form, spaced):
-            continue
-        if spaced and all(word in chunk_words for word in form.split()):
-            continue
-        missing.append(name)
-    return tuple(sorted(missing))
-
-
-def _contains(chunk: str, form: str, spaced: bool) -> bool:
-    if not spaced or not form[:1].isascii():
-        return form in chunk
-    return re.search(rf"(?<![\w]){re.escape(form)}(?![\w])", chunk) is not None
