@@ -47,15 +47,15 @@ _EN_STOP_WORDS = (
 )
 _HIRAGANA_ONLY = re.compile(r"[\u3041-\u309f]+")
 _APOSTROPHES = str.maketrans({"’": "'", "‘": "'"})
-_SENTENCES = re.compile(r"[^.!?。！？\n]+(?:[.!?](?=\s|$)|[。！？\n]|$)|[.!?。！？\n]")
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?;])\s+|(?<=[。！？])|\n+")
 _DERIVED = re.compile(
     r"(?i)\b(?:half|halved|twice|double[ds]?|doubling|triple[ds]?|tripled|third|quarter|"
     r"percent|per\s+cent)\b|%|半分|半数|倍|分の"
 )
 _FACTORS = (Decimal(2), Decimal("0.5"), Decimal(3), Decimal(1) / 3, Decimal(4), Decimal("0.25"))
 _NEIGHBOURS = 1
-_MAX_FOCUS = 3
-_FOCUS_SHARE = 0.6
+_MAX_FOCUS = 4
+_MIN_GAIN = 0.15
 _CARRY = 0.8
 _SHORT_ANSWER_WORDS = 6
 _OUTCOME_SHARE = 0.9
@@ -112,7 +112,7 @@ class ChunkAnalysis:
     def of(cls, text: str) -> ChunkAnalysis:
         """Analyse ``text`` (uncached; prefer :func:`analyze_chunk`)."""
         lang = detect_language(text)
-        sentences = tuple(_sentence(match.group(0), lang) for match in _SENTENCES.finditer(text))
+        sentences = tuple(_sentence(part, lang) for part in _SENTENCE_BREAK.split(text) if part)
         sentences = tuple(sentence for sentence in sentences if sentence.tokens)
         tokens = frozenset(word_tokens(text, lang))
         counts: Counter[str] = Counter()
@@ -136,32 +136,44 @@ class ChunkAnalysis:
         """How much each sentence is about ``question``: the weight (rarer words
         weigh more) of the question's words it contains; a sentence right after a
         relevant one keeps most of that relevance (its subject carries on)."""
+        own = [sum(self.weights.get(t, 0.0) for t in keys) for keys in self._matches(question)]
+        return [max(score, _CARRY * own[i - 1] if i else 0.0) for i, score in enumerate(own)]
+
+    def _matches(self, question: str) -> list[frozenset[str]]:
         wanted = {token for token in word_tokens(question, self.lang) if not _is_function(token)}
         wanted |= {_stem(token) for token in wanted}
-        own = [sum(self.weights.get(t, 0.0) for t in wanted & s.keys) for s in self.sentences]
-        return [max(score, _CARRY * own[i - 1] if i else 0.0) for i, score in enumerate(own)]
+        return [wanted & sentence.keys for sentence in self.sentences]
 
     def focus(self, question: str) -> tuple[_Sentence, ...]:
         """The sentences the question is about and their neighbours (all of them when
-        nothing matches)."""
-        return tuple(self.sentences[i] for i in self._focus(self.relevance(question)))
+        nothing matches): the best-matching sentence, then those that add question
+        words it lacks (the subject may be named in one sentence, the asked fact in
+        the next)."""
+        return tuple(self.sentences[i] for i in self._focus(question))
 
-    def _focus(self, scores: list[float]) -> list[int]:
-        best = max(scores, default=0.0)
-        if best <= 0.0:
+    def _focus(self, question: str) -> list[int]:
+        matches = self._matches(question)
+        total = sum(self.weights.get(t, 0.0) for t in frozenset().union(*matches))
+        if total <= 0.0:
             return list(range(len(self.sentences)))
-        ranked = sorted(range(len(scores)), key=lambda i: -scores[i])[:_MAX_FOCUS]
+        covered: set[str] = set()
         chosen: set[int] = set()
-        for index in ranked:
-            if scores[index] >= _FOCUS_SHARE * best:
-                low, high = index - _NEIGHBOURS, index + _NEIGHBOURS + 1
-                chosen.update(range(max(low, 0), min(high, len(self.sentences))))
+        for _ in range(_MAX_FOCUS):
+            gains = [
+                sum(self.weights.get(t, 0.0) for t in keys - covered) for keys in matches
+            ]
+            best = max(range(len(gains)), key=lambda i: gains[i])
+            if gains[best] < _MIN_GAIN * total:
+                break
+            covered |= matches[best]
+            low, high = best - _NEIGHBOURS, best + _NEIGHBOURS + 1
+            chosen.update(range(max(low, 0), min(high, len(self.sentences))))
         return sorted(chosen)
 
     def told_outcomes(self, question: str) -> list[Outcome]:
         """The results stated in the most relevant sentences that state any."""
         scores = self.relevance(question)
-        stating = [i for i in self._focus(scores) if self.sentences[i].outcomes]
+        stating = [i for i in self._focus(question) if self.sentences[i].outcomes]
         if not stating:
             return []
         top = max(scores[i] for i in stating)
@@ -292,11 +304,31 @@ def _answer_names(answer: str) -> set[str]:
     stripped = answer.strip()
     words = stripped.split()
     first = words[0].strip(".,;:!?'’\"()") if words else ""
-    if 0 < len(words) <= _SHORT_ANSWER_WORDS and first.lower() not in _stop_words():
+    if 0 < len(words) <= _SHORT_ANSWER_WORDS and _may_be_name(first):
         names |= {name for name in extract_names(f"x {stripped}") if name.split()[0] == first}
     if _BARE_KANJI.match(stripped):
         names.add(re.sub(r"(?:です|でした|だ)?。?$", "", stripped))
     return names
+
+
+_NOT_NAMES = frozenset(
+    (
+        "january february march april may june july august september october november december "
+        "monday tuesday wednesday thursday friday saturday sunday about around approximately "
+        "nearly almost over under up just only some yes no none both either neither her his "
+        "their its in on at by after before since during from until"
+    ).split()
+)
+
+
+def _may_be_name(word: str) -> bool:
+    lower = word.lower()
+    return not (
+        lower in _stop_words()
+        or lower in _NOT_NAMES
+        or lower.endswith("ly")
+        or extract_numbers(lower)
+    )
 
 
 def _contains(text: str, form: str, spaced: bool) -> bool:
