@@ -285,8 +285,11 @@ def _missing_names(
             text, words = analysis.normalized, analysis.words
         else:
             text, words = near, near_words
-        if _contains(text, form, spaced) or (
-            spaced and all(word in words for word in form.split())
+        parts = [part for part in re.split(r"'s\s+", form) if part] if spaced else [form]
+        if all(
+            _contains(text, part, spaced)
+            or (spaced and all(word in words for word in part.split()))
+            for part in parts
         ):
             continue
         missing.append(name)

@@ -257,9 +257,6 @@ def _latin_names(text: str) -> set[str]:
             current.extend(pending)
             current.append(token)
             pending = []
-            if _POSSESSIVE.search(token):  # "Spain's Aitana Bonmatí" is two names
-                _flush_name(current, names)
-                current = []
         elif current and token.lower() in _NAME_JOINERS:
             pending.append(token)
         else:
