@@ -27,14 +27,20 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from .language import detect_language, is_unspaced
 from .roles import Outcome, asked_role, outcomes
-from .text import extract_names, extract_numbers, normalize, normalize_numbers, word_tokens
+from .text import (
+    extract_names,
+    extract_numbers,
+    normalize,
+    normalize_numbers,
+    numbers_and_canonical_text,
+    word_tokens,
+)
 
 __all__ = ["ChunkAnalysis", "Grounding", "analyze_chunk", "grounding_score"]
 
@@ -107,6 +113,7 @@ class ChunkAnalysis:
     normalized: str
     words: frozenset[str]
     weights: dict[str, float]
+    index: dict[str, tuple[int, ...]]
 
     @classmethod
     def of(cls, text: str) -> ChunkAnalysis:
@@ -114,55 +121,56 @@ class ChunkAnalysis:
         lang = detect_language(text)
         sentences = tuple(_sentence(part, lang) for part in _SENTENCE_BREAK.split(text) if part)
         sentences = tuple(sentence for sentence in sentences if sentence.tokens)
-        tokens = frozenset(word_tokens(text, lang))
-        counts: Counter[str] = Counter()
-        for sentence in sentences:
-            counts.update(sentence.keys)
+        tokens = frozenset().union(*(sentence.tokens for sentence in sentences))
+        where: dict[str, list[int]] = {}
+        for position, sentence in enumerate(sentences):
+            for key in sentence.keys:
+                where.setdefault(key, []).append(position)
         total = max(len(sentences), 1)
-        normalized = _name_form(text)
+        normalized = " ".join(sentence.normalized for sentence in sentences)
         return cls(
             text=text,
             lang=lang,
             sentences=sentences,
             tokens=tokens,
             stems=frozenset(_stem(token) for token in tokens),
-            numbers=frozenset(extract_numbers(text)),
+            numbers=frozenset().union(*(sentence.numbers for sentence in sentences)),
             normalized=normalized,
             words=frozenset(re.findall(r"[\w'-]+", normalized)),
-            weights={token: math.log(1 + total / n) for token, n in counts.items()},
+            weights={token: math.log(1 + total / len(at)) for token, at in where.items()},
+            index={token: tuple(at) for token, at in where.items()},
         )
 
-    def relevance(self, question: str) -> list[float]:
-        """How much each sentence is about ``question``: the weight (rarer words
-        weigh more) of the question's words it contains; a sentence right after a
-        relevant one keeps most of that relevance (its subject carries on)."""
-        own = [sum(self.weights.get(t, 0.0) for t in keys) for keys in self._matches(question)]
-        return [max(score, _CARRY * own[i - 1] if i else 0.0) for i, score in enumerate(own)]
-
-    def _matches(self, question: str) -> list[frozenset[str]]:
+    def locate(self, question: str) -> tuple[dict[int, float], list[int]]:
+        """(relevance of each sentence that shares words with ``question``, the
+        indices of the focus sentences). Relevance is the weight (rarer words weigh
+        more) of the question's words a sentence contains; the sentence right after
+        a relevant one keeps most of that relevance (its subject carries on). The
+        focus is the best-matching sentence, then those that add question words it
+        lacks (the subject may be named in one sentence, the asked fact in the
+        next), each with its neighbours; all sentences when nothing matches."""
         wanted = {token for token in word_tokens(question, self.lang) if not _is_function(token)}
         wanted |= {_stem(token) for token in wanted}
-        return [wanted & sentence.keys for sentence in self.sentences]
+        matches: dict[int, set[str]] = {}
+        for token in wanted:
+            for index in self.index.get(token, ()):
+                matches.setdefault(index, set()).add(token)
+        own = {i: sum(self.weights[t] for t in keys) for i, keys in matches.items()}
+        scores = dict(own)
+        for i, score in own.items():
+            if i + 1 < len(self.sentences):
+                scores[i + 1] = max(scores.get(i + 1, 0.0), _CARRY * score)
+        return scores, self._focus(matches)
 
-    def focus(self, question: str) -> tuple[_Sentence, ...]:
-        """The sentences the question is about and their neighbours (all of them when
-        nothing matches): the best-matching sentence, then those that add question
-        words it lacks (the subject may be named in one sentence, the asked fact in
-        the next)."""
-        return tuple(self.sentences[i] for i in self._focus(question))
-
-    def _focus(self, question: str) -> list[int]:
-        matches = self._matches(question)
-        total = sum(self.weights.get(t, 0.0) for t in frozenset().union(*matches))
+    def _focus(self, matches: dict[int, set[str]]) -> list[int]:
+        total = sum(self.weights[t] for t in set().union(*matches.values()))
         if total <= 0.0:
             return list(range(len(self.sentences)))
         covered: set[str] = set()
         chosen: set[int] = set()
         for _ in range(_MAX_FOCUS):
-            gains = [
-                sum(self.weights.get(t, 0.0) for t in keys - covered) for keys in matches
-            ]
-            best = max(range(len(gains)), key=lambda i: gains[i])
+            gains = {i: sum(self.weights[t] for t in keys - covered) for i, keys in matches.items()}
+            best = max(sorted(gains), key=lambda i: gains[i])
             if gains[best] < _MIN_GAIN * total:
                 break
             covered |= matches[best]
@@ -170,17 +178,23 @@ class ChunkAnalysis:
             chosen.update(range(max(low, 0), min(high, len(self.sentences))))
         return sorted(chosen)
 
+    def focus(self, question: str) -> tuple[_Sentence, ...]:
+        """The sentences ``question`` is about and their neighbours (see :meth:`locate`)."""
+        return tuple(self.sentences[i] for i in self.locate(question)[1])
+
     def told_outcomes(self, question: str) -> list[Outcome]:
-        """The results stated in the most relevant sentences that state any."""
-        scores = self.relevance(question)
-        stating = [i for i in self._focus(question) if self.sentences[i].outcomes]
+        """The results stated in the most relevant focus sentences that state any."""
+        return self._told(*self.locate(question))
+
+    def _told(self, scores: dict[int, float], focus: list[int]) -> list[Outcome]:
+        stating = [i for i in focus if self.sentences[i].outcomes]
         if not stating:
             return []
-        top = max(scores[i] for i in stating)
+        top = max(scores.get(i, 0.0) for i in stating)
         return [
             outcome
             for i in stating
-            if scores[i] >= _OUTCOME_SHARE * top
+            if scores.get(i, 0.0) >= _OUTCOME_SHARE * top
             for outcome in self.sentences[i].outcomes
         ]
 
@@ -215,24 +229,29 @@ def grounding_score(
     content = [token for token in word_tokens(answer, lang) if not _is_function(token)]
     found = sum(1 for token in content if token in tokens or _stem(token) in stems)
     score = found / len(content) if content else 1.0
-    focus = analysis.sentences if question is None else analysis.focus(question)
-    asked = "" if question is None else question
+    if question is None:
+        focus, told, asked = analysis.sentences, [], ""
+    else:
+        scores, indices = analysis.locate(question)
+        focus = tuple(analysis.sentences[i] for i in indices)
+        told, asked = analysis._told(scores, indices), question
     return Grounding(
         score=score,
         missing_numbers=_missing_numbers(answer, asked, analysis, focus),
         missing_names=_missing_names(answer, asked, analysis, focus),
-        wrong_roles=_wrong_roles(answer, asked, analysis) if question else (),
+        wrong_roles=_wrong_roles(answer, asked, told),
     )
 
 
 def _sentence(text: str, lang: str) -> _Sentence:
-    tokens = frozenset(word_tokens(text, lang))
+    numbers, numbered = numbers_and_canonical_text(text)
+    tokens = frozenset(word_tokens(numbered, lang, numbers_done=True))
     return _Sentence(
         text=text,
-        normalized=_name_form(text),
+        normalized=normalize(numbered).translate(_APOSTROPHES),
         tokens=tokens,
         keys=tokens | {_stem(token) for token in tokens},
-        numbers=frozenset(extract_numbers(text)),
+        numbers=frozenset(numbers),
         outcomes=tuple(outcomes(text)),
     )
 
@@ -340,9 +359,8 @@ def _contains(text: str, form: str, spaced: bool) -> bool:
     return re.search(rf"(?<![\w]){re.escape(form)}(?![\w])", text) is not None
 
 
-def _wrong_roles(answer: str, question: str, analysis: ChunkAnalysis) -> tuple[str, ...]:
+def _wrong_roles(answer: str, question: str, told: list[Outcome]) -> tuple[str, ...]:
     """Names the answer casts as winner (or loser) where the text says the opposite."""
-    told = analysis.told_outcomes(question)
     if not told:
         return ()
     claimed = [o for o in outcomes(answer) if o.loser]

@@ -36,7 +36,14 @@ _EN_WIN = re.compile(rf"(?P<a>{_NAME}){_BETWEEN}(?:{_WIN_VERBS})\b\s+(?:the\s+)?
 _EN_LOSE = re.compile(rf"(?P<a>{_NAME}){_BETWEEN}(?:{_LOSE_VERBS})\b\s+(?:the\s+)?(?P<b>{_NAME})")
 _EN_WON = re.compile(rf"(?P<a>{_NAME})\s+(?:won|clinched|claimed|took|captured)\b")
 
-_JA_NOUN = r"[ァ-ヺー・]{2,}|[一-龥々]{2,}|[A-Za-z][\w .&'-]*[\w]"
+_JA_NOUN = r"[ァ-ヺー・]{2,}|[一-龥々]{2,}|[A-Za-z][A-Za-z0-9.&'-]*"
+_HAS_JA = re.compile(r"[\u3040-\u30ff]")
+_HAS_EN_VERB = re.compile(
+    r"\b(?:beat|beats|beating|beaten|defeat\w*|overc\w+|edg\w+|thrash\w+|routed|outs\w+|"
+    r"outp\w+|elimin\w+|knocked|ousted|upset|downed|dethroned|swept|crush\w+|outlasted|won|"
+    r"triumphed|prevailed|came|lost|loses|losing|fell|falling|succumbed|bowed|clinched|claimed|"
+    r"took|captured)\b"
+)
 _JA_WIN = re.compile(
     rf"(?P<a>{_JA_NOUN})(?:が|は)[^。]{{0,30}}?(?P<b>{_JA_NOUN})(?:を)[^。、]{{0,12}}?"
     r"(?:破|下し|下す|倒し|退け|降し|制し)"
@@ -77,19 +84,21 @@ class Outcome:
 def outcomes(sentence: str) -> list[Outcome]:
     """The winner/loser results stated in ``sentence``."""
     found: list[Outcome] = []
-    for match in _EN_WIN.finditer(sentence):
-        found.append(Outcome(_last_name(match.group("a")), match.group("b")))
-    for match in _EN_LOSE.finditer(sentence):
-        found.append(Outcome(match.group("b"), _last_name(match.group("a"))))
-    for match in _EN_WON.finditer(sentence):
-        found.append(Outcome(_last_name(match.group("a")), ""))
-    for match in _JA_WIN.finditer(sentence):
-        winner, loser = match.group("a") or match.group("a2"), match.group("b") or match.group("b2")
-        found.append(Outcome(winner, loser))
-    for match in _JA_LOSE.finditer(sentence):
-        found.append(Outcome(match.group("b"), match.group("a")))
-    for match in _JA_WON.finditer(sentence):
-        found.append(Outcome(match.group("a"), ""))
+    if _HAS_EN_VERB.search(sentence):
+        for match in _EN_WIN.finditer(sentence):
+            found.append(Outcome(_last_name(match.group("a")), match.group("b")))
+        for match in _EN_LOSE.finditer(sentence):
+            found.append(Outcome(match.group("b"), _last_name(match.group("a"))))
+        for match in _EN_WON.finditer(sentence):
+            found.append(Outcome(_last_name(match.group("a")), ""))
+    if _HAS_JA.search(sentence):
+        for match in _JA_WIN.finditer(sentence):
+            winner = match.group("a") or match.group("a2")
+            found.append(Outcome(winner, match.group("b") or match.group("b2")))
+        for match in _JA_LOSE.finditer(sentence):
+            found.append(Outcome(match.group("b"), match.group("a")))
+        for match in _JA_WON.finditer(sentence):
+            found.append(Outcome(match.group("a"), ""))
     return found
 
 

@@ -59,14 +59,30 @@ _WORD_NUMBER = (
 _SCALE = rf"(?:[ \t]+(?:{'|'.join(_SCALES)}))"
 _KANJI_DIGITS = {c: i for i, c in enumerate("〇一二三四五六七八九")}
 _KANJI_COUNTER = "人回年個台点位枚本件社歳日月時秒度倍勝敗試戦名隻機冊曲"
-_NUMBER = re.compile(
+_DIGITS_PART = (
     r"(?P<digits>\d+(?:,\d{3}(?!\d))*(?:\.\d+)?)(?:[ \t]*(?P<ja>[万億兆]))?"
-    rf"(?P<scale>{_SCALE}+)?(?![\w])?"
-    rf"|(?<![\w-])(?P<words>(?:{_WORD_NUMBER}|(?:one|a)(?={_SCALE})){_SCALE}*"
-    rf"(?:[ \t]+(?:and[ \t]+)?(?:{_WORD_NUMBER}))?)(?![\w-])"
-    rf"|(?P<kanji>[〇一二三四五六七八九十百千]+)(?=[万億兆{_KANJI_COUNTER}]|カ国|か国|ヶ国)",
-    re.IGNORECASE,
+    rf"(?P<scale>{_SCALE}+)?"
 )
+_WORDS_PART = (
+    rf"(?<![\w-])(?P<words>(?:{_WORD_NUMBER}|(?:one|a)(?={_SCALE})){_SCALE}*"
+    rf"(?:[ \t]+(?:and[ \t]+)?(?:{_WORD_NUMBER}))?)(?![\w-])"
+)
+_KANJI_PART = rf"(?P<kanji>[〇一二三四五六七八九十百千]+)(?=[万億兆{_KANJI_COUNTER}]|カ国|か国|ヶ国)"
+# One pattern per mix of number kinds: most texts need only the (fast) digits.
+_NUMBERS = {
+    (words, kanji): re.compile(
+        "|".join(
+            part
+            for part, used in ((_DIGITS_PART, True), (_WORDS_PART, words), (_KANJI_PART, kanji))
+            if used
+        ),
+        re.IGNORECASE,
+    )
+    for words in (False, True)
+    for kanji in (False, True)
+}
+_NUMBER_WORD_KEYS = (*_SMALL_WORDS, *_TENS_WORDS, "dozen", *_SCALES)
+_KANJI_NUMERAL = re.compile("[〇一二三四五六七八九十百千]")
 _JA_UNITS = {"万": 10**4, "億": 10**8, "兆": 10**12}
 
 _SENTENCE_END = r"[.!?](?=\s|$)|[。！？\n]"
@@ -112,6 +128,20 @@ def normalize_numbers(text: str) -> str:
     return "".join(pieces)
 
 
+def numbers_and_canonical_text(text: str) -> tuple[set[str], str]:
+    """:func:`extract_numbers` and :func:`normalize_numbers` of ``text`` in one pass."""
+    text = unicodedata.normalize("NFKC", text)
+    spans = _number_spans(text)
+    pieces: list[str] = []
+    position = 0
+    for start, end, value in spans:
+        pieces.append(text[position:start])
+        pieces.append(value)
+        position = end
+    pieces.append(text[position:])
+    return {value for _, _, value in spans}, "".join(pieces)
+
+
 def extract_numbers(text: str) -> set[str]:
     """The numbers in ``text`` in canonical form (full-width digits, separators and
     Japanese 万/億/兆 units normalised), so "１２,０００人" and "12000" give "12000"."""
@@ -122,7 +152,10 @@ def _number_spans(text: str) -> list[tuple[int, int, str]]:
     """(start, end, canonical value) of each number; "1億2000万" is one number, and
     so are "twelve", "2.5 million" and "三十人"."""
     spans: list[tuple[int, int, Decimal]] = []
-    for match in _NUMBER.finditer(text):
+    lowered = text.lower()
+    words = any(key in lowered for key in _NUMBER_WORD_KEYS)
+    pattern = _NUMBERS[(words, _KANJI_NUMERAL.search(text) is not None)]
+    for match in pattern.finditer(text):
         value = _match_value(match)
         if value is None:
             continue
@@ -141,9 +174,10 @@ def _match_value(match: re.Match[str]) -> Decimal | None:
         for scale in (match.group("scale") or "").split():
             value *= _SCALES[scale.lower()]
         return value
-    if match.group("words") is not None:
-        return _words_value(match.group("words").lower())
-    return _kanji_value(match.group("kanji"))
+    groups = match.groupdict()
+    if groups.get("words") is not None:
+        return _words_value(groups["words"].lower())
+    return _kanji_value(groups["kanji"])
 
 
 def _words_value(words: str) -> Decimal | None:
@@ -182,12 +216,12 @@ def _canonical(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
-def word_tokens(text: str, lang: str | None = None) -> list[str]:
+def word_tokens(text: str, lang: str | None = None, *, numbers_done: bool = False) -> list[str]:
     """Normalised tokens: words for space-delimited languages; for Japanese, Chinese
     and Thai text, overlapping character bigrams of each run of those scripts (Latin
     words and numbers inside such text stay whole). ``lang`` is detected when omitted.
     Numbers are canonical ("12,000" → "12000")."""
-    text = normalize(normalize_numbers(text))
+    text = normalize(text if numbers_done else normalize_numbers(text))
     if lang is None:
         lang = detect_language(text)
     if not is_unspaced(lang):
