@@ -27,7 +27,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -51,6 +51,7 @@ _EN_STOP_WORDS = (
     "i me my which who whom whose what when where why how not no yes so than then also "
     "very can could will would shall should may might must s"
 )
+_CJK_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
 _HIRAGANA_ONLY = re.compile(r"[\u3041-\u309f]+")
 _APOSTROPHES = str.maketrans({"’": "'", "‘": "'"})
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?;])\s+|(?<=[。！？])|\n+")
@@ -64,6 +65,7 @@ _MAX_FOCUS = 4
 _MIN_GAIN = 0.15
 _CARRY = 0.8
 _SHORT_ANSWER_WORDS = 6
+_KEY_WEIGHT = 3.0
 _OUTCOME_SHARE = 0.9
 
 
@@ -95,6 +97,7 @@ class _Sentence:
     text: str
     normalized: str
     tokens: frozenset[str]
+    sequence: tuple[str, ...]
     keys: frozenset[str]
     numbers: frozenset[str]
     outcomes: tuple[Outcome, ...]
@@ -166,12 +169,15 @@ class ChunkAnalysis:
         total = sum(self.weights[t] for t in set().union(*matches.values()))
         if total <= 0.0:
             return list(range(len(self.sentences)))
+        # A sentence joins the focus when it adds a good share of the question's
+        # words, or one word no other sentence has (the asked fact's own word).
+        enough = min(_MIN_GAIN * total, 0.9 * math.log(1 + len(self.sentences)))
         covered: set[str] = set()
         chosen: set[int] = set()
         for _ in range(_MAX_FOCUS):
             gains = {i: sum(self.weights[t] for t in keys - covered) for i, keys in matches.items()}
-            best = max(sorted(gains), key=lambda i: gains[i])
-            if gains[best] < _MIN_GAIN * total:
+            best = max(sorted(gains), key=lambda i: (gains[i], len(matches[i])))
+            if gains[best] < enough:
                 break
             covered |= matches[best]
             low, high = best - _NEIGHBOURS, best + _NEIGHBOURS + 1
@@ -226,30 +232,54 @@ def grounding_score(
     if is_unspaced(lang) != is_unspaced(analysis.lang):
         tokens = frozenset(word_tokens(analysis.text, lang))
     stems = analysis.stems if tokens is analysis.tokens else frozenset(map(_stem, tokens))
-    content = [token for token in word_tokens(answer, lang) if not _is_function(token)]
-    found = sum(1 for token in content if token in tokens or _stem(token) in stems)
-    score = found / len(content) if content else 1.0
     if question is None:
         focus, told, asked = analysis.sentences, [], ""
     else:
         scores, indices = analysis.locate(question)
         focus = tuple(analysis.sentences[i] for i in indices)
         told, asked = analysis._told(scores, indices), question
+    missing_numbers = _missing_numbers(answer, asked, analysis, focus)
     return Grounding(
-        score=score,
-        missing_numbers=_missing_numbers(answer, asked, analysis, focus),
+        score=_score(answer, lang, tokens, stems, missing_numbers),
+        missing_numbers=missing_numbers,
         missing_names=_missing_names(answer, asked, analysis, focus),
         wrong_roles=_wrong_roles(answer, asked, told),
     )
 
 
+def _score(
+    answer: str,
+    lang: str,
+    tokens: frozenset[str],
+    stems: frozenset[str],
+    missing_numbers: tuple[str, ...],
+) -> float:
+    """Share of the answer's content tokens found in the chunk. A number counts as
+    found when the number check accepted it (a derived figure too); numbers and
+    capitalised words (names) weigh three times as much as other words, so a short
+    reworded answer that gets its name or figure right is not sunk by its wording."""
+    key = {form.lower() for name in _answer_names(answer) for form in name.split()}
+    total = found = 0.0
+    for token in word_tokens(answer, lang):
+        if _is_function(token):
+            continue
+        number = token[:1].isdigit()
+        weight = _KEY_WEIGHT if number or token in key else 1.0
+        total += weight
+        if token in tokens or _stem(token) in stems or (number and token not in missing_numbers):
+            found += weight
+    return found / total if total else 1.0
+
+
 def _sentence(text: str, lang: str) -> _Sentence:
     numbers, numbered = numbers_and_canonical_text(text)
-    tokens = frozenset(word_tokens(numbered, lang, numbers_done=True))
+    sequence = tuple(word_tokens(numbered, lang, numbers_done=True))
+    tokens = frozenset(sequence)
     return _Sentence(
         text=text,
         normalized=normalize(numbered).translate(_APOSTROPHES),
         tokens=tokens,
+        sequence=sequence,
         keys=tokens | {_stem(token) for token in tokens},
         numbers=frozenset(numbers),
         outcomes=tuple(outcomes(text)),
@@ -263,18 +293,67 @@ def _name_form(text: str) -> str:
 def _missing_numbers(
     answer: str, question: str, analysis: ChunkAnalysis, focus: Iterable[_Sentence]
 ) -> tuple[str, ...]:
+    """Numbers of the answer (not of the question) that the focus lacks, or that the
+    focus gives to something else: "36 years" where the text says "20 years old ...;
+    Djokovic was 36" (the text counts years with another number)."""
     wanted = extract_numbers(answer) - extract_numbers(question)
     if not wanted:
         return ()
     focus = tuple(focus)
     near = frozenset().union(*(sentence.numbers for sentence in focus))
     derived = _DERIVED.search(answer) or any(_DERIVED.search(s.text) for s in focus)
+    counted = _counted(s.sequence for s in focus)
     missing = []
-    for number in wanted:
-        if number in near or (derived and _derived_from(number, near)):
+    for number, unit in _number_units(word_tokens(answer, analysis.lang)):
+        if number not in wanted:
+            continue
+        if number in near or _rounded_from(number, near):
+            if unit is None or unit not in counted or number in counted[unit]:
+                continue
+        elif derived and _derived_from(number, near):
             continue
         missing.append(number)
-    return tuple(sorted(missing))
+    return tuple(sorted(set(missing)))
+
+
+def _number_units(tokens: Sequence[str]) -> list[tuple[str, str | None]]:
+    """Each number token with the stem of the word it counts ("12 boats" → ("12",
+    "boat")), looking past up to two function words ("50.9% of the votes")."""
+    found: list[tuple[str, str | None]] = []
+    for i, token in enumerate(tokens):
+        if not token[:1].isdigit():
+            continue
+        unit = None
+        for following in tokens[i + 1 : i + 4]:
+            if following[:1].isdigit():
+                break
+            if not _is_function(following):
+                # a counter: the first character of a CJK run ("年", "人", "得")
+                unit = following[0] if _CJK_CHAR.match(following) else _stem(following)
+                break
+        found.append((token, unit))
+    return found
+
+
+def _counted(sequences: Iterable[Sequence[str]]) -> dict[str, set[str]]:
+    """For each unit word of the text, the numbers it is counted with."""
+    counted: dict[str, set[str]] = {}
+    for sequence in sequences:
+        for number, unit in _number_units(sequence):
+            if unit is not None:
+                counted.setdefault(unit, set()).add(number)
+    return counted
+
+
+def _rounded_from(number: str, known: Iterable[str]) -> bool:
+    """Whether ``number`` is one of ``known`` rounded ("51" for "50.9")."""
+    places = len(number.partition(".")[2])
+    value = Decimal(number)
+    for other in known:
+        if len(other.partition(".")[2]) > places:
+            if round(Decimal(other), places) == value:
+                return True
+    return False
 
 
 def _derived_from(number: str, known: Iterable[str]) -> bool:
@@ -315,7 +394,7 @@ def _missing_names(
     return tuple(sorted(missing))
 
 
-_BARE_KANJI = re.compile(r"^[一-龥々]{2,6}(?:です|でした|だ|。)?[。]?$")
+_BARE_KANJI = re.compile(r"^(?![^。]*[〇一二三四五六七八九十百千万億])[一-龥々]{2,6}(?:です|でした|だ)?。?$")
 
 
 def _answer_names(answer: str) -> set[str]:
@@ -335,6 +414,8 @@ def _answer_names(answer: str) -> set[str]:
 
 _NOT_NAMES = frozenset(
     (
+        "one two three four five six seven eight nine ten eleven twelve twenty thirty forty "
+        "fifty hundred thousand million billion half twice double dozen "
         "january february march april may june july august september october november december "
         "monday tuesday wednesday thursday friday saturday sunday about around approximately "
         "nearly almost over under up just only some yes no none both either neither her his "
@@ -418,7 +499,18 @@ def _is_function(token: str) -> bool:
 
 
 def _stem(token: str) -> str:
-    """Drop a plural or possessive "s" from a longer Latin word."""
-    if len(token) > 3 and token.isascii() and token.endswith("s") and not token.endswith("ss"):
-        return token[:-1]
-    return token
+    """A light English stem, so that "died" ~ "die", "goals" ~ "goal", "cities" ~
+    "city", "scoring" ~ "score" (other scripts are returned as they are)."""
+    if not token.isascii() or not token.isalpha():
+        return token
+    if len(token) <= 3:
+        return token[:-1] if len(token) == 3 and token.endswith("e") else token
+    for suffix, keep in (("ies", "y"), ("ied", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
+        if token.endswith(suffix) and len(token) - len(suffix) >= 2:
+            if suffix == "s" and token.endswith("ss"):
+                break
+            token = token[: len(token) - len(suffix)] + keep
+            break
+    if len(token) > 3 and token[-1] == token[-2] and token[-1] not in "aeiouls":
+        token = token[:-1]
+    return token[:-1] if len(token) > 3 and token.endswith("e") else token
