@@ -165,6 +165,12 @@ class ChunkAnalysis:
                 scores[i + 1] = max(scores.get(i + 1, 0.0), _CARRY * score)
         return scores, self._focus(matches)
 
+    def _matching(self, question: str) -> set[int]:
+        """The sentences that share a content word with ``question``."""
+        wanted = {token for token in word_tokens(question, self.lang) if not _is_function(token)}
+        wanted |= {_stem(token) for token in wanted}
+        return {index for token in wanted for index in self.index.get(token, ())}
+
     def _focus(self, matches: dict[int, set[str]]) -> list[int]:
         total = sum(self.weights[t] for t in set().union(*matches.values()))
         if total <= 0.0:
@@ -234,15 +240,20 @@ def grounding_score(
     stems = analysis.stems if tokens is analysis.tokens else frozenset(map(_stem, tokens))
     if question is None:
         focus, told, asked = analysis.sentences, [], ""
+        name_focus = focus
     else:
         scores, indices = analysis.locate(question)
         focus = tuple(analysis.sentences[i] for i in indices)
         told, asked = analysis._told(scores, indices), question
+        matching = analysis._matching(question)
+        # A name must stand in a sentence that shares words with the question, not
+        # only in a neighbour (where another person in another role often stands).
+        name_focus = tuple(analysis.sentences[i] for i in indices if i in matching) or focus
     missing_numbers = _missing_numbers(answer, asked, analysis, focus)
     return Grounding(
         score=_score(answer, lang, tokens, stems, missing_numbers),
         missing_numbers=missing_numbers,
-        missing_names=_missing_names(answer, asked, analysis, focus),
+        missing_names=_missing_names(answer, asked, analysis, name_focus),
         wrong_roles=_wrong_roles(answer, asked, told),
     )
 
@@ -383,11 +394,10 @@ def _missing_names(
             text, words = analysis.normalized, analysis.words
         else:
             text, words = near, near_words
-        parts = [part for part in re.split(r"'s\s+", form) if part] if spaced else [form]
-        if all(
-            _contains(text, part, spaced)
-            or (spaced and all(word in words for word in part.split()))
-            for part in parts
+        # "Spain's Aitana Bonmatí": the possessor may stand anywhere in the chunk.
+        *owners, part = [p for p in re.split(r"'s\s+", form) if p] if spaced else [form]
+        if _found(part, text, words, spaced) and all(
+            _found(owner, analysis.normalized, analysis.words, spaced) for owner in owners
         ):
             continue
         missing.append(name)
@@ -431,6 +441,13 @@ def _may_be_name(word: str) -> bool:
         or lower in _NOT_NAMES
         or lower.endswith("ly")
         or extract_numbers(lower)
+    )
+
+
+def _found(form: str, text: str, words: frozenset[str], spaced: bool) -> bool:
+    """Whether a name is in ``text``, whole or (spaced scripts) word by word."""
+    return _contains(text, form, spaced) or (
+        spaced and all(word in words for word in form.split())
     )
 
 
