@@ -239,12 +239,13 @@ def grounding_score(
         tokens = frozenset(word_tokens(analysis.text, lang))
     stems = analysis.stems if tokens is analysis.tokens else frozenset(map(_stem, tokens))
     if question is None:
-        focus, told, asked = analysis.sentences, [], ""
+        focus, told, nearby, asked = analysis.sentences, [], [], ""
         name_focus = focus
     else:
         scores, indices = analysis.locate(question)
         focus = tuple(analysis.sentences[i] for i in indices)
         told, asked = analysis._told(scores, indices), question
+        nearby = [o for sentence in focus for o in sentence.outcomes]
         matching = analysis._matching(question)
         # A name must stand in a sentence that shares words with the question, not
         # only in a neighbour (where another person in another role often stands).
@@ -254,7 +255,7 @@ def grounding_score(
         score=_score(answer, lang, tokens, stems, missing_numbers),
         missing_numbers=missing_numbers,
         missing_names=_missing_names(answer, asked, analysis, name_focus),
-        wrong_roles=_wrong_roles(answer, asked, told),
+        wrong_roles=_wrong_roles(answer, asked, told, nearby),
     )
 
 
@@ -457,9 +458,13 @@ def _contains(text: str, form: str, spaced: bool) -> bool:
     return re.search(rf"(?<![\w]){re.escape(form)}(?![\w])", text) is not None
 
 
-def _wrong_roles(answer: str, question: str, told: list[Outcome]) -> tuple[str, ...]:
-    """Names the answer casts as winner (or loser) where the text says the opposite."""
-    if not told:
+def _wrong_roles(
+    answer: str, question: str, told: list[Outcome], nearby: list[Outcome]
+) -> tuple[str, ...]:
+    """Names the answer casts as winner (or loser) where the text says the opposite.
+    ``told`` are the results of the most relevant sentences, ``nearby`` those of the
+    whole focus (used when the question names one side: "Who did England beat?")."""
+    if not nearby:
         return ()
     claimed = [o for o in outcomes(answer) if o.loser]
     if claimed:
@@ -467,20 +472,25 @@ def _wrong_roles(answer: str, question: str, told: list[Outcome]) -> tuple[str, 
             sorted(
                 o.winner
                 for o in claimed
-                if _beats(told, o.loser, o.winner) and not _beats(told, o.winner, o.loser)
+                if _beats(nearby, o.loser, o.winner) and not _beats(nearby, o.winner, o.loser)
             )
         )
     role = asked_role(question)
-    if role is None:
-        return ()
     asked = _name_form(question)
-    involved = [o for o in told if _same(o.winner, asked) or (o.loser and _same(o.loser, asked))]
-    pool = involved or told
     name = _main_name(answer, asked)
-    if not name:
+    if role is None or not name:
+        return ()
+    if role == "loser":
+        expected = [o.loser for o in nearby if o.loser and _same(o.winner, asked)]
+    else:
+        expected = [o.winner for o in nearby if o.loser and _same(o.loser, asked)]
+    if expected:
+        sided = any(_same(name, o.winner) or (o.loser and _same(name, o.loser)) for o in nearby)
+        return (name,) if sided and not any(_same(name, e) for e in expected) else ()
+    if not told:
         return ()
     sided = any(_same(name, o.winner) or (o.loser and _same(name, o.loser)) for o in told)
-    right = any(_same(name, o.winner if role == "winner" else o.loser) for o in pool)
+    right = any(_same(name, o.winner if role == "winner" else o.loser) for o in told)
     return (name,) if sided and not right else ()
 
 

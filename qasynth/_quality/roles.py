@@ -61,6 +61,7 @@ _ASK_LOSER = re.compile(
     r"|\b(?:did|does|do)\s+" + _NAME.replace("[A-Z]", "[A-Z]", 1) + r"\s+(?:beat|defeat|overcome|"
     r"eliminate|edge|knock\s+out|thrash|rout|upset)\b|\bagainst\s+(?:whom|which)\b"
     r"|準優勝|敗れた|負けた|敗退|破られ|敗戦|(?:を|に)(?:破っ|下し|倒し|退け|勝っ)た(?:相手|チーム|国|選手|のは)"
+    r"|(?:破っ|下し|倒し|退け|勝っ|勝利し)た(?:相手|チーム|国|選手|大学|クラブ)"
 )
 _ASK_WINNER = re.compile(
     r"(?i)\b(?:won|win|wins|winner|winners|winning|victorious|champions?|beat|defeated|triumphed|"

@@ -35,8 +35,10 @@ _UNSPACED = (  # Han, kana and Thai
 )
 _UNSPACED_CHAR = re.compile(f"[{_UNSPACED}]")
 _WORD = f"(?:[^\\W_]|[{_MARKS}])+"
-_WORDS = re.compile(_WORD)
-_SPACED_OR_UNSPACED = re.compile(f"[{_UNSPACED}]+|(?:(?![{_UNSPACED}])(?:[^\\W_]|[{_MARKS}]))+")
+_WORDS = re.compile(rf"\d+(?:\.\d+)+|{_WORD}")
+_SPACED_OR_UNSPACED = re.compile(
+    rf"[{_UNSPACED}]+|\d+(?:\.\d+)+|(?:(?![{_UNSPACED}])(?:[^\W_]|[{_MARKS}]))+"
+)
 _NOT_WORD = re.compile(f"(?:(?![{_MARKS}])[\\W_])+")
 _SPACE = re.compile(r"\s+")
 
