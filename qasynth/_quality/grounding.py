@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -101,6 +102,8 @@ class _Sentence:
     keys: frozenset[str]
     numbers: frozenset[str]
     outcomes: tuple[Outcome, ...]
+    clauses: tuple[tuple[str, frozenset[tuple[str, str]]], ...]
+    """(normalised clause, its scorelines) for each clause with a scoreline."""
 
 
 @dataclass(frozen=True)
@@ -251,6 +254,8 @@ def grounding_score(
         # only in a neighbour (where another person in another role often stands).
         name_focus = tuple(analysis.sentences[i] for i in indices if i in matching) or focus
     missing_numbers = _missing_numbers(answer, asked, analysis, focus)
+    if question is not None:
+        missing_numbers += _wrong_scorelines(answer, asked, analysis, scores, indices)
     return Grounding(
         score=_score(answer, lang, tokens, stems, missing_numbers),
         missing_numbers=missing_numbers,
@@ -295,7 +300,29 @@ def _sentence(text: str, lang: str) -> _Sentence:
         keys=tokens | {_stem(token) for token in tokens},
         numbers=frozenset(numbers),
         outcomes=tuple(outcomes(text)),
+        clauses=_scored_clauses(text),
     )
+
+
+_SCORELINE = re.compile(r"(?<![\d.])(\d{1,3})\s*(?:-|–|—|対|:)\s*(\d{1,3})(?![\d.])")
+_CLAUSE_BREAK = re.compile(r"[,;、，]|\s(?:and|while|whereas|but)\s")
+
+
+def _scorelines(text: str) -> frozenset[tuple[str, str]]:
+    """Scorelines ("1-0", "3対2") as unordered pairs: "0-1" is "1-0" said by the loser."""
+    pairs = _SCORELINE.findall(unicodedata.normalize("NFKC", text))
+    return frozenset((min(a, b, key=int), max(a, b, key=int)) for a, b in pairs)
+
+
+def _scored_clauses(text: str) -> tuple[tuple[str, frozenset[tuple[str, str]]], ...]:
+    if not _SCORELINE.search(unicodedata.normalize("NFKC", text)):
+        return ()
+    found = []
+    for clause in _CLAUSE_BREAK.split(text):
+        pairs = _scorelines(clause)
+        if pairs:
+            found.append((_name_form(clause), pairs))
+    return tuple(found)
 
 
 def _name_form(text: str) -> str:
@@ -324,8 +351,36 @@ def _missing_numbers(
                 continue
         elif derived and _derived_from(number, near):
             continue
+        elif _span_of(number, extract_numbers(answer) & near):
+            continue
         missing.append(number)
     return tuple(sorted(set(missing)))
+
+
+def _wrong_scorelines(
+    answer: str,
+    question: str,
+    analysis: ChunkAnalysis,
+    scores: dict[int, float],
+    indices: list[int],
+) -> tuple[str, ...]:
+    """Scorelines of the answer that the text does not give the result asked about:
+    the clauses that name the answer's team (or all clauses) in the most relevant
+    sentences that give any scoreline must contain it."""
+    wanted = _scorelines(answer) - _scorelines(question)
+    if not wanted:
+        return ()
+    name = _name_form(_main_name(answer, _name_form(question)))
+    candidates: list[tuple[float, frozenset[tuple[str, str]]]] = []
+    for i in indices:
+        for clause, pairs in analysis.sentences[i].clauses:
+            if not name or name in clause:
+                candidates.append((scores.get(i, 0.0), pairs))
+    if not candidates:
+        return ()
+    top = max(score for score, _ in candidates)
+    known = frozenset().union(*(p for score, p in candidates if score >= _OUTCOME_SHARE * top))
+    return tuple(f"{a}-{b}" for a, b in sorted(wanted - known))
 
 
 def _number_units(tokens: Sequence[str]) -> list[tuple[str, str | None]]:
@@ -355,6 +410,14 @@ def _counted(sequences: Iterable[Sequence[str]]) -> dict[str, set[str]]:
             if unit is not None:
                 counted.setdefault(unit, set()).add(number)
     return counted
+
+
+def _span_of(number: str, stated: set[str]) -> bool:
+    """Whether ``number`` is the distance between two numbers the answer states with
+    it ("1900–1902, 2 years")."""
+    value = Decimal(number)
+    values = [Decimal(other) for other in stated]
+    return any(abs(a - b) == value for a in values for b in values if a != b)
 
 
 def _rounded_from(number: str, known: Iterable[str]) -> bool:
