@@ -304,7 +304,7 @@ def _sentence(text: str, lang: str) -> _Sentence:
     )
 
 
-_SCORELINE = re.compile(r"(?<![\d.])(\d{1,3})\s*(?:-|–|—|対|:)\s*(\d{1,3})(?![\d.])")
+_SCORELINE = re.compile(r"(?<!\d)(?<!\d\.)(\d{1,3})\s*(?:-|–|—|対|:)\s*(\d{1,3})(?!\d|\.\d)")
 _CLAUSE_BREAK = re.compile(r"[,;、，]|\s(?:and|while|whereas|but)\s")
 
 
@@ -468,7 +468,8 @@ def _missing_names(
     return tuple(sorted(missing))
 
 
-_BARE_KANJI = re.compile(r"^(?![^。]*[〇一二三四五六七八九十百千万億])[一-龥々]{2,6}(?:です|でした|だ)?。?$")
+_TITLE = re.compile(r"(?:選手|氏|監督|投手|教授|博士|社長|会長|首相|大統領|議員)$")
+_BARE_KANJI = re.compile(r"^[一-龥々]{2,6}(?:です|でした|だ)?。?$")
 
 
 def _answer_names(answer: str) -> set[str]:
@@ -481,9 +482,9 @@ def _answer_names(answer: str) -> set[str]:
     first = words[0].strip(".,;:!?'’\"()") if words else ""
     if 0 < len(words) <= _SHORT_ANSWER_WORDS and _may_be_name(first):
         names |= {name for name in extract_names(f"x {stripped}") if name.split()[0] == first}
-    if _BARE_KANJI.match(stripped):
-        names.add(re.sub(r"(?:です|でした|だ)?。?$", "", stripped))
-    return names
+    if _BARE_KANJI.match(stripped) and not extract_numbers(stripped):
+        names.add(_TITLE.sub("", re.sub(r"(?:です|でした|だ)?。?$", "", stripped)))
+    return {name for name in names if not any(name != other and name in other for other in names)}
 
 
 _NOT_NAMES = frozenset(
