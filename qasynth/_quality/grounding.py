@@ -168,12 +168,6 @@ class ChunkAnalysis:
                 scores[i + 1] = max(scores.get(i + 1, 0.0), _CARRY * score)
         return scores, self._focus(matches)
 
-    def _matching(self, question: str) -> set[int]:
-        """The sentences that share a content word with ``question``."""
-        wanted = {token for token in word_tokens(question, self.lang) if not _is_function(token)}
-        wanted |= {_stem(token) for token in wanted}
-        return {index for token in wanted for index in self.index.get(token, ())}
-
     def _focus(self, matches: dict[int, set[str]]) -> list[int]:
         total = sum(self.weights[t] for t in set().union(*matches.values()))
         if total <= 0.0:
@@ -249,10 +243,9 @@ def grounding_score(
         focus = tuple(analysis.sentences[i] for i in indices)
         told, asked = analysis._told(scores, indices), question
         nearby = [o for sentence in focus for o in sentence.outcomes]
-        matching = analysis._matching(question)
-        # A name must stand in a sentence that shares words with the question, not
-        # only in a neighbour (where another person in another role often stands).
-        name_focus = tuple(analysis.sentences[i] for i in indices if i in matching) or focus
+        # A name must stand in a sentence that shares words with the question or
+        # follows one, not only in the sentence before (another person, another role).
+        name_focus = tuple(analysis.sentences[i] for i in indices if scores.get(i)) or focus
     missing_numbers = _missing_numbers(answer, asked, analysis, focus)
     if question is not None:
         missing_numbers += _wrong_scorelines(answer, asked, analysis, scores, indices)
@@ -479,7 +472,7 @@ def _answer_names(answer: str) -> set[str]:
     names = extract_names(answer)
     stripped = answer.strip()
     words = stripped.split()
-    first = words[0].strip(".,;:!?'’\"()") if words else ""
+    first = re.sub(r"['’]s$", "", words[0].strip(".,;:!?'’\"()")) if words else ""
     if 0 < len(words) <= _SHORT_ANSWER_WORDS and _may_be_name(first):
         names |= {name for name in extract_names(f"x {stripped}") if name.split()[0] == first}
     if _BARE_KANJI.match(stripped) and not extract_numbers(stripped):
