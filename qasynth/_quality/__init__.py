@@ -3,7 +3,10 @@
 - :mod:`.language`: offline language detection (writing systems, then a bundled model).
 - :mod:`.text`: normalisation, tokens (words, or character bigrams for CJK), numbers, names.
 - :mod:`.neardup`: MinHash + LSH near-duplicate groups that scale to 100k+ texts.
-- :mod:`.grounding`: is an answer made of what its chunk says (numbers and names included)?
+- :mod:`.chunks`: one analysis per chunk (sentences, words, numbers, results), shared by its pairs.
+- :mod:`.grounding`: is an answer made of what the part of its chunk the question is
+  about says (numbers, names and who beat whom included)? Numbers: :mod:`.figures`;
+  winners and losers: :mod:`.roles`.
 - :mod:`.standalone`: does a question make sense without its source text? (rules are data)
 - :mod:`.splits`: leak-free train/val/test splits by group, merged across near-duplicates.
 
@@ -13,7 +16,8 @@ import time.
 
 from __future__ import annotations
 
-from .grounding import ChunkAnalysis, Grounding, analyze_chunk, grounding_score
+from .chunks import ChunkAnalysis, analyze_chunk
+from .grounding import Grounding, grounding_score
 from .language import (
     detect_language,
     is_cjk,
@@ -24,6 +28,7 @@ from .language import (
     script_language,
 )
 from .neardup import NearDuplicateIndex, find_near_duplicates
+from .roles import Outcome, asked_role, outcomes
 from .splits import merge_group_keys, split_groups
 from .standalone import (
     LanguageRules,
@@ -48,10 +53,12 @@ __all__ = [
     "Grounding",
     "LanguageRules",
     "NearDuplicateIndex",
+    "Outcome",
     "StandaloneIssue",
     "StandaloneRule",
     "StandaloneRules",
     "analyze_chunk",
+    "asked_role",
     "char_ngrams",
     "check_standalone",
     "detect_language",
@@ -67,6 +74,7 @@ __all__ = [
     "merge_group_keys",
     "normalize",
     "normalize_numbers",
+    "outcomes",
     "same_language",
     "script_language",
     "split_groups",

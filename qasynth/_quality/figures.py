@@ -1,0 +1,148 @@
+"""Numbers in an answer against the part of the chunk its question is about.
+
+A number must stand in that part of the text, and count the same thing there:
+"36 years" is wrong where the text says "20 years old ...; Djokovic was 36".
+Rounded ("51%" for "50.9%"), derived ("six" for "half of twelve") and spanned
+("1900–1902, 2 years") figures pass. A scoreline must be the one the text gives
+the result asked about.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from decimal import Decimal, InvalidOperation
+
+from .chunks import (
+    _OUTCOME_SHARE,
+    ChunkAnalysis,
+    _is_function,
+    _name_form,
+    _scorelines,
+    _Sentence,
+    _stem,
+)
+from .text import extract_numbers, word_tokens
+
+__all__: list[str] = []
+
+_CJK_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
+_DERIVED = re.compile(
+    r"(?i)\b(?:half|halved|twice|double[ds]?|doubling|triple[ds]?|tripled|third|quarter|"
+    r"percent|per\s+cent)\b|%|半分|半数|倍|分の"
+)
+_FACTORS = (Decimal(2), Decimal("0.5"), Decimal(3), Decimal(1) / 3, Decimal(4), Decimal("0.25"))
+
+
+def missing_numbers(
+    answer: str, question: str, analysis: ChunkAnalysis, focus: Iterable[_Sentence]
+) -> tuple[str, ...]:
+    """Numbers of the answer (not of the question) that the focus lacks, or that the
+    focus gives to something else: "36 years" where the text says "20 years old ...;
+    Djokovic was 36" (the text counts years with another number)."""
+    wanted = extract_numbers(answer) - extract_numbers(question)
+    if not wanted:
+        return ()
+    focus = tuple(focus)
+    near = frozenset().union(*(sentence.numbers for sentence in focus))
+    derived = _DERIVED.search(answer) or any(_DERIVED.search(s.text) for s in focus)
+    counted = _counted(s.sequence for s in focus)
+    missing = []
+    for number, unit in _number_units(word_tokens(answer, analysis.lang)):
+        if number not in wanted:
+            continue
+        if number in near or _rounded_from(number, near):
+            if unit is None or unit not in counted or number in counted[unit]:
+                continue
+        elif (derived and _derived_from(number, near)) or _span_of(
+            number, extract_numbers(answer) & near
+        ):
+            continue
+        missing.append(number)
+    return tuple(sorted(set(missing)))
+
+
+def wrong_scorelines(
+    answer: str,
+    question: str,
+    analysis: ChunkAnalysis,
+    scores: dict[int, float],
+    indices: list[int],
+    name: str,
+) -> tuple[str, ...]:
+    """Scorelines of the answer that the text does not give the result asked about:
+    the clauses that name the answer's team (or all clauses) in the most relevant
+    sentences that give any scoreline must contain it."""
+    wanted = _scorelines(answer) - _scorelines(question)
+    if not wanted:
+        return ()
+    name = _name_form(name)
+    candidates: list[tuple[float, frozenset[tuple[str, str]]]] = []
+    for i in indices:
+        for clause, pairs in analysis.sentences[i].clauses:
+            if not name or name in clause:
+                candidates.append((scores.get(i, 0.0), pairs))
+    if not candidates:
+        return ()
+    top = max(score for score, _ in candidates)
+    known = frozenset().union(*(p for score, p in candidates if score >= _OUTCOME_SHARE * top))
+    return tuple(f"{a}-{b}" for a, b in sorted(wanted - known))
+
+
+def _number_units(tokens: Sequence[str]) -> list[tuple[str, str | None]]:
+    """Each number token with the stem of the word it counts ("12 boats" → ("12",
+    "boat")), looking past up to two function words ("50.9% of the votes")."""
+    found: list[tuple[str, str | None]] = []
+    for i, token in enumerate(tokens):
+        if not token[:1].isdigit():
+            continue
+        unit = None
+        for following in tokens[i + 1 : i + 4]:
+            if following[:1].isdigit():
+                break
+            if not _is_function(following):
+                # a counter: the first character of a CJK run ("年", "人", "得")
+                unit = following[0] if _CJK_CHAR.match(following) else _stem(following)
+                break
+        found.append((token, unit))
+    return found
+
+
+def _counted(sequences: Iterable[Sequence[str]]) -> dict[str, set[str]]:
+    """For each unit word of the text, the numbers it is counted with."""
+    counted: dict[str, set[str]] = {}
+    for sequence in sequences:
+        for number, unit in _number_units(sequence):
+            if unit is not None:
+                counted.setdefault(unit, set()).add(number)
+    return counted
+
+
+def _span_of(number: str, stated: set[str]) -> bool:
+    """Whether ``number`` is the distance between two numbers the answer states with
+    it ("1900–1902, 2 years")."""
+    value = Decimal(number)
+    values = [Decimal(other) for other in stated]
+    return any(abs(a - b) == value for a in values for b in values if a != b)
+
+
+def _rounded_from(number: str, known: Iterable[str]) -> bool:
+    """Whether ``number`` is one of ``known`` rounded ("51" for "50.9")."""
+    places = len(number.partition(".")[2])
+    value = Decimal(number)
+    return any(
+        len(other.partition(".")[2]) > places and round(Decimal(other), places) == value
+        for other in known
+    )
+
+
+def _derived_from(number: str, known: Iterable[str]) -> bool:
+    try:
+        value = Decimal(number)
+        return any(
+            abs(Decimal(other) * factor - value) < Decimal("0.01")
+            for other in known
+            for factor in _FACTORS
+        )
+    except InvalidOperation:  # pragma: no cover - canonical numbers always parse
+        return False
