@@ -48,6 +48,7 @@ __all__ = ["ChunkAnalysis", "Grounding", "analyze_chunk", "grounding_score"]
 _SHORT_ANSWER_WORDS = 6
 _KEY_WEIGHT = 3.0
 _NOT_NAME_WORDS = (
+    "however therefore first finally then well sure yes overall instead "
     "one two three four five six seven eight nine ten eleven twelve twenty thirty forty fifty "
     "hundred thousand million billion half twice double dozen january february march april "
     "may june july august september october november december monday tuesday wednesday "
@@ -185,7 +186,8 @@ def _answer_names(answer: str) -> set[str]:
     stripped = answer.strip()
     words = stripped.split()
     first = re.sub(r"['’]s$", "", words[0].strip(".,;:!?'’\"()")) if words else ""
-    if 0 < len(words) <= _SHORT_ANSWER_WORDS and _may_be_name(first):
+    short = 0 < len(words) <= _SHORT_ANSWER_WORDS or (words and words[0].endswith(","))
+    if short and _may_be_name(first):
         names |= {name for name in extract_names(f"x {stripped}") if name.split()[0] == first}
     if _BARE_KANJI.match(stripped) and not extract_numbers(stripped):
         names.add(_TITLE.sub("", re.sub(r"(?:です|でした|だ)?。?$", "", stripped)))
@@ -242,14 +244,16 @@ def _wrong_roles(
         expected = [o.loser for o in nearby if o.loser and _same(o.winner, asked)]
     else:
         expected = [o.winner for o in nearby if o.loser and _same(o.loser, asked)]
-    if expected:
-        sided = any(_same(name, o.winner) or (o.loser and _same(name, o.loser)) for o in nearby)
-        return (name,) if sided and not any(_same(name, e) for e in expected) else ()
+    if expected:  # the question names one side: the answer must be its opponent
+        return () if any(_same(name, e) for e in expected) else (name,)
     if not told:
         return ()
-    sided = any(_same(name, o.winner) or (o.loser and _same(name, o.loser)) for o in told)
+    won = any(_same(name, o.winner) for o in nearby)
+    lost = any(o.loser and _same(name, o.loser) for o in nearby)
+    if (role == "winner" and won and not lost) or (role == "loser" and lost and not won):
+        return ()  # the text gives it only the asked role
     right = any(_same(name, o.winner if role == "winner" else o.loser) for o in told)
-    return (name,) if sided and not right else ()
+    return (name,) if (won or lost) and not right else ()
 
 
 def _main_name(answer: str, asked: str) -> str:

@@ -32,8 +32,14 @@ _LOSE_VERBS = (
 )
 # What may stand between a name and its verb: a few lower-case words or commas.
 _BETWEEN = r"(?:[\s,]+(?![A-Z])[^\s,.;:!?]+){0,5}?[\s,]+"
-_EN_WIN = re.compile(rf"(?P<a>{_NAME}){_BETWEEN}(?:{_WIN_VERBS})\b\s+(?:the\s+)?(?P<b>{_NAME})")
-_EN_LOSE = re.compile(rf"(?P<a>{_NAME}){_BETWEEN}(?:{_LOSE_VERBS})\b\s+(?:the\s+)?(?P<b>{_NAME})")
+_OBJECT = r"\s+(?:the\s+)?(?:[a-z][\w-]*\s+){0,2}?"  # "the incumbent", "holders"
+_EN_WIN = re.compile(rf"(?P<a>{_NAME}){_BETWEEN}(?:{_WIN_VERBS})\b{_OBJECT}(?P<b>{_NAME})")
+_EN_LOSE = re.compile(rf"(?P<a>{_NAME}){_BETWEEN}(?:{_LOSE_VERBS})\b{_OBJECT}(?P<b>{_NAME})")
+# "LawConnect took line honours in 1 day and 3 minutes, beating Comanche by 50 minutes"
+_EN_WIN_AFTER = re.compile(
+    rf"(?P<a>{_NAME})(?:[\s,]+(?![A-Z])[^\s,.;:!?]+){{0,16}}?,\s+"
+    rf"(?:beating|defeating|edging|overcoming|outlasting|ahead\s+of){_OBJECT}(?P<b>{_NAME})"
+)
 _EN_WON = re.compile(rf"(?P<a>{_NAME})\s+(?:won|clinched|claimed|took|captured)\b")
 
 _JA_NOUN = r"[ァ-ヺー・]{2,}|[一-龥々]{2,}|[A-Za-z][A-Za-z0-9.&'-]*"
@@ -42,7 +48,7 @@ _HAS_EN_VERB = re.compile(
     r"\b(?:beat|beats|beating|beaten|defeat\w*|overc\w+|edg\w+|thrash\w+|routed|outs\w+|"
     r"outp\w+|elimin\w+|knocked|ousted|upset|downed|dethroned|swept|crush\w+|outlasted|won|"
     r"triumphed|prevailed|came|lost|loses|losing|fell|falling|succumbed|bowed|clinched|claimed|"
-    r"took|captured)\b"
+    r"took|captured|ahead)\b"
 )
 _JA_WIN = re.compile(
     rf"(?P<a>{_JA_NOUN})(?:が|は)、?[^。、]{{0,30}}?(?P<b>{_JA_NOUN})(?:を)[^。、]{{0,12}}?"
@@ -54,10 +60,11 @@ _JA_LOSE = re.compile(
     rf"(?P<a>{_JA_NOUN})(?:が|は)、?[^。、]{{0,30}}?(?P<b>{_JA_NOUN})(?:に)[^。、]{{0,12}}?"
     r"(?:敗れ|負け|屈し|敗戦|惜敗|完敗)"
 )
-_JA_WON = re.compile(rf"(?P<a>{_JA_NOUN})(?:が|は)[^。、]{{0,20}}?(?:優勝|初優勝|制覇|連覇)")
+_JA_WON = re.compile(rf"(?P<a>{_JA_NOUN})(?:が|は)[^。、]{{0,40}}?(?:優勝|初優勝|制覇|連覇)")
 
 _ASK_LOSER = re.compile(
     r"(?i)\b(?:lost|lose|loser|losing|runners?-up|beaten|defeated|eliminated|knocked\s+out)\b"
+    r"|\b(?:finished|came|placed)\s+second\b|\bsecond\s+place\b|(?<!\d)2位"
     r"|\b(?:did|does|do)\s+" + _NAME.replace("[A-Z]", "[A-Z]", 1) + r"\s+(?:beat|defeat|overcome|"
     r"eliminate|edge|knock\s+out|thrash|rout|upset)\b|\bagainst\s+(?:whom|which)\b"
     r"|準優勝|敗れた|負けた|敗退|破られ|敗戦|(?:を|に)(?:破っ|下し|倒し|退け|勝っ)た(?:相手|チーム|国|選手|のは)"
@@ -65,7 +72,8 @@ _ASK_LOSER = re.compile(
 )
 _ASK_WINNER = re.compile(
     r"(?i)\b(?:won|win|wins|winner|winners|winning|victorious|champions?|beat|defeated|triumphed|"
-    r"prevailed|clinched|title)\b|優勝|勝った|勝利|勝者|制した|破った|下した"
+    r"prevailed|clinched|title|honours|honors)\b|\bfirst\s+(?:across|to\s+finish)\b"
+    r"|優勝|勝った|勝利|勝者|制した|破った|下した"
 )
 
 
@@ -86,8 +94,9 @@ def outcomes(sentence: str) -> list[Outcome]:
     """The winner/loser results stated in ``sentence``."""
     found: list[Outcome] = []
     if _HAS_EN_VERB.search(sentence):
-        for match in _EN_WIN.finditer(sentence):
-            found.append(Outcome(_last_name(match.group("a")), match.group("b")))
+        for pattern in (_EN_WIN, _EN_WIN_AFTER):
+            for match in pattern.finditer(sentence):
+                found.append(Outcome(_last_name(match.group("a")), match.group("b")))
         for match in _EN_LOSE.finditer(sentence):
             found.append(Outcome(match.group("b"), _last_name(match.group("a"))))
         for match in _EN_WON.finditer(sentence):
