@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal, InvalidOperation
 
 from .chunks import (
+    _CLAUSE_BREAK,
     _OUTCOME_SHARE,
     ChunkAnalysis,
     _is_function,
@@ -26,16 +27,22 @@ from .text import extract_numbers, word_tokens
 
 __all__: list[str] = []
 
+_ORDINAL_SUFFIXES = frozenset({"st", "nd", "rd", "th"})
+_HIRAGANA = re.compile(r"[\u3041-\u309f]")
 _CJK_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
 _DERIVED = re.compile(
-    r"(?i)\b(?:half|halved|twice|double[ds]?|doubling|triple[ds]?|tripled|third|quarter|"
+    r"(?i)(?<!first\s)(?<!second\s)\b(?:half|halved|twice|double[ds]?|doubling|triple[ds]?|tripled|third|quarter|"
     r"percent|per\s+cent)\b|%|半分|半数|倍|分の"
 )
 _FACTORS = (Decimal(2), Decimal("0.5"), Decimal(3), Decimal(1) / 3, Decimal(4), Decimal("0.25"))
 
 
 def missing_numbers(
-    answer: str, question: str, analysis: ChunkAnalysis, focus: Iterable[_Sentence]
+    answer: str,
+    question: str,
+    analysis: ChunkAnalysis,
+    focus: Iterable[_Sentence],
+    name: str = "",
 ) -> tuple[str, ...]:
     """Numbers of the answer (not of the question) that the focus lacks, or that the
     focus gives to something else: "36 years" where the text says "20 years old ...;
@@ -45,21 +52,47 @@ def missing_numbers(
         return ()
     focus = tuple(focus)
     near = frozenset().union(*(sentence.numbers for sentence in focus))
-    derived = _DERIVED.search(answer) or any(_DERIVED.search(s.text) for s in focus)
+    # A derived figure comes from any number when the answer derives it ("twice the
+    # 12 boats"), else from a sentence that does ("Twelve boats retired; half of
+    # them ...") and the one before it; "first half" and "second half" are times.
+    bases = near if _DERIVED.search(answer) else _derivable(focus)
     counted = _counted(s.sequence for s in focus)
+    own = _clause_counts(answer, name, focus) if name else {}
     missing = []
     for number, unit in _number_units(word_tokens(answer, analysis.lang)):
         if number not in wanted:
             continue
         if number in near or _rounded_from(number, near):
-            if unit is None or unit not in counted or number in counted[unit]:
+            if unit is None or unit not in counted:
                 continue
-        elif (derived and _derived_from(number, near)) or _span_of(
-            number, extract_numbers(answer) & near
-        ):
+            if number in counted[unit] and number in own.get(unit, counted[unit]):
+                continue
+        elif _derived_from(number, bases) or _span_of(number, extract_numbers(answer) & near):
             continue
         missing.append(number)
     return tuple(sorted(set(missing)))
+
+
+def _derivable(focus: Sequence[_Sentence]) -> frozenset[str]:
+    bases: set[str] = set()
+    for i, sentence in enumerate(focus):
+        if _DERIVED.search(sentence.text):
+            bases |= sentence.numbers | (focus[i - 1].numbers if i else frozenset())
+    return frozenset(bases)
+
+
+def _clause_counts(answer: str, name: str, focus: Sequence[_Sentence]) -> dict[str, set[str]]:
+    """What the clauses naming the answer's subject count ("Carvajal ... in the 74th
+    minute and Vinícius ... in the 83rd minute": Carvajal's minute is 74)."""
+    form = _name_form(name)
+    clauses = [
+        clause
+        for sentence in focus
+        if form in sentence.normalized
+        for clause in _CLAUSE_BREAK.split(sentence.normalized)
+        if form in clause
+    ]
+    return _counted(word_tokens(clause, "en", numbers_done=True) for clause in clauses)
 
 
 def wrong_scorelines(
@@ -97,12 +130,18 @@ def _number_units(tokens: Sequence[str]) -> list[tuple[str, str | None]]:
         if not token[:1].isdigit():
             continue
         unit = None
-        for following in tokens[i + 1 : i + 4]:
+        for following in tokens[i + 1 : i + 5]:
             if following[:1].isdigit():
                 break
+            if following in _ORDINAL_SUFFIXES:
+                continue
+            if _CJK_CHAR.match(following):
+                # a counter: the first character of the CJK run ("年", "人", "つ")
+                first = following[0]
+                unit = first if first == "つ" or not _HIRAGANA.match(first) else None
+                break
             if not _is_function(following):
-                # a counter: the first character of a CJK run ("年", "人", "得")
-                unit = following[0] if _CJK_CHAR.match(following) else _stem(following)
+                unit = _stem(following)
                 break
         found.append((token, unit))
     return found

@@ -113,9 +113,9 @@ def grounding_score(
         # A name must stand in a sentence that shares words with the question or
         # follows one, not only in the sentence before (another person, another role).
         name_focus = tuple(analysis.sentences[i] for i in indices if scores.get(i)) or focus
-    numbers = missing_numbers(answer, asked, analysis, focus)
+    main = _main_name(answer, _name_form(question)) if question is not None else ""
+    numbers = missing_numbers(answer, asked, analysis, focus, main)
     if question is not None:
-        main = _main_name(answer, _name_form(question))
         numbers += wrong_scorelines(answer, asked, analysis, scores, indices, main)
     return Grounding(
         score=_score(answer, lang, tokens, stems, numbers),

@@ -42,7 +42,7 @@ _EN_WIN_AFTER = re.compile(
 )
 _EN_WON = re.compile(rf"(?P<a>{_NAME})\s+(?:won|clinched|claimed|took|captured)\b")
 
-_JA_NOUN = r"[ァ-ヺー・]{2,}|[一-龥々]{2,}|[A-Za-z][A-Za-z0-9.&'-]*"
+_JA_NOUN = r"[一-龥々]*[ァ-ヺー・]{2,}|[一-龥々]{2,}|[A-Za-z][A-Za-z0-9.&'-]*"
 _HAS_JA = re.compile(r"[\u3040-\u30ff]")
 _HAS_EN_VERB = re.compile(
     r"\b(?:beat|beats|beating|beaten|defeat\w*|overc\w+|edg\w+|thrash\w+|routed|outs\w+|"
@@ -60,7 +60,9 @@ _JA_LOSE = re.compile(
     rf"(?P<a>{_JA_NOUN})(?:が|は)、?[^。、]{{0,30}}?(?P<b>{_JA_NOUN})(?:に)[^。、]{{0,12}}?"
     r"(?:敗れ|負け|屈し|敗戦|惜敗|完敗)"
 )
-_JA_WON = re.compile(rf"(?P<a>{_JA_NOUN})(?:が|は)[^。、]{{0,40}}?(?:優勝|初優勝|制覇|連覇)")
+_JA_WON = re.compile(
+    rf"(?P<a>{_JA_NOUN})(?:が|は)[^。、]{{0,40}}?(?:優勝|初優勝|制覇|連覇|日本一|頂点)"
+)
 
 _ASK_LOSER = re.compile(
     r"(?i)\b(?:lost|lose|loser|losing|runners?-up|beaten|defeated|eliminated|knocked\s+out)\b"
@@ -73,7 +75,7 @@ _ASK_LOSER = re.compile(
 _ASK_WINNER = re.compile(
     r"(?i)\b(?:won|win|wins|winner|winners|winning|victorious|champions?|beat|defeated|triumphed|"
     r"prevailed|clinched|title|honours|honors)\b|\bfirst\s+(?:across|to\s+finish)\b"
-    r"|優勝|勝った|勝利|勝者|制した|破った|下した"
+    r"|優勝|勝った|勝利|勝者|制した|破った|下した|日本一|世界一|頂点|制覇"
 )
 
 

@@ -77,7 +77,9 @@ _WORD_NUMBER = (
 )
 _SCALE = rf"(?:[ \t]+(?:{'|'.join(_SCALES)}))"
 _KANJI_DIGITS = {c: i for i, c in enumerate("〇一二三四五六七八九")}
-_KANJI_COUNTER = "人回年個台点位枚本件社歳日月時秒度倍勝敗試戦名隻機冊曲"
+_KANJI_COUNTER = (
+    "人回年個台点位枚本件社歳日月時秒度倍勝敗試戦名隻機冊曲駅区校店作局級段冠周頭匹羽杯部票つ"
+)
 _DIGITS_PART = (
     r"(?P<digits>\d+(?:,\d{3}(?!\d))*(?:\.\d+)?)(?:[ \t]*(?P<ja>[万億兆]))?"
     rf"(?P<scale>{_SCALE}+)?"
