@@ -151,6 +151,7 @@ _SIBLINGS = (
     frozenset({"ja", "zh"}),
 )
 _MODEL_LIMIT = 4000  # characters of a long text the model reads
+_SHORT_TEXT = 1000
 _MIN_MODEL_LETTERS = 6
 _MIN_MODEL_WORDS = 2
 
@@ -217,8 +218,23 @@ def _siblings(a: str, b: str) -> bool:
     return any(a in group and b in group for group in _SIBLINGS)
 
 
-@functools.lru_cache(maxsize=8192)
 def _detect(text: str) -> tuple[str, tuple[tuple[str, float], ...]]:
+    """Detection, cached: many short texts (questions, answers), fewer long ones
+    (chunks, asked about once per pair) so the cache never holds much text."""
+    return _detect_short(text) if len(text) <= _SHORT_TEXT else _detect_long(text)
+
+
+@functools.lru_cache(maxsize=8192)
+def _detect_short(text: str) -> tuple[str, tuple[tuple[str, float], ...]]:
+    return _detect_uncached(text)
+
+
+@functools.lru_cache(maxsize=128)
+def _detect_long(text: str) -> tuple[str, tuple[tuple[str, float], ...]]:
+    return _detect_uncached(text)
+
+
+def _detect_uncached(text: str) -> tuple[str, tuple[tuple[str, float], ...]]:
     text = unicodedata.normalize("NFKC", text)
     counts = _script_counts(text)
     script = _dominant_script(counts, text)
