@@ -51,7 +51,7 @@ class _Sentence:
     """(normalised clause, its scorelines) for each clause with a scoreline."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ChunkAnalysis:
     """Everything grounding needs from a chunk, computed once (see :func:`analyze_chunk`)."""
 
@@ -153,7 +153,7 @@ class ChunkAnalysis:
         ]
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=32)  # the pairs of a chunk are checked together
 def analyze_chunk(text: str) -> ChunkAnalysis:
     """The analysis of a chunk's text, computed once and reused by every pair of it."""
     return ChunkAnalysis.of(text)
