@@ -23,7 +23,7 @@ from .chunks import (
     _Sentence,
     _stem,
 )
-from .text import extract_numbers, word_tokens
+from .text import extract_names, extract_numbers, word_tokens
 
 __all__: list[str] = []
 
@@ -56,7 +56,7 @@ def missing_numbers(
     # 12 boats"), else from a sentence that does ("Twelve boats retired; half of
     # them ...") and the one before it; "first half" and "second half" are times.
     bases = near if _DERIVED.search(answer) else _derivable(focus)
-    counted = _counted(s.sequence for s in focus)
+    counted = _counted(_about_asked(s, question, analysis.lang) for s in focus)
     own = _clause_counts(answer, name, focus) if name else {}
     missing = []
     for number, unit in _number_units(word_tokens(answer, analysis.lang)):
@@ -71,6 +71,55 @@ def missing_numbers(
             continue
         missing.append(number)
     return tuple(sorted(set(missing)))
+
+
+_CODE = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{1,4})-?(\d{2,5})(?![0-9])")
+
+
+def _about_asked(sentence: _Sentence, question: str, lang: str) -> Sequence[str]:
+    """The words of ``sentence`` that may be about what ``question`` asks: a sentence
+    (or clause) about a sibling of the asked thing ("the X100 has 8 GB" when the
+    question asks about the X200; "the Southgate Bridge" for the Northgate Bridge)
+    counts nothing for it."""
+    siblings = _siblings_in(sentence.text, question)
+    if not siblings:
+        return sentence.sequence
+    if not _asked_in(sentence.text, question):
+        return ()
+    kept = [
+        clause
+        for clause in _CLAUSE_BREAK.split(sentence.text)
+        if _asked_in(clause, question) or not _siblings_in(clause, question)
+    ]
+    return word_tokens(" , ".join(kept), lang)
+
+
+def _codes(text: str) -> set[tuple[str, str]]:
+    return {(prefix.lower(), digits) for prefix, digits in _CODE.findall(text)}
+
+
+def _siblings_in(text: str, question: str) -> bool:
+    """Whether ``text`` names something of the same kind as the question's subject
+    but not it: another model number, or a name ending in the same word."""
+    asked_codes = _codes(question)
+    if any(
+        prefix == other_prefix and digits != other_digits
+        for prefix, digits in _codes(text)
+        for other_prefix, other_digits in asked_codes
+    ):
+        return True
+    asked = [name.split() for name in extract_names(question) if " " in name]
+    return any(
+        len(words) > 1 and words[-1] == other[-1] and words != other
+        for words in (name.split() for name in extract_names(text))
+        for other in asked
+    )
+
+
+def _asked_in(text: str, question: str) -> bool:
+    codes = _codes(question)
+    names = [name for name in extract_names(question) if " " in name]
+    return bool(_codes(text) & codes) or any(name in text for name in names)
 
 
 def _derivable(focus: Sequence[_Sentence]) -> frozenset[str]:

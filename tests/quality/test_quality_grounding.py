@@ -194,3 +194,20 @@ def test_on_the_labelled_set_correct_answers_pass_and_wrong_ones_are_caught() ->
 def _labelled() -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = json.loads(LABELLED.read_text(encoding="utf-8"))["items"]
     return items
+
+
+def test_a_number_of_a_sibling_product_does_not_support_the_answer() -> None:
+    chunk = (
+        "The Acme X200 laptop ships with 16 GB of memory; the cheaper X100 has 8 GB. "
+        "The warranty is two years for the X200 and one year for the X100."
+    )
+    question = "How much memory does the Acme X200 laptop have?"
+    assert grounding_score("16 GB.", chunk, question=question).supported()
+    assert grounding_score("8 GB.", chunk, question=question).missing_numbers == ("8",)
+    bridge = (
+        "The Northgate Bridge is 1,240 metres long and carries four lanes. "
+        "The older Southgate Bridge is 800 metres long and carries two lanes."
+    )
+    lanes = "How many lanes does the Northgate Bridge carry?"
+    assert grounding_score("Four lanes.", bridge, question=lanes).supported()
+    assert grounding_score("Two lanes.", bridge, question=lanes).missing_numbers == ("2",)
