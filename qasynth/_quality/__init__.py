@@ -1,9 +1,12 @@
 """Model-free quality heuristics for question-answer data.
 
-- :mod:`.language`: offline script-level language detection.
+- :mod:`.language`: offline language detection (writing systems, then a bundled model).
 - :mod:`.text`: normalisation, tokens (words, or character bigrams for CJK), numbers, names.
 - :mod:`.neardup`: MinHash + LSH near-duplicate groups that scale to 100k+ texts.
-- :mod:`.grounding`: is an answer made of what its chunk says (numbers and names included)?
+- :mod:`.chunks`: one analysis per chunk (sentences, words, numbers, results), shared by its pairs.
+- :mod:`.grounding`: is an answer made of what the part of its chunk the question is
+  about says (numbers, names and who beat whom included)? Numbers: :mod:`.figures`;
+  winners and losers: :mod:`.roles`.
 - :mod:`.standalone`: does a question make sense without its source text? (rules are data)
 - :mod:`.splits`: leak-free train/val/test splits by group, merged across near-duplicates.
 
@@ -13,9 +16,19 @@ import time.
 
 from __future__ import annotations
 
+from .chunks import ChunkAnalysis, analyze_chunk
 from .grounding import Grounding, grounding_score
-from .language import detect_language, is_cjk, is_unspaced, same_language
+from .language import (
+    detect_language,
+    is_cjk,
+    is_unspaced,
+    language_scores,
+    matches_language,
+    same_language,
+    script_language,
+)
 from .neardup import NearDuplicateIndex, find_near_duplicates
+from .roles import Outcome, asked_role, outcomes
 from .splits import merge_group_keys, split_groups
 from .standalone import (
     LanguageRules,
@@ -36,12 +49,16 @@ from .text import (
 )
 
 __all__ = [
+    "ChunkAnalysis",
     "Grounding",
     "LanguageRules",
     "NearDuplicateIndex",
+    "Outcome",
     "StandaloneIssue",
     "StandaloneRule",
     "StandaloneRules",
+    "analyze_chunk",
+    "asked_role",
     "char_ngrams",
     "check_standalone",
     "detect_language",
@@ -51,11 +68,15 @@ __all__ = [
     "grounding_score",
     "is_cjk",
     "is_unspaced",
+    "language_scores",
     "load_rules",
+    "matches_language",
     "merge_group_keys",
     "normalize",
     "normalize_numbers",
+    "outcomes",
     "same_language",
+    "script_language",
     "split_groups",
     "strip_punctuation",
     "word_tokens",

@@ -1,38 +1,61 @@
-"""Lexical grounding: is an answer made of what its chunk says?
+"""Lexical grounding: is an answer made of what its chunk says about the question?
 
-A cheap, model-free check. The score is the fraction of the answer's content
-tokens (words; character bigrams for Japanese, Chinese and Thai) that also occur
-in the chunk. Function words do not count: a short English stop-word list, and
-for Japanese every bigram written only in hiragana (particles and endings such
-as "は", "です", "した"). English words also match their chunk form without a
-plural or possessive "s" ("goals" ~ "goal").
+A cheap, model-free check in three parts:
 
-Numbers and names are checked one by one, because one wrong year or a name the
-chunk never mentions makes an answer wrong however many words match. Numbers
-are compared in canonical form ("１２,０００" = "12,000" = "12000" = "1万2000").
-A name counts as present when the chunk contains it, or every word of it.
+- **Score:** the fraction of the answer's content tokens (words; character bigrams
+  for Japanese, Chinese and Thai) that occur in the chunk. Function words do not
+  count (a short English stop-word list; for Japanese every bigram written only in
+  hiragana). Words match their chunk form without a plural or possessive "s", and
+  numbers are compared in one form ("twelve" = "12", "１２,０００" = "12,000").
+- **Numbers and names,** one by one, because one wrong year or a name the text
+  never links to the question makes an answer wrong however many words match.
+  Given the question, they must appear in the *part of the chunk the question is
+  about*: the sentences that best match the question (rare words weigh more) and
+  their neighbours. A name or number from elsewhere in the chunk does not count.
+  Numbers and names the question itself contains are looked up in the whole chunk.
+  A derived figure ("half of 24" → 12, "twice") is accepted when the answer or the
+  text says half, twice, double, a third or a quarter.
+- **Roles:** given a question that asks who won (or lost), an answer naming the
+  side the text says lost (or won) is reported in ``wrong_roles``.
+
+Analysing a chunk (sentences, tokens, numbers, names) is done once per chunk text
+(:func:`~qasynth._quality.chunks.analyze_chunk`, cached) and shared by every pair
+of the chunk; the number checks are in :mod:`.figures`.
 """
 
 from __future__ import annotations
 
-import functools
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .language import detect_language, is_unspaced
-from .text import extract_names, extract_numbers, normalize, word_tokens
-
-__all__ = ["Grounding", "grounding_score"]
-
-_EN_STOP_WORDS = (
-    "a an the and or but of to in on at by for with from as into about over after before "
-    "is are was were be been being am do does did done has have had having it its this "
-    "that these those there their they them he him his she her hers we us our you your "
-    "i me my which who whom whose what when where why how not no yes so than then also "
-    "very can could will would shall should may might must s"
+from .chunks import (
+    ChunkAnalysis,
+    _is_function,
+    _name_form,
+    _Sentence,
+    _stem,
+    _stop_words,
+    analyze_chunk,
 )
-_HIRAGANA_ONLY = re.compile(r"[\u3041-\u309f]+")
-_APOSTROPHES = str.maketrans({"’": "'", "‘": "'"})
+from .figures import missing_numbers, wrong_scorelines
+from .language import detect_language, is_unspaced
+from .roles import Outcome, asked_role, outcomes
+from .text import extract_names, extract_numbers, word_tokens
+
+__all__ = ["ChunkAnalysis", "Grounding", "analyze_chunk", "grounding_score"]
+
+_SHORT_ANSWER_WORDS = 6
+_KEY_WEIGHT = 3.0
+_NOT_NAME_WORDS = (
+    "however therefore first finally then well sure yes overall instead "
+    "one two three four five six seven eight nine ten eleven twelve twenty thirty forty fifty "
+    "hundred thousand million billion half twice double dozen january february march april "
+    "may june july august september october november december monday tuesday wednesday "
+    "thursday friday saturday sunday about around approximately nearly almost over under up "
+    "just only some yes no none both either neither her his their its in on at by after "
+    "before since during from until"
+)
 
 
 @dataclass(frozen=True)
@@ -42,66 +65,214 @@ class Grounding:
     score: float
     """Fraction of the answer's content tokens found in the chunk (1.0 if it has none)."""
     missing_numbers: tuple[str, ...] = ()
-    """Numbers in the answer that the chunk does not contain (canonical form)."""
+    """Numbers in the answer that the chunk (or the part the question is about) lacks."""
     missing_names: tuple[str, ...] = ()
-    """Names in the answer that the chunk does not contain."""
+    """Names in the answer that the chunk (or the part the question is about) lacks."""
+    wrong_roles: tuple[str, ...] = ()
+    """Names the answer gives a role (winner, loser) that the text gives the other side."""
 
     def supported(self, threshold: float = 0.5) -> bool:
-        """Score at least ``threshold``, and no missing numbers or names."""
-        return self.score >= threshold and not self.missing_numbers and not self.missing_names
+        """Score at least ``threshold``, and no missing numbers or names, no swapped roles."""
+        return (
+            self.score >= threshold
+            and not self.missing_numbers
+            and not self.missing_names
+            and not self.wrong_roles
+        )
 
 
-def grounding_score(answer: str, chunk_text: str, *, lang: str | None = None) -> Grounding:
-    """Compare ``answer`` with ``chunk_text``; ``lang`` is the answer's language
-    (detected from the answer, or the chunk if the answer has no letters)."""
+def grounding_score(
+    answer: str,
+    chunk: str | ChunkAnalysis,
+    *,
+    question: str | None = None,
+    lang: str | None = None,
+) -> Grounding:
+    """Compare ``answer`` with ``chunk`` (its text, or its :func:`analyze_chunk`).
+
+    With ``question``, names and numbers must come from the part of the chunk the
+    question is about, and a winner/loser swap is reported. ``lang`` is the
+    answer's language (detected from the answer, else the chunk's)."""
+    analysis = chunk if isinstance(chunk, ChunkAnalysis) else analyze_chunk(chunk)
     if lang is None:
         lang = detect_language(answer)
         if lang == "und":
-            lang = detect_language(chunk_text)
-    content = [token for token in word_tokens(answer, lang) if not _is_function_word(token)]
-    chunk_tokens = set(word_tokens(chunk_text, lang))
-    chunk_stems = {_stem(token) for token in chunk_tokens}
-    found = sum(1 for token in content if token in chunk_tokens or _stem(token) in chunk_stems)
-    score = found / len(content) if content else 1.0
+            lang = analysis.lang
+    tokens = analysis.tokens
+    if is_unspaced(lang) != is_unspaced(analysis.lang):
+        tokens = frozenset(word_tokens(analysis.text, lang))
+    stems = analysis.stems if tokens is analysis.tokens else frozenset(map(_stem, tokens))
+    if question is None:
+        focus, told, nearby, asked = analysis.sentences, [], [], ""
+        name_focus = focus
+    else:
+        scores, indices = analysis.locate(question)
+        focus = tuple(analysis.sentences[i] for i in indices)
+        told, asked = analysis._told(scores, indices), question
+        nearby = [o for sentence in focus for o in sentence.outcomes]
+        # A name must stand in a sentence that shares words with the question or
+        # follows one, not only in the sentence before (another person, another role).
+        name_focus = tuple(analysis.sentences[i] for i in indices if scores.get(i)) or focus
+    main = _main_name(answer, _name_form(question)) if question is not None else ""
+    numbers = missing_numbers(answer, asked, analysis, focus, main)
+    if question is not None:
+        numbers += wrong_scorelines(answer, asked, analysis, scores, indices, main)
     return Grounding(
-        score=score,
-        missing_numbers=tuple(sorted(extract_numbers(answer) - extract_numbers(chunk_text))),
-        missing_names=_missing_names(answer, chunk_text),
+        score=_score(answer, lang, tokens, stems, numbers),
+        missing_numbers=numbers,
+        missing_names=_missing_names(answer, asked, analysis, name_focus),
+        wrong_roles=_wrong_roles(answer, asked, told, nearby),
     )
 
 
-@functools.cache
-def _stop_words() -> frozenset[str]:
-    return frozenset(_EN_STOP_WORDS.split())
-
-
-def _is_function_word(token: str) -> bool:
-    return token in _stop_words() or _HIRAGANA_ONLY.fullmatch(token) is not None
-
-
-def _stem(token: str) -> str:
-    """Drop a plural or possessive "s" from a longer Latin word."""
-    if len(token) > 3 and token.isascii() and token.endswith("s") and not token.endswith("ss"):
-        return token[:-1]
-    return token
-
-
-def _missing_names(answer: str, chunk_text: str) -> tuple[str, ...]:
-    chunk = normalize(chunk_text).translate(_APOSTROPHES)
-    spaced = not is_unspaced(detect_language(chunk))
-    chunk_words = set(re.findall(r"[\w'-]+", chunk))
-    missing = []
-    for name in extract_names(answer):
-        form = normalize(name).translate(_APOSTROPHES)
-        if _contains(chunk, form, spaced):
+def _score(
+    answer: str,
+    lang: str,
+    tokens: frozenset[str],
+    stems: frozenset[str],
+    missing_numbers: tuple[str, ...],
+) -> float:
+    """Share of the answer's content tokens found in the chunk. A number counts as
+    found when the number check accepted it (a derived figure too); numbers and
+    capitalised words (names) weigh three times as much as other words, so a short
+    reworded answer that gets its name or figure right is not sunk by its wording."""
+    key = {form.lower() for name in _answer_names(answer) for form in name.split()}
+    total = found = 0.0
+    for token in word_tokens(answer, lang):
+        if _is_function(token):
             continue
-        if spaced and all(word in chunk_words for word in form.split()):
+        number = token[:1].isdigit()
+        weight = _KEY_WEIGHT if number or token in key else 1.0
+        total += weight
+        if token in tokens or _stem(token) in stems or (number and token not in missing_numbers):
+            found += weight
+    return found / total if total else 1.0
+
+
+def _missing_names(
+    answer: str, question: str, analysis: ChunkAnalysis, focus: Iterable[_Sentence]
+) -> tuple[str, ...]:
+    asked = _name_form(question)
+    spaced = not is_unspaced(analysis.lang)
+    focus = tuple(focus)
+    near = " ".join(sentence.normalized for sentence in focus)
+    near_words = frozenset(re.findall(r"[\w'-]+", near))
+    missing = []
+    for name in _answer_names(answer):
+        form = _name_form(name)
+        if form in asked:
+            text, words = analysis.normalized, analysis.words
+        else:
+            text, words = near, near_words
+        # "Spain's Aitana Bonmatí": the possessor may stand anywhere in the chunk.
+        *owners, part = [p for p in re.split(r"'s\s+", form) if p] if spaced else [form]
+        if _found(part, text, words, spaced) and all(
+            _found(owner, analysis.normalized, analysis.words, spaced) for owner in owners
+        ):
             continue
         missing.append(name)
     return tuple(sorted(missing))
 
 
-def _contains(chunk: str, form: str, spaced: bool) -> bool:
+_TITLE = re.compile(r"(?:選手|氏|監督|投手|教授|博士|社長|会長|首相|大統領|議員)$")
+_BARE_KANJI = re.compile(r"^[一-龥々]{2,6}(?:です|でした|だ)?。?$")
+
+
+def _answer_names(answer: str) -> set[str]:
+    """Names in the answer. A short answer's opening capitalised words count too
+    ("England.", "Carlos Alcaraz won"), and so does a short Japanese/Chinese answer
+    that is one kanji word ("大谷翔平", "田中です。")."""
+    names = extract_names(answer)
+    stripped = answer.strip()
+    words = stripped.split()
+    first = re.sub(r"['’]s$", "", words[0].strip(".,;:!?'’\"()")) if words else ""
+    short = 0 < len(words) <= _SHORT_ANSWER_WORDS or (words and words[0].endswith(","))
+    if short and _may_be_name(first):
+        names |= {name for name in extract_names(f"x {stripped}") if name.split()[0] == first}
+    if _BARE_KANJI.match(stripped) and not extract_numbers(stripped):
+        names.add(_TITLE.sub("", re.sub(r"(?:です|でした|だ)?。?$", "", stripped)))
+    return {name for name in names if not any(name != other and name in other for other in names)}
+
+
+_NOT_NAMES = frozenset(_NOT_NAME_WORDS.split())
+
+
+def _may_be_name(word: str) -> bool:
+    lower = word.lower()
+    return not (
+        lower in _stop_words()
+        or lower in _NOT_NAMES
+        or lower.endswith("ly")
+        or extract_numbers(lower)
+    )
+
+
+def _found(form: str, text: str, words: frozenset[str], spaced: bool) -> bool:
+    """Whether a name is in ``text``, whole or (spaced scripts) word by word."""
+    return _contains(text, form, spaced) or (spaced and all(word in words for word in form.split()))
+
+
+def _contains(text: str, form: str, spaced: bool) -> bool:
     if not spaced or not form[:1].isascii():
-        return form in chunk
-    return re.search(rf"(?<![\w]){re.escape(form)}(?![\w])", chunk) is not None
+        return form in text
+    return re.search(rf"(?<![\w]){re.escape(form)}(?![\w])", text) is not None
+
+
+def _wrong_roles(
+    answer: str, question: str, told: list[Outcome], nearby: list[Outcome]
+) -> tuple[str, ...]:
+    """Names the answer casts as winner (or loser) where the text says the opposite.
+    ``told`` are the results of the most relevant sentences, ``nearby`` those of the
+    whole focus (used when the question names one side: "Who did England beat?")."""
+    if not nearby:
+        return ()
+    claimed = [o for o in outcomes(answer) if o.loser]
+    if claimed:
+        return tuple(
+            sorted(
+                o.winner
+                for o in claimed
+                if _beats(nearby, o.loser, o.winner) and not _beats(nearby, o.winner, o.loser)
+            )
+        )
+    role = asked_role(question)
+    asked = _name_form(question)
+    name = _main_name(answer, asked)
+    if role is None or not name:
+        return ()
+    if role == "loser":
+        expected = [o.loser for o in nearby if o.loser and _same(o.winner, asked)]
+    else:
+        expected = [o.winner for o in nearby if o.loser and _same(o.loser, asked)]
+    if expected:  # the question names one side: the answer must be its opponent
+        return () if any(_same(name, e) for e in expected) else (name,)
+    if not told:
+        return ()
+    won = any(_same(name, o.winner) for o in nearby)
+    lost = any(o.loser and _same(name, o.loser) for o in nearby)
+    if (role == "winner" and won and not lost) or (role == "loser" and lost and not won):
+        return ()  # the text gives it only the asked role
+    right = any(_same(name, o.winner if role == "winner" else o.loser) for o in told)
+    return (name,) if (won or lost) and not right else ()
+
+
+def _main_name(answer: str, asked: str) -> str:
+    """The first name in the answer that the question does not contain."""
+    names = [n for n in _answer_names(answer) if n and not _same(n, asked)]
+    form = _name_form(answer)
+    positions = [(form.find(_name_form(n)), n) for n in names]
+    found = [(p, n) for p, n in positions if p >= 0]
+    return min(found)[1] if found else ""
+
+
+def _beats(told: Iterable[Outcome], winner: str, loser: str) -> bool:
+    return any(_same(winner, o.winner) and o.loser and _same(loser, o.loser) for o in told)
+
+
+def _same(name: str, other: str) -> bool:
+    """Whether two names refer to the same side: one contains the other ("Alcaraz",
+    "Carlos Alcaraz"), compared in normalised form."""
+    a, b = _name_form(name), _name_form(other)
+    if not a or not b:
+        return False
+    return a in b or b in a

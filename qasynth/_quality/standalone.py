@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 from .._data import load_package_json
 from .._errors import InputError
-from .language import detect_language, is_cjk, is_unspaced
+from .language import detect_language, is_cjk, is_unspaced, script_language
 
 __all__ = [
     "LanguageRules",
@@ -275,4 +275,6 @@ def check_standalone(
     ``lang`` is detected when omitted; ``rules`` default to the built-in ones."""
     text = unicodedata.normalize("NFKC", question).strip()
     code = lang if lang is not None else detect_language(text)
+    if code == "und":  # too short for the model to be sure: go by the writing system
+        code = script_language(text)
     return (rules if rules is not None else load_rules()).for_language(code).check(text)

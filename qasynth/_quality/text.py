@@ -35,12 +35,77 @@ _UNSPACED = (  # Han, kana and Thai
 )
 _UNSPACED_CHAR = re.compile(f"[{_UNSPACED}]")
 _WORD = f"(?:[^\\W_]|[{_MARKS}])+"
-_WORDS = re.compile(_WORD)
-_SPACED_OR_UNSPACED = re.compile(f"[{_UNSPACED}]+|(?:(?![{_UNSPACED}])(?:[^\\W_]|[{_MARKS}]))+")
+_WORDS = re.compile(rf"\d+(?:\.\d+)+|{_WORD}")
+_SPACED_OR_UNSPACED = re.compile(
+    rf"[{_UNSPACED}]+|\d+(?:\.\d+)+|(?:(?![{_UNSPACED}])(?:[^\W_]|[{_MARKS}]))+"
+)
 _NOT_WORD = re.compile(f"(?:(?![{_MARKS}])[\\W_])+")
 _SPACE = re.compile(r"\s+")
 
-_NUMBER = re.compile(r"\d+(?:,\d{3}(?!\d))*(?:\.\d+)?(?:[ \t]*[万億兆])?")
+_SMALL_WORDS = [
+    "zero",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+]
+_TENS_WORDS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+_WORD_VALUES = {
+    **{word: value + (value > 0) for value, word in enumerate(_SMALL_WORDS)},
+    "one": 1,
+    "dozen": 12,
+    **{word: 20 + 10 * i for i, word in enumerate(_TENS_WORDS)},
+}
+_SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9}
+_WORD_NUMBER = (
+    rf"(?:{'|'.join(_TENS_WORDS)})(?:[- ](?:one|two|three|four|five|six|seven|eight|nine))?"
+    rf"|(?:{'|'.join(reversed(_SMALL_WORDS))}|dozen)"
+)
+_SCALE = rf"(?:[ \t]+(?:{'|'.join(_SCALES)}))"
+_KANJI_DIGITS = {c: i for i, c in enumerate("〇一二三四五六七八九")}
+_KANJI_COUNTER = (
+    "人回年個台点位枚本件社歳日月時秒度倍勝敗試戦名隻機冊曲駅区校店作局級段冠周頭匹羽杯部票つ"
+)
+_DIGITS_PART = (
+    r"(?P<digits>\d+(?:,\d{3}(?!\d))*(?:\.\d+)?)(?:[ \t]*(?P<ja>[万億兆]))?"
+    rf"(?P<scale>{_SCALE}+)?"
+)
+_WORDS_PART = (
+    rf"(?<![\w-])(?P<words>(?:{_WORD_NUMBER}|(?:one|a)(?={_SCALE})){_SCALE}*"
+    rf"(?:[ \t]+(?:and[ \t]+)?(?:{_WORD_NUMBER}))?)(?![\w-])"
+)
+_KANJI_PART = (
+    rf"(?P<kanji>[〇一二三四五六七八九十百千]+)(?=[万億兆{_KANJI_COUNTER}]|カ国|か国|ヶ国)"
+)
+# One pattern per mix of number kinds: most texts need only the (fast) digits.
+_NUMBERS = {
+    (words, kanji): re.compile(
+        "|".join(
+            part
+            for part, used in ((_DIGITS_PART, True), (_WORDS_PART, words), (_KANJI_PART, kanji))
+            if used
+        ),
+        re.IGNORECASE,
+    )
+    for words in (False, True)
+    for kanji in (False, True)
+}
+_NUMBER_WORD_KEYS = (*_SMALL_WORDS, *_TENS_WORDS, "dozen", *_SCALES)
+_KANJI_NUMERAL = re.compile("[〇一二三四五六七八九十百千]")
 _JA_UNITS = {"万": 10**4, "億": 10**8, "兆": 10**12}
 
 _SENTENCE_END = r"[.!?](?=\s|$)|[。！？\n]"
@@ -50,7 +115,68 @@ _KATAKANA_NAME = re.compile(r"[ァ-ヺー]+(?:・[ァ-ヺー]+)*")
 _LATIN_IN_CJK = re.compile(
     r"(?<![0-9A-Za-z])[A-Za-z][A-Za-z0-9'&.-]*(?:[ \t]+[A-Za-z][A-Za-z0-9'&.-]*)*"
 )
-_POSSESSIVE = re.compile(r"['’]s$")
+_POSSESSIVE = re.compile(r"['’]s?$")
+_UNITS = frozenset(
+    [
+        "KB",
+        "MB",
+        "GB",
+        "TB",
+        "PB",
+        "KiB",
+        "MiB",
+        "GiB",
+        "TiB",
+        "Kbps",
+        "Mbps",
+        "Gbps",
+        "Hz",
+        "kHz",
+        "MHz",
+        "GHz",
+        "mAh",
+        "kWh",
+        "MWh",
+        "GWh",
+        "kW",
+        "MW",
+        "GW",
+        "mm",
+        "cm",
+        "km",
+        "kg",
+        "mg",
+        "ml",
+        "mL",
+        "mph",
+        "kph",
+        "km/h",
+        "USD",
+        "EUR",
+        "GBP",
+        "JPY",
+        "CHF",
+        "AUD",
+        "CAD",
+        "CPU",
+        "GPU",
+        "RAM",
+        "CET",
+        "UTC",
+        "GMT",
+        "AM",
+        "PM",
+        "BC",
+        "AD",
+        "BCE",
+        "CE",
+    ]
+)
+_UNIT_WORDS = frozenset(unit.lower() for unit in _UNITS)
+_KANJI_NAME = re.compile(
+    r"([一-龥々]{2,6})(?=氏|さん|選手|監督|投手|捕手|騎手|教授|博士|社長|会長|首相|大統領|議員|"
+    r"容疑者|被告|外相|知事|市長|主将|代表|コーチ|棋士|名人|横綱|大関)"
+)
 
 
 def normalize(text: str) -> str:
@@ -76,6 +202,20 @@ def normalize_numbers(text: str) -> str:
     return "".join(pieces)
 
 
+def numbers_and_canonical_text(text: str) -> tuple[set[str], str]:
+    """:func:`extract_numbers` and :func:`normalize_numbers` of ``text`` in one pass."""
+    text = unicodedata.normalize("NFKC", text)
+    spans = _number_spans(text)
+    pieces: list[str] = []
+    position = 0
+    for start, end, value in spans:
+        pieces.append(text[position:start])
+        pieces.append(value)
+        position = end
+    pieces.append(text[position:])
+    return {value for _, _, value in spans}, "".join(pieces)
+
+
 def extract_numbers(text: str) -> set[str]:
     """The numbers in ``text`` in canonical form (full-width digits, separators and
     Japanese 万/億/兆 units normalised), so "１２,０００人" and "12000" give "12000"."""
@@ -83,13 +223,16 @@ def extract_numbers(text: str) -> set[str]:
 
 
 def _number_spans(text: str) -> list[tuple[int, int, str]]:
-    """(start, end, canonical value) of each number; "1億2000万" is one number."""
+    """(start, end, canonical value) of each number; "1億2000万" is one number, and
+    so are "twelve", "2.5 million" and "三十人"."""
     spans: list[tuple[int, int, Decimal]] = []
-    for match in _NUMBER.finditer(text):
-        raw = match.group(0)
-        unit = _JA_UNITS.get(raw[-1], 1)
-        digits = raw.rstrip("万億兆 \t").replace(",", "")
-        value = Decimal(digits) * unit
+    lowered = text.lower()
+    words = any(key in lowered for key in _NUMBER_WORD_KEYS)
+    pattern = _NUMBERS[(words, _KANJI_NUMERAL.search(text) is not None)]
+    for match in pattern.finditer(text):
+        value = _match_value(match)
+        if value is None:
+            continue
         previous = spans[-1] if spans else None
         if previous and previous[1] == match.start() and text[previous[1] - 1] in _JA_UNITS:
             spans[-1] = (previous[0], match.end(), previous[2] + value)
@@ -98,29 +241,84 @@ def _number_spans(text: str) -> list[tuple[int, int, str]]:
     return [(start, end, _canonical(value)) for start, end, value in spans]
 
 
+def _match_value(match: re.Match[str]) -> Decimal | None:
+    if match.group("digits") is not None:
+        value = Decimal(match.group("digits").replace(",", ""))
+        value *= _JA_UNITS.get(match.group("ja") or "", 1)
+        for scale in (match.group("scale") or "").split():
+            value *= _SCALES[scale.lower()]
+        return value
+    groups = match.groupdict()
+    if groups.get("words") is not None:
+        return _words_value(groups["words"].lower())
+    return _kanji_value(groups["kanji"])
+
+
+def _words_value(words: str) -> Decimal | None:
+    total = current = 0
+    for word in re.split(r"[\s-]+", words):
+        if word == "and":
+            continue
+        if word in _SCALES:
+            current = max(current, 1) * _SCALES[word]
+            if _SCALES[word] > 100:
+                total, current = total + current, 0
+        elif word == "a":
+            current = 1
+        else:
+            current += _WORD_VALUES[word]
+    return Decimal(total + current)
+
+
+def _kanji_value(numeral: str) -> Decimal | None:
+    """Kanji numerals: positional ("二〇二三") or with 十/百/千 ("三十五", "百二十")."""
+    if not any(c in "十百千" for c in numeral):
+        return Decimal("".join(str(_KANJI_DIGITS[c]) for c in numeral))
+    total = digit = 0
+    for char in numeral:
+        if char in _KANJI_DIGITS:
+            digit = _KANJI_DIGITS[char]
+        else:
+            total += max(digit, 1) * {"十": 10, "百": 100, "千": 1000}[char]
+            digit = 0
+    return Decimal(total + digit)
+
+
 def _canonical(value: Decimal) -> str:
     if value == value.to_integral_value():
         return str(int(value))
     return format(value.normalize(), "f")
 
 
-def word_tokens(text: str, lang: str | None = None) -> list[str]:
+def word_tokens(text: str, lang: str | None = None, *, numbers_done: bool = False) -> list[str]:
     """Normalised tokens: words for space-delimited languages; for Japanese, Chinese
     and Thai text, overlapping character bigrams of each run of those scripts (Latin
     words and numbers inside such text stay whole). ``lang`` is detected when omitted.
     Numbers are canonical ("12,000" → "12000")."""
-    text = normalize(normalize_numbers(text))
+    text = normalize(text if numbers_done else normalize_numbers(text))
     if lang is None:
         lang = detect_language(text)
     if not is_unspaced(lang):
-        return _WORDS.findall(text)
+        return _split_units(_WORDS.findall(text))
     tokens: list[str] = []
     for run in _SPACED_OR_UNSPACED.findall(text):
         if len(run) > 1 and _UNSPACED_CHAR.match(run) is not None:
             tokens.extend(run[i : i + 2] for i in range(len(run) - 1))
         else:
             tokens.append(run)
-    return tokens
+    return _split_units(tokens)
+
+
+_DIGITS_THEN_LETTERS = re.compile(r"^(\d+(?:\.\d+)?)([^\W\d_]+)$")
+
+
+def _split_units(tokens: list[str]) -> list[str]:
+    """ "8gb" is the number 8 and the unit "gb"."""
+    out: list[str] = []
+    for token in tokens:
+        match = _DIGITS_THEN_LETTERS.match(token) if token[:1].isdigit() else None
+        out.extend(match.groups() if match else (token,))
+    return out
 
 
 def char_ngrams(text: str, n: int) -> list[str]:
@@ -146,9 +344,10 @@ def extract_names(text: str) -> set[str]:
 
 def _cjk_names(text: str) -> set[str]:
     names = {name for name in _KATAKANA_NAME.findall(text) if len(name.replace("・", "")) >= 3}
+    names.update(_KANJI_NAME.findall(text))
     for match in _LATIN_IN_CJK.finditer(text):
         name = _POSSESSIVE.sub("", match.group(0).rstrip(".'-&"))
-        if len(name) >= 2:
+        if len(name) >= 2 and name not in _UNITS:
             names.add(name)
     return names
 
@@ -158,8 +357,11 @@ def _latin_names(text: str) -> set[str]:
     current: list[str] = []
     pending: list[str] = []
     sentence_start = True
+    previous = ""
     for token in _LATIN_TOKENS.findall(text):
-        if _is_capitalised(token) and not sentence_start:
+        unit = token in _UNITS or (previous[-1:].isdigit() and token.lower() in _UNIT_WORDS)
+        previous = token
+        if _is_capitalised(token) and not sentence_start and not unit:
             current.extend(pending)
             current.append(token)
             pending = []
@@ -183,4 +385,6 @@ def _is_capitalised(token: str) -> bool:
 
 def _flush_name(words: list[str], names: set[str]) -> None:
     if words:
-        names.add(_POSSESSIVE.sub("", " ".join(words)))
+        name = _POSSESSIVE.sub("", " ".join(words))
+        if name:
+            names.add(name)

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 
 from .._quality import (
@@ -23,6 +22,7 @@ from .._quality import (
     detect_language,
     extract_numbers,
     grounding_score,
+    matches_language,
 )
 from .._schema import Chunk, QARecord
 from ._contract import Check, ChunkContext, PairCheck, RunContext
@@ -41,9 +41,8 @@ DEFAULT_GROUNDING_THRESHOLD = 0.5
 DEFAULT_NEAR_DUPLICATE_THRESHOLD = 0.85
 
 
-@functools.lru_cache(maxsize=1024)
 def chunk_language(text: str) -> str:
-    """The language of a chunk's text (cached: every pair of a chunk asks)."""
+    """The language of a chunk's text (``detect_language`` caches it)."""
     return detect_language(text)
 
 
@@ -83,9 +82,8 @@ class LanguageCheck(PairCheck):
         if expected == "und":
             return None
         for text in (record.question, record.answer):
-            found = detect_language(text)
-            if found not in ("und", expected) and not (expected == "ja" and found == "zh"):
-                return "wrong_language", f"expected {expected}, found {found}"
+            if not matches_language(text, expected):
+                return "wrong_language", f"expected {expected}, found {detect_language(text)}"
         return None
 
 
@@ -103,9 +101,12 @@ class GroundingCheck(Check):
         for record in ctx.records:
             if record.origin.startswith("translation"):
                 continue
-            grounding = grounding_score(record.answer, ctx.chunk.text)
+            grounding = grounding_score(record.answer, ctx.chunk.text, question=record.question)
             record = ctx.annotate(record, grounding=round(grounding.score, 3))
-            if grounding.missing_numbers:
+            if grounding.wrong_roles:
+                reason = "answer_contradicts_text"
+                evidence = f"the text says otherwise: {', '.join(map(str, grounding.wrong_roles))}"
+            elif grounding.missing_numbers:
                 reason = "answer_number_not_in_text"
                 evidence = f"missing: {', '.join(grounding.missing_numbers)}"
             elif grounding.missing_names:

@@ -6,7 +6,17 @@ import importlib
 
 import qasynth._quality
 
-MODULES = ["grounding", "language", "neardup", "splits", "standalone", "text"]
+MODULES = [
+    "chunks",
+    "figures",
+    "grounding",
+    "language",
+    "neardup",
+    "roles",
+    "splits",
+    "standalone",
+    "text",
+]
 
 
 def test_all_lists_every_public_name_of_the_modules() -> None:

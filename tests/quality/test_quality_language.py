@@ -1,10 +1,22 @@
-"""Script-level language detection."""
+"""Language detection: writing systems, then the bundled model."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
-from qasynth._quality import detect_language, is_cjk, is_unspaced, same_language
+from qasynth._quality import (
+    detect_language,
+    is_cjk,
+    is_unspaced,
+    language_scores,
+    matches_language,
+    same_language,
+)
+
+SAMPLES = Path(__file__).with_name("language_samples.json")
 
 
 def test_japanese_question_with_latin_words_and_digits_is_japanese() -> None:
@@ -81,3 +93,68 @@ def test_cjk_and_unspaced_codes() -> None:
         True,
         False,
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("Wie won de finale van het WK voor vrouwen in 2023?", "nl"),
+        ("Vem vann finalen i damernas VM i fotboll 2023?", "sv"),
+        ("Kto wygrał finał mistrzostw świata kobiet w 2023 roku?", "pl"),
+        ("Kdo vyhrál finále mistrovství světa žen v roce 2023?", "cs"),
+        ("2023 Kadınlar Dünya Kupası finalini kim kazandı?", "tr"),
+        ("Siapa yang memenangkan final Piala Dunia Wanita 2023?", "id"),
+        ("Đội nào vô địch World Cup nữ năm 2023?", "vi"),
+    ],
+)
+def test_latin_script_languages_are_told_apart_by_the_bundled_model(text: str, code: str) -> None:
+    assert detect_language(text) == code
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "git rebase --ontoとは？",
+        "Pythonのlist comprehensionとは何ですか？",
+        "Kubernetesのpodとdeploymentの違いは？",
+    ],
+)
+def test_a_japanese_question_naming_english_commands_is_japanese(text: str) -> None:
+    assert detect_language(text) == "ja"
+    assert matches_language(text, "ja")
+
+
+def test_an_english_sentence_quoting_kana_stays_english() -> None:
+    assert detect_language("What does the Japanese word すし mean in English?") == "en"
+
+
+@pytest.mark.parametrize("text", ["Olga Carmona", "12", "Ajax Amsterdam", "FIFA", "16 GB"])
+def test_short_texts_are_undetermined_and_match_every_language(text: str) -> None:
+    assert detect_language(text) == "und"
+    assert all(matches_language(text, code) for code in ("en", "nl", "ja", "vi"))
+
+
+def test_matches_language_accepts_region_codes_close_siblings_and_unknown_codes() -> None:
+    indonesian = "Siapa yang memenangkan final Piala Dunia Wanita 2023?"
+    assert matches_language(indonesian, "id")
+    assert matches_language(indonesian, "ms")
+    assert matches_language("Quem venceu a final da Copa do Mundo feminina de 2023?", "pt-BR")
+    assert matches_language("Who won the 2023 Women's World Cup final?", "xx")
+    assert not matches_language("Who won the 2023 Women's World Cup final?", "nl")
+    assert not matches_language("2023年の決勝で優勝したのはどこですか？", "en")
+
+
+def test_every_sample_is_accepted_in_its_language_and_most_are_rejected_in_others() -> None:
+    samples = json.loads(SAMPLES.read_text(encoding="utf-8"))["items"]
+    rejected_in_own = [s for s in samples if not matches_language(s["text"], s["lang"])]
+    assert rejected_in_own == []
+    long = [s for s in samples if not s.get("short")]
+    others = [(s["text"], code) for s in long for code in {t["lang"] for t in long} - {s["lang"]}]
+    rejected = sum(not matches_language(text, code) for text, code in others)
+    assert rejected / len(others) >= 0.85
+
+
+def test_detection_is_cached_per_text() -> None:
+    text = "Hoeveel geheugen heeft de laptop X200 van Acme?"
+    assert detect_language(text) == detect_language(text) == "nl"
+    assert language_scores(text)["nl"] > 0.5

@@ -29,21 +29,92 @@ def _labelled(lang: str) -> list[tuple[str, bool]]:
 
 
 @pytest.mark.parametrize("lang", ["en", "ja"])
-def test_labelled_set_has_at_least_40_questions_about_half_of_them_bad(lang: str) -> None:
+def test_labelled_set_has_at_least_150_questions_about_half_of_them_bad(lang: str) -> None:
     labelled = _labelled(lang)
     bad = sum(is_bad for _, is_bad in labelled)
-    assert len(labelled) >= 40
+    assert len(labelled) >= 150
     assert 0.4 <= bad / len(labelled) <= 0.6
 
 
 @pytest.mark.parametrize("lang", ["en", "ja"])
-def test_flagging_bad_questions_has_precision_and_recall_of_at_least_085(lang: str) -> None:
+def test_flagging_finds_85_percent_of_bad_questions_and_at_most_5_percent_of_good(
+    lang: str,
+) -> None:
     outcomes = [(bool(check_standalone(q)), is_bad) for q, is_bad in _labelled(lang)]
-    true_pos = sum(flagged and is_bad for flagged, is_bad in outcomes)
-    flagged = sum(flagged for flagged, _ in outcomes)
+    caught = sum(flagged for flagged, is_bad in outcomes if is_bad)
+    false_alarms = sum(flagged for flagged, is_bad in outcomes if not is_bad)
     bad = sum(is_bad for _, is_bad in outcomes)
-    precision, recall = true_pos / flagged, true_pos / bad
-    assert (precision >= 0.85, recall >= 0.85) == (True, True), (precision, recall)
+    recall, flagged_good = caught / bad, false_alarms / (len(outcomes) - bad)
+    assert (recall >= 0.85, flagged_good <= 0.05) == (True, True), (recall, flagged_good)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Who won the men's pair?",
+        "What does the new flag do?",
+        "Where is the settings file stored?",
+        "How many hosts are listed in the inventory?",
+        "What changed in version 2.1?",
+        "How many teams entered?",
+        "Who won the top prize?",
+        "What did the CEO say about layoffs?",
+        "How many people were evacuated?",
+        "What caused the outage on Tuesday?",
+    ],
+)
+def test_english_questions_without_an_anchor_are_flagged(question: str) -> None:
+    assert check_standalone(question)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What does the --onto option of git rebase do?",
+        "Which settings file does the Foxtail database read at startup?",
+        "What changed in version 2.1 of the Foxtail database?",
+        "Which club did Cristiano Ronaldo join after he left Manchester United in 2022?",
+        "What did Marie Curie discover in 1898, and why was this discovery important?",
+        "Who won the final of the 2022 FIFA World Cup in Qatar?",
+        "What is the boiling point of ethanol at sea level?",
+        "How does the immune system fight viruses?",
+        "What is the tallest building in the world?",
+        "Which element has the atomic number 79?",
+    ],
+)
+def test_english_questions_with_an_anchor_or_about_a_known_class_pass(question: str) -> None:
+    assert check_standalone(question) == []
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "PKを決めたのは誰ですか？",
+        "日本代表の監督は誰ですか？",
+        "アップデートで何が変わりましたか？",
+        "設定ファイルはどこに保存されていますか？",
+        "MVPに選ばれたのは誰ですか？",
+        "この道路の制限速度は何キロですか？",
+        "避難した人は何人でしたか？",
+    ],
+)
+def test_japanese_questions_without_an_anchor_are_flagged(question: str) -> None:
+    assert check_standalone(question)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "2022年のFIFAワールドカップ・カタール大会で、この大会の得点王になった選手は誰ですか？",
+        "2019年のラグビーワールドカップ日本大会で、同大会の決勝に進んだ2チームはどこですか？",
+        "トヨタ自動車が2023年に発表した決算で、同社の営業利益はいくらでしたか？",
+        "git rebase --ontoとは何をするオプションですか？",
+        "徳川家康が江戸幕府を開いたのは何年ですか？",
+        "日本の首都はどこですか？",
+    ],
+)
+def test_japanese_demonstratives_pass_when_the_referent_is_named_first(question: str) -> None:
+    assert check_standalone(question) == []
 
 
 @pytest.mark.parametrize(
@@ -55,6 +126,8 @@ def test_flagging_bad_questions_has_precision_and_recall_of_at_least_085(lang: s
         ("He moved to which club in 2019?", "leading_pronoun"),
         ("Which team won?", "too_short"),
         ("What did this company announce in its annual report?", "demonstrative_reference"),
+        ("How many teams entered?", "missing_anchor"),
+        ("What changed in version 2.1?", "version_without_product"),
         ("Who won the league title this season?", "relative_time"),
         ("What is mentioned above about the budget?", "mentioned_above"),
         ("Ｗｈｏ ｓｃｏｒｅｄ ｉｎ ｔｈｅ ｆｉｎａｌ？", "definite_reference"),

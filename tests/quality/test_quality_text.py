@@ -114,3 +114,29 @@ def test_latin_names_are_capitalised_runs_not_at_sentence_start() -> None:
 def test_cjk_names_are_katakana_runs_of_three_or_more_and_latin_words() -> None:
     text = "2023年のFIFA女子ワールドカップでリオネル・メッシとReal Madridが180cmのドル箱と対戦"
     assert extract_names(text) == {"FIFA", "ワールドカップ", "リオネル・メッシ", "Real Madrid"}
+
+
+@pytest.mark.parametrize(
+    ("text", "numbers"),
+    [
+        ("Twelve boats and twenty-one crew", {"12", "21"}),
+        ("one hundred and five runners", {"105"}),
+        ("2.5 million people", {"2500000"}),
+        ("a dozen eggs", {"12"}),
+        ("one of the founders", set()),
+        ("三十五人と二〇二三年", {"35", "2023"}),
+        ("十分に時間がある", set()),
+    ],
+)
+def test_number_words_and_kanji_numerals_are_numbers(text: str, numbers: set[str]) -> None:
+    assert extract_numbers(text) == numbers
+
+
+def test_units_after_numbers_are_not_names_and_possessives_are_dropped() -> None:
+    text = "The laptop has 8 GB of memory and Acme Systems' warranty covers it."
+    assert extract_names(text) == {"Acme Systems"}
+    assert word_tokens("8GB") == ["8", "gb"]
+
+
+def test_kanji_names_before_a_title_are_names() -> None:
+    assert extract_names("決勝では山田太郎選手が2得点を挙げた。") == {"山田太郎"}

@@ -1,0 +1,234 @@
+"""One analysis per chunk: sentences, their words, numbers, scorelines and results.
+
+Every pair of a chunk is checked against the same text, so the work that depends
+only on the text (splitting sentences, tokens, numbers, names, who beat whom) is
+done once, by :func:`analyze_chunk`, and shared. :meth:`ChunkAnalysis.locate`
+then finds the part of the chunk a question is about: the sentences that share
+its words (rarer words weigh more) and their neighbours.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from .language import detect_language
+from .roles import Outcome, outcomes
+from .text import normalize, normalize_numbers, numbers_and_canonical_text, word_tokens
+
+__all__ = ["ChunkAnalysis", "analyze_chunk"]
+
+_EN_STOP_WORDS = (
+    "a an the and or but of to in on at by for with from as into about over after before "
+    "is are was were be been being am do does did done has have had having it its this "
+    "that these those there their they them he him his she her hers we us our you your "
+    "i me my which who whom whose what when where why how not no yes so than then also "
+    "very can could will would shall should may might must s"
+)
+_HIRAGANA_ONLY = re.compile(r"[\u3041-\u309f]+")
+_APOSTROPHES = str.maketrans({"’": "'", "‘": "'"})
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?;])\s+|(?<=[。！？])|\n+")
+_NEIGHBOURS = 1
+_MAX_FOCUS = 4
+_MIN_GAIN = 0.15
+_CARRY = 0.8
+_OUTCOME_SHARE = 0.9
+
+
+@dataclass(frozen=True)
+class _Sentence:
+    text: str
+    normalized: str
+    tokens: frozenset[str]
+    sequence: tuple[str, ...]
+    keys: frozenset[str]
+    numbers: frozenset[str]
+    outcomes: tuple[Outcome, ...]
+    clauses: tuple[tuple[str, frozenset[tuple[str, str]]], ...]
+    """(normalised clause, its scorelines) for each clause with a scoreline."""
+
+
+@dataclass(frozen=True, eq=False)
+class ChunkAnalysis:
+    """Everything grounding needs from a chunk, computed once (see :func:`analyze_chunk`)."""
+
+    text: str
+    lang: str
+    sentences: tuple[_Sentence, ...]
+    tokens: frozenset[str]
+    stems: frozenset[str]
+    numbers: frozenset[str]
+    normalized: str
+    words: frozenset[str]
+    weights: dict[str, float]
+    index: dict[str, tuple[int, ...]]
+
+    @classmethod
+    def of(cls, text: str) -> ChunkAnalysis:
+        """Analyse ``text`` (uncached; prefer :func:`analyze_chunk`)."""
+        lang = detect_language(text)
+        sentences = tuple(_sentence(part, lang) for part in _SENTENCE_BREAK.split(text) if part)
+        sentences = tuple(sentence for sentence in sentences if sentence.tokens)
+        tokens = frozenset().union(*(sentence.tokens for sentence in sentences))
+        where: dict[str, list[int]] = {}
+        for position, sentence in enumerate(sentences):
+            for key in sentence.keys:
+                where.setdefault(key, []).append(position)
+        total = max(len(sentences), 1)
+        normalized = " ".join(sentence.normalized for sentence in sentences)
+        return cls(
+            text=text,
+            lang=lang,
+            sentences=sentences,
+            tokens=tokens,
+            stems=frozenset(_stem(token) for token in tokens),
+            numbers=frozenset().union(*(sentence.numbers for sentence in sentences)),
+            normalized=normalized,
+            words=frozenset(re.findall(r"[\w'-]+", normalized)),
+            weights={token: math.log(1 + total / len(at)) for token, at in where.items()},
+            index={token: tuple(at) for token, at in where.items()},
+        )
+
+    def locate(self, question: str) -> tuple[dict[int, float], list[int]]:
+        """(relevance of each sentence that shares words with ``question``, the
+        indices of the focus sentences). Relevance is the weight (rarer words weigh
+        more) of the question's words a sentence contains; the sentence right after
+        a relevant one keeps most of that relevance (its subject carries on). The
+        focus is the best-matching sentence, then those that add question words it
+        lacks (the subject may be named in one sentence, the asked fact in the
+        next), each with its neighbours; all sentences when nothing matches."""
+        wanted = {token for token in word_tokens(question, self.lang) if not _is_function(token)}
+        wanted |= {_stem(token) for token in wanted}
+        matches: dict[int, set[str]] = {}
+        for token in wanted:
+            for index in self.index.get(token, ()):
+                matches.setdefault(index, set()).add(token)
+        own = {i: sum(self.weights[t] for t in keys) for i, keys in matches.items()}
+        scores = dict(own)
+        for i, score in own.items():
+            if i + 1 < len(self.sentences):
+                scores[i + 1] = max(scores.get(i + 1, 0.0), _CARRY * score)
+        return scores, self._focus(matches)
+
+    def _focus(self, matches: dict[int, set[str]]) -> list[int]:
+        total = sum(self.weights[t] for t in set().union(*matches.values()))
+        if total <= 0.0:
+            return list(range(len(self.sentences)))
+        # A sentence joins the focus when it adds a good share of the question's
+        # words, or one word no other sentence has (the asked fact's own word).
+        enough = min(_MIN_GAIN * total, 0.9 * math.log(1 + len(self.sentences)))
+        covered: set[str] = set()
+        chosen: set[int] = set()
+        for _ in range(_MAX_FOCUS):
+            gains = {i: sum(self.weights[t] for t in keys - covered) for i, keys in matches.items()}
+            best = max(sorted(gains), key=lambda i: (gains[i], len(matches[i])))
+            if gains[best] < enough:
+                break
+            covered |= matches[best]
+            low, high = best - _NEIGHBOURS, best + _NEIGHBOURS + 1
+            chosen.update(range(max(low, 0), min(high, len(self.sentences))))
+        return sorted(chosen)
+
+    def focus(self, question: str) -> tuple[_Sentence, ...]:
+        """The sentences ``question`` is about and their neighbours (see :meth:`locate`)."""
+        return tuple(self.sentences[i] for i in self.locate(question)[1])
+
+    def told_outcomes(self, question: str) -> list[Outcome]:
+        """The results stated in the most relevant focus sentences that state any."""
+        return self._told(*self.locate(question))
+
+    def _told(self, scores: dict[int, float], focus: list[int]) -> list[Outcome]:
+        stating = [i for i in focus if self.sentences[i].outcomes]
+        if not stating:
+            return []
+        top = max(scores.get(i, 0.0) for i in stating)
+        return [
+            outcome
+            for i in stating
+            if scores.get(i, 0.0) >= _OUTCOME_SHARE * top
+            for outcome in self.sentences[i].outcomes
+        ]
+
+
+@functools.lru_cache(maxsize=32)  # the pairs of a chunk are checked together
+def analyze_chunk(text: str) -> ChunkAnalysis:
+    """The analysis of a chunk's text, computed once and reused by every pair of it."""
+    return ChunkAnalysis.of(text)
+
+
+def _sentence(text: str, lang: str) -> _Sentence:
+    numbers, numbered = numbers_and_canonical_text(text)
+    sequence = tuple(word_tokens(numbered, lang, numbers_done=True))
+    tokens = frozenset(sequence)
+    return _Sentence(
+        text=text,
+        normalized=normalize(numbered).translate(_APOSTROPHES),
+        tokens=tokens,
+        sequence=sequence,
+        keys=tokens | {_stem(token) for token in tokens},
+        numbers=frozenset(numbers),
+        outcomes=tuple(outcomes(text)),
+        clauses=_scored_clauses(text),
+    )
+
+
+_SCORELINE = re.compile(r"(?<!\d)(?<!\d\.)(\d{1,3})\s*(?:-|–|—|対|:)\s*(\d{1,3})(?!\d|\.\d)")
+_CLAUSE_BREAK = re.compile(r"[,;、，]|\s(?:and|while|whereas|but)\s")
+
+
+def _scorelines(text: str) -> frozenset[tuple[str, str]]:
+    """Scorelines ("1-0", "3対2") as unordered pairs: "0-1" is "1-0" said by the loser."""
+    pairs = _SCORELINE.findall(unicodedata.normalize("NFKC", text))
+    return frozenset((min(a, b, key=int), max(a, b, key=int)) for a, b in pairs)
+
+
+def _scored_clauses(text: str) -> tuple[tuple[str, frozenset[tuple[str, str]]], ...]:
+    if not _SCORELINE.search(unicodedata.normalize("NFKC", text)):
+        return ()
+    found = []
+    for clause in _CLAUSE_BREAK.split(text):
+        pairs = _scorelines(clause)
+        if pairs:
+            found.append((_name_form(clause), pairs))
+    return tuple(found)
+
+
+def _name_form(text: str) -> str:
+    return normalize(normalize_numbers(text)).translate(_APOSTROPHES)
+
+
+@functools.cache
+def _stop_words() -> frozenset[str]:
+    return frozenset(_EN_STOP_WORDS.split())
+
+
+def _is_function(token: str) -> bool:
+    return token in _stop_words() or _HIRAGANA_ONLY.fullmatch(token) is not None
+
+
+def _stem(token: str) -> str:
+    """A light English stem, so that "died" ~ "die", "goals" ~ "goal", "cities" ~
+    "city", "scoring" ~ "score" (other scripts are returned as they are)."""
+    if not token.isascii() or not token.isalpha():
+        return token
+    if len(token) <= 3:
+        return token[:-1] if len(token) == 3 and token.endswith("e") else token
+    for suffix, keep in (
+        ("ies", "y"),
+        ("ied", "y"),
+        ("ing", ""),
+        ("ed", ""),
+        ("es", ""),
+        ("s", ""),
+    ):
+        if token.endswith(suffix) and len(token) - len(suffix) >= 2:
+            if suffix == "s" and token.endswith("ss"):
+                break
+            token = token[: len(token) - len(suffix)] + keep
+            break
+    if len(token) > 3 and token[-1] == token[-2] and token[-1] not in "aeiouls":
+        token = token[:-1]
+    return token[:-1] if len(token) > 3 and token.endswith("e") else token

@@ -1,0 +1,236 @@
+"""Numbers in an answer against the part of the chunk its question is about.
+
+A number must stand in that part of the text, and count the same thing there:
+"36 years" is wrong where the text says "20 years old ...; Djokovic was 36".
+Rounded ("51%" for "50.9%"), derived ("six" for "half of twelve") and spanned
+("1900–1902, 2 years") figures pass. A scoreline must be the one the text gives
+the result asked about.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from decimal import Decimal, InvalidOperation
+
+from .chunks import (
+    _CLAUSE_BREAK,
+    _OUTCOME_SHARE,
+    ChunkAnalysis,
+    _is_function,
+    _name_form,
+    _scorelines,
+    _Sentence,
+    _stem,
+)
+from .text import extract_names, extract_numbers, word_tokens
+
+__all__: list[str] = []
+
+_ORDINAL_SUFFIXES = frozenset({"st", "nd", "rd", "th"})
+_HIRAGANA = re.compile(r"[\u3041-\u309f]")
+_CJK_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
+_DERIVED = re.compile(
+    r"(?i)(?<!first\s)(?<!second\s)\b(?:half|halved|twice|double[ds]?|doubling|triple[ds]?|tripled|third|quarter|"
+    r"percent|per\s+cent)\b|%|半分|半数|倍|分の"
+)
+_FACTORS = (Decimal(2), Decimal("0.5"), Decimal(3), Decimal(1) / 3, Decimal(4), Decimal("0.25"))
+
+
+def missing_numbers(
+    answer: str,
+    question: str,
+    analysis: ChunkAnalysis,
+    focus: Iterable[_Sentence],
+    name: str = "",
+) -> tuple[str, ...]:
+    """Numbers of the answer (not of the question) that the focus lacks, or that the
+    focus gives to something else: "36 years" where the text says "20 years old ...;
+    Djokovic was 36" (the text counts years with another number)."""
+    wanted = extract_numbers(answer) - extract_numbers(question)
+    if not wanted:
+        return ()
+    focus = tuple(focus)
+    near = frozenset().union(*(sentence.numbers for sentence in focus))
+    # A derived figure comes from any number when the answer derives it ("twice the
+    # 12 boats"), else from a sentence that does ("Twelve boats retired; half of
+    # them ...") and the one before it; "first half" and "second half" are times.
+    bases = near if _DERIVED.search(answer) else _derivable(focus)
+    counted = _counted(_about_asked(s, question, analysis.lang) for s in focus)
+    own = _clause_counts(answer, name, focus) if name else {}
+    missing = []
+    for number, unit in _number_units(word_tokens(answer, analysis.lang)):
+        if number not in wanted:
+            continue
+        if number in near or _rounded_from(number, near):
+            if unit is None or unit not in counted:
+                continue
+            if number in counted[unit] and number in own.get(unit, counted[unit]):
+                continue
+        elif _derived_from(number, bases) or _span_of(number, extract_numbers(answer) & near):
+            continue
+        missing.append(number)
+    return tuple(sorted(set(missing)))
+
+
+_CODE = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{1,4})-?(\d{2,5})(?![0-9])")
+
+
+def _about_asked(sentence: _Sentence, question: str, lang: str) -> Sequence[str]:
+    """The words of ``sentence`` that may be about what ``question`` asks: a sentence
+    (or clause) about a sibling of the asked thing ("the X100 has 8 GB" when the
+    question asks about the X200; "the Southgate Bridge" for the Northgate Bridge)
+    counts nothing for it."""
+    siblings = _siblings_in(sentence.text, question)
+    if not siblings:
+        return sentence.sequence
+    if not _asked_in(sentence.text, question):
+        return ()
+    kept = [
+        clause
+        for clause in _CLAUSE_BREAK.split(sentence.text)
+        if _asked_in(clause, question) or not _siblings_in(clause, question)
+    ]
+    return word_tokens(" , ".join(kept), lang)
+
+
+def _codes(text: str) -> set[tuple[str, str]]:
+    return {(prefix.lower(), digits) for prefix, digits in _CODE.findall(text)}
+
+
+def _siblings_in(text: str, question: str) -> bool:
+    """Whether ``text`` names something of the same kind as the question's subject
+    but not it: another model number, or a name ending in the same word."""
+    asked_codes = _codes(question)
+    if any(
+        prefix == other_prefix and digits != other_digits
+        for prefix, digits in _codes(text)
+        for other_prefix, other_digits in asked_codes
+    ):
+        return True
+    asked = [name.split() for name in extract_names(question) if " " in name]
+    return any(
+        len(words) > 1 and words[-1] == other[-1] and words != other
+        for words in (name.split() for name in extract_names(text))
+        for other in asked
+    )
+
+
+def _asked_in(text: str, question: str) -> bool:
+    codes = _codes(question)
+    names = [name for name in extract_names(question) if " " in name]
+    return bool(_codes(text) & codes) or any(name in text for name in names)
+
+
+def _derivable(focus: Sequence[_Sentence]) -> frozenset[str]:
+    bases: set[str] = set()
+    for i, sentence in enumerate(focus):
+        if _DERIVED.search(sentence.text):
+            bases |= sentence.numbers | (focus[i - 1].numbers if i else frozenset())
+    return frozenset(bases)
+
+
+def _clause_counts(answer: str, name: str, focus: Sequence[_Sentence]) -> dict[str, set[str]]:
+    """What the clauses naming the answer's subject count ("Carvajal ... in the 74th
+    minute and Vinícius ... in the 83rd minute": Carvajal's minute is 74)."""
+    form = _name_form(name)
+    clauses = [
+        clause
+        for sentence in focus
+        if form in sentence.normalized
+        for clause in _CLAUSE_BREAK.split(sentence.normalized)
+        if form in clause
+    ]
+    return _counted(word_tokens(clause, "en", numbers_done=True) for clause in clauses)
+
+
+def wrong_scorelines(
+    answer: str,
+    question: str,
+    analysis: ChunkAnalysis,
+    scores: dict[int, float],
+    indices: list[int],
+    name: str,
+) -> tuple[str, ...]:
+    """Scorelines of the answer that the text does not give the result asked about:
+    the clauses that name the answer's team (or all clauses) in the most relevant
+    sentences that give any scoreline must contain it."""
+    wanted = _scorelines(answer) - _scorelines(question)
+    if not wanted:
+        return ()
+    name = _name_form(name)
+    candidates: list[tuple[float, frozenset[tuple[str, str]]]] = []
+    for i in indices:
+        for clause, pairs in analysis.sentences[i].clauses:
+            if not name or name in clause:
+                candidates.append((scores.get(i, 0.0), pairs))
+    if not candidates:
+        return ()
+    top = max(score for score, _ in candidates)
+    known = frozenset().union(*(p for score, p in candidates if score >= _OUTCOME_SHARE * top))
+    return tuple(f"{a}-{b}" for a, b in sorted(wanted - known))
+
+
+def _number_units(tokens: Sequence[str]) -> list[tuple[str, str | None]]:
+    """Each number token with the stem of the word it counts ("12 boats" → ("12",
+    "boat")), looking past up to two function words ("50.9% of the votes")."""
+    found: list[tuple[str, str | None]] = []
+    for i, token in enumerate(tokens):
+        if not token[:1].isdigit():
+            continue
+        unit = None
+        for following in tokens[i + 1 : i + 5]:
+            if following[:1].isdigit():
+                break
+            if following in _ORDINAL_SUFFIXES:
+                continue
+            if _CJK_CHAR.match(following):
+                # a counter: the first character of the CJK run ("年", "人", "つ")
+                first = following[0]
+                unit = first if first == "つ" or not _HIRAGANA.match(first) else None
+                break
+            if not _is_function(following):
+                unit = _stem(following)
+                break
+        found.append((token, unit))
+    return found
+
+
+def _counted(sequences: Iterable[Sequence[str]]) -> dict[str, set[str]]:
+    """For each unit word of the text, the numbers it is counted with."""
+    counted: dict[str, set[str]] = {}
+    for sequence in sequences:
+        for number, unit in _number_units(sequence):
+            if unit is not None:
+                counted.setdefault(unit, set()).add(number)
+    return counted
+
+
+def _span_of(number: str, stated: set[str]) -> bool:
+    """Whether ``number`` is the distance between two numbers the answer states with
+    it ("1900–1902, 2 years")."""
+    value = Decimal(number)
+    values = [Decimal(other) for other in stated]
+    return any(abs(a - b) == value for a in values for b in values if a != b)
+
+
+def _rounded_from(number: str, known: Iterable[str]) -> bool:
+    """Whether ``number`` is one of ``known`` rounded ("51" for "50.9")."""
+    places = len(number.partition(".")[2])
+    value = Decimal(number)
+    return any(
+        len(other.partition(".")[2]) > places and round(Decimal(other), places) == value
+        for other in known
+    )
+
+
+def _derived_from(number: str, known: Iterable[str]) -> bool:
+    try:
+        value = Decimal(number)
+        return any(
+            abs(Decimal(other) * factor - value) < Decimal("0.01")
+            for other in known
+            for factor in _FACTORS
+        )
+    except InvalidOperation:  # pragma: no cover - canonical numbers always parse
+        return False
