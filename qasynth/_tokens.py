@@ -23,47 +23,23 @@ EncodingLike = str | tiktoken.Encoding
 
 DEFAULT_ENCODING = "o200k_base"
 
-# Longest prefix wins; names are compared after dropping a "provider:" prefix
-# and a fine-tuned model's "ft:" prefix.
-_MODEL_ENCODINGS: tuple[tuple[str, str], ...] = (
-    ("gpt-4o", "o200k_base"),
-    ("chatgpt-4o", "o200k_base"),
-    ("gpt-4.1", "o200k_base"),
-    ("gpt-4.5", "o200k_base"),
-    ("gpt-5", "o200k_base"),
-    ("gpt-oss", "o200k_base"),
-    ("o1", "o200k_base"),
-    ("o3", "o200k_base"),
-    ("o4", "o200k_base"),
-    ("gpt-4", "cl100k_base"),
-    ("gpt-3.5", "cl100k_base"),
-    ("gpt-35", "cl100k_base"),
-    ("text-embedding-3", "cl100k_base"),
-    ("text-embedding-ada-002", "cl100k_base"),
-)
-
 _KNOWN_ENCODINGS = ("o200k_base", "cl100k_base", "p50k_base", "r50k_base", "gpt2")
 
 
 def encoding_name_for_model(model: str | None) -> str:
-    """The tiktoken encoding name for a chat model name (``o200k_base`` if unknown)."""
+    """The tiktoken encoding for a chat model name, from tiktoken's own table
+    (``o200k_base`` for names it does not know, such as local models)."""
     if not model:
         return DEFAULT_ENCODING
-    name = model.strip().lower()
-    if name.startswith("ft:"):
-        name = name[3:]
-    if ":" in name:
-        provider, _, rest = name.partition(":")
-        if provider.isalpha() and rest:
-            name = rest
-    best = ""
-    found = DEFAULT_ENCODING
-    for prefix, encoding in _MODEL_ENCODINGS:
-        if name.startswith(prefix) and len(prefix) > len(best):
-            best, found = prefix, encoding
-    if not best:
-        logger.debug("no known tiktoken encoding for model %r; using %s", model, found)
-    return found
+    name = model.strip().lower()  # OpenAI model ids are lower-case
+    provider, sep, rest = name.partition(":")
+    if sep and rest and provider.lower() in ("openai", "azure_openai"):
+        name = rest
+    try:
+        return tiktoken.encoding_name_for_model(name)
+    except KeyError:
+        logger.debug("no known tiktoken encoding for model %r; using %s", model, DEFAULT_ENCODING)
+        return DEFAULT_ENCODING
 
 
 @functools.lru_cache(maxsize=8)
