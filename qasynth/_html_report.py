@@ -394,7 +394,7 @@ margin:3px 0;font-size:.85rem}
 table{border-collapse:collapse;width:100%;font-size:.9rem}
 th,td{text-align:left;vertical-align:top;padding:6px 8px;border-bottom:1px solid var(--line);
 overflow-wrap:anywhere}
-th{background:var(--soft)}
+th{background:var(--soft);overflow-wrap:normal;white-space:nowrap}
 td:first-child{white-space:nowrap}
 @media (max-width:700px){
  main{padding:10px}
