@@ -30,9 +30,9 @@ from typing import Any
 import openai
 
 from ._calls import classify_error
-from ._errors import AuthenticationError, ConfigurationError, InputError, ModelError, StateError
+from ._errors import AuthenticationError, InputError, ModelError, StateError
 from ._filecheck import check_jsonl
-from ._llm import DEFAULT_MODEL
+from ._llm import DEFAULT_MODEL, openai_credentials
 from ._sync import run_sync
 from ._tokens import EncodingLike
 
@@ -51,7 +51,6 @@ logger = logging.getLogger("qasynth")
 DEFAULT_POLL_INTERVAL = 10.0
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 _STATE_VERSION = 1
-_LOCAL_KEY = "not-needed"
 
 
 @dataclass(frozen=True)
@@ -152,15 +151,7 @@ class _State:
 
 
 def _client(base_url: str | None, api_key: str | None) -> openai.AsyncOpenAI:
-    base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
-    key = api_key or os.environ.get("OPENAI_API_KEY")
-    if not key:
-        if not base_url:
-            raise ConfigurationError(
-                "no OpenAI API key: set the OPENAI_API_KEY environment variable (or use an "
-                "OpenAI-compatible server with --base-url / base_url=)"
-            )
-        key = _LOCAL_KEY
+    base_url, key = openai_credentials(base_url, api_key)
     return openai.AsyncOpenAI(api_key=key, base_url=base_url, timeout=120.0, max_retries=3)
 
 
@@ -360,7 +351,7 @@ async def afinetune(
     try:
         return await run.run(wait)
     except openai.APIError as exc:
-        raise _api_error(exc, "fine-tuning", api_key) from exc
+        raise _api_error(exc, "fine-tuning", api_key) from None  # it may quote the key
     finally:
         await client.close()
 
@@ -397,7 +388,7 @@ async def acancel_finetune(
         if job.status not in TERMINAL:
             job = await client.fine_tuning.jobs.cancel(job.id)
     except openai.APIError as exc:
-        raise _api_error(exc, "cancelling the fine-tuning job", api_key) from exc
+        raise _api_error(exc, "cancelling the fine-tuning job", api_key) from None
     finally:
         await client.close()
     ids = run.state.get(run.key)
