@@ -13,8 +13,10 @@ from .._llm import DEFAULT_REQUEST_TIMEOUT
 from .._loaders import SUFFIXES
 from .._parsing import DEFAULT_MAX_FIX_ATTEMPTS
 from .._pipeline import Synthesizer
+from .._ray import run_to_file_on_ray
 from .._report import QualityReport
 from .._runs import failures_path_for, state_path_for
+from .._sync import run_sync
 from ._app import EXIT_OK, EXIT_PROBLEMS, INTERRUPT_HINT
 from ._guard import refuse_overwriting_inputs
 from ._inputs import INPUT_HELP, collect_documents, input_options
@@ -93,6 +95,26 @@ _RUN_OPTIONS = (
         help="Seconds to wait for one model reply before retrying.",
     ),
     click.option(
+        "--engine",
+        type=click.Choice(["local", "ray"]),
+        default="local",
+        show_default=True,
+        help="Where chunks are worked: this process, or Ray actors (pip install "
+        "'qasynth[ray]'; results are kept per chunk in OUT.qasynth.ray/).",
+    ),
+    click.option(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="A Ray cluster to join (default: start a local one with --ray-actors CPUs).",
+    ),
+    click.option(
+        "--ray-actors",
+        type=click.IntRange(min=1),
+        default=2,
+        show_default=True,
+        help="Ray actors, each with one model client and --concurrency requests in flight.",
+    ),
+    click.option(
         "--max-wait",
         type=click.FloatRange(min=0),
         default=60.0,
@@ -153,14 +175,17 @@ def generate(ctx: click.Context, /, inputs: tuple[str, ...], output: Path, **opt
         f"finished chunks are saved in {state_path_for(output)}; "
         "run the same command again to resume"
     )
-    report = synthesizer.run_to_file(
-        documents,
-        output,
-        system_prompt=system_prompt,
-        restart=options["restart"],
-        retry_failed=options["retry_failed"],
-        splits=splits,
-    )
+    how = {"system_prompt": system_prompt, "restart": options["restart"],
+           "retry_failed": options["retry_failed"], "splits": splits}  # fmt: skip
+    if options["engine"] == "ray":
+        report = run_sync(
+            run_to_file_on_ray(
+                documents, output, options=_flat_options(options), **how,
+                address=options["ray_address"], actors=options["ray_actors"],
+            )
+        )  # fmt: skip
+    else:
+        report = synthesizer.run_to_file(documents, output, **how)
     extra = write_outputs(
         report, options, system_prompt=system_prompt, splits=splits,
         chunks=lambda: synthesizer.iter_chunks(documents),
@@ -170,19 +195,24 @@ def generate(ctx: click.Context, /, inputs: tuple[str, ...], output: Path, **opt
     ctx.exit(EXIT_PROBLEMS if report.failures else EXIT_OK)
 
 
-def _synthesizer(options: dict[str, Any]) -> Synthesizer:
-    return Synthesizer.from_options(
+def _flat_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The run's flat options (``Synthesizer.from_options``), from the command line."""
+    return {
         **run_settings(options),
-        base_url=options["base_url"] or None,
-        temperature=options["temperature"],
-        max_fix_attempts=options["max_fix_attempts"],
-        concurrency=options["concurrency"],
-        rpm=options["rpm"],
-        tpm=options["tpm"],
-        request_timeout=options["request_timeout"],
-        max_wait=options["max_wait"],
-        progress=not options["quiet"],
-    )
+        "base_url": options["base_url"] or None,
+        "temperature": options["temperature"],
+        "max_fix_attempts": options["max_fix_attempts"],
+        "concurrency": options["concurrency"],
+        "rpm": options["rpm"],
+        "tpm": options["tpm"],
+        "request_timeout": options["request_timeout"],
+        "max_wait": options["max_wait"],
+        "progress": not options["quiet"],
+    }
+
+
+def _synthesizer(options: dict[str, Any]) -> Synthesizer:
+    return Synthesizer.from_options(**_flat_options(options))
 
 
 def _plural(count: int, noun: str) -> str:
