@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from .._batch import DEFAULT_POLL_INTERVAL, check_batchable
 from .._filerun import RunReport
 from .._finalize import split_paths
 from .._llm import DEFAULT_REQUEST_TIMEOUT
@@ -42,6 +43,7 @@ Examples:
   qasynth generate manuals/ --include "*.pdf" -o manuals.jsonl
   qasynth generate notes/ -o train.jsonl --base-url http://localhost:11434/v1 \\
       --model llama3.1:8b --encoding cl100k_base
+  qasynth generate notes/ -o train.jsonl --batch    # half price, within 24 h
 
 Runs are resumable: finished chunks are kept in OUT.qasynth.sqlite, so running
 the same command again after a crash or Ctrl-C continues where it stopped.
@@ -112,6 +114,21 @@ _RUN_OPTIONS = (
         help="Discard saved results made with another prompt, model or chunking.",
     ),
     click.option("--quiet", "-q", is_flag=True, help="No progress bar; only the summary."),
+    click.option(
+        "--batch",
+        is_flag=True,
+        help="Send the generation requests through the Batch API (OpenAI models; half "
+        "price, replies within 24 h) and wait for them; run the same command again after a "
+        "stop to keep waiting. Fix calls and checks that call the model are made live.",
+    ),
+    click.option(
+        "--batch-poll-interval",
+        type=click.FloatRange(min=0),
+        default=DEFAULT_POLL_INTERVAL,
+        show_default=True,
+        metavar="SECONDS",
+        help="Seconds between two looks at the batch (--batch).",
+    ),
 )
 
 
@@ -142,6 +159,8 @@ def generate(ctx: click.Context, /, inputs: tuple[str, ...], output: Path, **opt
     prepare_outputs(output)
     synthesizer = _synthesizer(options)
     synthesizer.chat_model()  # no API key: ConfigurationError (exit 2) before any work
+    if options["batch"]:
+        check_batchable(synthesizer.chat_model())  # not an OpenAI model: exit 2, no work
     documents = collect_documents(inputs, options)
     refuse_overwriting_inputs(
         [output, state_path_for(output), failures_path_for(output), options["report_path"],
@@ -151,7 +170,8 @@ def generate(ctx: click.Context, /, inputs: tuple[str, ...], output: Path, **opt
     )  # fmt: skip
     ctx.meta[INTERRUPT_HINT] = (
         f"finished chunks are saved in {state_path_for(output)}; "
-        "run the same command again to resume"
+        + ("the batch goes on at the provider; " if options["batch"] else "")
+        + "run the same command again to resume"
     )
     report = synthesizer.run_to_file(
         documents,
@@ -160,6 +180,8 @@ def generate(ctx: click.Context, /, inputs: tuple[str, ...], output: Path, **opt
         restart=options["restart"],
         retry_failed=options["retry_failed"],
         splits=splits,
+        batch=options["batch"],
+        batch_poll_interval=options["batch_poll_interval"],
     )
     extra = write_outputs(
         report, options, system_prompt=system_prompt, splits=splits,
