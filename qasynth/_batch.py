@@ -156,10 +156,11 @@ class BatchRun:
         prompt: PromptLike,
         state_path: Path,
         *,
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        poll_interval: float | None = None,
         progress: bool = True,
     ) -> None:
         check_batchable(llm)
+        poll_interval = DEFAULT_POLL_INTERVAL if poll_interval is None else poll_interval
         if poll_interval < 0:
             raise ConfigurationError(
                 f"the batch poll interval must be 0 or more seconds, got {poll_interval}"
@@ -198,8 +199,9 @@ class BatchRun:
         finally:
             store.close()
         live = len(requests) - len(replies)
+        answered = f"{len(replies):,} chunk{'' if len(replies) == 1 else 's'}"
         self.report(
-            f"batch: {len(replies):,} chunks answered by the batch"
+            f"batch: {answered} answered by the batch"
             + (f", {live:,} sent live (failed, expired or unusable lines)" if live else "")
         )
         digests = {chunk_id: r.digest for chunk_id, r in requests.items()}

@@ -23,7 +23,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig, ensure_config, patch_config
 from langchain_core.runnables.config import get_async_callback_manager_for_config
 
-from ._batch import DEFAULT_POLL_INTERVAL, BatchRun
+from ._batch import BatchRun
 from ._cache import SQLiteResponseCache
 from ._calls import Limits, ModelCaller
 from ._chunk import ChunkResult, ChunkRunner
@@ -342,7 +342,7 @@ class Synthesizer(Runnable[Any, Dataset]):
         splits: SplitOptions | None = None,
         config: RunnableConfig | None = None,
         batch: bool = False,
-        batch_poll_interval: float = DEFAULT_POLL_INTERVAL,
+        batch_poll_interval: float | None = None,
     ) -> RunReport:
         """Run resumably into a chat JSONL file, keeping state beside it.
 
@@ -354,7 +354,7 @@ class Synthesizer(Runnable[Any, Dataset]):
 
         ``batch=True`` sends the chunks' generation requests through the provider's
         Batch API (OpenAI chat models only) and waits for them, looking every
-        ``batch_poll_interval`` seconds; the same call again after a stop keeps
+        ``batch_poll_interval`` seconds (default 30); the same call again after a stop keeps
         waiting for the same batch. Fix calls and checks that call the model are live.
         """
         batcher = None
