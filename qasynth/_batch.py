@@ -224,12 +224,15 @@ class BatchRun:
             elif chunk_id not in failed:  # a reply that stayed unusable is asked live
                 keys[key] = None
                 wanted.add(chunk_id)
-        contents = {_key(c): c for c in map(_content, split_parts(fresh))}
-        store.forget_unsent(keep=set(contents))
-        for requests_of_part in split_parts(fresh):
-            key = _key(_content(requests_of_part))
-            store.add_part(key, [(r.chunk_id, r.digest) for r in requests_of_part])
-            wanted.update(r.chunk_id for r in requests_of_part)
+        new: dict[str, tuple[bytes, list[_Request]]] = {}
+        for held in split_parts(fresh):
+            content = _content(held)
+            new[_key(content)] = (content, held)
+        contents = {key: content for key, (content, _) in new.items()}
+        store.forget_unsent(keep=set(new))
+        for key, (_, held) in new.items():
+            store.add_part(key, [(r.chunk_id, r.digest) for r in held])
+            wanted.update(r.chunk_id for r in held)
         return [*keys, *contents], contents, wanted
 
     async def _run(
@@ -257,12 +260,14 @@ class BatchRun:
         name = f"qasynth-batch-{part.key}.jsonl"
         lines = content.count(b"\n")
         file_id = part.file_id or await self._find_file(client, name, len(content))
-        if file_id is None:
+        batch = None
+        if file_id is None:  # a new upload: no batch can have been made from it yet
             uploaded = await client.files.create(file=(name, content), purpose="batch")
             file_id = uploaded.id
             self.report(f"batch: uploaded {lines:,} requests as {file_id}")
+        else:
+            batch = await self._find_batch(client, part.key)
         store.set_file(part.key, file_id)
-        batch = await self._find_batch(client, part.key)
         if batch is None:
             batch = await client.batches.create(
                 input_file_id=file_id,
