@@ -23,6 +23,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig, ensure_config, patch_config
 from langchain_core.runnables.config import get_async_callback_manager_for_config
 
+from ._batch import BatchRun
 from ._cache import SQLiteResponseCache
 from ._calls import Limits, ModelCaller
 from ._chunk import ChunkResult, ChunkRunner
@@ -36,6 +37,7 @@ from ._loaders import DocumentInput, iter_documents
 from ._parsing import DEFAULT_MAX_FIX_ATTEMPTS, message_text
 from ._progress import Progress
 from ._prompts import DEFAULT_PROMPT, PromptLike, check_prompt, prompt_fingerprint
+from ._runs import state_path_for
 from ._schema import Chunk
 from ._settings import build_synthesizer_options
 from ._stats import Stats
@@ -210,19 +212,23 @@ class Synthesizer(Runnable[Any, Dataset]):
         config: RunnableConfig,
         stats: Stats,
         skip: Callable[[Chunk], bool] | None = None,
+        batch: BatchRun | None = None,
     ) -> AsyncIterator[ChunkResult]:
         """Each chunk's result as soon as it is finished (not in order).
 
         Every input is read and split before the first model call, so a bad file
         costs nothing and the progress total is known. At most ``concurrency``
         chunks are in progress at once; ``skip`` leaves out chunks (a resumed
-        run's finished ones), counted in ``stats.chunks_resumed``.
+        run's finished ones), counted in ``stats.chunks_resumed``. With ``batch``, the
+        chunks' generation replies come from the Batch API first (see ``qasynth._batch``).
         """
         runner = self.runner(caller := self.make_caller())  # no key: fails before any work
         chunks = await asyncio.to_thread(lambda: list(self.iter_chunks(docs, stats=stats)))
         todo = [(seq, c) for seq, c in enumerate(chunks) if skip is None or not skip(c)]
         stats.chunks_resumed += len(chunks) - len(todo)
         del chunks
+        if batch is not None:
+            runner = self.runner(caller := await batch.caller(caller, todo))
         progress = Progress(len(todo), enabled=self.progress)
         caller.on_wait = progress.waiting
         pending: set[asyncio.Task[ChunkResult]] = set()
@@ -335,6 +341,8 @@ class Synthesizer(Runnable[Any, Dataset]):
         retry_failed: bool = False,
         splits: SplitOptions | None = None,
         config: RunnableConfig | None = None,
+        batch: bool = False,
+        batch_poll_interval: float | None = None,
     ) -> RunReport:
         """Run resumably into a chat JSONL file, keeping state beside it.
 
@@ -343,11 +351,22 @@ class Synthesizer(Runnable[Any, Dataset]):
         same call again after a crash to continue; ``retry_failed`` retries the
         failed chunks; ``restart`` discards state made with another prompt,
         model, chunking or chunk checks. Failed chunks go to ``OUT.failures.jsonl``.
+
+        ``batch=True`` sends the chunks' generation requests through the provider's
+        Batch API (OpenAI chat models only) and waits for them, looking every
+        ``batch_poll_interval`` seconds (default 30); the same call again after a stop keeps
+        waiting for the same batch. Fix calls and checks that call the model are live.
         """
+        batcher = None
+        if batch:
+            batcher = BatchRun(
+                self.chat_model(), self.prompt, state_path_for(output),
+                poll_interval=batch_poll_interval, progress=self.progress,
+            )  # fmt: skip
         async with self._traced(config, docs) as child:
 
             def results(skip: Callable[[Chunk], bool], stats: Stats) -> AsyncIterator[ChunkResult]:
-                return self._results(docs, child, stats, skip)
+                return self._results(docs, child, stats, skip, batcher)
 
             return await run_to_file(
                 results, Path(output), fingerprint=self.fingerprint(), checks=self.checks,

@@ -29,7 +29,10 @@ What is exact and what is estimated:
   generation estimate.
 - cost: input and output tokens (generation plus steps) at the model's prices from
   :mod:`qasynth._pricing` (dated :attr:`Plan.prices_as_of`); ``None`` when the
-  model is not in the price table.
+  model is not in the price table. With ``batch=True`` the generation tokens are
+  priced at the Batch API rate (:func:`qasynth._pricing.batch_price_factor`, half
+  the live price for OpenAI) and the step tokens at the live rate, because the
+  steps' calls are made live.
 """
 
 from __future__ import annotations
@@ -43,7 +46,13 @@ from langchain_core.messages import BaseMessage
 
 from ._chunking import Chunker
 from ._pipeline import Inputs, Synthesizer
-from ._pricing import ModelPrice, count_example_tokens, model_price, prices_as_of
+from ._pricing import (
+    ModelPrice,
+    batch_price_factor,
+    count_example_tokens,
+    model_price,
+    prices_as_of,
+)
 from ._prompts import render_messages
 from ._schema import Chunk
 from ._stats import Stats
@@ -107,6 +116,8 @@ class Plan:
     """Estimated output tokens of the step calls (included in :attr:`output_tokens`)."""
     max_topup_calls: int = 0
     """The most top-up calls ``min_pairs_per_chunk`` may add (not in the totals)."""
+    batch: bool = False
+    """Generation priced at the Batch API rate (steps stay at the live rate)."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (the first chunk's messages as role/content objects)."""
@@ -130,6 +141,7 @@ class Plan:
             "step_input_tokens": self.step_input_tokens,
             "step_output_tokens": self.step_output_tokens,
             "max_topup_calls": self.max_topup_calls,
+            "batch": self.batch,
             "first_messages": [message_dict(m) for m in self.first_messages],
         }
 
@@ -149,14 +161,15 @@ def plan(
     *,
     output_ratio: float = DEFAULT_OUTPUT_RATIO,
     synthesizer: Synthesizer | None = None,
+    batch: bool = False,
     **options: Any,
 ) -> Plan:
     """Plan a run over ``docs`` without calling a model (see the module docstring).
 
     ``options`` are :class:`~qasynth.Synthesizer` options (``model=``,
     ``chunk_size=``, ``encoding=``, ``prompt=``, ``theme=``, ...), or pass a
-    ready ``synthesizer``. Raises what reading the documents raises
-    (:class:`~qasynth._errors.DocumentError`) and
+    ready ``synthesizer``; ``batch`` prices generation at the Batch API rate.
+    Raises what reading the documents raises (:class:`~qasynth._errors.DocumentError`) and
     :class:`~qasynth._errors.ConfigurationError` for a bad chunking or encoding.
     """
     if output_ratio < 0:
@@ -167,9 +180,13 @@ def plan(
     counts, input_tokens, first = _measure(synth, chunker, docs, stats)
     output_tokens = round(output_ratio * sum(counts))
     step_calls, step_in, step_out, topups = _step_tokens(synth, counts, output_ratio)
+    price = model_price(synth.model_name)
+    cost = _cost(price, input_tokens, output_tokens)
+    if cost is not None:
+        cost = cost * (batch_price_factor() if batch else 1.0)
+        cost += _cost(price, step_in, step_out) or 0.0
     input_tokens += step_in
     output_tokens += step_out
-    price = model_price(synth.model_name)
     return Plan(
         model=synth.model_name,
         encoding=chunker.encoding.name,
@@ -184,7 +201,7 @@ def plan(
         output_tokens=output_tokens,
         output_ratio=output_ratio,
         price=price,
-        estimated_cost=_cost(price, input_tokens, output_tokens),
+        estimated_cost=cost,
         prices_as_of=prices_as_of(),
         first_chunk=first,
         first_messages=tuple(render_messages(synth.prompt, first)) if first else (),
@@ -192,6 +209,7 @@ def plan(
         step_input_tokens=step_in,
         step_output_tokens=step_out,
         max_topup_calls=topups,
+        batch=batch,
     )
 
 

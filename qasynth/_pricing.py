@@ -31,6 +31,7 @@ from ._errors import ConfigurationError
 __all__ = [
     "PRICES_AS_OF",  # noqa: F822 (read lazily by the module __getattr__ below)
     "ModelPrice",
+    "batch_price_factor",
     "billed_tokens",
     "count_example_tokens",
     "default_epochs",
@@ -70,6 +71,7 @@ class _PriceTable:
     as_of: str
     source_note: str
     models: Mapping[str, ModelPrice]
+    batch_price_factor: float = 1.0
 
 
 def _number(entry: Mapping[str, Any], key: str, model: str) -> float | None:
@@ -105,9 +107,11 @@ def _table() -> _PriceTable:
     if not isinstance(models, dict) or not isinstance(data.get("as_of"), str):
         raise ConfigurationError(f"qasynth/{_DATA_FILE} needs an 'as_of' date and 'models'")
     parsed = {name.lower(): _parse_model(name, entry) for name, entry in models.items()}
+    batch = _number(data, "batch_price_factor", "(table)")
     return _PriceTable(
-        as_of=data["as_of"], source_note=str(data.get("source_note", "")), models=parsed
-    )
+        as_of=data["as_of"], source_note=str(data.get("source_note", "")), models=parsed,
+        batch_price_factor=1.0 if batch is None else batch,
+    )  # fmt: skip
 
 
 def normalise_model_name(model: str) -> str:
@@ -134,6 +138,11 @@ def model_price(model: str) -> ModelPrice | None:
         if matches and len(prefix) > best_len:
             best, best_len = price, len(prefix)
     return best
+
+
+def batch_price_factor() -> float:
+    """What the Batch API bills per token, as a fraction of the live price (0.5: half)."""
+    return _table().batch_price_factor
 
 
 def prices_as_of() -> str:

@@ -50,6 +50,7 @@ def failures_path_for(output: str | Path) -> Path:
 
 
 _OUR_TABLES = {"meta", "chunks", "records", "rejections"}
+_BATCH_TABLES = {"batches", "batch_chunks"}  # kept by qasynth._batch_store
 
 
 class RunState:
@@ -80,7 +81,7 @@ class RunState:
         try:
             db = sqlite3.connect(self.path)
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            if tables and not tables <= _OUR_TABLES | {"sqlite_sequence"}:
+            if tables and not tables <= _OUR_TABLES | _BATCH_TABLES | {"sqlite_sequence"}:
                 db.close()
                 raise sqlite3.DatabaseError("it holds tables qasynth did not make")
             db.execute("PRAGMA journal_mode=WAL")
@@ -127,7 +128,8 @@ class RunState:
                 )
         if row is not None and restart:
             with self._db:
-                for table in ("meta", "chunks", "records", "rejections"):
+                tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
+                for table in sorted((_OUR_TABLES | _BATCH_TABLES) & tables):
                     self._db.execute(f"DELETE FROM {table}")
         with self._db:
             self._db.execute(

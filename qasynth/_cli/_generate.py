@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from .._batch import DEFAULT_POLL_INTERVAL, check_batchable
 from .._filerun import RunReport
 from .._finalize import split_paths
 from .._llm import DEFAULT_REQUEST_TIMEOUT
@@ -44,6 +45,7 @@ Examples:
   qasynth generate manuals/ --include "*.pdf" -o manuals.jsonl
   qasynth generate notes/ -o train.jsonl --base-url http://localhost:11434/v1 \\
       --model llama3.1:8b --encoding cl100k_base
+  qasynth generate notes/ -o train.jsonl --batch    # half price, within 24 h
 
 Runs are resumable: finished chunks are kept in OUT.qasynth.sqlite, so running
 the same command again after a crash or Ctrl-C continues where it stopped.
@@ -134,6 +136,21 @@ _RUN_OPTIONS = (
         help="Discard saved results made with another prompt, model or chunking.",
     ),
     click.option("--quiet", "-q", is_flag=True, help="No progress bar; only the summary."),
+    click.option(
+        "--batch",
+        is_flag=True,
+        help="Send the generation requests through the Batch API (OpenAI models; half "
+        "price, replies within 24 h) and wait for them; run the same command again after a "
+        "stop to keep waiting. Fix calls and checks that call the model are made live.",
+    ),
+    click.option(
+        "--batch-poll-interval",
+        type=click.FloatRange(min=0),
+        default=DEFAULT_POLL_INTERVAL,
+        show_default=True,
+        metavar="SECONDS",
+        help="Seconds between two looks at the batch (--batch).",
+    ),
 )
 
 
@@ -164,6 +181,8 @@ def generate(ctx: click.Context, /, inputs: tuple[str, ...], output: Path, **opt
     prepare_outputs(output)
     synthesizer = _synthesizer(options)
     synthesizer.chat_model()  # no API key: ConfigurationError (exit 2) before any work
+    if options["batch"]:
+        check_batchable(synthesizer.chat_model())  # not an OpenAI model: exit 2, no work
     documents = collect_documents(inputs, options)
     refuse_overwriting_inputs(
         [output, state_path_for(output), failures_path_for(output), options["report_path"],
@@ -173,11 +192,14 @@ def generate(ctx: click.Context, /, inputs: tuple[str, ...], output: Path, **opt
     )  # fmt: skip
     ctx.meta[INTERRUPT_HINT] = (
         f"finished chunks are saved in {state_path_for(output)}; "
-        "run the same command again to resume"
+        + ("the batch goes on at the provider; " if options["batch"] else "")
+        + "run the same command again to resume"
     )
     how = {"system_prompt": system_prompt, "restart": options["restart"],
            "retry_failed": options["retry_failed"], "splits": splits}  # fmt: skip
     if options["engine"] == "ray":
+        if options["batch"]:
+            raise click.UsageError("use either --batch or --engine ray, not both")
         report = run_sync(
             run_to_file_on_ray(
                 documents, output, options=_flat_options(options), **how,
@@ -185,7 +207,10 @@ def generate(ctx: click.Context, /, inputs: tuple[str, ...], output: Path, **opt
             )
         )  # fmt: skip
     else:
-        report = synthesizer.run_to_file(documents, output, **how)
+        report = synthesizer.run_to_file(
+            documents, output, **how, batch=options["batch"],
+            batch_poll_interval=options["batch_poll_interval"],
+        )  # fmt: skip
     extra = write_outputs(
         report, options, system_prompt=system_prompt, splits=splits,
         chunks=lambda: synthesizer.iter_chunks(documents),

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from .._plan import DEFAULT_OUTPUT_RATIO, Plan, message_dict, plan
+from .._pricing import batch_price_factor
 from ._inputs import INPUT_HELP, collect_documents, input_options
 from ._options import chunking_options
 from ._quality import quality_options, run_settings
@@ -51,11 +52,17 @@ Examples:
     "--show-prompt", is_flag=True, help="Print the rendered messages for the first chunk."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option(
+    "--batch",
+    is_flag=True,
+    help="Price generation at the Batch API rate (generate --batch); other steps stay live.",
+)
 @quality_options
 def plan_command(inputs: tuple[str, ...], **options: Any) -> None:
     result = plan(
         collect_documents(inputs, options),
         output_ratio=options["output_ratio"],
+        batch=options["batch"],
         **run_settings(options),
     )
     if options["as_json"]:
@@ -84,10 +91,16 @@ def _cost(result: Plan) -> str:
             f"cost unknown (no input/output price for {result.model!r} in the price table "
             f"as of {result.prices_as_of})"
         )
+    batch = ""
+    if result.batch:
+        batch = (
+            f"; generation at the Batch API rate ({batch_price_factor():.0%} of these prices), "
+            "other steps live"
+        )
     return (
         f"${result.estimated_cost:,.4f} ({price.model}: ${price.input_per_mtok:,.2f} in, "
-        f"${price.output_per_mtok:,.2f} out per 1M tokens, prices as of {result.prices_as_of}; "
-        "an estimate, check your provider's price page)"
+        f"${price.output_per_mtok:,.2f} out per 1M tokens, prices as of {result.prices_as_of}"
+        f"{batch}; an estimate, check your provider's price page)"
     )
 
 
