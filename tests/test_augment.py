@@ -12,6 +12,7 @@ import tiktoken
 from click.testing import CliRunner
 from langchain_core.messages import BaseMessage
 
+import qasynth._tokens
 from qasynth import QualityReport, Synthesizer
 from qasynth._cli import main
 from qasynth._plan import plan
@@ -83,7 +84,7 @@ def test_semantic_duplicates_merge_paraphrases_across_documents_but_not_other_nu
     (rejected,) = [r for r in ds.rejections if r.reason == "semantic_duplicate"]
     assert rejected.question == Q23_AGAIN and Q23 in rejected.detail
     # paraphrases made on purpose are never compared, and the two chunks share a split
-    assert [r.question for r in ds if r.origin == "paraphrase"][0] == NATION_Q
+    assert next(r.question for r in ds if r.origin == "paraphrase") == NATION_Q
     assert sorted(embeddings.calls[0]) == sorted([Q23, Q19, Q23_AGAIN])
     assert len(ds.chunk_links) == 1
     assert ds.stats.calls_by_kind["semantic_duplicates"] == 1
@@ -108,8 +109,8 @@ def test_same_fact_refuses_different_numbers_and_different_names_but_not_transla
     assert not same_fact(
         record("Who beat Japan in the 2011 final?"), record("Who beat Brazil in the 2011 final?")
     )
-    assert same_fact(record(Q23), record("2023年のFIFA女子ワールドカップで優勝した国はどこですか？"))
-    assert not same_fact(record(Q23), record("2019年のFIFA女子ワールドカップで優勝した国はどこ？"))
+    assert same_fact(record(Q23), record("2023年のFIFA女子ワールドカップの優勝国は？"))
+    assert not same_fact(record(Q23), record("2019年のFIFA女子ワールドカップの優勝国は？"))
 
 
 def test_hashed_candidates_find_the_same_pairs_as_comparing_every_pair() -> None:
@@ -234,8 +235,15 @@ def test_answer_paraphrases_repeat_the_question_and_combine_with_other_variants(
                 }
             ),
             "translate": json.dumps(
-                {"translations": [{"index": 0, "question": "2023年の女子W杯の優勝国は？",
-                                   "answer": "スペインです。"}]}  # fmt: skip
+                {
+                    "translations": [
+                        {
+                            "index": 0,
+                            "question": "2023年の女子W杯の優勝国は？",
+                            "answer": "スペイン",
+                        }
+                    ]
+                }
             ),
         }
     )
@@ -303,3 +311,50 @@ def test_the_judge_option_alone_still_means_every_pair() -> None:
     checks = default_checks(judge=True)
     (judge,) = [c for c in checks if isinstance(c, LLMJudge)]
     assert not judge.only_uncertain
+
+
+# -- the command line, against the fake server ------------------------------------------
+
+
+def test_the_cli_reports_phrasings_and_embeds_on_the_chat_models_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, offline_encoding: tiktoken.Encoding
+) -> None:
+    from qasynth.testing import FakeOpenAIServer
+
+    monkeypatch.setattr(qasynth._tokens, "_load", lambda name: offline_encoding)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-dummy")
+    (tmp_path / "a.txt").write_text(WWC, encoding="utf-8")
+    (tmp_path / "b.txt").write_text(WWC, encoding="utf-8")  # the same facts again
+    out, report = tmp_path / "out.jsonl", tmp_path / "report.json"
+    with FakeOpenAIServer() as server:
+        result = CliRunner().invoke(
+            main,
+            ["generate", str(tmp_path / "a.txt"), str(tmp_path / "b.txt"), "-o", str(out),
+             "--base-url", server.base_url, "--quiet", "--answer-paraphrases", "1",
+             "--paraphrases", "1", "--semantic-duplicates", "--no-near-duplicates",
+             "--report", str(report)],
+        )  # fmt: skip
+        embedding_requests = [r for r in server.requests if r.path.endswith("/embeddings")]
+    assert result.exit_code == 0, result.stderr
+    assert len(embedding_requests) == 1 and embedding_requests[0].has_authorization
+    assert "semantic_duplicate 6" in result.stderr  # two pairs and their four variants
+    assert "semantic_duplicates 1" in result.stderr and "answer_paraphrase 2" in result.stderr
+    assert "phrasings" in result.stderr and "median 3" in result.stderr
+    data = json.loads(report.read_text())
+    assert data["phrasings_per_fact"]["min"] == 3  # the pair, a question and an answer variant
+    origins = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(origins) == 6  # two facts, three phrasings each; the second chunk's dropped
+
+
+def test_semantic_duplicates_without_a_key_fail_before_any_model_call(
+    options: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qasynth import ConfigurationError
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    llm = ScriptedChatModel(replies={"generate": pairs((Q23, A23))})
+    synth = Synthesizer.from_options(llm=llm, semantic_duplicates=True, **options)
+    with pytest.raises(ConfigurationError, match="OPENAI_API_KEY"):
+        synth.run([WWC])
+    assert llm.calls == []

@@ -12,8 +12,8 @@
 
 A check that keeps a pair it was unsure about says so in the pair's ``unsure``
 annotation (a list of short notes: a pronoun or demonstrative let off because a
-subject is named before it, a grounding score within ``unsure_margin`` above the threshold, a language
-the detector did not name outright), so ``LLMJudge(only_uncertain=True)`` can
+subject is named before it, a grounding score within ``unsure_margin`` above the
+threshold, a language the detector did not name outright), so ``LLMJudge(only_uncertain=True)`` can
 send just those pairs to the model.
 """
 

@@ -5,7 +5,10 @@
 paraphrases and translations made on purpose are left alone) in batches,
 finds pairs whose cosine similarity reaches ``threshold``, and of each pair
 keeps the better-grounded one (the first in chunk order on a tie), linking the
-two so that their chunks share a split. With a multilingual embedding model,
+two so that their chunks share a split. The variants made from the dropped
+question (its paraphrases, answer paraphrases and translations) go with it, as
+if the duplicate had been removed before augmentation: the kept question has
+variants of its own. With a multilingual embedding model,
 a question and its translation in another document are found too.
 
 Never merged, however close their vectors: questions that name different
@@ -155,6 +158,10 @@ class SemanticDuplicates(Check):
         records = [r for r in ctx.records if r.origin == "generated"]
         if len(records) < 2:
             return
+        variants: dict[tuple[str, str], list[QARecord]] = {}
+        for record in ctx.records:
+            if record.origin != "generated" and record.derived_from is not None:
+                variants.setdefault((record.chunk_id, record.derived_from), []).append(record)
         vectors = self._embed([r.question for r in records], ctx)
         neighbours: dict[int, list[int]] = {}
         for a, b in similar_pairs(vectors, self.threshold, seed=self.seed):
@@ -172,8 +179,12 @@ class SemanticDuplicates(Check):
                 if other in kept or other in dropped or not same_fact(best, records[other]):
                     continue
                 dropped.add(other)
-                ctx.link(best, records[other])
-                ctx.reject(records[other], "semantic_duplicate", f"paraphrase of: {best.question}")
+                duplicate = records[other]
+                ctx.link(best, duplicate)
+                ctx.reject(duplicate, "semantic_duplicate", f"paraphrase of: {best.question}")
+                for variant in variants.get((duplicate.chunk_id, duplicate.question), []):
+                    evidence = f"a variant of a paraphrase of: {best.question}"
+                    ctx.reject(variant, "semantic_duplicate", evidence)
 
     def _embed(self, texts: Sequence[str], ctx: RunContext) -> numpy.ndarray[Any, Any]:
         np = _numpy()

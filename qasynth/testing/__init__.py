@@ -1,7 +1,8 @@
 """A loopback fake of the OpenAI chat-completions API, for offline tests and benchmarks.
 
 ``FakeOpenAIServer`` listens on ``127.0.0.1`` (an ephemeral port), answers
-``POST /v1/chat/completions`` (non-streaming) and ``GET /v1/models``, and records
+``POST /v1/chat/completions`` (non-streaming), ``POST /v1/embeddings`` (bag-of-words
+vectors) and ``GET /v1/models``, and records
 every request, without the API key::
 
     import qasynth
