@@ -123,6 +123,12 @@ class QualityReport:
     def format_text(self, *, width: int = 70) -> str:
         """A short readable summary: one line per reason with one example."""
         lines = [f"kept {self.kept} pairs, rejected {self.rejected}"]
+        if self.phrasings.get("max", 1) > 1:
+            p = self.phrasings
+            lines.append(
+                f"  phrasings per fact: min {p['min']:g}, median {p['median']:g}, "
+                f"mean {p['mean']:g}, max {p['max']:g}"
+            )
         for reason, count in self.by_reason.items():
             lines.append(f"  {reason}: {count}")
             for example in self.examples.get(reason, [])[:1]:

@@ -358,3 +358,12 @@ def test_semantic_duplicates_without_a_key_fail_before_any_model_call(
     with pytest.raises(ConfigurationError, match="OPENAI_API_KEY"):
         synth.run([WWC])
     assert llm.calls == []
+
+
+def test_the_html_report_shows_phrasings_per_fact() -> None:
+    from qasynth._html_report import ReportData, render_html
+
+    fact = QARecord(Q23, A23, "", "s", "c", 0)
+    variant = QARecord(NATION_Q, A23, "", "s", "c", 0, origin="paraphrase", derived_from=Q23)
+    assert "phrasings per fact" in render_html(ReportData(records=[fact, variant]))
+    assert "phrasings per fact" not in render_html(ReportData(records=[fact]))
