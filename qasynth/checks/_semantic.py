@@ -62,6 +62,7 @@ EXACT_LIMIT = 2048
 RECALL = 0.95
 _BUCKET = 64
 _BLOCK = 1024
+_SMALL = 256
 
 
 class OpenAIEmbeddingsOnDemand(Embeddings):
@@ -248,7 +249,9 @@ def _pairs_within(
     sub = vectors[members]
     pairs: list[tuple[int, int]] = []
     for start in range(0, len(members), _BLOCK):
-        sims = sub[start : start + _BLOCK] @ sub.T
+        block = sub[start : start + _BLOCK]
+        # small blocks: einsum's own loop; threaded BLAS costs more than it saves there
+        sims = np.einsum("id,jd->ij", block, sub) if len(sub) <= _SMALL else block @ sub.T
         rows, cols = np.nonzero(sims >= threshold - 1e-6)
         for row, col in zip(rows.tolist(), cols.tolist(), strict=True):
             a, b = members[start + row], members[col]
