@@ -32,7 +32,7 @@ import openai
 from ._calls import classify_error
 from ._errors import AuthenticationError, InputError, ModelError, StateError
 from ._filecheck import check_jsonl
-from ._llm import DEFAULT_MODEL, openai_credentials
+from ._llm import DEFAULT_MODEL, openai_connection
 from ._sync import run_sync
 from ._tokens import EncodingLike
 
@@ -151,7 +151,7 @@ class _State:
 
 
 def _client(base_url: str | None, api_key: str | None) -> openai.AsyncOpenAI:
-    base_url, key = openai_credentials(base_url, api_key)
+    base_url, key = openai_connection(base_url, api_key, own_model="--base-url / base_url=")
     return openai.AsyncOpenAI(api_key=key, base_url=base_url, timeout=120.0, max_retries=3)
 
 

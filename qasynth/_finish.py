@@ -33,6 +33,8 @@ def finish(
             check.check_run(ctx)
     kept = ctx.records
     stats = stats if stats is not None else Stats()
+    stats.calls_by_kind.update(ctx.calls)
+    stats.model_calls += sum(ctx.calls.values())
     all_rejections = [*rejections, *ctx.rejections]
     stats.rejections = Counter(r.reason for r in all_rejections)
     stats.pairs_kept = len(kept)

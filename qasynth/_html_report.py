@@ -22,6 +22,7 @@ from ._charts import Bar, Cell, bar_chart, cell_strip, histogram
 from ._errors import QasynthError
 from ._llm import DEFAULT_MODEL
 from ._pricing import count_example_tokens, model_price
+from ._report import phrasings_per_fact
 from ._schema import Chunk, ChunkFailure, QARecord, Rejection
 from ._stats import Stats
 from ._tokens import EncodingLike, resolve_encoding
@@ -158,6 +159,12 @@ def _summary(data: ReportData) -> str:
         ("model calls", f"{s.model_calls + s.fix_calls:,}"),
         ("tokens in / out", f"{s.input_tokens:,} / {s.output_tokens:,}"),
     ]
+    phrasings = phrasings_per_fact(data.records)
+    if phrasings.get("max", 1) > 1:
+        cards.append(
+            ("phrasings per fact", f"{phrasings['median']:g} (min {phrasings['min']:g}, "
+             f"max {phrasings['max']:g})")
+        )  # fmt: skip
     items = "".join(
         f'<div class="card"><b>{escape(value)}</b><span>{escape(name)}</span></div>'
         for name, value in cards

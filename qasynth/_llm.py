@@ -23,7 +23,7 @@ __all__ = [
     "default_chat_model",
     "model_name_of",
     "model_params_of",
-    "openai_credentials",
+    "openai_connection",
     "secrets_of",
 ]
 
@@ -75,7 +75,7 @@ def default_chat_model(
         return _other_provider(model, temperature=temperature, timeout=timeout, base_url=base_url)
     from langchain_openai import ChatOpenAI
 
-    base_url, key = openai_credentials(base_url, api_key)
+    base_url, key = openai_connection(base_url, api_key, own_model="your own chat model as llm=")
     return ChatOpenAI(
         model=name,
         temperature=temperature,
@@ -86,21 +86,24 @@ def default_chat_model(
     )
 
 
-def openai_credentials(base_url: str | None, api_key: str | None) -> tuple[str | None, str]:
-    """The base URL and key for an OpenAI(-compatible) client, from the arguments or
-    ``OPENAI_BASE_URL``/``OPENAI_API_KEY``. A server at a base URL may need no key;
-    without either, a clear :class:`ConfigurationError`."""
+def openai_connection(
+    base_url: str | None, api_key: str | None, *, own_model: str
+) -> tuple[str | None, str]:
+    """The base URL and key for an OpenAI client: the given ones, else
+    ``OPENAI_BASE_URL``/``OPENAI_API_KEY``; a base URL without a key sends a
+    placeholder (local servers need none). ``own_model`` names the way out
+    ("your own chat model as llm=") in the error for neither."""
     base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
     key = api_key or os.environ.get("OPENAI_API_KEY")
-    if key:
-        return base_url, key
-    if not base_url:
-        raise ConfigurationError(
-            "no OpenAI API key: set the OPENAI_API_KEY environment variable, or use an "
-            "OpenAI-compatible server that needs none with base_url= (CLI: --base-url, "
-            "or OPENAI_BASE_URL), or pass your own chat model as llm="
-        )
-    return base_url, _LOCAL_KEY
+    if not key:
+        if not base_url:
+            raise ConfigurationError(
+                "no OpenAI API key: set the OPENAI_API_KEY environment variable, or use an "
+                "OpenAI-compatible server that needs none with base_url= (CLI: --base-url, "
+                f"or OPENAI_BASE_URL), or pass {own_model}"
+            )
+        key = _LOCAL_KEY
+    return base_url, key
 
 
 def _other_provider(

@@ -223,6 +223,8 @@ class Synthesizer(Runnable[Any, Dataset]):
         chunks' generation replies come from the Batch API first (see ``qasynth._batch``).
         """
         runner = self.runner(caller := self.make_caller())  # no key: fails before any work
+        for check in self.checks:
+            check.prepare()  # a check's own key or package: fails before any work too
         chunks = await asyncio.to_thread(lambda: list(self.iter_chunks(docs, stats=stats)))
         todo = [(seq, c) for seq, c in enumerate(chunks) if skip is None or not skip(c)]
         stats.chunks_resumed += len(chunks) - len(todo)

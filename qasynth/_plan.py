@@ -220,16 +220,14 @@ def _step_tokens(
     model, from each check's own estimate; and the bound on occasional calls."""
     calls: dict[str, int] = {}
     tokens_in = tokens_out = at_most = 0
+    pair_tokens = [round(output_ratio * chunk_tokens) for chunk_tokens in counts]
     for check in synth.checks:
-        for chunk_tokens in counts:
-            estimate = check.estimate(
-                chunk_tokens=chunk_tokens, pair_tokens=round(output_ratio * chunk_tokens)
-            )
-            if estimate.calls:
-                calls[check.name] = calls.get(check.name, 0) + estimate.calls
-            tokens_in += estimate.input_tokens
-            tokens_out += estimate.output_tokens
-            at_most += estimate.at_most
+        estimate = check.estimate_run(chunk_tokens=counts, pair_tokens=pair_tokens)
+        if estimate.calls:
+            calls[check.name] = calls.get(check.name, 0) + estimate.calls
+        tokens_in += estimate.input_tokens
+        tokens_out += estimate.output_tokens
+        at_most += estimate.at_most
     return calls, tokens_in, tokens_out, at_most
 
 

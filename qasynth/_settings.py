@@ -17,7 +17,8 @@ from ._calls import Limits
 from ._chunking import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, Chunker
 from ._errors import ConfigurationError
 from ._llm import DEFAULT_MODEL, model_name_of
-from .checks import default_checks
+from .checks import OpenAIEmbeddingsOnDemand, default_checks
+from .checks._semantic import DEFAULT_EMBEDDING_MODEL
 
 __all__ = ["CHECK_OPTIONS", "CHUNK_OPTIONS", "LIMIT_OPTIONS", "build_synthesizer_options"]
 
@@ -44,6 +45,10 @@ CHECK_OPTIONS = {  # flat name -> default_checks argument
     "judge_threshold": "judge_threshold",
     "paraphrases": "paraphrases",
     "also_languages": "also_languages",
+    "repair_dangling": "repair_dangling",
+    "answer_paraphrases": "answer_paraphrases",
+    "semantic_duplicates": "semantic_duplicates",
+    "semantic_duplicate_threshold": "semantic_duplicate_threshold",
 }
 MODEL_OPTIONS = ("model", "base_url", "api_key", "temperature")
 DIRECT = ("llm", "prompt", "chunker", "checks", "limits", "cache", "theme", "max_fix_attempts",
@@ -88,6 +93,16 @@ def build_synthesizer_options(options: Mapping[str, Any]) -> dict[str, Any]:
         except ValueError as exc:
             raise ConfigurationError(str(exc)) from exc
     checks = {CHECK_OPTIONS[k]: v for k, v in options.items() if k in CHECK_OPTIONS}
+    if checks.get("semantic_duplicates") is True or isinstance(
+        checks.get("semantic_duplicates"), str
+    ):  # OpenAI embeddings on the chat model's server and key
+        checks["semantic_duplicates"] = OpenAIEmbeddingsOnDemand(
+            DEFAULT_EMBEDDING_MODEL
+            if checks["semantic_duplicates"] is True
+            else checks["semantic_duplicates"],
+            base_url=None if llm is not None else options.get("base_url"),
+            api_key=options.get("api_key"),
+        )
     if checks:
         try:
             out["checks"] = default_checks(**checks)

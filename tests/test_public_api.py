@@ -87,6 +87,7 @@ ROOT_NAMES = [
 ]
 
 CHECKS_NAMES = [
+    "AnswerParaphraser",
     "CallEstimate",
     "Check",
     "ChunkContext",
@@ -98,9 +99,12 @@ CHECKS_NAMES = [
     "NearDuplicates",
     "NonEmpty",
     "NotEcho",
+    "OpenAIEmbeddingsOnDemand",
     "PairCheck",
     "Paraphraser",
+    "RepairDangling",
     "RunContext",
+    "SemanticDuplicates",
     "StandaloneCheck",
     "TopUp",
     "Translator",

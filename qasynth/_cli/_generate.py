@@ -283,6 +283,14 @@ def summary_lines(report: RunReport) -> list[str]:
             "whole run's)"
         )
     quality = QualityReport.of(report, examples_per_reason=1)
+    if quality.phrasings.get("max", 1) > 1:
+        p = quality.phrasings
+        lines.insert(
+            len(rows) + 1,
+            f"  {'phrasings'.ljust(width)}  per fact (records per generated pair): min "
+            f"{p['min']:g}, median {p['median']:g}, mean {p['mean']:g}, max {p['max']:g} "
+            f"over {p['facts']:,g} facts",
+        )
     for reason, count in quality.by_reason.items():
         example = quality.examples.get(reason, [{}])[0].get("question", "")
         lines.append(f"    {reason} ({count:,}), e.g. {_clip(example)!r}")

@@ -13,6 +13,7 @@ from .._filerun import RunReport, SplitOptions
 from .._report import QualityReport
 from .._writers import atomic_writer
 from ..checks._heuristic import DEFAULT_GROUNDING_THRESHOLD, DEFAULT_NEAR_DUPLICATE_THRESHOLD
+from ..checks._semantic import DEFAULT_EMBEDDING_MODEL, DEFAULT_SEMANTIC_THRESHOLD
 from ._options import apply_options, load_prompt
 
 __all__ = ["quality_options", "quality_settings", "run_settings", "split_options", "write_report"]
@@ -71,7 +72,15 @@ _QUALITY_OPTIONS = (
         help="Most extra calls per chunk for --min-pairs-per-chunk.",
     ),
     click.option(
-        "--judge", is_flag=True, help="Have the model rate every pair 1-5 (one call per chunk)."
+        "--judge",
+        type=click.Choice(["all", "uncertain"]),
+        is_flag=False,
+        flag_value="all",
+        default=None,
+        help="Have the model rate pairs 1-5 (one call per chunk): all of them (--judge alone "
+        "is --judge all), or only those the model-free checks were unsure about (a grounding "
+        "score near the threshold, a stand-alone rule that nearly fired, a language the "
+        "detector hesitated on); a chunk with none costs no call.",
     ),
     click.option(
         "--judge-threshold",
@@ -86,6 +95,43 @@ _QUALITY_OPTIONS = (
         default=0,
         show_default=True,
         help="Add N rephrasings of each question with the same answer (one call per chunk).",
+    ),
+    click.option(
+        "--answer-paraphrases",
+        type=click.IntRange(min=0),
+        default=0,
+        show_default=True,
+        help="Add N rewordings of each answer for the same question (one call per chunk; "
+        "combines with --paraphrases and --also-languages).",
+    ),
+    click.option(
+        "--repair-dangling",
+        is_flag=True,
+        help="Send questions that do not stand alone back to the model to be rewritten "
+        "naming their subject (one call per chunk that has any); rewrites are checked "
+        "again and kept when they pass.",
+    ),
+    click.option(
+        "--semantic-duplicates",
+        is_flag=True,
+        help="Drop questions that paraphrase another generated question anywhere in the run, "
+        "found with an embedding model (--embedding-model; same server and key as the chat "
+        "model); questions naming different numbers or names are never merged. Needs "
+        "numpy: pip install 'qasynth[semantic]'.",
+    ),
+    click.option(
+        "--embedding-model",
+        default=DEFAULT_EMBEDDING_MODEL,
+        show_default=True,
+        help="Embedding model for --semantic-duplicates (a multilingual one also finds "
+        "paraphrases across languages).",
+    ),
+    click.option(
+        "--semantic-duplicate-threshold",
+        type=click.FloatRange(0, 1, min_open=True),
+        default=DEFAULT_SEMANTIC_THRESHOLD,
+        show_default=True,
+        help="Cosine similarity above which --semantic-duplicates counts two questions as one.",
     ),
     click.option(
         "--also-languages",
@@ -147,6 +193,12 @@ def quality_settings(options: dict[str, Any]) -> dict[str, Any]:
         "judge_threshold": options["judge_threshold"],
         "paraphrases": options["paraphrases"],
         "also_languages": options["also_languages"],
+        "answer_paraphrases": options["answer_paraphrases"],
+        "repair_dangling": options["repair_dangling"],
+        "semantic_duplicates": options["embedding_model"]
+        if options["semantic_duplicates"]
+        else None,
+        "semantic_duplicate_threshold": options["semantic_duplicate_threshold"],
     }
 
 

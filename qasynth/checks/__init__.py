@@ -25,9 +25,12 @@ from ._basic import ExactDuplicates, MaxLength, NonEmpty, NotEcho
 from ._contract import CallEstimate, Check, ChunkContext, PairCheck, RunContext
 from ._defaults import default_checks
 from ._heuristic import GroundingCheck, LanguageCheck, NearDuplicates, StandaloneCheck
-from ._model import LLMJudge, Paraphraser, TopUp, Translator
+from ._model import AnswerParaphraser, LLMJudge, Paraphraser, TopUp, Translator
+from ._repair import RepairDangling
+from ._semantic import OpenAIEmbeddingsOnDemand, SemanticDuplicates
 
 __all__ = [
+    "AnswerParaphraser",
     "CallEstimate",
     "Check",
     "ChunkContext",
@@ -39,9 +42,12 @@ __all__ = [
     "NearDuplicates",
     "NonEmpty",
     "NotEcho",
+    "OpenAIEmbeddingsOnDemand",
     "PairCheck",
     "Paraphraser",
+    "RepairDangling",
     "RunContext",
+    "SemanticDuplicates",
     "StandaloneCheck",
     "TopUp",
     "Translator",

@@ -71,6 +71,8 @@ class ExactDuplicates(Check):
 
     Questions are compared after NFKC, case and whitespace normalisation, so
     overlapping chunks that produce the same question keep only the first.
+    Answer paraphrases repeat their question on purpose: they are compared by
+    question and answer.
     """
 
     name = "exact_duplicates"
@@ -80,6 +82,8 @@ class ExactDuplicates(Check):
         first: dict[str, QARecord] = {}
         for record in ctx.records:
             key = normalize(record.question)
+            if record.origin == "answer_paraphrase":
+                key += "\x00" + normalize(record.answer)
             if key in first:
                 ctx.reject(record, "duplicate_question", f"same as: {first[key].question}")
             else:

@@ -21,6 +21,7 @@ in :meth:`Check.estimate`, so ``plan`` can price any check without knowing it.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Literal, TypeVar
@@ -76,6 +77,29 @@ class Check:
         """Model calls and tokens per chunk for a chunk of ``chunk_tokens`` whose
         generated pairs take about ``pair_tokens``. Model-free checks cost nothing."""
         return CallEstimate()
+
+    def estimate_run(
+        self, *, chunk_tokens: Sequence[int], pair_tokens: Sequence[int]
+    ) -> CallEstimate:
+        """Calls and tokens for a whole run whose chunks have ``chunk_tokens`` (and
+        generated pairs of about ``pair_tokens``). By default the sum of
+        :meth:`estimate` per chunk; a check whose calls span chunks (embedding
+        batches, say) overrides it."""
+        total = CallEstimate()
+        for chunk, pairs in zip(chunk_tokens, pair_tokens, strict=True):
+            one = self.estimate(chunk_tokens=chunk, pair_tokens=pairs)
+            total = CallEstimate(
+                total.calls + one.calls,
+                total.input_tokens + one.input_tokens,
+                total.output_tokens + one.output_tokens,
+                total.at_most + one.at_most,
+            )
+        return total
+
+    def prepare(self) -> None:
+        """Called once before a run makes its first model call: a check that needs
+        a key or an optional package raises :class:`~qasynth.QasynthError` here, so a
+        missing one costs nothing. Does nothing by default."""
 
     def describe(self) -> str:
         """The check and its simple settings, for a run's fingerprint."""
@@ -230,6 +254,16 @@ class ChunkContext(_Context):
 
 class RunContext(_Context):
     """Every kept record of a run, in chunk order, for a run check."""
+
+    def __init__(self, records: Sequence[QARecord]) -> None:
+        super().__init__(records)
+        self.calls: Counter[str] = Counter()
+        """Paid calls a run check made (embeddings, say), by step: the run's
+        statistics count them (``Stats.calls_by_kind``)."""
+
+    def count_calls(self, step: str, calls: int = 1) -> None:
+        """Count ``calls`` paid calls of kind ``step`` in the run's statistics."""
+        self.calls[step] += calls
 
     def __iter__(self) -> Iterator[QARecord]:
         return iter(self.records)

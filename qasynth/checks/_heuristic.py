@@ -9,11 +9,20 @@
   ``grounding`` (the score), which :class:`NearDuplicates` uses.
 - :class:`NearDuplicates` (run): drops questions that differ only in wording
   trivia, keeping the better-grounded pair of each group.
+
+A check that keeps a pair it was unsure about says so in the pair's ``unsure``
+annotation (a list of short notes: a pronoun or demonstrative let off because a
+subject is named before it, a grounding score within ``unsure_margin`` above the
+threshold, a language the detector did not name outright), so ``LLMJudge(only_uncertain=True)`` can
+send just those pairs to the model.
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Sequence
+from typing import Any
 
 from .._quality import (
     NearDuplicateIndex,
@@ -22,7 +31,9 @@ from .._quality import (
     detect_language,
     extract_numbers,
     grounding_score,
+    load_rules,
     matches_language,
+    script_language,
 )
 from .._schema import Chunk, QARecord
 from ._contract import Check, ChunkContext, PairCheck, RunContext
@@ -35,10 +46,21 @@ __all__ = [
     "NearDuplicates",
     "StandaloneCheck",
     "chunk_language",
+    "mark_unsure",
 ]
 
 DEFAULT_GROUNDING_THRESHOLD = 0.5
 DEFAULT_NEAR_DUPLICATE_THRESHOLD = 0.85
+DEFAULT_UNSURE_MARGIN = 0.15
+"""Grounding scores this far above the threshold count as unsure."""
+
+
+def mark_unsure(ctx: Any, record: QARecord, note: str) -> QARecord:
+    """Add ``note`` to ``record``'s ``unsure`` annotation (through a check context)."""
+    notes = record.annotations.get("unsure")
+    earlier = list(notes) if isinstance(notes, list) else []
+    updated: QARecord = ctx.annotate(record, unsure=[*earlier, note])
+    return updated
 
 
 def chunk_language(text: str) -> str:
@@ -60,6 +82,29 @@ class StandaloneCheck(PairCheck):
             return "not_standalone", f"{issues[0].rule}: {issues[0].match}"
         return None
 
+    def near_miss(self, question: str) -> str | None:
+        """The first pointing rule (a pronoun or demonstrative that a subject named
+        before it lets off: ``unless_named == "before"``) whose pattern matches the
+        passing ``question``: "In the 2023 cup, who did she beat?" is probably fine,
+        but a model-free check cannot be sure whom "she" means."""
+        text = unicodedata.normalize("NFKC", question).strip()
+        code = detect_language(text)
+        if code == "und":
+            code = script_language(text)
+        rules = (self.rules if self.rules is not None else load_rules()).for_language(code)
+        for rule in rules.rules:
+            if rule.unless_named == "before" and re.search(rule.pattern, text):
+                return rule.name
+        return None
+
+    async def acheck_chunk(self, ctx: ChunkContext) -> None:
+        for record in ctx.records:
+            verdict = self.check_pair(record, ctx.chunk)
+            if verdict:
+                ctx.reject(record, *verdict)
+            elif (rule := self.near_miss(record.question)) is not None:
+                mark_unsure(ctx, record, f"standalone: {rule}")
+
 
 class LanguageCheck(PairCheck):
     """Reject pairs whose question or answer is not in the expected language.
@@ -76,9 +121,7 @@ class LanguageCheck(PairCheck):
         self.target = target
 
     def check_pair(self, record: QARecord, chunk: Chunk) -> tuple[str, str] | None:
-        own = record.annotations.get("language")
-        expected = own if isinstance(own, str) and own else None
-        expected = expected or self.target or chunk_language(chunk.text)
+        expected = self._expected(record, chunk)
         if expected == "und":
             return None
         for text in (record.question, record.answer):
@@ -86,16 +129,41 @@ class LanguageCheck(PairCheck):
                 return "wrong_language", f"expected {expected}, found {detect_language(text)}"
         return None
 
+    async def acheck_chunk(self, ctx: ChunkContext) -> None:
+        for record in ctx.records:
+            verdict = self.check_pair(record, ctx.chunk)
+            if verdict:
+                ctx.reject(record, *verdict)
+                continue
+            expected = self._expected(record, ctx.chunk)
+            found = {detect_language(t) for t in (record.question, record.answer)}
+            others = sorted(found - {expected, "und"})
+            if expected != "und" and others:
+                mark_unsure(ctx, record, f"language: {expected} read as {others[0]}")
+
+    def _expected(self, record: QARecord, chunk: Chunk) -> str:
+        own = record.annotations.get("language")
+        expected = own if isinstance(own, str) and own else None
+        return expected or self.target or chunk_language(chunk.text)
+
 
 class GroundingCheck(Check):
     """Reject answers the chunk does not support (translations are not checked)."""
 
     name = "grounding"
 
-    def __init__(self, *, threshold: float = DEFAULT_GROUNDING_THRESHOLD) -> None:
+    def __init__(
+        self,
+        *,
+        threshold: float = DEFAULT_GROUNDING_THRESHOLD,
+        unsure_margin: float = DEFAULT_UNSURE_MARGIN,
+    ) -> None:
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"grounding threshold must be between 0 and 1, got {threshold}")
+        if unsure_margin < 0:
+            raise ValueError(f"unsure_margin must not be negative, got {unsure_margin}")
         self.threshold = threshold
+        self.unsure_margin = unsure_margin
 
     async def acheck_chunk(self, ctx: ChunkContext) -> None:
         for record in ctx.records:
@@ -115,6 +183,8 @@ class GroundingCheck(Check):
             elif grounding.score < self.threshold:
                 reason, evidence = "answer_not_grounded", ""
             else:
+                if grounding.score < self.threshold + self.unsure_margin:
+                    mark_unsure(ctx, record, f"grounding: {grounding.score:.2f}")
                 continue
             ctx.reject(record, reason, evidence)
 

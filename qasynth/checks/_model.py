@@ -10,9 +10,13 @@ earlier model-free check. Subclass one to change its prompt (``instructions``,
 - :class:`TopUp` asks again, naming the questions already kept, while a chunk
   keeps fewer than ``min_pairs`` pairs.
 - :class:`LLMJudge` rates every pair 1-5 for standing alone, correctness against
-  the chunk and usefulness, in one call per chunk.
+  the chunk and usefulness, in one call per chunk; with ``only_uncertain`` only
+  the pairs an earlier model-free check was unsure about (the ``unsure``
+  annotation), and a chunk with none costs no call.
 - :class:`Paraphraser` adds N rephrasings of each question with the same answer,
   in one call per chunk (models learn a fact only from many phrasings).
+- :class:`AnswerParaphraser` adds N rewordings of each answer for the same
+  question, in one call per chunk (answers, too, need many phrasings).
 - :class:`Translator` adds each pair in other languages, one call per language.
 """
 
@@ -31,7 +35,27 @@ from .._quality.text import normalize
 from .._schema import Chunk, QARecord
 from ._contract import CallEstimate, Check, ChunkContext
 
-__all__ = ["LLMJudge", "Paraphraser", "TopUp", "Translator"]
+__all__ = [
+    "DEFAULT_UNCERTAIN_SHARE",
+    "AnswerParaphraser",
+    "LLMJudge",
+    "Paraphraser",
+    "TopUp",
+    "Translator",
+    "pairs_per_chunk",
+]
+
+DEFAULT_UNCERTAIN_SHARE = 0.3
+"""The share of pairs ``plan`` assumes the model-free checks are unsure about."""
+
+TOKENS_PER_PAIR = 60
+"""About the tokens one generated pair takes (for estimates that count pairs)."""
+
+
+def pairs_per_chunk(pair_tokens: int) -> int:
+    """The pairs a chunk gives, estimated from the tokens of its pairs."""
+    return max(1, round(pair_tokens / TOKENS_PER_PAIR))
+
 
 LANGUAGE_NAMES = {
     "en": "English", "ja": "Japanese", "zh": "Chinese", "ko": "Korean", "fr": "French",
@@ -125,15 +149,44 @@ class LLMJudge(Check):
         '"reason": "..."}]}'
     )
 
-    def __init__(self, *, threshold: int = 3) -> None:
+    def __init__(
+        self,
+        *,
+        threshold: int = 3,
+        only_uncertain: bool = False,
+        uncertain_share: float = DEFAULT_UNCERTAIN_SHARE,
+    ) -> None:
         if not 1 <= threshold <= 5:
             raise ValueError(f"judge threshold must be between 1 and 5, got {threshold}")
+        if not 0.0 <= uncertain_share <= 1.0:
+            raise ValueError(f"uncertain_share must be between 0 and 1, got {uncertain_share}")
         self.threshold = threshold
+        self.only_uncertain = only_uncertain
+        self.uncertain_share = uncertain_share
 
     def estimate(self, *, chunk_tokens: int, pair_tokens: int) -> CallEstimate:
         """The chunk and its pairs plus ~250 tokens of instructions in; a quarter of the
-        pairs' tokens of ratings out."""
-        return CallEstimate(1, chunk_tokens + pair_tokens + 250, pair_tokens // 4)
+        pairs' tokens of ratings out. With ``only_uncertain``: ``uncertain_share`` of
+        the pairs, and a call only for a chunk with at least one of them (the chance
+        of that, for independent pairs, rounded over the run by :meth:`estimate_run`)."""
+        if not self.only_uncertain:
+            return CallEstimate(1, chunk_tokens + pair_tokens + 250, pair_tokens // 4)
+        share = self._call_share(pair_tokens)
+        judged = round(self.uncertain_share * pair_tokens)
+        return CallEstimate(round(share), round(share * (chunk_tokens + 250) + judged), judged // 4)
+
+    def estimate_run(
+        self, *, chunk_tokens: Sequence[int], pair_tokens: Sequence[int]
+    ) -> CallEstimate:
+        if not self.only_uncertain:
+            return super().estimate_run(chunk_tokens=chunk_tokens, pair_tokens=pair_tokens)
+        total = super().estimate_run(chunk_tokens=chunk_tokens, pair_tokens=pair_tokens)
+        calls = sum(self._call_share(pairs) for pairs in pair_tokens)
+        return replace(total, calls=round(calls))
+
+    def _call_share(self, pair_tokens: int) -> float:
+        """The chance that a chunk has at least one pair to judge."""
+        return 1 - (1 - self.uncertain_share) ** pairs_per_chunk(pair_tokens)
 
     def build_messages(self, chunk: Chunk, records: Sequence[QARecord]) -> list[BaseMessage]:
         user = f"Theme: {chunk.theme or '(not given)'}\n\nText:\n{chunk.text}\n\nPairs:\n"
@@ -144,6 +197,8 @@ class LLMJudge(Check):
 
     async def acheck_chunk(self, ctx: ChunkContext) -> None:
         records = ctx.records
+        if self.only_uncertain:
+            records = [r for r in records if r.annotations.get("unsure")]
         if not records:
             return
         messages = self.build_messages(ctx.chunk, records)
@@ -269,3 +324,63 @@ class Translator(Check):
                     source = originals[item.index]
                     variant = _variant(source, question, answer, f"translation:{language}")
                     ctx.add(replace(variant, annotations={"language": language}))
+
+
+class AnswerParaphraser(Check):
+    """Add ``n`` rewordings of every answer, each with the original question.
+
+    One call per chunk for the generated pairs; the rewordings go through the
+    earlier model-free checks (grounding included), so a reworded answer that
+    loses a number or a name is dropped. Origin ``answer_paraphrase``;
+    ``derived_from`` is the question (which the variant repeats).
+    """
+
+    name = "answer_paraphrase"
+    instructions: ClassVar[str] = (
+        "Reword each answer {n} times so that the same fact is stated in different words: "
+        "vary the wording, word order and sentence form. Every rewording must answer the "
+        "question fully, keep every name, number and date exactly, add nothing the "
+        "original does not say, and be in the same language as the original. Reply with "
+        'JSON only: {{"paraphrases": [{{"index": 0, "answers": ["...", "..."]}}]}}'
+    )
+
+    def __init__(self, n: int) -> None:
+        if n < 1:
+            raise ValueError(f"the number of answer paraphrases must be at least 1, got {n}")
+        self.n = n
+
+    def estimate(self, *, chunk_tokens: int, pair_tokens: int) -> CallEstimate:
+        """The pairs plus ~150 in; N times the answers (half the pairs' tokens) out."""
+        return CallEstimate(1, pair_tokens + 150, self.n * (pair_tokens // 2))
+
+    def build_messages(self, records: Sequence[QARecord]) -> list[BaseMessage]:
+        return [
+            SystemMessage(content=self.instructions.format(n=self.n)),
+            HumanMessage(content="Pairs:\n" + _numbered(records)),
+        ]
+
+    async def acheck_chunk(self, ctx: ChunkContext) -> None:
+        originals = [r for r in ctx.records if r.origin == "generated"]
+        if not originals:
+            return
+        reply = await ctx.ask(self.name, self.build_messages(originals), _AnswerReply)
+        for item in reply.paraphrases:
+            if not 0 <= item.index < len(originals):
+                continue
+            source = originals[item.index]
+            seen = {normalize(source.answer)}
+            for answer in item.answers[: self.n]:
+                key = normalize(answer)
+                if key and key not in seen:
+                    seen.add(key)
+                    variant = _variant(source, source.question, answer.strip(), self.name)
+                    ctx.add(variant)
+
+
+class _AnswerVariants(BaseModel):
+    index: int
+    answers: list[str]
+
+
+class _AnswerReply(BaseModel):
+    paraphrases: list[_AnswerVariants]

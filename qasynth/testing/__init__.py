@@ -1,7 +1,8 @@
 """A loopback fake of the OpenAI chat-completions API, for offline tests and benchmarks.
 
 ``FakeOpenAIServer`` listens on ``127.0.0.1`` (an ephemeral port), answers
-``POST /v1/chat/completions`` (non-streaming) and ``GET /v1/models``, and records
+``POST /v1/chat/completions`` (non-streaming), ``POST /v1/embeddings`` (bag-of-words
+vectors) and ``GET /v1/models``, and records
 every request, without the API key::
 
     import qasynth
@@ -25,7 +26,9 @@ page) and :class:`Reset` (a dropped connection).
 Waits (latency, :class:`Delay`, :class:`Hang`) end as soon as ``stop()`` is called.
 
 In-process, :class:`ScriptedChatModel` answers each call by the qasynth step that
-makes it (``generate``, ``fix``, ``judge``, ...), read from the call's metadata.
+makes it (``generate``, ``fix``, ``judge``, ...), read from the call's metadata;
+:class:`BagOfWordsEmbeddings` is a deterministic embedding model (paraphrases
+that share their content words land close).
 
 It also keeps files (``/v1/files``: upload, list, retrieve, content), fine-tuning
 jobs (``/v1/fine_tuning/jobs``: create, list by metadata, retrieve, events,
@@ -40,6 +43,7 @@ error. A batch's output file answers each request as the live endpoint would.
 
 from __future__ import annotations
 
+from ._embeddings import BagOfWordsEmbeddings
 from ._scripted import ScriptedChatModel, StepReply
 from .replies import (
     FIXER_REPLY,
@@ -66,6 +70,7 @@ __all__ = [
     "DONT_KNOW",
     "FIXER_REPLY",
     "UNREPAIRABLE_REPLY",
+    "BagOfWordsEmbeddings",
     "Content",
     "Delay",
     "ErrorReply",

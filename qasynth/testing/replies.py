@@ -212,8 +212,8 @@ def _grade_reply(message: str) -> Reply:
 
 def _step_reply(ctx: ReplyContext) -> Reply | None:
     """Answers for qasynth's steps: every pair rated 5 by the judge; each question
-    rephrased as "Tell me: ..."; each pair translated as "[Language] ..."; answers
-    graded by containment. ``None`` for other requests."""
+    rephrased as "Tell me: ..."; each answer reworded as "In short: ..."; each pair
+    translated as "[Language] ..."; answers graded by containment. ``None`` for other requests."""
     system = next((m["content"] for m in ctx.messages if m["role"] == "system"), "")
     if "You grade answers" in system:
         return _grade_reply(ctx.last_user_message)
@@ -241,6 +241,12 @@ def _step_reply(ctx: ReplyContext) -> Reply | None:
             for i, item in enumerate(items)
         ]  # fmt: skip
         return Content(json.dumps({"paraphrases": rephrased}, ensure_ascii=False))
+    if "Reword each answer" in system:
+        reworded = [
+            {"index": item.get("index", i), "answers": [f"In short: {item.get('answer', '')}"]}
+            for i, item in enumerate(items)
+        ]
+        return Content(json.dumps({"paraphrases": reworded}, ensure_ascii=False))
     return None
 
 

@@ -357,6 +357,8 @@ class FakeOpenAIServer:
             return _Response(200, {"object": "list", "data": models})
         if (method, route) == ("POST", "/v1/chat/completions"):
             return self._chat(number, body)
+        if (method, route) == ("POST", "/v1/embeddings"):
+            return _embeddings(body or {})
         result = self._resource(method, route.split("/")[2:], query, body or {}, upload)
         if result is None:
             return _error(ErrorReply(404, f"Unknown endpoint: {method} {path}"))
@@ -447,3 +449,18 @@ class FakeOpenAIServer:
             raw = reply.body.encode("utf-8")
             return _Response(reply.status, raw, content_type=reply.content_type)
         return _completion(ctx, reply)
+
+
+def _embeddings(body: dict[str, Any]) -> _Response:
+    """``POST /v1/embeddings``: bag-of-words vectors (see ``BagOfWordsEmbeddings``)."""
+    from ._embeddings import BagOfWordsEmbeddings
+
+    texts = body.get("input")
+    texts = [texts] if isinstance(texts, str) else texts
+    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+        return _error(ErrorReply(400, "'input' must be a string or a list of strings."))
+    vectors = BagOfWordsEmbeddings().embed_documents(texts)
+    data = [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)]
+    tokens = sum(len(t.split()) for t in texts)
+    return _Response(200, {"object": "list", "data": data, "model": body.get("model", ""),
+                           "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})  # fmt: skip
