@@ -273,13 +273,16 @@ class ModelCaller:
         self._unreachable = 0  # unreachable errors in a row, across the run
         self.where = _where(llm)
 
-    def as_runnable(self) -> Runnable[Any, AIMessage]:
-        """This caller as the ``model`` link of a chain (prompt value or messages in)."""
-        return RunnableLambda(self._ainvoke, name="model")
+    def as_runnable(self, **bound: Any) -> Runnable[Any, AIMessage]:
+        """This caller as the ``model`` link of a chain (prompt value or messages in);
+        ``bound`` keyword arguments go to every call of the model (for example
+        ``response_format=``), as ``llm.bind(...)`` would."""
 
-    async def _ainvoke(self, value: Any, config: RunnableConfig) -> AIMessage:
-        messages = value.to_messages() if isinstance(value, PromptValue) else list(value)
-        return await self.call(messages, config)
+        async def model(value: Any, config: RunnableConfig) -> AIMessage:
+            messages = value.to_messages() if isinstance(value, PromptValue) else list(value)
+            return await self.call(messages, config, **bound)
+
+        return RunnableLambda(model, name="model")
 
     def _wait_for(self, state: RetryCallState) -> float:
         outcome = state.outcome
@@ -300,9 +303,10 @@ class ModelCaller:
         return state.attempt_number >= self.limits.attempts
 
     async def call(
-        self, messages: Sequence[BaseMessage], config: RunnableConfig | None
+        self, messages: Sequence[BaseMessage], config: RunnableConfig | None, **bound: Any
     ) -> AIMessage:
         """One logical call; retried on timeouts, rate limits and server errors.
+        ``bound`` keyword arguments go to the model's ``ainvoke``.
 
         Raises :class:`RequestRefused` when the provider refuses this request,
         :class:`CallFailed` when retries ran out, and a :class:`ModelError`
@@ -319,7 +323,7 @@ class ModelCaller:
         try:
             async for attempt in retrying:
                 with attempt:
-                    reply = await self._attempt(messages, config)
+                    reply = await self._attempt(messages, config, bound)
         except _Retry as exc:
             raise CallFailed(exc.error, retrying.statistics.get("attempt_number", 1)) from None
         usage.add_reply(step_of(config), reply)
@@ -333,7 +337,10 @@ class ModelCaller:
             self.on_wait(sleep)
 
     async def _attempt(
-        self, messages: Sequence[BaseMessage], config: RunnableConfig | None
+        self,
+        messages: Sequence[BaseMessage],
+        config: RunnableConfig | None,
+        bound: dict[str, Any] | None = None,
     ) -> AIMessage:
         if self.rate_limiter is not None:
             await self.rate_limiter.aacquire()
@@ -343,7 +350,7 @@ class ModelCaller:
         error: CallError | None = None
         try:
             reply = await asyncio.wait_for(
-                self.llm.ainvoke(list(messages), config), self.limits.timeout
+                self.llm.ainvoke(list(messages), config, **(bound or {})), self.limits.timeout
             )
         except asyncio.TimeoutError:
             error = CallError("transient", None, None, f"no reply within {self.limits.timeout:g} s")
