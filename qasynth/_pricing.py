@@ -29,9 +29,9 @@ from ._data import load_package_json
 from ._errors import ConfigurationError
 
 __all__ = [
+    "CACHE_MIN_TOKENS",
     "PRICES_AS_OF",  # noqa: F822 (read lazily by the module __getattr__ below)
     "ModelPrice",
-    "CACHE_MIN_TOKENS",
     "billed_tokens",
     "cached_prefix_tokens",
     "count_example_tokens",
@@ -68,15 +68,19 @@ class ModelPrice:
     cached_input_per_mtok: float | None = None
     """Input tokens served from the provider's prompt cache; ``None``: no cached rate."""
 
-    def cost(self, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0) -> float | None:
+    def cost(
+        self, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0
+    ) -> float | None:
         """US dollars for a run's tokens (``cached_input_tokens`` are part of
         ``input_tokens``, billed at the cached rate where there is one);
         ``None`` without input and output prices."""
         if self.input_per_mtok is None or self.output_per_mtok is None:
             return None
         cached = min(cached_input_tokens, input_tokens)
-        cached_rate = self.input_per_mtok if self.cached_input_per_mtok is None else (
-            self.cached_input_per_mtok
+        cached_rate = (
+            self.input_per_mtok
+            if self.cached_input_per_mtok is None
+            else (self.cached_input_per_mtok)
         )
         total = (input_tokens - cached) * self.input_per_mtok + cached * cached_rate
         return (total + output_tokens * self.output_per_mtok) / 1e6

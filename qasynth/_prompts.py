@@ -37,7 +37,7 @@ from langchain_core.prompts import BasePromptTemplate, ChatPromptTemplate
 from langchain_core.runnables import Runnable, RunnableConfig
 
 from ._errors import ConfigurationError
-from ._schema import Chunk, QACollection
+from ._schema import Chunk
 
 __all__ = [
     "DEFAULT_PROMPT",

@@ -29,7 +29,13 @@ from ._llm import PROVIDERS, model_name_of
 from ._pricing import normalise_model_name
 from ._schema import QACollection
 
-__all__ = ["STRUCTURED_MODES", "StructuredMode", "response_format", "strict_schema", "use_structured"]
+__all__ = [
+    "STRUCTURED_MODES",
+    "StructuredMode",
+    "response_format",
+    "strict_schema",
+    "use_structured",
+]
 
 StructuredMode = Literal["auto", "on", "off"]
 STRUCTURED_MODES: tuple[str, ...] = ("auto", "on", "off")

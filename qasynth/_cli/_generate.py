@@ -252,8 +252,10 @@ def _tokens_text(report: RunReport) -> str:
 def _cost_text(report: RunReport, model: str) -> str:
     stats = report.stats
     price = model_price(model)
-    cost = None if price is None else price.cost(
-        stats.input_tokens, stats.output_tokens, stats.cached_input_tokens
+    cost = (
+        None
+        if price is None
+        else price.cost(stats.input_tokens, stats.output_tokens, stats.cached_input_tokens)
     )
     if price is None or cost is None:
         return f"unknown (no prices for {model!r} in qasynth's price table)"

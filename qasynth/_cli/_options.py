@@ -46,8 +46,8 @@ _CHUNKING_OPTIONS = (
         "--context",
         metavar="TEXT",
         help="Text about the documents shown above every chunk, after its title and heading "
-        "path, so questions name what they are about (e.g. \"Acme X200 grinder manual, "
-        "2024\").",
+        'path, so questions name what they are about (e.g. "Acme X200 grinder manual, '
+        '2024").',
     ),
     click.option(
         "--chunk-size",

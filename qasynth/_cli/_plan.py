@@ -103,10 +103,14 @@ def _input(result: Plan) -> str:
     if result.structured:
         text += "; structured output, no format example"
     if result.cached_input_tokens:
-        return text + f"; ~{result.cached_input_tokens:,} cached: the static prefix of " \
+        return (
+            text + f"; ~{result.cached_input_tokens:,} cached: the static prefix of "
             f"{result.static_prefix_tokens:,} tokens after the first call)"
-    return text + f"; none cached: the static prefix of {result.static_prefix_tokens:,} " \
+        )
+    return (
+        text + f"; none cached: the static prefix of {result.static_prefix_tokens:,} "
         "tokens is below the 1,024-token caching minimum)"
+    )
 
 
 def _calls(result: Plan) -> str:

@@ -107,12 +107,13 @@ def _completion(ctx: ReplyContext, content: Content, cached: int = 0) -> _Respon
         completion = _tokens(content.text)
     message = {"role": "assistant", "content": content.text}
     choice = {"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}
-    usage = {
+    usage: dict[str, Any] = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": min(cached, prompt)},
     }
+    if cached:
+        usage["prompt_tokens_details"] = {"cached_tokens": min(cached, prompt)}
     payload = {
         "id": f"chatcmpl-fake-{ctx.number}",
         "object": "chat.completion",
