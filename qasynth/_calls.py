@@ -348,6 +348,7 @@ class ModelCaller:
             await self.token_budget.acquire(self.estimate_tokens(messages))
         await self.limiter.acquire()
         error: CallError | None = None
+        reply: Any = None
         try:
             reply = await asyncio.wait_for(
                 self.llm.ainvoke(list(messages), config, **(bound or {})), self.limits.timeout
@@ -355,7 +356,8 @@ class ModelCaller:
         except asyncio.TimeoutError:
             error = CallError("transient", None, None, f"no reply within {self.limits.timeout:g} s")
         except Exception as exc:  # classified below
-            error = classify_error(exc, self.secrets)
+            reply = _cut_off_reply(exc)  # structured mode: a reply cut off at max tokens
+            error = classify_error(exc, self.secrets) if reply is None else None
         limited = error is not None and error.kind == "rate_limit"
         await self.limiter.release(
             rate_limited=limited, retry_after=error.retry_after if error else None
@@ -387,6 +389,30 @@ class ModelCaller:
                 "to resume"
             )
         return _Retry(error)
+
+
+def _cut_off_reply(exc: BaseException) -> AIMessage | None:
+    """The reply a structured-output call was cut off in (the ``openai`` client raises
+    ``LengthFinishReasonError`` instead of returning it), so that local repair keeps
+    its complete pairs as it does in parser mode; ``None`` for any other error."""
+    import openai
+
+    if not isinstance(exc, openai.LengthFinishReasonError):
+        return None
+    completion = exc.completion
+    text = completion.choices[0].message.content if completion.choices else None
+    usage = completion.usage
+    meta: Any = None
+    if usage is not None:
+        cached = getattr(usage.prompt_tokens_details, "cached_tokens", None) or 0
+        meta = {
+            "input_tokens": usage.prompt_tokens,
+            "output_tokens": usage.completion_tokens,
+            "total_tokens": usage.total_tokens,
+            "input_token_details": {"cache_read": cached},
+        }
+    return AIMessage(content=text or "", usage_metadata=meta,
+                     response_metadata={"finish_reason": "length"})  # fmt: skip
 
 
 UNREACHABLE_LIMIT = 3

@@ -23,7 +23,7 @@ from qasynth._errors import ConfigurationError
 from qasynth._pricing import cached_prefix_tokens, model_price
 from qasynth._prompts import FORMAT_EXAMPLE
 from qasynth._structured import response_format, use_structured
-from qasynth.testing import FakeOpenAIServer
+from qasynth.testing import Content, FakeOpenAIServer, ReplyContext
 
 MANUAL = """# Acme X200 Manual
 
@@ -78,6 +78,27 @@ def test_structured_on_sends_the_strict_schema_and_no_format_example(
     system = body["messages"][0]["content"]
     assert FORMAT_EXAMPLE not in system and "JSON" not in system
     assert len(ds) == 1  # the reply's JSON text went through the usual parsing and checks
+
+
+def test_a_structured_reply_cut_off_at_max_tokens_keeps_its_complete_pairs(
+    offline_encoding: tiktoken.Encoding,
+) -> None:
+    first = (
+        '{"question": "What does error E42 on the Acme X200 mean?", "answer": "A blocked burr."}'
+    )
+    cut = '{"question_answer_pairs": [' + first + ', {"question": "What does err'
+
+    def respond(ctx: ReplyContext) -> Content:
+        return Content(cut, finish_reason="length")
+
+    with FakeOpenAIServer(responder=respond) as fake:
+        ds = qasynth.synthesize("Error E42 means the burr is blocked.", llm=client(fake),
+                                structured="on", encoding=offline_encoding, checks=[],
+                                progress=False)  # fmt: skip
+        assert len(chat_bodies(fake)) == 1  # not retried: the same request would be cut again
+
+    assert [r.question for r in ds] == ["What does error E42 on the Acme X200 mean?"]
+    assert ds.stats.rejections["truncated_pair"] == 1 and ds.stats.input_tokens > 0
 
 
 def test_without_structured_output_the_prompt_shows_the_json_shape(

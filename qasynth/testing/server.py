@@ -106,7 +106,8 @@ def _completion(ctx: ReplyContext, content: Content, cached: int = 0) -> _Respon
     if completion is None:
         completion = _tokens(content.text)
     message = {"role": "assistant", "content": content.text}
-    choice = {"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}
+    choice = {"index": 0, "message": message, "finish_reason": content.finish_reason,
+              "logprobs": None}  # fmt: skip
     usage: dict[str, Any] = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
