@@ -91,9 +91,10 @@ def check_batchable(llm: BaseChatModel) -> None:
         )
 
 
-def request_body(llm: ChatOpenAI, messages: Sequence[BaseMessage]) -> dict[str, Any]:
-    """The chat-completions body the live path sends for ``messages``."""
-    body = dict(llm._get_request_payload(list(messages)))
+def request_body(llm: ChatOpenAI, messages: Sequence[BaseMessage], **bound: Any) -> dict[str, Any]:
+    """The chat-completions body the live path sends for ``messages`` (``bound``: what
+    the generation call binds, such as a structured-output ``response_format``)."""
+    body = dict(llm._get_request_payload(list(messages), **bound))
     if body.get("stream"):
         body["stream"] = False  # a batch line is answered whole
         body.pop("stream_options", None)
@@ -158,8 +159,10 @@ class BatchRun:
         *,
         poll_interval: float | None = None,
         progress: bool = True,
+        bound: dict[str, Any] | None = None,
     ) -> None:
         check_batchable(llm)
+        self.bound = dict(bound or {})
         poll_interval = DEFAULT_POLL_INTERVAL if poll_interval is None else poll_interval
         if poll_interval < 0:
             raise ConfigurationError(
@@ -183,7 +186,7 @@ class BatchRun:
         requests: dict[str, _Request] = {}
         for _, chunk in todo:
             if chunk.id not in requests:
-                body = request_body(self.llm, render_messages(self.prompt, chunk))
+                body = request_body(self.llm, render_messages(self.prompt, chunk), **self.bound)
                 requests[chunk.id] = _Request(chunk.id, body)
         store = BatchStore(self.state_path)
         try:
@@ -386,16 +389,19 @@ class BatchedCaller(ModelCaller):
         self._chat = llm
 
     async def call(
-        self, messages: Sequence[BaseMessage], config: RunnableConfig | None
+        self, messages: Sequence[BaseMessage], config: RunnableConfig | None, **bound: Any
     ) -> AIMessage:
         if step_of(config) == "generate":
             chunk_id = ((config or {}).get("metadata") or {}).get("qasynth_chunk_id")
             reply = self.replies.get(chunk_id) if isinstance(chunk_id, str) else None
-            if reply is not None and self._same_request(chunk_id, messages):
+            if reply is not None and self._same_request(chunk_id, messages, bound):
                 usage_of(config).add_reply("batch", reply)
                 return reply
-        return await super().call(messages, config)
+        return await super().call(messages, config, **bound)
 
-    def _same_request(self, chunk_id: Any, messages: Iterable[BaseMessage]) -> bool:
+    def _same_request(
+        self, chunk_id: Any, messages: Iterable[BaseMessage], bound: dict[str, Any]
+    ) -> bool:
         """True when ``messages`` are what the batch sent (not, say, half of the chunk)."""
-        return body_digest(request_body(self._chat, list(messages))) == self.digests.get(chunk_id)
+        body = request_body(self._chat, list(messages), **bound)
+        return body_digest(body) == self.digests.get(chunk_id)

@@ -273,13 +273,16 @@ class ModelCaller:
         self._unreachable = 0  # unreachable errors in a row, across the run
         self.where = _where(llm)
 
-    def as_runnable(self) -> Runnable[Any, AIMessage]:
-        """This caller as the ``model`` link of a chain (prompt value or messages in)."""
-        return RunnableLambda(self._ainvoke, name="model")
+    def as_runnable(self, **bound: Any) -> Runnable[Any, AIMessage]:
+        """This caller as the ``model`` link of a chain (prompt value or messages in);
+        ``bound`` keyword arguments go to every call of the model (for example
+        ``response_format=``), as ``llm.bind(...)`` would."""
 
-    async def _ainvoke(self, value: Any, config: RunnableConfig) -> AIMessage:
-        messages = value.to_messages() if isinstance(value, PromptValue) else list(value)
-        return await self.call(messages, config)
+        async def model(value: Any, config: RunnableConfig) -> AIMessage:
+            messages = value.to_messages() if isinstance(value, PromptValue) else list(value)
+            return await self.call(messages, config, **bound)
+
+        return RunnableLambda(model, name="model")
 
     def _wait_for(self, state: RetryCallState) -> float:
         outcome = state.outcome
@@ -300,9 +303,10 @@ class ModelCaller:
         return state.attempt_number >= self.limits.attempts
 
     async def call(
-        self, messages: Sequence[BaseMessage], config: RunnableConfig | None
+        self, messages: Sequence[BaseMessage], config: RunnableConfig | None, **bound: Any
     ) -> AIMessage:
         """One logical call; retried on timeouts, rate limits and server errors.
+        ``bound`` keyword arguments go to the model's ``ainvoke``.
 
         Raises :class:`RequestRefused` when the provider refuses this request,
         :class:`CallFailed` when retries ran out, and a :class:`ModelError`
@@ -319,7 +323,7 @@ class ModelCaller:
         try:
             async for attempt in retrying:
                 with attempt:
-                    reply = await self._attempt(messages, config)
+                    reply = await self._attempt(messages, config, bound)
         except _Retry as exc:
             raise CallFailed(exc.error, retrying.statistics.get("attempt_number", 1)) from None
         usage.add_reply(step_of(config), reply)
@@ -333,7 +337,10 @@ class ModelCaller:
             self.on_wait(sleep)
 
     async def _attempt(
-        self, messages: Sequence[BaseMessage], config: RunnableConfig | None
+        self,
+        messages: Sequence[BaseMessage],
+        config: RunnableConfig | None,
+        bound: dict[str, Any] | None = None,
     ) -> AIMessage:
         if self.rate_limiter is not None:
             await self.rate_limiter.aacquire()
@@ -341,14 +348,16 @@ class ModelCaller:
             await self.token_budget.acquire(self.estimate_tokens(messages))
         await self.limiter.acquire()
         error: CallError | None = None
+        reply: Any = None
         try:
             reply = await asyncio.wait_for(
-                self.llm.ainvoke(list(messages), config), self.limits.timeout
+                self.llm.ainvoke(list(messages), config, **(bound or {})), self.limits.timeout
             )
         except asyncio.TimeoutError:
             error = CallError("transient", None, None, f"no reply within {self.limits.timeout:g} s")
         except Exception as exc:  # classified below
-            error = classify_error(exc, self.secrets)
+            reply = _cut_off_reply(exc)  # structured mode: a reply cut off at max tokens
+            error = classify_error(exc, self.secrets) if reply is None else None
         limited = error is not None and error.kind == "rate_limit"
         await self.limiter.release(
             rate_limited=limited, retry_after=error.retry_after if error else None
@@ -380,6 +389,30 @@ class ModelCaller:
                 "to resume"
             )
         return _Retry(error)
+
+
+def _cut_off_reply(exc: BaseException) -> AIMessage | None:
+    """The reply a structured-output call was cut off in (the ``openai`` client raises
+    ``LengthFinishReasonError`` instead of returning it), so that local repair keeps
+    its complete pairs as it does in parser mode; ``None`` for any other error."""
+    import openai
+
+    if not isinstance(exc, openai.LengthFinishReasonError):
+        return None
+    completion = exc.completion
+    text = completion.choices[0].message.content if completion.choices else None
+    usage = completion.usage
+    meta: Any = None
+    if usage is not None:
+        cached = getattr(usage.prompt_tokens_details, "cached_tokens", None) or 0
+        meta = {
+            "input_tokens": usage.prompt_tokens,
+            "output_tokens": usage.completion_tokens,
+            "total_tokens": usage.total_tokens,
+            "input_token_details": {"cache_read": cached},
+        }
+    return AIMessage(content=text or "", usage_metadata=meta,
+                     response_metadata={"finish_reason": "length"})  # fmt: skip
 
 
 UNREACHABLE_LIMIT = 3

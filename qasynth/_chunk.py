@@ -113,12 +113,15 @@ class ChunkRunner:
         prompt: PromptLike,
         checks: Sequence[Check],
         max_fix_attempts: int = 2,
+        response_format: dict[str, Any] | None = None,
     ) -> None:
         self.caller = caller
         self.prompt = prompt
         self.checks = [c for c in checks if c.scope == "chunk"]
         self.max_fix_attempts = max_fix_attempts
-        model = caller.as_runnable()
+        # structured mode: the pairs calls (generate, top-up) carry the strict schema
+        bound = {"response_format": response_format} if response_format else {}
+        model = caller.as_runnable(**bound)
         self._pairs: Runnable[Any, ParsedReply] = model | RunnableLambda(
             self._parse_pairs, name="parse"
         )

@@ -36,11 +36,18 @@ from ._llm import DEFAULT_MODEL, default_chat_model, model_name_of, model_params
 from ._loaders import DocumentInput, iter_documents
 from ._parsing import DEFAULT_MAX_FIX_ATTEMPTS, message_text
 from ._progress import Progress
-from ._prompts import DEFAULT_PROMPT, PromptLike, check_prompt, prompt_fingerprint
+from ._prompts import (
+    DEFAULT_PROMPT,
+    PromptLike,
+    check_prompt,
+    configure_prompt,
+    prompt_fingerprint,
+)
 from ._runs import state_path_for
 from ._schema import Chunk
 from ._settings import build_synthesizer_options
 from ._stats import Stats
+from ._structured import check_mode, response_format, use_structured
 from ._sync import run_sync
 from .checks import Check, default_checks
 
@@ -65,6 +72,11 @@ class Synthesizer(Runnable[Any, Dataset]):
     :func:`qasynth.checks.default_checks`); ``limits`` a :class:`~qasynth.Limits`;
     ``cache`` a LangChain ``BaseCache`` or a path for a SQLite one, so a repeated
     prompt is never paid twice. ``theme`` names documents that have none.
+    ``context`` is text about the documents shown above every chunk (with the
+    chunk's title and heading path), so questions can name what they are about.
+    ``structured`` (``"auto"``, ``"on"``, ``"off"``) asks the provider to enforce
+    the reply's JSON schema; ``auto`` does for OpenAI models that support strict
+    schemas (see :mod:`qasynth._structured`).
 
     As a Runnable: ``invoke``/``ainvoke``/``batch`` return a Dataset, ``stream``
     yields a small Dataset per chunk as it finishes (before the run-scope checks,
@@ -87,6 +99,8 @@ class Synthesizer(Runnable[Any, Dataset]):
         theme: str | None = None,
         max_fix_attempts: int = DEFAULT_MAX_FIX_ATTEMPTS,
         progress: bool = True,
+        context: str | None = None,
+        structured: str | bool = "auto",
     ) -> None:
         if isinstance(llm, BaseChatModel):
             self.llm: BaseChatModel | None = llm
@@ -107,6 +121,9 @@ class Synthesizer(Runnable[Any, Dataset]):
             raise ValueError(f"max_fix_attempts must be 0 or more, got {max_fix_attempts}")
         self.max_fix_attempts = max_fix_attempts
         self.progress = progress
+        self.context = context
+        self.structured = check_mode(structured)
+        configure_prompt(self.prompt, context=context)  # a context the template lacks: error
         self._cache_applied = False
 
     @classmethod
@@ -184,13 +201,28 @@ class Synthesizer(Runnable[Any, Dataset]):
             on_wait=on_wait,
         )
 
+    def uses_structured_output(self) -> bool:
+        """Whether this run asks the provider to enforce the reply's JSON schema."""
+        return use_structured(
+            self.structured, llm=self.llm, model=self.model, base_url=self.base_url
+        )
+
+    def run_prompt(self) -> PromptLike:
+        """The prompt as sent: with the run's context, and without the format example
+        in structured mode."""
+        return configure_prompt(
+            self.prompt, context=self.context, structured=self.uses_structured_output()
+        )
+
     def runner(self, caller: ModelCaller | None = None) -> ChunkRunner:
         """The per-chunk runner: the generation chain and the chunk checks."""
+        caller = caller or self.make_caller()
         return ChunkRunner(
-            caller or self.make_caller(),
-            prompt=self.prompt,
+            caller,
+            prompt=self.run_prompt(),
             checks=self.checks,
             max_fix_attempts=self.max_fix_attempts,
+            response_format=response_format() if self.uses_structured_output() else None,
         )
 
     def fingerprint(self) -> dict[str, Any]:
@@ -198,7 +230,7 @@ class Synthesizer(Runnable[Any, Dataset]):
         checks (never keys). Chunking is not in it: a chunk's id is a hash of its text,
         so chunks cut another way are simply new chunks, and the old results stay."""
         return {
-            "prompt": prompt_fingerprint(self.prompt),
+            "prompt": prompt_fingerprint(self.run_prompt()),
             "model": model_params_of(self.chat_model()),
             "theme": self.theme,
             "checks": [c.describe() for c in self.checks if c.scope == "chunk"],
@@ -361,9 +393,11 @@ class Synthesizer(Runnable[Any, Dataset]):
         """
         batcher = None
         if batch:
+            structured = self.uses_structured_output()
             batcher = BatchRun(
-                self.chat_model(), self.prompt, state_path_for(output),
+                self.chat_model(), self.run_prompt(), state_path_for(output),
                 poll_interval=batch_poll_interval, progress=self.progress,
+                bound={"response_format": response_format()} if structured else None,
             )  # fmt: skip
         async with self._traced(config, docs) as child:
 

@@ -27,11 +27,20 @@ What is exact and what is estimated:
   restates the chunk's facts as questions and answers wrapped in JSON.
 - step tokens: what each check estimates from the chunk's tokens and the
   generation estimate.
-- cost: input and output tokens (generation plus steps) at the model's prices from
-  :mod:`qasynth._pricing` (dated :attr:`Plan.prices_as_of`); ``None`` when the
-  model is not in the price table. With ``batch=True`` the generation tokens are
-  priced at the Batch API rate (:func:`qasynth._pricing.batch_price_factor`, half
-  the live price for OpenAI) and the step tokens at the live rate, because the
+- cached input tokens: an assumption. The leading messages that are the same
+  for every chunk (the static system message) form a prefix that OpenAI's
+  prompt cache serves at the cached rate once it is at least 1,024 tokens
+  (then in steps of 128; :func:`~qasynth._pricing.cached_prefix_tokens`).
+  ``plan`` assumes every generation call after the first finds it cached (a
+  run sends many calls a minute with the same prefix, and the cache keeps it
+  for minutes); step calls are counted as uncached. The default prompt's
+  static part is below 1,024 tokens, so it plans no cached tokens.
+- cost: input (cached ones at the cached rate) and output tokens (generation
+  plus steps) at the model's prices from :mod:`qasynth._pricing` (dated
+  :attr:`Plan.prices_as_of`); ``None`` when the model is not in the price table.
+  With ``batch=True`` the generation tokens are priced at the Batch API rate
+  (:func:`qasynth._pricing.batch_price_factor`, half the live price for OpenAI)
+  with no cached tokens, and the step tokens at the live rate, because the
   steps' calls are made live.
 """
 
@@ -49,11 +58,12 @@ from ._pipeline import Inputs, Synthesizer
 from ._pricing import (
     ModelPrice,
     batch_price_factor,
+    cached_prefix_tokens,
     count_example_tokens,
     model_price,
     prices_as_of,
 )
-from ._prompts import render_messages
+from ._prompts import PromptLike, render_messages
 from ._schema import Chunk
 from ._stats import Stats
 
@@ -118,6 +128,12 @@ class Plan:
     """The most top-up calls ``min_pairs_per_chunk`` may add (not in the totals)."""
     batch: bool = False
     """Generation priced at the Batch API rate (steps stay at the live rate)."""
+    static_prefix_tokens: int = 0
+    """Tokens of the leading messages that are the same for every chunk."""
+    cached_input_tokens: int = 0
+    """Estimated input tokens served from the prompt cache (part of :attr:`input_tokens`)."""
+    structured: bool = False
+    """Whether the run would use native structured outputs (no format example)."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (the first chunk's messages as role/content objects)."""
@@ -142,6 +158,9 @@ class Plan:
             "step_output_tokens": self.step_output_tokens,
             "max_topup_calls": self.max_topup_calls,
             "batch": self.batch,
+            "static_prefix_tokens": self.static_prefix_tokens,
+            "cached_input_tokens": self.cached_input_tokens,
+            "structured": self.structured,
             "first_messages": [message_dict(m) for m in self.first_messages],
         }
 
@@ -177,14 +196,17 @@ def plan(
     synth = synthesizer if synthesizer is not None else Synthesizer.from_options(**options)
     chunker = synth.chunker
     stats = Stats()
-    counts, input_tokens, first = _measure(synth, chunker, docs, stats)
+    prompt = synth.run_prompt()
+    counts, input_tokens, first = _measure(synth, prompt, chunker, docs, stats)
+    prefix = _static_prefix_tokens(prompt, chunker, first) if first else 0
+    cached = 0 if batch else cached_prefix_tokens(prefix) * max(0, len(counts) - 1)
     output_tokens = round(output_ratio * sum(counts))
     step_calls, step_in, step_out, topups = _step_tokens(synth, counts, output_ratio)
     price = model_price(synth.model_name)
-    cost = _cost(price, input_tokens, output_tokens)
-    if cost is not None:
+    cost = None if price is None else price.cost(input_tokens, output_tokens, cached)
+    if cost is not None and price is not None:
         cost = cost * (batch_price_factor() if batch else 1.0)
-        cost += _cost(price, step_in, step_out) or 0.0
+        cost += price.cost(step_in, step_out) or 0.0
     input_tokens += step_in
     output_tokens += step_out
     return Plan(
@@ -204,12 +226,15 @@ def plan(
         estimated_cost=cost,
         prices_as_of=prices_as_of(),
         first_chunk=first,
-        first_messages=tuple(render_messages(synth.prompt, first)) if first else (),
+        first_messages=tuple(render_messages(prompt, first)) if first else (),
         step_calls=step_calls,
         step_input_tokens=step_in,
         step_output_tokens=step_out,
         max_topup_calls=topups,
         batch=batch,
+        static_prefix_tokens=prefix,
+        cached_input_tokens=cached,
+        structured=synth.uses_structured_output(),
     )
 
 
@@ -231,8 +256,19 @@ def _step_tokens(
     return calls, tokens_in, tokens_out, at_most
 
 
+def _static_prefix_tokens(prompt: PromptLike, chunker: Chunker, first: Chunk) -> int:
+    """Tokens of the leading messages the prompt renders alike for every chunk."""
+    probe = Chunk(text="\x00probe\x00", theme="\x00probe\x00", source="<probe>", index=0)
+    same: list[BaseMessage] = []
+    for a, b in zip(render_messages(prompt, first), render_messages(prompt, probe), strict=False):
+        if a != b:
+            break
+        same.append(a)
+    return prompt_tokens(same, chunker) - 3 if same else 0  # no reply priming
+
+
 def _measure(
-    synth: Synthesizer, chunker: Chunker, docs: Inputs, stats: Stats
+    synth: Synthesizer, prompt: PromptLike, chunker: Chunker, docs: Inputs, stats: Stats
 ) -> tuple[list[int], int, Chunk | None]:
     """Chunk tokens, total prompt tokens and the first chunk (documents read lazily)."""
     counts: list[int] = []
@@ -241,11 +277,5 @@ def _measure(
     for chunk in synth.iter_chunks(docs, stats=stats):
         first = first or chunk
         counts.append(chunker.count_tokens(chunk.text))
-        input_tokens += prompt_tokens(render_messages(synth.prompt, chunk), chunker)
+        input_tokens += prompt_tokens(render_messages(prompt, chunk), chunker)
     return counts, input_tokens, first
-
-
-def _cost(price: ModelPrice | None, input_tokens: int, output_tokens: int) -> float | None:
-    if price is None or price.input_per_mtok is None or price.output_per_mtok is None:
-        return None
-    return (input_tokens * price.input_per_mtok + output_tokens * price.output_per_mtok) / 1e6

@@ -29,10 +29,12 @@ from ._data import load_package_json
 from ._errors import ConfigurationError
 
 __all__ = [
+    "CACHE_MIN_TOKENS",
     "PRICES_AS_OF",  # noqa: F822 (read lazily by the module __getattr__ below)
     "ModelPrice",
     "batch_price_factor",
     "billed_tokens",
+    "cached_prefix_tokens",
     "count_example_tokens",
     "default_epochs",
     "model_price",
@@ -64,6 +66,25 @@ class ModelPrice:
     output_per_mtok: float | None
     max_tokens_per_example: int | None
     encoding: str | None
+    cached_input_per_mtok: float | None = None
+    """Input tokens served from the provider's prompt cache; ``None``: no cached rate."""
+
+    def cost(
+        self, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0
+    ) -> float | None:
+        """US dollars for a run's tokens (``cached_input_tokens`` are part of
+        ``input_tokens``, billed at the cached rate where there is one);
+        ``None`` without input and output prices."""
+        if self.input_per_mtok is None or self.output_per_mtok is None:
+            return None
+        cached = min(cached_input_tokens, input_tokens)
+        cached_rate = (
+            self.input_per_mtok
+            if self.cached_input_per_mtok is None
+            else (self.cached_input_per_mtok)
+        )
+        total = (input_tokens - cached) * self.input_per_mtok + cached * cached_rate
+        return (total + output_tokens * self.output_per_mtok) / 1e6
 
 
 @dataclass(frozen=True)
@@ -97,6 +118,7 @@ def _parse_model(model: str, entry: Any) -> ModelPrice:
         output_per_mtok=_number(entry, "output_per_mtok", model),
         max_tokens_per_example=None if limit is None else int(limit),
         encoding=encoding if isinstance(encoding, str) and encoding else None,
+        cached_input_per_mtok=_number(entry, "cached_input_per_mtok", model),
     )
 
 
@@ -182,6 +204,19 @@ def count_example_tokens(messages: Sequence[Mapping[str, Any]], encoding: tiktok
         if "name" in message:
             total += _TOKENS_PER_NAME
     return total
+
+
+CACHE_MIN_TOKENS = 1024
+"""The shortest prompt prefix OpenAI caches; longer prefixes are cached in steps of 128."""
+_CACHE_STEP = 128
+
+
+def cached_prefix_tokens(prefix_tokens: int) -> int:
+    """Tokens of a repeated ``prefix_tokens``-long prompt prefix that OpenAI's prompt
+    cache serves: none below 1,024, then 1,024 plus whole steps of 128."""
+    if prefix_tokens < CACHE_MIN_TOKENS:
+        return 0
+    return CACHE_MIN_TOKENS + (prefix_tokens - CACHE_MIN_TOKENS) // _CACHE_STEP * _CACHE_STEP
 
 
 def billed_tokens(counts: Iterable[int], epochs: int, limit: int | None = None) -> int:

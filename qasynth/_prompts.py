@@ -2,35 +2,42 @@
 
 :class:`QAPrompt` renders two messages: a system message with everything that
 never changes (role, rules, good and bad example questions, output format) and
-a user message with the chunk's theme and text, last. Keeping the static part
-first and identical across calls lets providers' prompt-prefix caching apply.
+a user message with the chunk's context (its document's theme or title, the
+heading path down to the chunk, and the run's ``context`` text, where given) and
+its text, last. Keeping the static part first and identical across calls lets
+providers' prompt-prefix caching apply.
 
 Customise it by subclassing: override a class attribute (``good_examples``,
-``bad_examples``, ``rules``, ``role``) or a method (``render_instructions``,
+``bad_examples``, ``rules``, ``role``, ``context``) or a method (``render_instructions``,
 ``render_user_message``, ``build_messages``). The built-in prompt uses exactly
 these hooks.
 
 A ``QAPrompt`` is a LangChain ``Runnable`` from a chunk's variables (``theme``,
-``text``, ``source``, ``chunk``) to a chat prompt, the first link of the chain
+``text``, ``source``, ``headings``, ``chunk``) to a chat prompt, the first link of the chain
 ``prompt | model | parser``; :meth:`QAPrompt.template` gives the same prompt as a
 ``ChatPromptTemplate``. A ``ChatPromptTemplate`` of your own with ``{theme}`` and
-``{text}`` variables can stand in its place.
+``{text}`` variables (and optionally ``{headings}``, ``{source}``, ``{context}``)
+can stand in its place.
+
+In structured mode (:mod:`qasynth._structured`) the provider enforces the JSON
+schema, so the prompt leaves out the format example (:meth:`QAPrompt.configured`).
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
-from langchain_core.output_parsers import PydanticOutputParser
 from langchain_core.prompt_values import ChatPromptValue, PromptValue
 from langchain_core.prompts import BasePromptTemplate, ChatPromptTemplate
 from langchain_core.runnables import Runnable, RunnableConfig
 
 from ._errors import ConfigurationError
-from ._schema import Chunk, QACollection
+from ._schema import Chunk
 
 __all__ = [
     "DEFAULT_PROMPT",
@@ -39,6 +46,7 @@ __all__ = [
     "QAPrompt",
     "check_prompt",
     "chunk_variables",
+    "configure_prompt",
     "prompt_fingerprint",
     "render_messages",
     "topup_messages",
@@ -60,6 +68,12 @@ def chunk_variables(chunk: Chunk) -> dict[str, Any]:
     }
 
 
+FORMAT_EXAMPLE = json.dumps(
+    {"question_answer_pairs": [{"question": "...", "answer": "..."}]}, ensure_ascii=False
+)
+"""The reply's shape, shown to models that are not held to the schema by the provider."""
+
+
 def _chunk_of(value: Chunk | Mapping[str, Any]) -> Chunk:
     if isinstance(value, Chunk):
         return value
@@ -78,46 +92,55 @@ class QAPrompt(Runnable[Any, PromptValue]):
     """
 
     role: ClassVar[str] = (
-        "You write question-answer pairs that will teach a chat model the facts in a text. "
-        "Each pair becomes one training example, read on its own, without the text."
+        "You write question-answer pairs that teach a chat model the facts of a text. "
+        "Each pair is a training example read alone, without the text."
     )
     rules: ClassVar[Sequence[str]] = (
-        "Every question must stand alone: name who, what, when and which event, product or "
-        "document it is about, so that a reader who has never seen the text understands it.",
-        "Never refer to the text itself ('according to the text', 'in this passage', "
-        "'the author') and never use a pronoun or 'this'/'the' for something the question "
-        "does not name.",
-        "Write as many unique pairs as the text supports; do not repeat a fact with the same "
-        "wording.",
-        "Cover the whole text, from its first sentence to its last, not only the beginning.",
-        "Answers must be correct according to the text and complete enough to be useful; do "
-        "not add facts the text does not contain.",
-        "Write the questions and answers in the language of the text (for Japanese text, "
-        "write Japanese), even though these instructions are in English.",
+        "Each question must stand alone: name the event, product, person or document and "
+        "the time it is about, so a reader who never saw the text understands it. Use the "
+        "theme and section above the text to name it.",
+        "Never mention the text ('according to the text') and never use a pronoun, "
+        "'this' or 'the ...' for something the question does not name.",
+        "Write as many unique pairs as the text supports, covering it from the first "
+        "sentence to the last.",
+        "Answers must be correct and complete per the text; add no outside facts.",
+        "Write questions and answers in the text's language (Japanese text: Japanese), "
+        "although these instructions are in English.",
     )
     good_examples: ClassVar[Sequence[str]] = (
-        "Which country won the 2023 FIFA Women's World Cup, held in Australia and New Zealand?",
-        "In what year did the Acme X200 coffee grinder go on sale in Europe?",
-        "What does the error code E42 on the Acme X200 coffee grinder mean?",
-        "2023年のFIFA女子ワールドカップ決勝でスペインの決勝点を挙げた選手は誰ですか？",
+        "Which country won the 2023 FIFA Women's World Cup?",
+        "What does error E42 on the Acme X200 coffee grinder mean?",
+        "2023年FIFA女子ワールドカップ決勝でスペインの決勝点を挙げたのは誰ですか？",
     )
     bad_examples: ClassVar[Sequence[BadExample]] = (
-        ("Which team won?", "Won what? The tournament and year are not named."),
-        (
-            "Who scored in the quarter-final?",
-            "Which quarter-final? It only makes sense next to the text.",
-        ),
-        ("What does the text say about error codes?", "It refers to 'the text'."),
-        ("When did he retire?", "'He' is never named."),
-        ("この大会で優勝したのはどこですか？", "「この大会」がどの大会か分からない。"),
+        ("Which team won?", "won what, when?"),
+        ("Who scored in the quarter-final?", "which tournament?"),
+        ("What does the text say about error codes?", "cites 'the text'"),
+        ("When did he retire?", "who is 'he'?"),
+        ("この大会で優勝したのはどこですか？", "「この大会」が不明"),
     )
-    output_parser: ClassVar[PydanticOutputParser[QACollection]] = PydanticOutputParser(
-        pydantic_object=QACollection
-    )
+    context: str = ""
+    """Text about the documents, shown above every chunk (``--context``, ``context=``)."""
+    structured: bool = False
+    """Whether the provider enforces the reply's JSON schema (no format example then)."""
+
+    def configured(self, *, context: str | None = None, structured: bool | None = None) -> QAPrompt:
+        """A copy with the run's ``context`` text and structured mode set (``None``
+        keeps the current value)."""
+        clone = copy.copy(self)
+        clone.__dict__.pop("_instructions", None)
+        if context is not None:
+            clone.context = context
+        if structured is not None:
+            clone.structured = structured
+        return clone
 
     def format_instructions(self) -> str:
-        """How the reply must be formatted (from the output parser)."""
-        return self.output_parser.get_format_instructions()
+        """How the reply must be formatted: a compact JSON example, or nothing in
+        structured mode (the provider enforces the schema)."""
+        if self.structured:
+            return ""
+        return f"Reply with JSON only, shaped like: {FORMAT_EXAMPLE}"
 
     def render_instructions(self) -> str:
         """The static system message: role, rules, examples and output format.
@@ -132,24 +155,36 @@ class QAPrompt(Runnable[Any, PromptValue]):
     def _render_instructions(self) -> str:
         rules = "\n".join(f"{n}. {rule}" for n, rule in enumerate(self.rules, start=1))
         good = "\n".join(f"- {q}" for q in self.good_examples)
-        bad = "\n".join(f"- {q}\n  Why it is bad: {why}" for q, why in self.bad_examples)
+        bad = "\n".join(f"- {q} (bad: {why})" for q, why in self.bad_examples)
         parts = [self.role, f"Rules:\n{rules}"]
         if good:
-            parts.append(f"Good questions (they make sense on their own):\n{good}")
+            parts.append(f"Good questions:\n{good}")
         if bad:
-            parts.append(f"Bad questions (never write questions like these):\n{bad}")
-        parts.append(self.format_instructions())
-        parts.append("Reply with the JSON object only.")
+            parts.append(f"Bad questions, never like these:\n{bad}")
+        if self.format_instructions():
+            parts.append(self.format_instructions())
         return "\n\n".join(parts)
 
     user_template: ClassVar[str] = "Theme: {theme}\n\nText:\n{text}"
-    """The per-chunk message, with ``{theme}`` and ``{text}`` (and ``{source}``,
-    ``{headings}``) variables."""
+    """The per-chunk message for :meth:`template`, with ``{theme}`` and ``{text}``
+    (and ``{source}``, ``{headings}``) variables."""
+
+    def render_context(self, chunk: Chunk) -> list[str]:
+        """The lines above the text: the theme (the document's title or name), the
+        heading path down to the chunk and the run's context, each where given."""
+        lines = [f"Theme: {chunk.theme or '(not given)'}"]
+        headings = list(chunk.headings)
+        if headings and headings[0].strip() == chunk.theme.strip():
+            headings = headings[1:]  # the title heading is the theme already
+        if headings:
+            lines.append(f"Section: {' > '.join(headings)}")
+        if self.context.strip():
+            lines.append(f"Context: {' '.join(self.context.split())}")
+        return lines
 
     def render_user_message(self, chunk: Chunk) -> str:
-        """The per-chunk message: theme first, then the text, last."""
-        variables = chunk_variables(chunk)
-        return self.user_template.format(**{k: v for k, v in variables.items() if k != "chunk"})
+        """The per-chunk message: the context lines first, then the text, last."""
+        return "\n".join(self.render_context(chunk)) + f"\n\nText:\n{chunk.text}"
 
     def build_messages(self, chunk: Chunk) -> list[BaseMessage]:
         """The chat messages sent to the model for one chunk."""
@@ -159,7 +194,10 @@ class QAPrompt(Runnable[Any, PromptValue]):
         ]
 
     def template(self) -> ChatPromptTemplate:
-        """This prompt as a ``ChatPromptTemplate`` over ``theme`` and ``text``."""
+        """This prompt as a ``ChatPromptTemplate`` over ``theme`` and ``text``.
+
+        A template cannot leave out an empty line, so it has no section or context
+        line; use the ``QAPrompt`` itself as a chain's first link to keep them."""
         return ChatPromptTemplate.from_messages(
             [SystemMessage(content=self.render_instructions()), ("human", self.user_template)]
         )
@@ -184,8 +222,8 @@ class QAPrompt(Runnable[Any, PromptValue]):
         return (
             f"These questions about the text above are already written:\n{listed}\n\n"
             f"Write at least {wanted} more pairs about facts of the text that these "
-            "questions do not cover yet. Follow the same rules and the same JSON format; do "
-            "not repeat or rephrase the questions above."
+            "questions do not cover yet. Same rules, same JSON; do not repeat or rephrase "
+            "the questions above."
         )
 
     def build_topup_messages(
@@ -222,11 +260,12 @@ def check_prompt(prompt: object) -> PromptLike:
         return prompt
     if isinstance(prompt, BasePromptTemplate):
         missing = {"theme", "text"} - set(prompt.input_variables)
-        unknown = set(prompt.input_variables) - {"theme", "text", "source", "headings"}
+        known = {"theme", "text", "source", "headings", "context"}
+        unknown = set(prompt.input_variables) - known
         if missing or unknown:
             raise ConfigurationError(
                 f"the prompt template has variables {sorted(prompt.input_variables)}; a run "
-                "fills {theme} and {text} (and may fill {source}, {headings}): "
+                "fills {theme} and {text} (and may fill {source}, {headings}, {context}): "
                 f"{'add ' + str(sorted(missing)) if missing else 'remove ' + str(sorted(unknown))}"
             )
         return prompt
@@ -234,6 +273,28 @@ def check_prompt(prompt: object) -> PromptLike:
         f"prompt= must be a qasynth.QAPrompt or a LangChain ChatPromptTemplate, "
         f"got {type(prompt).__name__}"
     )
+
+
+def configure_prompt(
+    prompt: PromptLike, *, context: str | None = None, structured: bool = False
+) -> PromptLike:
+    """``prompt`` with the run's ``context`` text and structured mode applied.
+
+    A ``QAPrompt`` gets a configured copy; a template's ``{context}`` variable is
+    filled (empty without a context). A context for a template that has no
+    ``{context}`` variable is an error, so it is never silently dropped. A
+    template's own format text is the user's and stays as written."""
+    if isinstance(prompt, QAPrompt):
+        return prompt.configured(context=context, structured=structured)
+    if "context" in prompt.input_variables:
+        return prompt.partial(context=" ".join((context or "").split()))
+    if context and context.strip():
+        raise ConfigurationError(
+            f"context={context[:60]!r} is given but the prompt template has no {{context}} "
+            f"variable (it has {sorted(prompt.input_variables)}); add {{context}} to the "
+            "template or drop context= (--context)"
+        )
+    return prompt
 
 
 def render_messages(prompt: PromptLike, chunk: Chunk) -> list[BaseMessage]:

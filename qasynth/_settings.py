@@ -52,7 +52,7 @@ CHECK_OPTIONS = {  # flat name -> default_checks argument
 }
 MODEL_OPTIONS = ("model", "base_url", "api_key", "temperature")
 DIRECT = ("llm", "prompt", "chunker", "checks", "limits", "cache", "theme", "max_fix_attempts",
-          "progress")  # fmt: skip
+          "progress", "context", "structured")  # fmt: skip
 _KNOWN = (*DIRECT, *MODEL_OPTIONS, *CHUNK_OPTIONS, *LIMIT_OPTIONS, *CHECK_OPTIONS)
 
 

@@ -106,17 +106,21 @@ def canonical(bodies: list[dict[str, Any]]) -> list[str]:
     return sorted(json.dumps(body, sort_keys=True) for body in bodies)
 
 
+@pytest.mark.parametrize("structured", ["off", "on"])
 def test_a_batch_run_writes_the_same_file_as_a_live_run_from_the_same_requests(
-    tmp_path: Path, docs: Path
+    tmp_path: Path, docs: Path, structured: str
 ) -> None:
+    mode = ("--structured", structured)
     with FakeOpenAIServer() as live:
-        assert generate(live, tmp_path / "live.jsonl", docs, "--quiet").exit_code == 0
+        assert generate(live, tmp_path / "live.jsonl", docs, "--quiet", *mode).exit_code == 0
         live_bodies = chat_bodies(live)
     out = tmp_path / "batch.jsonl"
 
     with FakeOpenAIServer() as server:
-        result = generate_batch(server, out, docs)
+        result = generate(server, out, docs, "--batch", "--batch-poll-interval", "0", *mode)
         lines = batch_lines(server)
+    if structured == "on":  # the batch asks for the same strict schema as live calls
+        assert all("response_format" in line["body"] for line in lines)
 
     assert result.exit_code == 0, result.stderr
     assert out.read_bytes() == (tmp_path / "live.jsonl").read_bytes()
@@ -231,20 +235,30 @@ def test_parts_stay_within_the_provider_limit_of_requests_per_batch(
     assert out.read_bytes() == live_output
 
 
-def plan_cost(docs: Path, *extra: str) -> float:
+def plan_json(docs: Path, *extra: str) -> dict[str, Any]:
     result = CliRunner().invoke(main, ["plan", str(docs), "--json", *extra])
     assert result.exit_code == 0, result.output
-    cost = json.loads(result.output)["estimated_cost"]
-    assert isinstance(cost, float) and cost > 0
-    return cost
+    data: dict[str, Any] = json.loads(result.output)
+    assert isinstance(data["estimated_cost"], float) and data["estimated_cost"] > 0
+    return data
+
+
+def uncached_cost(plan: dict[str, Any]) -> float:
+    """The plan's tokens at the live input and output prices, nothing cached."""
+    price = plan["price"]
+    cost = plan["input_tokens"] * price["input_per_mtok"]
+    return float(cost + plan["output_tokens"] * price["output_per_mtok"]) / 1e6
 
 
 def test_plan_batch_prices_generation_at_half_and_live_steps_in_full(docs: Path) -> None:
-    live, batch = plan_cost(docs), plan_cost(docs, "--batch")
-    judged_live, judged_batch = plan_cost(docs, "--judge"), plan_cost(docs, "--judge", "--batch")
+    batch, judged_batch = plan_json(docs, "--batch"), plan_json(docs, "--judge", "--batch")
 
-    assert batch == pytest.approx(live / 2)
-    assert judged_live - judged_batch == pytest.approx(live / 2)  # the judge stays live
+    assert batch["cached_input_tokens"] == 0  # planned without prompt-cache discounts
+    assert batch["estimated_cost"] == pytest.approx(uncached_cost(batch) / 2)
+    steps = judged_batch["step_input_tokens"] * batch["price"]["input_per_mtok"]
+    steps += judged_batch["step_output_tokens"] * batch["price"]["output_per_mtok"]
+    judge_live = steps / 1e6  # the judge's calls stay live
+    assert judged_batch["estimated_cost"] == pytest.approx(batch["estimated_cost"] + judge_live)
     text = CliRunner().invoke(main, ["plan", str(docs), "--batch"]).output
     assert "Batch API rate (50% of these prices)" in text
 

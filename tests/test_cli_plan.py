@@ -103,7 +103,7 @@ def test_plan_counts_match_the_chunker_exactly(docs: Path, encoding: tiktoken.En
         "max": max(tokens),
     }
     assert max(tokens) <= 60
-    system = QAPrompt().render_instructions()
+    system = QAPrompt().configured(structured=True).render_instructions()  # gpt-4o-mini: auto
     user_messages = [f"Theme: {theme}\n\nText:\n{text}" for theme, text in chunks]
     assert data["input_tokens"] == sum(chat_tokens(encoding, system, u) for u in user_messages)
     assert data["output_tokens"] == round(0.6 * sum(tokens))
@@ -120,7 +120,10 @@ def test_cost_uses_the_model_input_and_output_prices(
     assert price is not None and price.input_per_mtok and price.output_per_mtok
     chunks = expected_chunks(docs, Chunker(encoding=encoding))
     assert data["output_tokens"] == sum(len(encoding.encode(text)) for _, text in chunks)
-    expected = (data["input_tokens"] * price.input_per_mtok
+    assert price.cached_input_per_mtok is not None
+    cached = data["cached_input_tokens"]
+    expected = ((data["input_tokens"] - cached) * price.input_per_mtok
+                + cached * price.cached_input_per_mtok
                 + data["output_tokens"] * price.output_per_mtok) / 1e6  # fmt: skip
     assert data["estimated_cost"] == pytest.approx(expected)
     assert data["prices_as_of"]
@@ -151,7 +154,8 @@ def test_show_prompt_prints_the_messages_for_the_first_chunk(
     system_at = result.stdout.index("--- system ---")
     user_at = result.stdout.index("--- user ---")
     assert system_at < user_at
-    assert QAPrompt().render_instructions() in result.stdout[system_at:user_at]
+    sent = QAPrompt().configured(structured=True)  # gpt-4o-mini: structured by default
+    assert sent.render_instructions() in result.stdout[system_at:user_at]
     assert result.stdout[user_at:].strip().endswith("Theme: short\n\nText:\nThe Acme X200 is red.")
 
     data = plan_json(str(docs / "short.md"), "--show-prompt", "--theme", "ignored for files")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 import tiktoken
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
@@ -51,6 +52,14 @@ def run_with(prompt: QAPrompt, enc: tiktoken.Encoding) -> RecordingChat:
     return model
 
 
+@pytest.fixture(scope="module")
+def o200k() -> tiktoken.Encoding | None:
+    try:
+        return tiktoken.get_encoding("o200k_base")
+    except Exception:  # no files and no network: the real-encoding test is skipped
+        return None
+
+
 # -- the default prompt --------------------------------------------------------------------
 
 
@@ -60,8 +69,9 @@ def test_default_instructions_are_in_english_and_ask_for_the_texts_language() ->
     assert prompt.role.isascii()
     assert all(rule.isascii() for rule in prompt.rules)
     system = system_text(prompt)
-    assert "language of the text" in system
+    assert "in the text's language" in system and "instructions are in English" in system
     assert "stand alone" in system
+    assert "as many unique pairs" in system and "first sentence to the last" in system
 
 
 def test_default_prompt_shows_good_examples_and_bad_ones_with_their_reasons() -> None:
@@ -72,16 +82,32 @@ def test_default_prompt_shows_good_examples_and_bad_ones_with_their_reasons() ->
     for question in prompt.good_examples:
         assert f"- {question}" in system
     for question, why in prompt.bad_examples:
-        assert f"- {question}\n  Why it is bad: {why}" in system
+        assert f"- {question} (bad: {why})" in system
     assert system.index("Good questions") < system.index("Bad questions")
 
 
-def test_default_prompt_gives_the_json_format_with_question_answer_pairs() -> None:
+def test_default_prompt_gives_the_json_format_as_a_compact_example() -> None:
     system = system_text(QAPrompt())
 
-    assert "question_answer_pairs" in system
-    assert '"question"' in system and '"answer"' in system
-    assert system.rstrip().endswith("Reply with the JSON object only.")
+    example = {"question_answer_pairs": [{"question": "...", "answer": "..."}]}
+    assert system.rstrip().endswith(json.dumps(example))
+    assert "Reply with JSON only" in system
+    assert "$defs" not in system  # no JSON schema dump
+
+
+def test_in_structured_mode_the_format_example_is_left_out() -> None:
+    plain, structured = QAPrompt(), QAPrompt().configured(structured=True)
+
+    assert "question_answer_pairs" not in system_text(structured)
+    assert system_text(structured) in system_text(plain)  # the rest is the same
+    assert not plain.structured  # configured() leaves the original alone
+
+
+def test_default_fixed_instructions_stay_short(o200k: tiktoken.Encoding | None) -> None:
+    """774 tokens before; the static part must stay well below the original workflow's."""
+    if o200k is None:
+        pytest.skip("o200k_base files not available")
+    assert len(o200k.encode(system_text(QAPrompt()))) <= 380
 
 
 def test_theme_and_chunk_text_come_last_in_the_final_message() -> None:
@@ -127,11 +153,23 @@ def test_overriding_class_attributes_changes_the_rendered_instructions() -> None
 
     assert "1. Ask only about coffee grinders." in custom
     assert "- What burr size does the Acme X200 coffee grinder use?" in custom
-    assert "- What size is it?\n  Why it is bad: 'It' is never named." in custom
+    assert "- What size is it? (bad: 'It' is never named.)" in custom
     for replaced in (*QAPrompt.rules, *QAPrompt.good_examples, QAPrompt.bad_examples[0][0]):
         assert replaced in default
         assert replaced not in custom
     assert "question_answer_pairs" in custom  # the format is still there
+
+
+def test_headings_below_the_title_and_the_context_come_before_the_text() -> None:
+    c = Chunk(text="E42: blocked burr.", theme="Acme X200 Manual", source="m.md", index=3,
+              headings=("Acme X200 Manual", "Troubleshooting", "Error codes"))  # fmt: skip
+    prompt = QAPrompt().configured(context="  Grinders\nsold in 2024 ")
+
+    assert prompt.build_messages(c)[-1].text == (
+        "Theme: Acme X200 Manual\nSection: Troubleshooting > Error codes\n"
+        "Context: Grinders sold in 2024\n\nText:\nE42: blocked burr."
+    )
+    assert prompt.build_messages(c)[0] == QAPrompt().build_messages(chunk())[0]  # static
 
 
 def test_synthesize_sends_the_subclassed_prompt_to_the_model(

@@ -14,6 +14,7 @@ from .._llm import DEFAULT_REQUEST_TIMEOUT
 from .._loaders import SUFFIXES
 from .._parsing import DEFAULT_MAX_FIX_ATTEMPTS
 from .._pipeline import Synthesizer
+from .._pricing import model_price
 from .._ray import run_to_file_on_ray
 from .._report import QualityReport
 from .._runs import failures_path_for, state_path_for
@@ -215,7 +216,8 @@ def generate(ctx: click.Context, /, inputs: tuple[str, ...], output: Path, **opt
         report, options, system_prompt=system_prompt, splits=splits,
         chunks=lambda: synthesizer.iter_chunks(documents),
     )  # fmt: skip
-    for line in [*summary_lines(report), *extra, *check_lines(report, options)]:
+    lines = summary_lines(report, model=synthesizer.model_name)
+    for line in [*lines, *extra, *check_lines(report, options)]:
         click.echo(line, err=True)
     ctx.exit(EXIT_PROBLEMS if report.failures else EXIT_OK)
 
@@ -244,8 +246,9 @@ def _plural(count: int, noun: str) -> str:
     return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
-def summary_lines(report: RunReport) -> list[str]:
-    """The end-of-run summary: what was done, kept, rejected and failed, and where it went."""
+def summary_lines(report: RunReport, *, model: str | None = None) -> list[str]:
+    """The end-of-run summary: what was done, kept, rejected and failed, and where it
+    went; with ``model``, what this invocation's tokens cost at its prices."""
     stats = report.stats
     documents = f"{stats.documents:,}"
     if stats.empty_documents:
@@ -259,6 +262,7 @@ def summary_lines(report: RunReport) -> list[str]:
         ),
         ("model calls", _calls_text(report)),
         ("tokens", _tokens_text(report)),
+        *([("cost", _cost_text(report, model))] if model else []),
         ("retries", _retries_text(report)),
         ("pairs", _pairs_text(report)),
     ]
@@ -306,6 +310,25 @@ def _tokens_text(report: RunReport) -> str:
     stats = report.stats
     cached = f" ({stats.cached_input_tokens:,} cached)" if stats.cached_input_tokens else ""
     return f"{stats.input_tokens:,} in{cached}, {stats.output_tokens:,} out"
+
+
+def _cost_text(report: RunReport, model: str) -> str:
+    stats = report.stats
+    price = model_price(model)
+    cost = (
+        None
+        if price is None
+        else price.cost(stats.input_tokens, stats.output_tokens, stats.cached_input_tokens)
+    )
+    if price is None or cost is None:
+        return f"unknown (no prices for {model!r} in qasynth's price table)"
+    cached = ""
+    if stats.cached_input_tokens and price.cached_input_per_mtok is not None:
+        cached = f", cached input at ${price.cached_input_per_mtok:,.3f}"
+    return (
+        f"~${cost:,.4f} at {price.model} prices (${price.input_per_mtok:,.2f} in{cached}, "
+        f"${price.output_per_mtok:,.2f} out per 1M tokens; an estimate)"
+    )
 
 
 def _retries_text(report: RunReport) -> str:

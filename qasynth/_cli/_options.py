@@ -43,6 +43,13 @@ _CHUNKING_OPTIONS = (
         "else its name without extension; stdin's is 'stdin').",
     ),
     click.option(
+        "--context",
+        metavar="TEXT",
+        help="Text about the documents shown above every chunk, after its title and heading "
+        'path, so questions name what they are about (e.g. "Acme X200 grinder manual, '
+        '2024").',
+    ),
+    click.option(
         "--chunk-size",
         type=click.IntRange(min=1),
         default=DEFAULT_CHUNK_SIZE,
@@ -60,6 +67,15 @@ _CHUNKING_OPTIONS = (
         "--encoding",
         help="tiktoken encoding for measuring text (e.g. o200k_base, cl100k_base). "
         "Default: the model's.",
+    ),
+    click.option(
+        "--structured",
+        type=click.Choice(["auto", "on", "off"]),
+        default="auto",
+        show_default=True,
+        help="Native structured outputs (the provider enforces the JSON schema; the prompt "
+        "drops its format example): auto = on for OpenAI models that support strict JSON "
+        "schemas at OpenAI's URL or Azure; on = also for other OpenAI-compatible servers.",
     ),
     click.option(
         "--prompt",
@@ -94,7 +110,8 @@ def apply_options(options: Sequence[Callable[[F], F]], function: F) -> F:
 
 
 def chunking_options(function: F) -> F:
-    """--model, --theme, --chunk-size, --chunk-overlap, --encoding, --prompt."""
+    """--model, --theme, --context, --chunk-size, --chunk-overlap, --encoding,
+    --structured, --prompt."""
     return apply_options(_CHUNKING_OPTIONS, function)
 
 

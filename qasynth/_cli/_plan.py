@@ -23,10 +23,12 @@ calling a model: no network and no API key needed (only the tokenizer's files).
 Counts documents (and empty ones), chunks and tokens per chunk exactly, with
 the same chunker. Model calls: one per chunk (fix calls and retries come on
 top). Input tokens are exact: each chunk's rendered prompt (system + user
-messages) counted as OpenAI counts chat input. Output tokens are an assumption:
---output-ratio times the chunk tokens. The cost uses the model's input and
-output prices from qasynth's dated price table; an unknown model gives "cost
-unknown".
+messages) counted as OpenAI counts chat input. Cached input tokens are an
+assumption: when the static system message is at least 1,024 tokens (OpenAI's
+prompt-caching minimum), every call after the first is taken to find it cached.
+Output tokens are an assumption: --output-ratio times the chunk tokens. The
+cost uses the model's input, cached-input and output prices from qasynth's
+dated price table; an unknown model gives "cost unknown".
 
 \b
 Examples:
@@ -91,6 +93,11 @@ def _cost(result: Plan) -> str:
             f"cost unknown (no input/output price for {result.model!r} in the price table "
             f"as of {result.prices_as_of})"
         )
+    cached = (
+        f"${price.cached_input_per_mtok:,.3f} cached in, "
+        if price.cached_input_per_mtok is not None
+        else ""
+    )
     batch = ""
     if result.batch:
         batch = (
@@ -99,8 +106,23 @@ def _cost(result: Plan) -> str:
         )
     return (
         f"${result.estimated_cost:,.4f} ({price.model}: ${price.input_per_mtok:,.2f} in, "
-        f"${price.output_per_mtok:,.2f} out per 1M tokens, prices as of {result.prices_as_of}"
-        f"{batch}; an estimate, check your provider's price page)"
+        f"{cached}${price.output_per_mtok:,.2f} out per 1M tokens, prices as of "
+        f"{result.prices_as_of}{batch}; an estimate, check your provider's price page)"
+    )
+
+
+def _input(result: Plan) -> str:
+    text = f"{result.input_tokens:,} (rendered prompts, system + user"
+    if result.structured:
+        text += "; structured output, no format example"
+    if result.cached_input_tokens:
+        return (
+            text + f"; ~{result.cached_input_tokens:,} cached: the static prefix of "
+            f"{result.static_prefix_tokens:,} tokens after the first call)"
+        )
+    return (
+        text + f"; none cached: the static prefix of {result.static_prefix_tokens:,} "
+        "tokens is below the 1,024-token caching minimum)"
     )
 
 
@@ -124,7 +146,7 @@ def format_plan(result: Plan) -> str:
         ("chunks", f"{result.chunks:,}"),
         ("tokens per chunk", _spread(result)),
         ("model calls", _calls(result)),
-        ("input tokens", f"{result.input_tokens:,} (rendered prompts, system + user)"),
+        ("input tokens", _input(result)),
         (
             "output tokens",
             f"~{result.output_tokens:,} (assumed {result.output_ratio:g} x chunk tokens; "

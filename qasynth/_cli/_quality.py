@@ -209,6 +209,8 @@ def run_settings(options: dict[str, Any]) -> dict[str, Any]:
         "model": options["model"],
         "prompt": load_prompt(options["prompt_spec"]),
         "theme": options["theme"],
+        "context": options["context"],
+        "structured": options["structured"],
         "chunk_size": options["chunk_size"],
         "chunk_overlap": options["chunk_overlap"],
         "encoding": options["encoding"],

@@ -24,6 +24,10 @@ Misbehaving servers: :class:`ErrorReply` with a ``code`` (``context_length_excee
 ``insufficient_quota``), a huge ``retry_after``, :class:`RawReply` (a proxy's HTML
 page) and :class:`Reset` (a dropped connection).
 Waits (latency, :class:`Delay`, :class:`Hang`) end as soon as ``stop()`` is called.
+A request's ``response_format`` (structured outputs) is accepted and recorded; the
+reply is the same JSON either way. Like OpenAI's prompt cache, a request whose
+prompt starts with at least 1,024 tokens (counted as 4 characters each) seen in an
+earlier request reports them as ``usage.prompt_tokens_details.cached_tokens``.
 
 In-process, :class:`ScriptedChatModel` answers each call by the qasynth step that
 makes it (``generate``, ``fix``, ``judge``, ...), read from the call's metadata;

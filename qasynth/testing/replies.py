@@ -36,6 +36,8 @@ class Content:
     text: str
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    finish_reason: str = "stop"
+    """``"length"`` for a reply cut off at the token limit."""
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ jobs and batches are kept by :class:`~qasynth.testing.resources.Resources`.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import math
@@ -69,7 +70,35 @@ def _tokens(text: str) -> int:
     return math.ceil(len(text) / 4)
 
 
-def _completion(ctx: ReplyContext, content: Content) -> _Response:
+_CACHE_MIN_CHARS = 4 * 1024  # 1,024 tokens at the server's 4 characters a token
+_CACHE_STEP_CHARS = 4 * 128
+
+
+class _PrefixCache:
+    """Prompt prefixes seen so far, as OpenAI's prompt cache keeps them: from 1,024
+    tokens on, in steps of 128 (tokens estimated at 4 characters each)."""
+
+    def __init__(self) -> None:
+        self._seen: set[bytes] = set()
+        self._lock = threading.Lock()
+
+    def cached_tokens(self, messages: list[dict[str, str]]) -> int:
+        """Tokens of the longest earlier-seen prefix of ``messages``; remembers theirs."""
+        text = "".join(f"\x00{m['role']}\x00{m['content']}" for m in messages).encode()
+        digest = hashlib.sha256()
+        hashes: list[tuple[int, bytes]] = []
+        done = 0
+        for end in range(_CACHE_MIN_CHARS, len(text) + 1, _CACHE_STEP_CHARS):
+            digest.update(text[done:end])
+            done = end
+            hashes.append((end, digest.copy().digest()))
+        with self._lock:
+            hit = max((end for end, h in hashes if h in self._seen), default=0)
+            self._seen.update(h for _, h in hashes)
+        return hit // 4
+
+
+def _completion(ctx: ReplyContext, content: Content, cached: int = 0) -> _Response:
     prompt = content.prompt_tokens
     if prompt is None:
         prompt = _tokens("".join(m["content"] for m in ctx.messages))
@@ -77,12 +106,15 @@ def _completion(ctx: ReplyContext, content: Content) -> _Response:
     if completion is None:
         completion = _tokens(content.text)
     message = {"role": "assistant", "content": content.text}
-    choice = {"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}
-    usage = {
+    choice = {"index": 0, "message": message, "finish_reason": content.finish_reason,
+              "logprobs": None}  # fmt: skip
+    usage: dict[str, Any] = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
     }
+    if cached:
+        usage["prompt_tokens_details"] = {"cached_tokens": min(cached, prompt)}
     payload = {
         "id": f"chatcmpl-fake-{ctx.number}",
         "object": "chat.completion",
@@ -217,6 +249,7 @@ class FakeOpenAIServer:
         self._records: list[RecordedRequest] = []
         self._count = self._in_flight = self._peak = 0
         self._batch_lines = 0
+        self._prefixes = _PrefixCache()
 
     # lifecycle
     def start(self) -> FakeOpenAIServer:
@@ -448,7 +481,7 @@ class FakeOpenAIServer:
         if isinstance(reply, RawReply):
             raw = reply.body.encode("utf-8")
             return _Response(reply.status, raw, content_type=reply.content_type)
-        return _completion(ctx, reply)
+        return _completion(ctx, reply, self._prefixes.cached_tokens(ctx.messages))
 
 
 def _embeddings(body: dict[str, Any]) -> _Response:
