@@ -132,7 +132,7 @@ class Synthesizer(Runnable[Any, Dataset]):
         if self.cache is not None and not self._cache_applied:
             cache = self.cache
             if isinstance(cache, (str, Path)):
-                cache = SQLiteResponseCache(cache)
+                cache = SQLiteResponseCache(cache, secrets=secrets_of(self.llm, self.api_key))
             self.llm = self.llm.model_copy(update={"cache": cache})
             self._cache_applied = True
         return self.llm
