@@ -232,7 +232,7 @@ class Synthesizer(Runnable[Any, Dataset]):
                     done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                     for result in _results_of(done):
                         progress.advance()
-                        yield result
+                        yield result  # saved before an error of the same batch is raised
                 pending.add(asyncio.create_task(runner.process(chunk, seq, config)))
             while pending:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
@@ -360,13 +360,14 @@ class Synthesizer(Runnable[Any, Dataset]):
         return run_sync(self.arun_to_file(docs, output, **options))
 
 
-def _results_of(done: set[asyncio.Task[ChunkResult]]) -> list[ChunkResult]:
-    """The results of finished tasks; the first error is raised once every task's
-    outcome has been looked at (so none prints "exception was never retrieved")."""
+def _results_of(done: set[asyncio.Task[ChunkResult]]) -> Iterator[ChunkResult]:
+    """The results of finished tasks, then the first error among them: every task's
+    outcome is looked at (so none prints "exception was never retrieved"), and the
+    chunks that finished alongside a failing one are still yielded (and saved)."""
     errors = [e for task in done if (e := task.exception()) is not None]
+    yield from (task.result() for task in done if task.exception() is None)
     if errors:
         raise errors[0]
-    return [task.result() for task in done]
 
 
 async def _cancel(tasks: set[asyncio.Task[ChunkResult]]) -> None:

@@ -24,7 +24,13 @@ from ._options import (
     chunking_options,
     system_prompt_options,
 )
-from ._outputs import check_lines, output_options, prepare_outputs, write_outputs
+from ._outputs import (
+    check_lines,
+    output_options,
+    prepare_outputs,
+    provenance_path_for,
+    write_outputs,
+)
 from ._quality import chosen_splits, quality_options, run_settings, split_options
 
 __all__ = ["generate", "summary_lines"]
@@ -145,6 +151,7 @@ def generate(ctx: click.Context, /, inputs: tuple[str, ...], output: Path, **opt
     documents = collect_documents(inputs, options)
     refuse_overwriting_inputs(
         [output, state_path_for(output), failures_path_for(output), options["report_path"],
+         provenance_path_for(output) if options["provenance"] else None,
          *(split_paths(output).values() if splits else ())],
         documents.items,
         read_suffixes=SUFFIXES,
