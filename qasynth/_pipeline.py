@@ -221,9 +221,10 @@ class Synthesizer(Runnable[Any, Dataset]):
         runner = self.runner(caller := self.make_caller())  # no key: fails before any work
         chunks = await asyncio.to_thread(lambda: list(self.iter_chunks(docs, stats=stats)))
         todo = [(seq, c) for seq, c in enumerate(chunks) if skip is None or not skip(c)]
-        stats.chunks_resumed += len(chunks) - len(todo)
+        resumed = len(chunks) - len(todo)
+        stats.chunks_resumed += resumed
         del chunks
-        progress = Progress(len(todo), enabled=self.progress)
+        progress = Progress(len(todo), enabled=self.progress, resumed=resumed)
         caller.on_wait = progress.waiting
         pending: set[asyncio.Task[ChunkResult]] = set()
         try:
