@@ -45,13 +45,15 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (
         EXIT_PROBLEMS,
         "finished with problems: failed chunks (generate), skipped rows (convert), problems "
-        "found (check), a job that failed or was cancelled (finetune); or stopped on an "
-        "unexpected error",
+        "found (check), a job that failed or was cancelled (finetune); stopped because the "
+        "provider asks to wait longer than --max-wait; or stopped on an unexpected error",
     ),
     (
         EXIT_USAGE,
-        "usage or input error: bad option, unreadable input, no API key, credentials or "
-        "model refused, saved run state that does not match",
+        "usage or input error: bad option, unreadable input, an output that would overwrite "
+        "an input, no API key, credentials, model or quota refused, no model server at the "
+        "URL, saved run state that does not match or is damaged, another run writing the "
+        "same output, an output that cannot be written",
     ),
     (EXIT_INTERRUPTED, "interrupted (Ctrl-C); run the same command again to resume"),
 )
