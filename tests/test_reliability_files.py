@@ -427,3 +427,22 @@ def test_check_reports_deeply_nested_json_as_a_problem_on_its_line(
     assert report.examples == 2
     assert result.exit_code == 1
     assert "line 2: not valid JSON: nested too deeply" in result.output
+
+
+@pytest.mark.parametrize("command", ["generate", "convert", "eval"])
+def test_deeply_nested_json_in_an_input_is_one_line_not_an_unexpected_error(
+    tmp_path: Path, server: FakeOpenAIServer, command: str
+) -> None:
+    path = tmp_path / "docs.jsonl"
+    path.write_text('{"text": ' + "[" * 5000 + "]" * 5000 + "}\n", encoding="utf-8")
+    extra = {
+        "generate": ["--base-url", server.base_url],
+        "eval": ["--model", "m", "--base-url", server.base_url],
+        "convert": [],
+    }[command]
+    output = [] if command == "eval" else ["-o", tmp_path / "out.jsonl"]
+    result = run(command, path, *output, *extra)  # fmt: skip
+
+    assert result.exit_code == 2
+    assert "nested too deeply" in error_line(result)
+    assert server.requests == []

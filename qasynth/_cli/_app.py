@@ -145,6 +145,12 @@ def _report(exc: Exception, *, debug: bool) -> int:
     if isinstance(exc, OSError):
         echo_error(_os_error_text(exc))
         return EXIT_USAGE
+    if isinstance(exc, RecursionError):  # json.loads on a line nested thousands deep
+        echo_error(
+            "an input holds JSON nested too deeply to read (arrays or objects thousands deep "
+            "inside one another); find the line with: qasynth check FILE, and remove it"
+        )
+        return EXIT_USAGE
     hint = "" if debug else " (run again with --debug for the traceback, and please report it)"
     echo_error(f"unexpected {type(exc).__name__}: {exc}{hint}")
     return EXIT_PROBLEMS
