@@ -3,7 +3,8 @@
 The same prompt sent to the same model with the same parameters is answered
 from the cache instead of a second paid call. Keys are SHA-256 hashes of the
 model description and the prompt, so neither the documents nor anything from
-the model's configuration is stored in clear; API keys are never part of it.
+the model's configuration is stored in clear; API keys are never part of it, and
+``secrets`` quoted in a reply are removed before it is stored.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import hashlib
 import json
 import sqlite3
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +21,17 @@ from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
 from langchain_core.messages import message_to_dict, messages_from_dict
 from langchain_core.outputs import ChatGeneration, Generation
 
+from ._secrets import remove_secrets
+
 __all__ = ["SQLiteResponseCache"]
 
 
 class SQLiteResponseCache(BaseCache):
     """``BaseCache`` storing generations in a SQLite file (safe across threads)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, secrets: Iterable[str | None] = ()) -> None:
         self.path = Path(path)
+        self.secrets = tuple(s for s in secrets if s)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False)
@@ -57,6 +62,7 @@ class SQLiteResponseCache(BaseCache):
 
     def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
         value = json.dumps([_dump_generation(g) for g in return_val], ensure_ascii=False)
+        value = remove_secrets(value, self.secrets)
         with self._lock, self._db:
             self._db.execute(
                 "INSERT OR REPLACE INTO responses VALUES (?, ?)",

@@ -18,6 +18,7 @@ Errors are classified by status code and exception type (:func:`classify_error`)
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from collections import Counter
@@ -182,11 +183,13 @@ def _kind(exc: BaseException, status: int | None, code: str | None) -> ErrorKind
         return "fatal"
     if status in (400, 413, 422):
         return "request"
+    if status is not None and 400 <= status < 500 and status not in (408, 409, 425):
+        return "fatal"  # 405, 410, 415, ...: not an API at this URL, or not this API
     if status is not None and status >= 500:
         return "transient"
     if isinstance(exc, (openai.APITimeoutError, TimeoutError, asyncio.TimeoutError)):
         return "transient"
-    if isinstance(exc, openai.APIResponseValidationError):
+    if isinstance(exc, openai.APIResponseValidationError) or _not_json(exc):
         return "unreachable"
     unreachable = (ConnectionRefusedError, OSError)
     if isinstance(exc, openai.APIConnectionError):
@@ -197,6 +200,16 @@ def _kind(exc: BaseException, status: int | None, code: str | None) -> ErrorKind
                 return "unreachable"
         return "transient"
     return "transient"
+
+
+def _not_json(exc: BaseException) -> bool:
+    """Whether a reply that came back was not the API's JSON (an HTML page, a proxy's text)."""
+    for cause in _causes(exc):
+        if isinstance(cause, json.JSONDecodeError):
+            return True
+        if isinstance(cause, ValueError) and "Unexpected response type" in str(cause):
+            return True  # langchain-openai: the body was parsed as text, not JSON
+    return False
 
 
 def classify_error(exc: BaseException, secrets: Iterable[str | None] = ()) -> CallError:

@@ -31,6 +31,7 @@ from ._errors import ParseError
 from ._parsing import ParsedReply, ReplyParser, StructuredParser, message_text
 from ._prompts import PromptLike, chunk_variables
 from ._schema import QA, Chunk, ChunkFailure, QARecord, Rejection
+from ._secrets import redact
 from ._stats import Stats
 from .checks._contract import Check, ChunkContext
 
@@ -196,7 +197,7 @@ class ChunkRunner:
         except RequestRefused as exc:
             halves = _halves(chunk.text) if depth < 2 and _over_context(exc) else None
             if not halves:
-                result.failure = _failure(result.chunk, exc)
+                result.failure = _failure(result.chunk, exc, self.caller.secrets)
                 return None
             records: list[QARecord] = []
             for half in halves:
@@ -207,7 +208,7 @@ class ChunkRunner:
             result.repairs.append("split_over_context")
             return records
         except (CallFailed, ParseError) as exc:
-            result.failure = _failure(result.chunk, exc)
+            result.failure = _failure(result.chunk, exc, self.caller.secrets)
             return None
         result.raw_output = f"{result.raw_output}\n\n{parsed.raw_output}".strip()
         return self._take(parsed, result.chunk, result)
@@ -299,7 +300,8 @@ def _refusal_text(chunk: Chunk, exc: RequestRefused) -> str:
     return f"the provider refused {where} as an invalid request ({message})"
 
 
-def _failure(chunk: Chunk, exc: CallFailed | ParseError) -> ChunkFailure:
+def _failure(chunk: Chunk, exc: CallFailed | ParseError, secrets: Sequence[str]) -> ChunkFailure:
+    """Why ``chunk`` failed, with the raw output, the configured keys removed."""
     transient = False
     if isinstance(exc, ParseError):
         reason, raw, attempts = str(exc), exc.raw_output, exc.attempts
@@ -313,8 +315,8 @@ def _failure(chunk: Chunk, exc: CallFailed | ParseError) -> ChunkFailure:
         source=chunk.source,
         theme=chunk.theme,
         chunk_index=chunk.index,
-        reason=reason,
-        raw_output=raw,
+        reason=redact(reason, secrets),
+        raw_output=redact(raw, secrets),
         attempts=attempts,
         transient=transient,
     )

@@ -12,8 +12,8 @@ other than system, user, assistant (``tool`` and ``function`` are reported as
 unsupported by this checker); content not a string or empty (an assistant
 message with ``tool_calls`` or ``function_call`` may omit it); ``weight`` not 0
 or 1, or on a non-assistant message; no assistant message; a BOM; fewer than
-``min_examples`` valid examples (line 0: the whole file). A file that is not
-UTF-8 gives one problem, and checking stops there.
+``min_examples`` valid examples (line 0: the whole file); JSON nested too deeply
+to read. A file that is not UTF-8 gives one problem, and checking stops there.
 
 Tokens, epochs and billed tokens are worked out as OpenAI's cookbook does (see
 :func:`~qasynth._pricing.count_example_tokens`, :func:`~qasynth._pricing.default_epochs`
@@ -65,6 +65,7 @@ _SHOWN_PROBLEMS = 20
 _BOM = "starts with a byte order mark (BOM); save the file as UTF-8 without BOM"
 _ROLE_LIST = "system, user, assistant"
 _SHOWN_DUPLICATES = 5
+_TOO_DEEP = "not valid JSON: nested too deeply to read (arrays or objects inside one another)"
 
 
 @dataclass(frozen=True)
@@ -268,6 +269,8 @@ def _line_problems(text: str) -> tuple[list[str], list[Any] | None]:
         return ["blank line; remove it"], None
     try:
         obj = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        return [_TOO_DEEP], None
     except ValueError as exc:
         detail = f"{exc.msg} (column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else exc
         return [f"not valid JSON: {detail}"], None

@@ -151,7 +151,7 @@ class Synthesizer(Runnable[Any, Dataset]):
         if self.cache is not None and not self._cache_applied:
             cache = self.cache
             if isinstance(cache, (str, Path)):
-                cache = SQLiteResponseCache(cache)
+                cache = SQLiteResponseCache(cache, secrets=secrets_of(self.llm, self.api_key))
             self.llm = self.llm.model_copy(update={"cache": cache})
             self._cache_applied = True
         return self.llm
@@ -259,11 +259,12 @@ class Synthesizer(Runnable[Any, Dataset]):
             check.prepare()  # a check's own key or package: fails before any work too
         chunks = await asyncio.to_thread(lambda: list(self.iter_chunks(docs, stats=stats)))
         todo = [(seq, c) for seq, c in enumerate(chunks) if skip is None or not skip(c)]
-        stats.chunks_resumed += len(chunks) - len(todo)
+        resumed = len(chunks) - len(todo)
+        stats.chunks_resumed += resumed
         del chunks
         if batch is not None:
             runner = self.runner(caller := await batch.caller(caller, todo))
-        progress = Progress(len(todo), enabled=self.progress)
+        progress = Progress(len(todo), enabled=self.progress, resumed=resumed)
         caller.on_wait = progress.waiting
         pending: set[asyncio.Task[ChunkResult]] = set()
         try:
@@ -272,7 +273,7 @@ class Synthesizer(Runnable[Any, Dataset]):
                     done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                     for result in _results_of(done):
                         progress.advance()
-                        yield result
+                        yield result  # saved before an error of the same batch is raised
                 pending.add(asyncio.create_task(runner.process(chunk, seq, config)))
             while pending:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
@@ -415,13 +416,14 @@ class Synthesizer(Runnable[Any, Dataset]):
         return run_sync(self.arun_to_file(docs, output, **options))
 
 
-def _results_of(done: set[asyncio.Task[ChunkResult]]) -> list[ChunkResult]:
-    """The results of finished tasks; the first error is raised once every task's
-    outcome has been looked at (so none prints "exception was never retrieved")."""
+def _results_of(done: set[asyncio.Task[ChunkResult]]) -> Iterator[ChunkResult]:
+    """The results of finished tasks, then the first error among them: every task's
+    outcome is looked at (so none prints "exception was never retrieved"), and the
+    chunks that finished alongside a failing one are still yielded (and saved)."""
     errors = [e for task in done if (e := task.exception()) is not None]
+    yield from (task.result() for task in done if task.exception() is None)
     if errors:
         raise errors[0]
-    return [task.result() for task in done]
 
 
 async def _cancel(tasks: set[asyncio.Task[ChunkResult]]) -> None:

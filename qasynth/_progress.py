@@ -2,7 +2,11 @@
 
 The total is known before the first model call (every input is read and split
 first), so the percentage never goes backwards. Chunks resumed from an earlier
-run are not in the total and do not count toward the rate.
+run are not in the total and do not count toward the rate. When stderr is not
+a terminal (a log file, CI), no bar frames are written: status lines go to the
+``qasynth.progress`` logger instead (the command shows them on stderr): one at
+the start, one every ``every`` seconds, and one when requests pause for a rate
+limit.
 """
 
 from __future__ import annotations
@@ -20,31 +24,51 @@ logger = logging.getLogger("qasynth.progress")
 
 
 class Progress:
-    """Shows chunks done out of ``total``; ``enabled=False`` shows nothing."""
+    """Shows chunks done out of ``total``; ``enabled=False`` shows nothing.
 
-    def __init__(self, total: int, *, enabled: bool = True, every: float = 30.0) -> None:
+    ``resumed`` chunks were finished by an earlier run: they are named at the start
+    but are neither in the total nor in the rate."""
+
+    def __init__(
+        self, total: int, *, enabled: bool = True, every: float = 30.0, resumed: int = 0
+    ) -> None:
         self.total = total
         self.done = 0
         self.enabled = enabled
         self._every = every
         self._started = time.monotonic()
         self._last_line = self._started
+        self._waiting_until = 0.0
         self._bar: Any = None
-        if enabled and sys.stderr.isatty():
+        if not enabled:
+            return
+        if sys.stderr.isatty():
             self._bar = tqdm(total=total, unit="chunk", desc="qasynth", file=sys.stderr)
+        else:
+            earlier = f" ({resumed:,} finished by an earlier run)" if resumed else ""
+            logger.info("qasynth: %s chunks to do%s", f"{total:,}", earlier)
 
     def advance(self, n: int = 1) -> None:
         self.done += n
+        now = time.monotonic()
         if self._bar is not None:
+            if self._waiting_until and now >= self._waiting_until:
+                self._waiting_until = 0.0
+                self._bar.set_postfix_str("", refresh=False)
             self._bar.update(n)
-        elif self.enabled and time.monotonic() - self._last_line >= self._every:
+        elif self.enabled and now - self._last_line >= self._every:
             self._status()
 
     def waiting(self, seconds: float) -> None:
-        """Say that requests are paused (the provider asked to wait)."""
+        """Say that requests are paused (the provider asked to wait), once per pause."""
+        now = time.monotonic()
+        if not self.enabled or now + seconds <= self._waiting_until:
+            return
+        fresh = now >= self._waiting_until
+        self._waiting_until = now + seconds
         if self._bar is not None:
             self._bar.set_postfix_str(f"waiting {seconds:.0f} s (rate limit)")
-        elif self.enabled:
+        elif fresh:
             logger.info("qasynth: waiting %.0f s: the provider asked to slow down", seconds)
 
     def _status(self) -> None:
@@ -53,7 +77,11 @@ class Progress:
         rate = self.done / elapsed if elapsed > 0 else 0.0
         percent = 100.0 * self.done / self.total if self.total else 100.0
         logger.info(
-            "qasynth: %d/%d chunks (%.0f%%), %.2f chunks/s", self.done, self.total, percent, rate
+            "qasynth: %s/%s chunks (%.0f%%), %.2f chunks/s",
+            f"{self.done:,}",
+            f"{self.total:,}",
+            percent,
+            rate,
         )
 
     def close(self) -> None:

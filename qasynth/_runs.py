@@ -78,6 +78,7 @@ class RunState:
             ) from None
 
     def _open(self, restart: bool) -> sqlite3.Connection:
+        self.path.touch()  # SQLite would make it 0644 whatever the umask; this is 0666 - umask
         try:
             db = sqlite3.connect(self.path)
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}

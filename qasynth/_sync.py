@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -38,16 +37,26 @@ def _background_loop() -> asyncio.AbstractEventLoop:
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro`` to completion on the private loop and return its result.
 
-    On KeyboardInterrupt the coroutine is cancelled (so it can close files and
-    state) before the interrupt is raised again.
+    On KeyboardInterrupt the coroutine is cancelled, and given up to 10 s to close
+    its files, state and progress bar, before the interrupt is raised again (so
+    nothing is printed after the command's last message).
     """
-    future = asyncio.run_coroutine_threadsafe(coro, _background_loop())
+    started, finished = threading.Event(), threading.Event()
+
+    async def watched() -> T:
+        started.set()
+        try:
+            return await coro
+        finally:
+            finished.set()
+
+    future = asyncio.run_coroutine_threadsafe(watched(), _background_loop())
     try:
         return future.result()
     except KeyboardInterrupt:
         future.cancel()
-        with contextlib.suppress(BaseException):
-            future.result(timeout=10)
+        if started.is_set():  # else it never runs: nothing to wait for
+            finished.wait(timeout=10)
         raise
     except concurrent.futures.CancelledError:
         raise KeyboardInterrupt from None

@@ -45,13 +45,15 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (
         EXIT_PROBLEMS,
         "finished with problems: failed chunks (generate), skipped rows (convert), problems "
-        "found (check), a job that failed or was cancelled (finetune); or stopped on an "
-        "unexpected error",
+        "found (check), a job that failed or was cancelled (finetune); stopped because the "
+        "provider asks to wait longer than --max-wait; or stopped on an unexpected error",
     ),
     (
         EXIT_USAGE,
-        "usage or input error: bad option, unreadable input, no API key, credentials or "
-        "model refused, saved run state that does not match",
+        "usage or input error: bad option, unreadable input, an output that would overwrite "
+        "an input, no API key, credentials, model or quota refused, no model server at the "
+        "URL, saved run state that does not match or is damaged, another run writing the "
+        "same output, an output that cannot be written",
     ),
     (EXIT_INTERRUPTED, "interrupted (Ctrl-C); run the same command again to resume"),
 )
@@ -142,6 +144,12 @@ def _report(exc: Exception, *, debug: bool) -> int:
         return EXIT_PROBLEMS
     if isinstance(exc, OSError):
         echo_error(_os_error_text(exc))
+        return EXIT_USAGE
+    if isinstance(exc, RecursionError):  # json.loads on a line nested thousands deep
+        echo_error(
+            "an input holds JSON nested too deeply to read (arrays or objects thousands deep "
+            "inside one another); find the line with: qasynth check FILE, and remove it"
+        )
         return EXIT_USAGE
     hint = "" if debug else " (run again with --debug for the traceback, and please report it)"
     echo_error(f"unexpected {type(exc).__name__}: {exc}{hint}")

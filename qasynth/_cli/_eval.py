@@ -13,6 +13,7 @@ from .._evaluate import aask, aevaluate
 from .._llm import DEFAULT_MODEL
 from .._sync import run_sync
 from ._app import INTERRUPT_HINT
+from ._guard import refuse_overwriting_inputs
 
 __all__ = ["ask_command", "eval_command"]
 
@@ -114,6 +115,7 @@ Examples:
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
 @click.pass_context
 def eval_command(ctx: click.Context, /, test: Path, **options: Any) -> None:
+    refuse_overwriting_inputs([options["output"], options["report"]], [test])
     ctx.meta[INTERRUPT_HINT] = "answers graded so far are kept; run the same command to go on"
     result = run_sync(
         aevaluate(

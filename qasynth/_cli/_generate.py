@@ -28,7 +28,13 @@ from ._options import (
     chunking_options,
     system_prompt_options,
 )
-from ._outputs import check_lines, output_options, prepare_outputs, write_outputs
+from ._outputs import (
+    check_lines,
+    output_options,
+    prepare_outputs,
+    provenance_path_for,
+    write_outputs,
+)
 from ._quality import chosen_splits, quality_options, run_settings, split_options
 
 __all__ = ["generate", "summary_lines"]
@@ -49,12 +55,27 @@ Examples:
   qasynth generate notes/ -o train.jsonl --batch    # half price, within 24 h
 
 Runs are resumable: finished chunks are kept in OUT.qasynth.sqlite, so running
-the same command again after a crash or Ctrl-C continues where it stopped.
-Failed chunks (with the reason and the raw model output) go to
+the same command again after a crash, a kill or Ctrl-C continues where it
+stopped. Failed chunks (with the reason and the raw model output) go to
 OUT.failures.jsonl; --retry-failed tries them again. A summary is printed on
-stderr, followed by a check of the written file. Exit code 1 when any chunk
-failed; 2 without an API key (OPENAI_API_KEY, or --base-url for a server that
-needs none), checked before any work.
+stderr, followed by a check of the written file.
+
+\b
+When things go wrong:
+  every input is read first: an unreadable file stops the run before any call (exit 2)
+  an output that is an input, or lies where inputs are read: refused (exit 2)
+  a second run on the same OUT: refused at once, naming the first run's pid (exit 2)
+  429, 5xx, timeouts, dropped connections: retried; chunks that still fail are
+      tried again by the same command (exit 1)
+  Retry-After above --max-wait: the run stops; run the same command later (exit 1)
+  a request refused (context length, content filter): that chunk fails, the rest
+      is written (exit 1); an over-long chunk is first tried in halves
+  no server at the URL, an HTML page instead of the API, a refused key, an
+      unknown model, no quota: the run stops within seconds (exit 2)
+  a damaged state file: named, --restart replaces it; a full disk or read-only
+      folder: named (exit 2). Finished chunks are kept in every case.
+Exit code 1 when any chunk failed; 2 without an API key (OPENAI_API_KEY, or
+--base-url for a server that needs none), checked before any work.
 """
 
 _RUN_OPTIONS = (
@@ -187,6 +208,7 @@ def generate(ctx: click.Context, /, inputs: tuple[str, ...], output: Path, **opt
     documents = collect_documents(inputs, options)
     refuse_overwriting_inputs(
         [output, state_path_for(output), failures_path_for(output), options["report_path"],
+         provenance_path_for(output) if options["provenance"] else None,
          *(split_paths(output).values() if splits else ())],
         documents.items,
         read_suffixes=SUFFIXES,

@@ -1,0 +1,530 @@
+"""Issue 9, when the model server misbehaves: what fails one chunk, what stops the run, and
+that keys never leak (against the loopback fake server, one test per reported failure)."""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tiktoken
+from click.testing import CliRunner, Result
+from langchain_openai import ChatOpenAI
+
+import qasynth._tokens
+from qasynth import AuthenticationError, Synthesizer, synthesize
+from qasynth._cli import main
+from qasynth.testing import (
+    Content,
+    ErrorReply,
+    FakeOpenAIServer,
+    RawReply,
+    RecordedRequest,
+    Reply,
+    ReplyContext,
+    default_responder,
+    is_fix_request,
+)
+
+TESTS = Path(__file__).resolve().parent
+KEY = "k3y-Zebra-9f8e7d6c5b4a"  # not shaped like sk-...: only its value can find it
+LONG = " ".join(
+    f"Sentence {i} of the long report names the Zephyr rover's part {i}." for i in range(12)
+)
+
+
+@pytest.fixture(autouse=True)
+def offline_tokenizer(monkeypatch: pytest.MonkeyPatch, offline_encoding: tiktoken.Encoding) -> None:
+    monkeypatch.setattr(qasynth._tokens, "_load", lambda name: offline_encoding)
+
+
+@pytest.fixture
+def api_key(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    return KEY
+
+
+def notes(folder: Path, count: int, **extra: str) -> Path:
+    """``count`` one-chunk documents (doc00.txt, ...) plus ``extra`` named ones."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        (folder / f"doc{i:02d}.txt").write_text(
+            f"Document {i} says the Zephyr {i} rover reached crater {i * 7}.", encoding="utf-8"
+        )
+    for name, text in extra.items():
+        (folder / f"{name}.txt").write_text(text, encoding="utf-8")
+    return folder
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args))
+
+
+def generate(url: str, out: Path, *inputs: Path, extra: tuple[str, ...] = ()) -> Result:
+    return run("generate", *map(str, inputs), "-o", str(out), "--base-url", url, "-q", *extra)
+
+
+def chat_requests(server: FakeOpenAIServer) -> list[RecordedRequest]:
+    return [r for r in server.requests if r.path.endswith("/chat/completions")]
+
+
+def statuses(out: Path) -> dict[str, int]:
+    db = sqlite3.connect(f"{out}.qasynth.sqlite")
+    try:
+        return dict(db.execute("SELECT status, count(*) FROM chunks GROUP BY status").fetchall())
+    finally:
+        db.close()
+
+
+def error_lines(result: Result) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+
+
+def closed_port_url() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"  # nothing listens there any more
+
+
+def refuse_theme(theme: str, reply: Reply) -> Any:
+    """A responder that gives ``reply`` to every request about ``theme``."""
+
+    def respond(ctx: ReplyContext) -> Reply:
+        if f"Theme: {theme}\n" in ctx.document_message:
+            return reply
+        return default_responder(ctx)
+
+    return respond
+
+
+# -- 2. a refusal that concerns one request fails one chunk ----------------------------------
+
+
+def test_a_chunk_over_the_context_is_split_in_halves_and_both_halves_are_kept(
+    tmp_path: Path, api_key: str
+) -> None:
+    over = ErrorReply(400, "This model's maximum context length is 8192 tokens.",
+                      code="context_length_exceeded")  # fmt: skip
+
+    def respond(ctx: ReplyContext) -> Reply:
+        return over if len(ctx.document_message) > len(LONG) * 0.7 else default_responder(ctx)
+
+    folder = notes(tmp_path / "notes", 2, long=LONG)
+    out = tmp_path / "out.jsonl"
+    with FakeOpenAIServer(responder=respond) as server:
+        result = generate(server.base_url, out, folder, extra=("--chunk-size", "2000"))
+        sent = [r.body["messages"][-1]["content"] for r in server.requests]
+
+    assert result.exit_code == 0, result.stderr
+    long_requests = [text for text in sent if "Theme: long" in text]
+    assert len(long_requests) == 3  # refused whole, then each half alone
+    answers = [line["messages"][-1]["content"] for line in map(json.loads, out.open())]
+    assert any("part 0" in a for a in answers) and any("part 11" in a for a in answers)
+    assert not (tmp_path / "out.failures.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    ("reply", "reason"),
+    [
+        pytest.param(
+            ErrorReply(
+                400,
+                "This model's maximum context length is 8192 tokens.",
+                code="context_length_exceeded",
+            ),
+            "is over the model's context, even in halves; lower --chunk-size",
+            id="context-length",
+        ),
+        pytest.param(
+            ErrorReply(400, "The response was filtered.", code="content_filter"),
+            "the provider's content filter refused chunk 0 of",
+            id="content-filter",
+        ),
+        pytest.param(
+            ErrorReply(400, "Invalid 'messages[1].content': string too long."),
+            "the provider refused chunk 0 of",
+            id="invalid-request",
+        ),
+    ],
+)
+def test_a_refused_request_fails_its_chunk_and_the_run_writes_the_rest(
+    tmp_path: Path, api_key: str, reply: ErrorReply, reason: str
+) -> None:
+    folder = notes(tmp_path / "notes", 3, long=LONG)
+    out = tmp_path / "out.jsonl"
+    with FakeOpenAIServer(responder=refuse_theme("long", reply)) as server:
+        result = generate(server.base_url, out, folder)
+        failures = (tmp_path / "out.failures.jsonl").read_text(encoding="utf-8").splitlines()
+        again = generate(server.base_url, out, folder)  # a plain rerun does not pay again
+        smaller = generate(
+            server.base_url, out, folder, extra=("--chunk-size", "60", "--chunk-overlap", "0")
+        )
+
+    assert result.exit_code == 1, result.stderr
+    assert error_lines(result) == []
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 3  # one pair per other document
+    [failure] = map(json.loads, failures)
+    assert failure["source"].endswith("long.txt")
+    assert reason in failure["reason"]
+    assert "API key" not in result.stderr
+    assert "1 failed" in result.stderr and "--retry-failed" in result.stderr
+    assert again.exit_code == 1 and "4 resumed" in again.stderr
+    # other chunking keeps every finished chunk: no --restart, no StateError
+    assert smaller.exit_code in (0, 1), smaller.stderr
+    assert "resumed from an earlier run" in smaller.stderr
+
+
+def test_a_rerun_without_retry_failed_asks_nothing_for_refused_chunks(
+    tmp_path: Path, api_key: str
+) -> None:
+    folder = notes(tmp_path / "notes", 2, long=LONG)
+    out = tmp_path / "out.jsonl"
+    refusal = ErrorReply(400, "The response was filtered.", code="content_filter")
+    with FakeOpenAIServer(responder=refuse_theme("long", refusal)) as server:
+        generate(server.base_url, out, folder)
+        before = len(chat_requests(server))
+        again = generate(server.base_url, out, folder)
+        retried = generate(server.base_url, out, folder, extra=("--retry-failed",))
+
+        assert len(chat_requests(server)) - before == 1  # only --retry-failed asked again
+    assert again.exit_code == 1 and retried.exit_code == 1
+
+
+# -- 3. stop early when retrying cannot help ---------------------------------------------------
+
+
+@pytest.mark.parametrize("server_kind", ["closed-port", "html-page", "not-json"])
+def test_a_server_that_is_not_there_stops_the_run_within_seconds(
+    tmp_path: Path, api_key: str, server_kind: str
+) -> None:
+    folder = notes(tmp_path / "notes", 25)
+    out = tmp_path / "out.jsonl"
+    replies = {"html-page": RawReply(), "not-json": RawReply(200, "{oops", "application/json")}
+    with FakeOpenAIServer(responder=lambda ctx: replies.get(server_kind, RawReply())) as server:
+        url = closed_port_url() if server_kind == "closed-port" else server.base_url
+        started = time.monotonic()
+        result = generate(url, out, folder)
+        elapsed = time.monotonic() - started
+        answered = len(chat_requests(server))
+
+    assert result.exit_code == 2, result.stderr
+    [line] = error_lines(result)
+    assert f"cannot reach the model server at {url} (model gpt-4o-mini)" in line
+    assert "--base-url" in line
+    assert elapsed < 5  # was 44 s for 25 chunks: 5 tries each
+    assert answered <= 8 + 2  # the first round of requests in flight, no retries
+    assert statuses(out) == {}  # nothing marked failed: the next run tries every chunk
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("reply", "says"),
+    [
+        pytest.param(ErrorReply(401, f"Incorrect API key provided: {KEY}."),
+                     "the API key was refused", id="401"),
+        pytest.param(ErrorReply(403, "Project does not have access to model."),
+                     "may not use this model", id="403"),
+        pytest.param(ErrorReply(404, "The model `nope` does not exist."),
+                     "check --model and --base-url", id="404"),
+        pytest.param(ErrorReply(429, "You exceeded your current quota.", code="insufficient_quota"),
+                     "no quota left", id="quota"),
+    ],
+)  # fmt: skip
+def test_what_holds_for_every_request_stops_the_run_at_once_and_keeps_what_was_done(
+    tmp_path: Path, api_key: str, reply: ErrorReply, says: str
+) -> None:
+    folder = notes(tmp_path / "notes", 25)
+    out = tmp_path / "out.jsonl"
+
+    def respond(ctx: ReplyContext) -> Reply:
+        return default_responder(ctx) if ctx.number <= 2 else reply
+
+    with FakeOpenAIServer(responder=respond) as server:
+        url = server.base_url
+        started = time.monotonic()
+        result = generate(url, out, folder, extra=("--concurrency", "1"))
+        elapsed = time.monotonic() - started
+        answered = len(chat_requests(server))
+
+    assert result.exit_code == 2
+    [line] = error_lines(result)
+    assert says in line and url in line
+    assert KEY not in result.output
+    assert elapsed < 5
+    assert answered == 3  # no retries, no further chunks
+    assert statuses(out) == {"done": 2}  # what was paid for is kept for the rerun
+
+
+def test_chunks_whose_server_errors_outlasted_their_retries_are_retried_by_a_plain_rerun(
+    tmp_path: Path, offline_encoding: tiktoken.Encoding
+) -> None:
+    docs = [f"Report {i} says the rover drilled {i} holes." for i in range(4)]
+    out = tmp_path / "out.jsonl"
+    broken = [True]
+
+    def respond(ctx: ReplyContext) -> Reply:
+        if broken[0] and "Report 2 " in ctx.document_message:
+            return ErrorReply(503, "The server is overloaded.")
+        return default_responder(ctx)
+
+    with FakeOpenAIServer(responder=respond) as server:
+        llm = ChatOpenAI(model="m", base_url=server.base_url, api_key="k", max_retries=0)
+        synth = Synthesizer.from_options(
+            llm=llm, encoding=offline_encoding, progress=False, max_attempts=2,
+            retry_base_delay=0.001,
+        )  # fmt: skip
+        first = synth.run_to_file(docs, out)
+        broken[0] = False
+        second = synth.run_to_file(docs, out)  # no retry_failed
+
+    [failure] = first.failures
+    assert failure.transient and failure.attempts == 2
+    assert "503" in failure.reason
+    assert statuses(out) == {"done": 4}
+    assert second.stats.chunks_resumed == 3 and second.stats.chunks_done == 1
+    assert second.failures == [] and second.records_written == 4
+
+
+# -- 4. rate limits never hang -----------------------------------------------------------------
+
+
+def test_a_retry_after_longer_than_max_wait_stops_the_run_with_how_to_resume(
+    tmp_path: Path, api_key: str
+) -> None:
+    folder = notes(tmp_path / "notes", 6)
+    out = tmp_path / "out.jsonl"
+
+    def respond(ctx: ReplyContext) -> Reply:
+        if ctx.number <= 2:
+            return default_responder(ctx)
+        return ErrorReply(429, "Rate limit reached.", retry_after=3600)
+
+    with FakeOpenAIServer(responder=respond) as server:
+        started = time.monotonic()
+        result = generate(server.base_url, out, folder, extra=("--concurrency", "1"))
+        elapsed = time.monotonic() - started
+        patient = generate(
+            server.base_url, out, folder, extra=("--concurrency", "1", "--max-wait", "0.01")
+        )
+
+    assert result.exit_code == 1
+    [line] = error_lines(result)
+    assert "the provider asks to wait 3600 s" in line
+    assert "run the same command later to resume" in line
+    assert elapsed < 5
+    assert statuses(out) == {"done": 2}
+    assert patient.exit_code == 1 and "--max-wait" in error_lines(patient)[0]
+
+
+def test_while_waiting_for_a_rate_limit_the_progress_says_so(
+    tmp_path: Path, offline_encoding: tiktoken.Encoding, caplog: pytest.LogCaptureFixture
+) -> None:
+    faults = {1: ErrorReply(429, "Slow down.", retry_after=1)}
+    with FakeOpenAIServer(faults=faults) as server:
+        llm = ChatOpenAI(model="m", base_url=server.base_url, api_key="k", max_retries=0)
+        synth = Synthesizer.from_options(llm=llm, encoding=offline_encoding, progress=True)
+        with caplog.at_level(logging.INFO, logger="qasynth.progress"):
+            ds = synth.invoke("The rover drilled two holes.")
+
+    assert len(ds) == 1 and ds.stats.retries == 1 and ds.stats.waited >= 1
+    waits = [r.getMessage() for r in caplog.records if "waiting" in r.getMessage()]
+    assert waits == ["qasynth: waiting 1 s: the provider asked to slow down"]
+
+
+# -- 5. secrets never land anywhere ------------------------------------------------------------
+
+
+def leaky_responder(ctx: ReplyContext) -> Reply:
+    """Quotes the key back in every way a server can: error bodies and replies."""
+    text = ctx.document_message
+    if is_fix_request(ctx):
+        return Content(f"Still no JSON; your key is {KEY}.")
+    if "server_error note" in text:
+        return ErrorReply(503, f"Upstream refused key {KEY}.", retry_after=0)
+    if "invalid note" in text:
+        return ErrorReply(400, f"Invalid request from key {KEY}.")
+    if "prose note" in text:
+        return Content(f"I cannot answer in JSON. Key {KEY} noted.")
+    return default_responder(ctx)
+
+
+def assert_nowhere(folder: Path, *texts: str) -> None:
+    assert all(KEY not in text for text in texts)
+    for path in folder.rglob("*"):
+        if path.is_file():
+            assert KEY.encode() not in path.read_bytes(), path
+
+
+def test_a_key_of_any_shape_never_reaches_a_file_or_the_terminal(
+    tmp_path: Path, api_key: str
+) -> None:
+    folder = notes(
+        tmp_path / "notes", 1, **{n: f"The {n} note." for n in ("server_error", "invalid", "prose")}
+    )
+    out = tmp_path / "run" / "out.jsonl"
+    with FakeOpenAIServer(responder=leaky_responder) as server:
+        result = run(
+            "--debug", "generate", str(folder), "-o", str(out), "--base-url", server.base_url,
+            "--report", str(tmp_path / "run" / "report.json"), "--provenance",
+        )  # fmt: skip
+
+    assert result.exit_code == 1, result.output
+    reasons = [
+        json.loads(line)["reason"] for line in (tmp_path / "run" / "out.failures.jsonl").open()
+    ]
+    assert len(reasons) == 3 and sum("[redacted]" in r for r in reasons) == 2
+    assert_nowhere(tmp_path / "run", result.output)
+
+
+@pytest.mark.parametrize("given_as", ["model-object", "api_key-option", "environment"])
+def test_the_library_keeps_a_key_out_of_state_failures_cache_and_errors(
+    tmp_path: Path,
+    offline_encoding: tiktoken.Encoding,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    given_as: str,
+) -> None:
+    docs = [f"The {name} note." for name in ("server_error", "invalid", "prose", "ok")]
+    with FakeOpenAIServer(responder=leaky_responder) as server:
+        options: dict[str, Any] = {"base_url": server.base_url, "model": "gpt-4o-mini"}
+        if given_as == "model-object":
+            options = {
+                "llm": ChatOpenAI(model="m", base_url=server.base_url, api_key=KEY, max_retries=0)
+            }
+        elif given_as == "api_key-option":
+            options["api_key"] = KEY
+        else:
+            monkeypatch.setenv("OPENAI_API_KEY", KEY)
+        synth = Synthesizer.from_options(
+            **options, encoding=offline_encoding, progress=False, cache=tmp_path / "cache.sqlite",
+            retry_base_delay=0.001, max_attempts=2,
+        )  # fmt: skip
+        with caplog.at_level(logging.DEBUG, logger="qasynth"):
+            report = synth.run_to_file(docs, tmp_path / "out.jsonl")
+            dataset = synth.invoke(docs)
+
+    assert len(report.failures) == 3 and len(dataset.failures) == 3
+    shown = [f.reason + f.raw_output for f in [*report.failures, *dataset.failures]]
+    assert_nowhere(tmp_path, *shown, caplog.text)
+
+
+# -- 6. one line, no tracebacks ----------------------------------------------------------------
+
+
+def test_a_401_mid_run_prints_one_line_and_no_task_exceptions(tmp_path: Path) -> None:
+    folder = notes(tmp_path / "notes", 30)
+    out = tmp_path / "out.jsonl"
+
+    def respond(ctx: ReplyContext) -> Reply:
+        if ctx.number <= 3:
+            return default_responder(ctx)
+        return ErrorReply(401, f"Incorrect API key provided: {KEY}.")
+
+    with FakeOpenAIServer(responder=respond) as server:
+        done = subprocess.run(
+            [sys.executable, str(TESTS / "offline_qasynth.py"), "generate", str(folder),
+             "-o", str(out), "--base-url", server.base_url],
+            env={**os.environ, "OPENAI_API_KEY": KEY}, capture_output=True, text=True,
+            timeout=120,
+        )  # fmt: skip
+
+    assert done.returncode == 2
+    assert done.stdout == ""
+    [line] = [line for line in done.stderr.splitlines() if not line.startswith("qasynth: ")]
+    assert line.startswith("Error: ") and "the API key was refused" in line
+    assert KEY not in done.stderr
+
+
+def test_the_python_api_raises_one_exception_and_prints_nothing(
+    offline_encoding: tiktoken.Encoding,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def respond(ctx: ReplyContext) -> Reply:
+        return default_responder(ctx) if ctx.number <= 2 else ErrorReply(401, "Bad key.")
+
+    docs = [f"Report {i} says the rover drilled {i} holes." for i in range(20)]
+    with FakeOpenAIServer(responder=respond, latency=0.01) as server:
+        llm = ChatOpenAI(model="m", base_url=server.base_url, api_key="k", max_retries=0)
+        with caplog.at_level(logging.DEBUG, logger="asyncio"), pytest.raises(AuthenticationError):
+            synthesize(docs, llm=llm, encoding=offline_encoding, concurrency=8)
+        gc.collect()  # an exception never retrieved is reported when its task is collected
+
+    assert "never retrieved" not in caplog.text
+    printed = capfd.readouterr().err  # (another test's --debug may leave the server's logs on)
+    assert "never retrieved" not in printed and "AuthenticationError" not in printed
+
+
+# -- 10. model names ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["qwen2:7b", "mistral:latest", "llama3:8b"])
+def test_a_local_model_tag_with_a_colon_is_one_model_name(tmp_path: Path, model: str) -> None:
+    folder = notes(tmp_path / "notes", 1)
+    with FakeOpenAIServer() as fake:
+        result = generate(fake.base_url, tmp_path / "out.jsonl", folder, extra=("--model", model))
+        [request] = chat_requests(fake)
+
+    assert result.exit_code == 0, result.stderr
+    assert request.body["model"] == model
+
+
+def test_a_provider_prefix_goes_to_langchain_with_the_base_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import types
+
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+
+    calls: list[tuple[str, dict[str, Any]]] = []
+
+    def init_chat_model(model: str, **kwargs: Any) -> GenericFakeChatModel:
+        calls.append((model, kwargs))
+        reply = json.dumps(
+            {
+                "question_answer_pairs": [
+                    {
+                        "question": "Which crater did the Zephyr 0 rover reach?",
+                        "answer": "Crater 0.",
+                    }
+                ]
+            }
+        )
+        return GenericFakeChatModel(messages=iter([reply]))  # fmt: skip
+
+    fake = types.ModuleType("langchain.chat_models")
+    fake.init_chat_model = init_chat_model  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "langchain.chat_models", fake)
+    folder = notes(tmp_path / "notes", 1)
+    result = run(
+        "generate", str(folder), "-o", str(tmp_path / "out.jsonl"), "-q",
+        "--model", "anthropic:claude-3-5-haiku-latest", "--base-url", "http://127.0.0.1:9/x",
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.stderr
+    [(model, kwargs)] = calls
+    assert model == "anthropic:claude-3-5-haiku-latest"
+    assert kwargs["base_url"] == "http://127.0.0.1:9/x" and kwargs["temperature"] == 0
+
+
+def test_a_provider_prefix_without_the_extra_names_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "langchain.chat_models", None)  # not installed
+    folder = notes(tmp_path / "notes", 1)
+    result = run("generate", str(folder), "-o", str(tmp_path / "o.jsonl"), "-q",
+                 "--model", "anthropic:claude-3-5-haiku-latest")  # fmt: skip
+
+    assert result.exit_code == 2
+    [line] = error_lines(result)
+    assert "pip install 'qasynth[providers]'" in line
