@@ -57,6 +57,9 @@ logger = logging.getLogger("qasynth")
 
 Inputs = DocumentInput | Iterable[DocumentInput]
 
+DRAIN_SECONDS = 15.0
+"""How long a run that must stop waits for the chunks in flight, to keep what they made."""
+
 
 class Synthesizer(Runnable[Any, Dataset]):
     """Turns documents into checked question-answer records.
@@ -268,18 +271,31 @@ class Synthesizer(Runnable[Any, Dataset]):
         caller.on_wait = progress.waiting
         pending: set[asyncio.Task[ChunkResult]] = set()
         try:
-            for seq, chunk in todo:
-                if len(pending) >= self.limits.concurrency:
+            try:
+                for seq, chunk in todo:
+                    if len(pending) >= self.limits.concurrency:
+                        done, pending = await asyncio.wait(
+                            pending, return_when=asyncio.FIRST_COMPLETED
+                        )
+                        for result in _results_of(done):
+                            progress.advance()
+                            yield result  # saved before an error of the same batch is raised
+                    pending.add(asyncio.create_task(runner.process(chunk, seq, config)))
+                while pending:
                     done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                     for result in _results_of(done):
                         progress.advance()
-                        yield result  # saved before an error of the same batch is raised
-                pending.add(asyncio.create_task(runner.process(chunk, seq, config)))
-            while pending:
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for result in _results_of(done):
-                    progress.advance()
-                    yield result
+                        yield result
+            except ModelError:
+                # the run must stop; replies already on their way are paid for: let the
+                # chunks in flight finish (briefly) and keep what they made
+                if pending:
+                    grace = min(self.limits.timeout, DRAIN_SECONDS)
+                    done, pending = await asyncio.wait(pending, timeout=grace)
+                    for task in done:
+                        if task.exception() is None:
+                            yield task.result()
+                raise
         finally:
             await _cancel(pending)
             progress.close()

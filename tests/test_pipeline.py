@@ -493,3 +493,22 @@ async def test_asynthesize_returns_the_same_dataset_as_synthesize(
     assert ds.stats.model_calls == 2
     same = run(docs, ScriptedChat(respond=echo), offline_encoding)
     assert ds.records == same.records
+
+
+def test_chunks_in_flight_when_the_run_must_stop_keep_what_they_made(
+    offline_encoding: tiktoken.Encoding,
+) -> None:
+    async def respond(messages: list[BaseMessage]) -> Reply:
+        if "second" in chunk_text(messages):
+            return ProviderError("Error code: 401 - Incorrect API key provided.", status_code=401)
+        await asyncio.sleep(0.2)  # replies already on their way when the 401 arrives
+        return echo(messages)
+
+    model = ScriptedChat(respond=respond)
+    docs = ["The first note.", "The second note.", "The third note."]
+
+    with pytest.raises(AuthenticationError) as caught:
+        run(docs, model, offline_encoding, concurrency=3)
+
+    partial = caught.value.partial
+    assert sorted(r.source for r in partial) == ["<text 1>", "<text 3>"]  # paid, so kept
