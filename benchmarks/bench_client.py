@@ -65,15 +65,18 @@ def chat_model(base_url: str) -> ChatOpenAI:
     )  # fmt: skip
 
 
-def synthesizer(base_url: str, concurrency: int) -> qasynth.Synthesizer:
+def synthesizer(base_url: str, concurrency: int, **options: Any) -> qasynth.Synthesizer:
     return qasynth.Synthesizer.from_options(
-        llm=chat_model(base_url), concurrency=concurrency, progress=False, encoding="cl100k_base"
-    )
+        llm=chat_model(base_url), concurrency=concurrency, progress=False,
+        encoding="cl100k_base", **options,
+    )  # fmt: skip
 
 
 def requests_of(docs: list[str]) -> list[list[BaseMessage]]:
     """The generation requests qasynth sends for ``docs`` (one chunk each)."""
-    synth = qasynth.Synthesizer.from_options(llm=chat_model("http://127.0.0.1:9/v1"), encoding="cl100k_base")
+    synth = qasynth.Synthesizer.from_options(
+        llm=chat_model("http://127.0.0.1:9/v1"), encoding="cl100k_base"
+    )
     return [DEFAULT_PROMPT.build_messages(chunk) for chunk in synth.iter_chunks(docs)]
 
 
@@ -158,9 +161,9 @@ async def latency_table(n: int, latency: float, levels: list[int]) -> None:
         await bare_langchain(url, requests[:8], 8)  # warm up
         for c in levels:
             ideal = math.ceil(len(requests) / c) * latency
-            wall, cpu, ds = await measure(lambda: synthesizer(url, c).ainvoke(docs))
+            wall, cpu, ds = await measure(lambda c=c: synthesizer(url, c).ainvoke(docs))
             assert ds.stats.chunks_failed == 0, ds.failures
-            bare, _, _ = await measure(lambda: bare_langchain(url, requests, c))
+            bare, _, _ = await measure(lambda c=c: bare_langchain(url, requests, c))
             print(f"{c:<13}{ideal:>9.2f}{wall:>11.2f}{wall / ideal - 1:>8.1%}"
                   f"{bare:>11.2f}{bare / ideal - 1:>8.1%}{cpu:>15.2f}")  # fmt: skip
 
@@ -182,7 +185,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.5)
     parser.add_argument("--levels", default="1,8,32,128")
     parser.add_argument("--latency-chunks", type=int, default=0,
-                        help="chunks per latency run (default 200; 20 at concurrency 1)")  # fmt: skip
+                        help="chunks per run (default 200; 20 at concurrency 1)")  # fmt: skip
     parser.add_argument("--skip-cpu", action="store_true")
     parser.add_argument("--skip-latency", action="store_true")
     args = parser.parse_args()
