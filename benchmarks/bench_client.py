@@ -9,8 +9,9 @@ The fake server runs in its own process pinned to core 1 and the client to core
 requests (the default prompt over the same chunks):
 
 1. CPU: N chunks at zero latency, concurrency 32: (a) qasynth with the default
-   checks, (b) a bare ``ChatOpenAI.ainvoke`` loop, (c) a bare ``AsyncOpenAI``
-   loop. Chunks per CPU-second, CPU ms per call, and (a) against (b).
+   checks (and with none, to show the checks' share), (b) a bare
+   ``ChatOpenAI.ainvoke`` loop, (c) a bare ``AsyncOpenAI`` loop. Chunks per
+   CPU-second, CPU ms per call, and each against (b).
 2. Latency-bound: 0.5 s per call, qasynth at concurrency 1, 8, 32 and 128;
    wall time against the ideal ceil(N / C) x latency (a bare LangChain loop
    beside it).
@@ -134,6 +135,7 @@ async def cpu_table(n: int, repeats: int, concurrency: int) -> None:
     with server_process(0.0) as url:
         runs: dict[str, Callable[[], Coroutine[Any, Any, Any]]] = {
             "qasynth (default checks)": lambda: synthesizer(url, concurrency).ainvoke(docs),
+            "qasynth (no checks)": lambda: synthesizer(url, concurrency, checks=[]).ainvoke(docs),
             "bare ChatOpenAI.ainvoke": lambda: bare_langchain(url, requests, concurrency),
             "bare AsyncOpenAI": lambda: bare_openai(url, requests, concurrency),
         }
