@@ -53,7 +53,7 @@ def client(server: FakeOpenAIServer) -> ChatOpenAI:
 def run_qasynth(
     server: FakeOpenAIServer, docs: list[str], concurrency: int
 ) -> tuple[float, qasynth.Dataset]:
-    synth = qasynth.Synthesizer(
+    synth = qasynth.Synthesizer.from_options(
         llm=client(server), concurrency=concurrency, progress=False, encoding="cl100k_base"
     )
     start = time.perf_counter()
@@ -142,7 +142,7 @@ def memory_child(folder: str, out: str) -> None:
             reply = AIMessage(content=json.dumps({"question_answer_pairs": pairs}))
             return ChatResult(generations=[ChatGeneration(message=reply)])
 
-    synth = qasynth.Synthesizer(
+    synth = qasynth.Synthesizer.from_options(
         llm=InstantModel(), progress=False, encoding="cl100k_base", concurrency=16
     )
     start = time.perf_counter()

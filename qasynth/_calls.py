@@ -285,6 +285,21 @@ class ModelCaller:
         self._last_success = time.monotonic()
         self._unreachable = 0  # unreachable errors in a row, across the run
         self.where = _where(llm)
+        self.waiting = 0
+        """Calls sleeping before a retry (they hold no request slot)."""
+        self._waiting_changed: asyncio.Event | None = None
+
+    async def wait_for_change_in_waiting(self) -> None:
+        """Return when a call starts or ends its wait before a retry."""
+        if self._waiting_changed is None:
+            self._waiting_changed = asyncio.Event()
+        self._waiting_changed.clear()
+        await self._waiting_changed.wait()
+
+    def _set_waiting(self, delta: int) -> None:
+        self.waiting += delta
+        if self._waiting_changed is not None:
+            self._waiting_changed.set()
 
     def as_runnable(self, **bound: Any) -> Runnable[Any, AIMessage]:
         """This caller as the ``model`` link of a chain (prompt value or messages in);
@@ -301,7 +316,7 @@ class ModelCaller:
         outcome = state.outcome
         error = outcome.exception() if outcome is not None else None
         if isinstance(error, _Retry) and error.error.retry_after is not None:
-            return error.error.retry_after  # the limiter pauses every request that long too
+            return error.error.retry_after
         attempt = state.attempt_number
         delay = min(60.0, self.limits.backoff * 2 ** (attempt - 1))
         return float(delay * random.uniform(0.5, 1.0))
@@ -326,19 +341,35 @@ class ModelCaller:
         subclass for what holds for every request (the run must stop).
         """
         usage = usage_of(config)
+        sleeping = False
+
+        def before_sleep(state: RetryCallState) -> None:
+            nonlocal sleeping
+            self._before_sleep(state, usage)
+            error = state.outcome.exception() if state.outcome is not None else None
+            if isinstance(error, _Retry) and error.error.kind == "rate_limit":
+                sleeping = True  # only a Retry-After wait frees the chunk's slot
+                self._set_waiting(1)
+
         retrying = AsyncRetrying(
             stop=self._stop,
             wait=self._wait_for,
             retry=retry_if_exception_type(_Retry),
-            before_sleep=lambda state: self._before_sleep(state, usage),
+            before_sleep=before_sleep,
             reraise=True,
         )
         try:
             async for attempt in retrying:
+                if sleeping:
+                    sleeping = False
+                    self._set_waiting(-1)
                 with attempt:
                     reply = await self._attempt(messages, config, bound)
         except _Retry as exc:
             raise CallFailed(exc.error, retrying.statistics.get("attempt_number", 1)) from None
+        finally:
+            if sleeping:
+                self._set_waiting(-1)
         usage.add_reply(step_of(config), reply)
         return reply
 

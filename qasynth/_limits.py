@@ -4,18 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 
 __all__ = ["AdaptiveLimiter", "TokenBudget"]
 
+logger = logging.getLogger("qasynth")
+
+MIN_REPLIES = 8
+"""Replies a window needs (when that many are possible) before its share of 429s counts."""
+
 
 class AdaptiveLimiter:
-    """Bounds requests in flight; cuts the limit on 429s and lets it grow back with time.
+    """Bounds requests in flight; cuts the limit when the provider refuses many
+    requests (429s) and lets it grow back with time.
 
-    A 429 halves the limit at most once per Retry-After window (default one
-    second), never below ``floor``; every ``grow_every`` seconds without a 429
-    the limit grows by half again, up to ``maximum``.
+    Replies are counted in windows (one Retry-After long, ``grow_every`` seconds
+    when the provider names no wait). At the end of a window the share of 429s
+    decides: half or more refused halves the limit and pauses new requests for
+    the Retry-After (the provider is refusing most of them); over a third cuts
+    it by a quarter; fewer 429s (scattered refusals, which a smaller limit would
+    not stop) let it grow by a quarter; none grows it by half. A window is judged on
+    ``MIN_REPLIES`` replies at least (or all the run has in flight). Never below ``floor``
+    (a quarter of ``maximum`` by default), never above ``maximum``. A request
+    answered 429 waits its own Retry-After before trying again (the caller's
+    retry), so scattered 429s cost their requests a wait, not the whole run.
     """
 
     def __init__(
@@ -35,8 +49,10 @@ class AdaptiveLimiter:
         self.peak_in_flight = 0
         self.grow_every = grow_every
         self._clock = clock
-        self._cut_until = 0.0
-        self._last_change = clock()
+        self._window_end: float | None = None  # the first request opens the first window
+        self._answered = 0
+        self._refused = 0
+        self._retry_after: float | None = None
         self._paused_until = 0.0
         self._cond: asyncio.Condition | None = None
 
@@ -51,17 +67,41 @@ class AdaptiveLimiter:
         """Seconds until requests may start again after a Retry-After (0 if not paused)."""
         return max(0.0, self._paused_until - self._clock())
 
-    def _grow(self, now: float) -> None:
-        if self.limit < self.maximum and now - self._last_change >= self.grow_every:
+    def _close_window(self, now: float) -> None:
+        """Adjust the limit by the share of 429s once the current window is over."""
+        if self._window_end is None:
+            self._window_end = now + self.grow_every
+        total = self._answered + self._refused
+        if now < self._window_end:
+            return
+        if self.in_flight and (total < MIN_REPLIES or self.in_flight > total // 2):
+            return  # refusals come back faster than answers: judge on enough of them
+        share = self._refused / total if total else 0.0
+        if share >= 0.5:
+            self.limit = max(self.floor, self.limit // 2)
+            if self._retry_after:
+                self._paused_until = max(self._paused_until, now + self._retry_after)
+        elif share >= 0.35:
+            self.limit = max(self.floor, self.limit - max(1, self.limit // 4))
+        elif share > 0:
+            self.limit = min(self.maximum, self.limit + max(1, self.limit // 4))
+        else:
             self.limit = min(self.maximum, self.limit + max(1, self.limit // 2))
-            self._last_change = now
+        logger.debug(
+            "limiter: %d of %d replies were 429s; %d requests in flight at most now",
+            self._refused, total, self.limit,
+        )  # fmt: skip
+        window = self._retry_after if self._refused and self._retry_after else self.grow_every
+        self._window_end = now + window
+        self._answered = self._refused = 0
+        self._retry_after = None
 
     async def acquire(self) -> None:
         """Wait for a free slot (and for any Retry-After pause to end)."""
         async with self._condition:
             while True:
                 now = self._clock()
-                self._grow(now)
+                self._close_window(now)
                 delay = self._paused_until - now
                 if delay > 0:
                     with contextlib.suppress(asyncio.TimeoutError):
@@ -78,17 +118,13 @@ class AdaptiveLimiter:
     ) -> None:
         async with self._condition:
             self.in_flight -= 1
-            now = self._clock()
             if rate_limited:
-                window = retry_after if retry_after else 1.0
-                if now >= self._cut_until:
-                    self.limit = max(self.floor, self.limit // 2)
-                    self._cut_until = now + window
-                self._last_change = now
+                self._refused += 1
                 if retry_after:
-                    self._paused_until = max(self._paused_until, now + retry_after)
+                    self._retry_after = max(self._retry_after or 0.0, retry_after)
             else:
-                self._grow(now)
+                self._answered += 1
+            self._close_window(self._clock())
             self._condition.notify_all()
 
 

@@ -270,13 +270,17 @@ class Synthesizer(Runnable[Any, Dataset]):
         progress = Progress(len(todo), enabled=self.progress, resumed=resumed)
         caller.on_wait = progress.waiting
         pending: set[asyncio.Task[ChunkResult]] = set()
+        concurrency = self.limits.concurrency
         try:
             try:
                 for seq, chunk in todo:
-                    if len(pending) >= self.limits.concurrency:
-                        done, pending = await asyncio.wait(
-                            pending, return_when=asyncio.FIRST_COMPLETED
-                        )
+                    # a chunk waiting out a Retry-After holds no request slot: start another
+                    while len(pending) >= concurrency + min(concurrency, caller.waiting):
+                        waiting = asyncio.ensure_future(caller.wait_for_change_in_waiting())
+                        await asyncio.wait({*pending, waiting}, return_when=asyncio.FIRST_COMPLETED)
+                        waiting.cancel()
+                        done = {task for task in pending if task.done()}
+                        pending -= done
                         for result in _results_of(done):
                             progress.advance()
                             yield result  # saved before an error of the same batch is raised

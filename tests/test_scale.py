@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sqlite3
@@ -94,41 +95,77 @@ class Clock:
         return self.now
 
 
-async def test_the_limiter_cuts_once_per_retry_after_window_and_grows_back_with_time() -> None:
+async def replies(limiter: AdaptiveLimiter, answered: int, refused: int) -> None:
+    """Requests answered one after another (refusals first)."""
+    for i in range(answered + refused):
+        limiter.in_flight += 1  # as acquire() does (the test's clock never ends a pause)
+        await limiter.release(rate_limited=i < refused, retry_after=1.0 if i < refused else None)
+
+
+async def test_the_limiter_cuts_once_per_window_by_the_share_of_429s() -> None:
     clock = Clock()
-    limiter = AdaptiveLimiter(8, grow_every=1.0, clock=clock)
-    for _ in range(8):
-        await limiter.acquire()
-    for _ in range(3):  # three 429s inside one window: one cut
-        await limiter.release(rate_limited=True)
-    assert limiter.limit == 4
-    clock.now = 0.5
-    await limiter.release()
-    assert limiter.limit == 4  # successes alone do not grow it back
-    clock.now = 1.6
-    await limiter.release()
-    assert limiter.limit == 6  # a quiet second grows it by half
-    clock.now = 2.7
-    await limiter.release()
-    assert limiter.limit == 8
-    for _ in range(2):
-        await limiter.release()
-    assert limiter.in_flight == 0
+    limiter = AdaptiveLimiter(16, clock=clock)
+    await replies(limiter, answered=2, refused=8)  # opens the first window
+    assert limiter.limit == 16  # judged only at the end of the window
+    clock.now = 1.0
+    await replies(limiter, answered=0, refused=2)
+    assert limiter.limit == 8  # most refused: halved, once
+    assert limiter.paused_for == pytest.approx(1.0)  # and new requests wait the Retry-After
+    clock.now = 1.5
+    await replies(limiter, answered=6, refused=4)
+    assert limiter.limit == 8  # inside the new window: no second cut
+    clock.now = 3.0
+    await replies(limiter, answered=1, refused=0)
+    assert limiter.limit == 6  # over a third refused: cut by a quarter
+
+
+async def test_scattered_429s_do_not_shrink_the_limit_and_quiet_windows_grow_it() -> None:
+    clock = Clock()
+    limiter = AdaptiveLimiter(16, clock=clock)
+    for window in range(10):  # a fifth refused in every window
+        clock.now = 1.0 * window
+        await replies(limiter, answered=8, refused=2)
+    assert limiter.limit == 16
+    limiter.limit = 4
+    clock.now = 20.0
+    await replies(limiter, answered=8, refused=0)
+    assert limiter.limit == 5  # the last window had a fifth refused: grows by a quarter
+    clock.now = 22.0
+    await replies(limiter, answered=1, refused=0)
+    assert limiter.limit == 7  # a quiet window grows it by half
+    assert limiter.paused_for == 0
 
 
 async def test_the_limiter_never_cuts_below_its_floor() -> None:
     clock = Clock()
-    limiter = AdaptiveLimiter(16, grow_every=100.0, clock=clock)
-    for step in range(10):  # a 429 in every window
+    limiter = AdaptiveLimiter(16, clock=clock)
+    for step in range(10):  # every request refused, in every window
         clock.now = 2.0 * step
-        await limiter.acquire()
-        await limiter.release(rate_limited=True)
+        await replies(limiter, answered=0, refused=8)
     assert limiter.limit == limiter.floor == 4
 
 
-async def test_the_limiter_pauses_new_requests_for_retry_after() -> None:
-    limiter = AdaptiveLimiter(2)
+async def test_the_limiter_waits_for_enough_replies_before_judging_a_window() -> None:
+    clock = Clock()
+    limiter = AdaptiveLimiter(16, clock=clock)
+    for _ in range(16):
+        await limiter.acquire()
+    for _ in range(4):  # refusals come back at once, answers later
+        await limiter.release(rate_limited=True, retry_after=1.0)
+    clock.now = 1.5
+    await limiter.release(rate_limited=True, retry_after=1.0)
+    assert limiter.limit == 16  # 5 replies with 11 still in flight: not judged yet
+    for _ in range(5):
+        await limiter.release()
+    assert limiter.limit == 16  # 10 replies, 6 in flight: still waiting
+    await limiter.release()
+    assert limiter.limit == 12  # 5 of 11 replies refused: over a third, cut by a quarter
+
+
+async def test_the_limiter_pauses_new_requests_when_most_are_refused() -> None:
+    limiter = AdaptiveLimiter(2, grow_every=0.01)
     await limiter.acquire()
+    await asyncio.sleep(0.02)  # the first window is over
     start = time.monotonic()
     await limiter.release(rate_limited=True, retry_after=0.3)
     await limiter.acquire()

@@ -230,10 +230,23 @@ class NearDuplicateIndex:
         """Verify the pairs of one bucket that are not yet in one group."""
         signatures, allowed, find = self._signatures, self._allowed, links.find
         flags, ones = self._flags, self._ones
-        for position in range(1, len(members)):
-            item = members[position]
+        # A text whose signature equals an earlier one's is its duplicate and matches
+        # exactly what that one matches (which is compared with every later member):
+        # link the two and compare only distinct signatures. Template-like questions
+        # fill huge buckets with equal signatures; this keeps them near-linear.
+        distinct: list[int] = []
+        first_with: dict[int, int] = {}
+        for item in members:
+            signature = signatures[item]
+            twin = first_with.setdefault(signature, item)
+            if twin != item:
+                links.union(twin, item)
+            else:
+                distinct.append(item)
+        for position in range(1, len(distinct)):
+            item = distinct[position]
             signature, root = signatures[item], find(item)
-            for other in members[:position]:
+            for other in distinct[:position]:
                 if find(other) == root:
                     continue
                 differing = (((signature ^ signatures[other]) | flags) - ones) & flags

@@ -1,0 +1,199 @@
+"""Benchmark: client CPU per model call, and wall time against the ideal.
+
+Not a test: prints figures. Run from the repository root:
+
+    TIKTOKEN_CACHE_DIR=../shared/tiktoken python benchmarks/bench_client.py
+
+The fake server runs in its own process pinned to core 1 and the client to core
+0, so ``time.process_time()`` counts the client alone. Every run sends the same
+requests (the default prompt over the same chunks):
+
+1. CPU: N chunks at zero latency, concurrency 32: (a) qasynth with the default
+   checks (and with none, to show the checks' share), (b) a bare
+   ``ChatOpenAI.ainvoke`` loop, (c) a bare ``AsyncOpenAI`` loop. Chunks per
+   CPU-second, CPU ms per call, and each against (b).
+2. Latency-bound: 0.5 s per call, qasynth at concurrency 1, 8, 32 and 128;
+   wall time against the ideal ceil(N / C) x latency (a bare LangChain loop
+   beside it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import statistics
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from _server_process import CLIENT_CORE, pin, server_process
+from langchain_core.messages import BaseMessage
+from langchain_openai import ChatOpenAI
+from openai import AsyncOpenAI
+
+import qasynth
+from qasynth._prompts import DEFAULT_PROMPT
+
+PEOPLE = ["Dr. Amara Ito", "Coach Lena Brandt", "Captain Ruiz", "Prof. Okafor", "Mayor Chen"]
+PLACES = ["Northgate", "Lake Orin", "the Velan Basin", "Port Ashby", "Kestrel Ridge"]
+THINGS = ["the Zephyr rover", "the Halcyon bridge", "the Orin Cup", "the Tidewater survey"]
+
+
+def document(i: int, sentences: int = 60) -> str:
+    """About 1,500 tokens of report-like text with names, places and figures."""
+    out = []
+    for s in range(sentences):
+        k = i * 131 + s
+        person, place, thing = PEOPLE[k % 5], PLACES[(k // 5) % 5], THINGS[k % 4]
+        out.append(
+            f"In {1990 + k % 33}, {person} led {thing} near {place}, where the team "
+            f"recorded {k * 7 % 997} samples over {k % 40 + 2} days."
+        )
+        if s % 6 == 5:
+            out.append("\n\n")
+    return " ".join(out)
+
+
+def documents(n: int) -> list[str]:
+    return [document(i) for i in range(n)]
+
+
+def chat_model(base_url: str) -> ChatOpenAI:
+    return ChatOpenAI(
+        model="gpt-4o-mini", base_url=base_url, api_key="bench-key",
+        temperature=0, timeout=60, max_retries=0,
+    )  # fmt: skip
+
+
+def synthesizer(base_url: str, concurrency: int, **options: Any) -> qasynth.Synthesizer:
+    return qasynth.Synthesizer.from_options(
+        llm=chat_model(base_url), concurrency=concurrency, progress=False,
+        encoding="cl100k_base", **options,
+    )  # fmt: skip
+
+
+def requests_of(docs: list[str]) -> list[list[BaseMessage]]:
+    """The generation requests qasynth sends for ``docs`` (one chunk each)."""
+    synth = qasynth.Synthesizer.from_options(
+        llm=chat_model("http://127.0.0.1:9/v1"), encoding="cl100k_base"
+    )
+    return [DEFAULT_PROMPT.build_messages(chunk) for chunk in synth.iter_chunks(docs)]
+
+
+async def bounded(n: int, concurrency: int, one: Callable[[int], Coroutine[Any, Any, Any]]) -> None:
+    gate = asyncio.Semaphore(concurrency)
+
+    async def run(i: int) -> None:
+        async with gate:
+            await one(i)
+
+    await asyncio.gather(*(run(i) for i in range(n)))
+
+
+async def bare_langchain(base_url: str, requests: list[list[BaseMessage]], c: int) -> None:
+    llm = chat_model(base_url)
+
+    async def one(i: int) -> None:
+        await llm.ainvoke(requests[i])
+
+    await bounded(len(requests), c, one)
+
+
+async def bare_openai(base_url: str, requests: list[list[BaseMessage]], c: int) -> None:
+    client = AsyncOpenAI(base_url=base_url, api_key="bench-key", max_retries=0, timeout=60)
+    roles = {"system": "system", "human": "user", "ai": "assistant"}
+    bodies = [[{"role": roles[m.type], "content": m.text} for m in r] for r in requests]
+
+    async def one(i: int) -> None:
+        await client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=bodies[i],  # type: ignore[arg-type]
+            temperature=0,
+        )
+
+    await bounded(len(bodies), c, one)
+    await client.close()
+
+
+async def measure(run: Callable[[], Coroutine[Any, Any, Any]]) -> tuple[float, float, Any]:
+    """(wall s, client CPU s, result) of one run (all runs share one event loop: LangChain
+    keeps one HTTP client per URL)."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    result = await run()
+    return time.perf_counter() - wall, time.process_time() - cpu, result
+
+
+async def cpu_table(n: int, repeats: int, concurrency: int) -> None:
+    docs = documents(n)
+    requests = requests_of(docs)
+    calls = len(requests)
+    print(f"## Client CPU: {n} chunks ({calls} generation calls), zero latency, "
+          f"concurrency {concurrency}, median of {repeats}")  # fmt: skip
+    print(f"{'client':<26}{'wall s':>9}{'CPU s':>9}{'chunks/CPU-s':>14}{'CPU ms/call':>13}"
+          f"{'vs LangChain':>14}")  # fmt: skip
+    with server_process(0.0) as url:
+        runs: dict[str, Callable[[], Coroutine[Any, Any, Any]]] = {
+            "qasynth (default checks)": lambda: synthesizer(url, concurrency).ainvoke(docs),
+            "qasynth (no checks)": lambda: synthesizer(url, concurrency, checks=[]).ainvoke(docs),
+            "bare ChatOpenAI.ainvoke": lambda: bare_langchain(url, requests, concurrency),
+            "bare AsyncOpenAI": lambda: bare_openai(url, requests, concurrency),
+        }
+        figures: dict[str, tuple[float, float]] = {}
+        for name, run in runs.items():
+            await run()  # warm up (imports, encodings, connections)
+            samples = [(await measure(run))[:2] for _ in range(repeats)]
+            figures[name] = (
+                statistics.median(w for w, _ in samples),
+                statistics.median(c for _, c in samples),
+            )
+        base = figures["bare ChatOpenAI.ainvoke"][1]
+        for name, (wall, cpu) in figures.items():
+            print(f"{name:<26}{wall:>9.2f}{cpu:>9.2f}{calls / cpu:>14.1f}"
+                  f"{1000 * cpu / calls:>13.2f}{cpu / base:>13.2f}x")  # fmt: skip
+
+
+async def latency_table(n: int, latency: float, levels: list[int]) -> None:
+    docs = documents(n)
+    requests = requests_of(docs)
+    print(f"\n## Latency-bound: {n} chunks, {latency:g} s per call")
+    print(f"{'concurrency':<13}{'ideal s':>9}{'qasynth s':>11}{'over':>8}"
+          f"{'bare LC s':>11}{'over':>8}{'qasynth CPU s':>15}")  # fmt: skip
+    with server_process(latency) as url:
+        await bare_langchain(url, requests[:8], 8)  # warm up
+        for c in levels:
+            ideal = math.ceil(len(requests) / c) * latency
+            wall, cpu, ds = await measure(lambda c=c: synthesizer(url, c).ainvoke(docs))
+            assert ds.stats.chunks_failed == 0, ds.failures
+            bare, _, _ = await measure(lambda c=c: bare_langchain(url, requests, c))
+            print(f"{c:<13}{ideal:>9.2f}{wall:>11.2f}{wall / ideal - 1:>8.1%}"
+                  f"{bare:>11.2f}{bare / ideal - 1:>8.1%}{cpu:>15.2f}")  # fmt: skip
+
+
+async def amain(args: argparse.Namespace) -> None:
+    if not args.skip_cpu:
+        await cpu_table(args.chunks, args.repeats, args.concurrency)
+    if not args.skip_latency:
+        for c in [int(x) for x in args.levels.split(",")]:
+            chunks = args.latency_chunks or (200 if c > 1 else 20)
+            await latency_table(chunks, args.latency, [c])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--chunks", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--latency", type=float, default=0.5)
+    parser.add_argument("--levels", default="1,8,32,128")
+    parser.add_argument("--latency-chunks", type=int, default=0,
+                        help="chunks per run (default 200; 20 at concurrency 1)")  # fmt: skip
+    parser.add_argument("--skip-cpu", action="store_true")
+    parser.add_argument("--skip-latency", action="store_true")
+    args = parser.parse_args()
+    pin(CLIENT_CORE)
+    asyncio.run(amain(args))
+
+
+if __name__ == "__main__":
+    main()
