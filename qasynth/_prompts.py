@@ -241,11 +241,7 @@ class QAPrompt(Runnable[Any, PromptValue]):
 
     def fingerprint(self) -> str:
         """A hash of the rendered prompt, so a resumed run can tell it changed."""
-        probe = Chunk(text="\x00probe\x00", theme="\x00theme\x00", source="<probe>", index=0)
-        digest = hashlib.sha256(type(self).__qualname__.encode())
-        for message in self.build_messages(probe):
-            digest.update(f"\x00{message.type}\x00{message.text}".encode())
-        return digest.hexdigest()[:16]
+        return prompt_fingerprint(self)
 
 
 DEFAULT_PROMPT = QAPrompt()
@@ -316,9 +312,7 @@ def topup_messages(
 
 
 def prompt_fingerprint(prompt: PromptLike) -> str:
-    """A hash of what ``prompt`` renders (see :meth:`QAPrompt.fingerprint`)."""
-    if isinstance(prompt, QAPrompt):
-        return prompt.fingerprint()
+    """A hash of the class and what ``prompt`` renders for a probe chunk."""
     probe = Chunk(text="\x00probe\x00", theme="\x00theme\x00", source="<probe>", index=0)
     digest = hashlib.sha256(type(prompt).__qualname__.encode())
     for message in render_messages(prompt, probe):

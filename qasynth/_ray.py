@@ -59,15 +59,17 @@ def result_to_dict(result: ChunkResult) -> dict[str, Any]:
     }
 
 
+def _chunk_from_dict(data: Mapping[str, Any]) -> Chunk:
+    return Chunk(**{**data, "headings": tuple(data.get("headings") or ())})
+
+
 def result_from_dict(data: Mapping[str, Any]) -> ChunkResult:
     """The inverse of :func:`result_to_dict`."""
-    chunk = dict(data["chunk"])
-    chunk["headings"] = tuple(chunk.get("headings") or ())
     usage = dict(data["usage"])
     failure = data.get("failure")
     return ChunkResult(
         seq=int(data["seq"]),
-        chunk=Chunk(**chunk),
+        chunk=_chunk_from_dict(data["chunk"]),
         records=[QARecord.from_dict(r) for r in data["records"]],
         rejections=[Rejection(**r) for r in data["rejections"]],
         failure=None if failure is None else ChunkFailure(**failure),
@@ -103,15 +105,12 @@ class ChunkActor:
 
     async def _run(self, items: list[dict[str, Any]]) -> list[tuple[str, bool]]:
         async def one(item: dict[str, Any]) -> tuple[str, bool]:
-            chunk = result_from_dict({**_EMPTY, "seq": item["seq"], "chunk": item["chunk"]}).chunk
+            chunk = _chunk_from_dict(item["chunk"])
             result = await self.runner.process(chunk, int(item["seq"]))
             _write_atomically(self.store / f"{chunk.id}.json", result_to_dict(result))
             return chunk.id, result.failure is not None
 
         return list(await asyncio.gather(*(one(item) for item in items)))
-
-
-_EMPTY: dict[str, Any] = {"records": [], "rejections": [], "usage": {"calls": {}}}
 
 
 def _ray_pass(
@@ -136,10 +135,7 @@ def _ray_pass(
             env = {n: os.environ[n] for n in names if os.environ.get(n)}
             kwargs = {"address": address, "runtime_env": {"env_vars": env}}
         ray.init(include_dashboard=False, log_to_driver=False, **kwargs)
-    items = [
-        {"item": json.dumps({"seq": seq, "chunk": result_to_dict(ChunkResult(seq, c))["chunk"]})}
-        for seq, c in chunks
-    ]
+    items = [{"item": json.dumps({"seq": seq, "chunk": asdict(c)})} for seq, c in chunks]
     dataset = ray.data.from_items(items).map_batches(
         ChunkActor,
         fn_constructor_kwargs={"options": options, "store": str(store)},

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +35,9 @@ def in_process_pass(
 ) -> None:
     """What ``map_batches`` does, without Ray: batches of 4 through one actor."""
     actor = ChunkActor(options, str(store))
-    items = [json.dumps({"seq": s, "chunk": result_to_dict_chunk(c)}) for s, c in chunks]
+    items = [json.dumps({"seq": s, "chunk": asdict(c)}) for s, c in chunks]
     for start in range(0, len(items), 4):
         actor({"item": items[start : start + 4]})
-
-
-def result_to_dict_chunk(chunk: Chunk) -> dict[str, Any]:
-    return dict(result_to_dict(ray_engine.ChunkResult(0, chunk))["chunk"])
 
 
 def test_a_ray_run_writes_what_a_local_run_writes_and_resumes_per_chunk(

@@ -45,7 +45,6 @@ __all__ = [
     "LanguageCheck",
     "NearDuplicates",
     "StandaloneCheck",
-    "chunk_language",
     "mark_unsure",
 ]
 
@@ -61,11 +60,6 @@ def mark_unsure(ctx: Any, record: QARecord, note: str) -> QARecord:
     earlier = list(notes) if isinstance(notes, list) else []
     updated: QARecord = ctx.annotate(record, unsure=[*earlier, note])
     return updated
-
-
-def chunk_language(text: str) -> str:
-    """The language of a chunk's text (``detect_language`` caches it)."""
-    return detect_language(text)
 
 
 class StandaloneCheck(PairCheck):
@@ -144,7 +138,7 @@ class LanguageCheck(PairCheck):
     def _expected(self, record: QARecord, chunk: Chunk) -> str:
         own = record.annotations.get("language")
         expected = own if isinstance(own, str) and own else None
-        return expected or self.target or chunk_language(chunk.text)
+        return expected or self.target or detect_language(chunk.text)  # cached by the detector
 
 
 class GroundingCheck(Check):
