@@ -63,6 +63,8 @@ class Limits:
     tokens per minute; ``timeout`` seconds per request; ``attempts`` tries per
     request for timeouts and server errors, ``backoff`` the first wait between
     them (doubling, with jitter); ``max_wait`` the longest Retry-After honoured.
+    ``check_workers`` processes run the model-free chunk checks off the event
+    loop: ``0`` never, ``None`` (auto) when the checks would slow a long run down.
     """
 
     concurrency: int = 8
@@ -72,6 +74,7 @@ class Limits:
     attempts: int = 5
     backoff: float = 1.0
     max_wait: float = 60.0
+    check_workers: int | None = None
 
     def __post_init__(self) -> None:
         checks = [
@@ -82,6 +85,8 @@ class Limits:
             (self.attempts >= 1, "attempts must be at least 1"),
             (self.backoff >= 0, "backoff must not be negative"),
             (self.max_wait >= 0, "max_wait must not be negative"),
+            (self.check_workers is None or self.check_workers >= 0,
+             "check_workers must be 0 or more"),
         ]
         for ok, message in checks:
             if not ok:

@@ -28,6 +28,7 @@ from pydantic import BaseModel
 
 from ._calls import USAGE_KEY, CallFailed, ModelCaller, RequestRefused, Usage
 from ._errors import ParseError
+from ._offload import CheckOffload
 from ._parsing import ParsedReply, ReplyParser, StructuredParser, message_text
 from ._prompts import PromptLike, chunk_variables
 from ._schema import QA, Chunk, ChunkFailure, QARecord, Rejection
@@ -115,10 +116,13 @@ class ChunkRunner:
         checks: Sequence[Check],
         max_fix_attempts: int = 2,
         response_format: dict[str, Any] | None = None,
+        check_workers: int | None = 0,
     ) -> None:
         self.caller = caller
         self.prompt = prompt
         self.checks = [c for c in checks if c.scope == "chunk"]
+        self.offload = CheckOffload(self.checks, workers=check_workers)
+        """Runs the leading model-free checks, inline or in worker processes."""
         self.max_fix_attempts = max_fix_attempts
         # structured mode: the pairs calls (generate, top-up) carry the strict schema
         bound = {"response_format": response_format} if response_format else {}
@@ -162,6 +166,9 @@ class ChunkRunner:
         records = await self._generate(chunk, config, result)
         if records is None:
             return result
+        first = len(self.offload.checks)
+        records, rejections = await self.offload.check(chunk, records)
+        result.rejections.extend(rejections)
         current = 0
 
         async def settle(ctx: ChunkContext) -> None:
@@ -173,6 +180,8 @@ class ChunkRunner:
             ask_pairs=lambda step, messages: self._ask_pairs(step, messages, result, config),
         )  # fmt: skip
         for current, check in enumerate(self.checks):  # noqa: B007 (settle reads it)
+            if current < first:
+                continue  # done above
             try:
                 await check.acheck_chunk(ctx)
             except (CallFailed, ParseError) as exc:
@@ -182,6 +191,10 @@ class ChunkRunner:
         result.records = ctx.records
         result.rejections.extend(ctx.rejections)
         return result
+
+    async def aclose(self) -> None:
+        """Stop the check workers, if any were started."""
+        await self.offload.aclose()
 
     async def _generate(
         self, chunk: Chunk, config: RunnableConfig | None, result: ChunkResult, depth: int = 0

@@ -226,6 +226,7 @@ class Synthesizer(Runnable[Any, Dataset]):
             checks=self.checks,
             max_fix_attempts=self.max_fix_attempts,
             response_format=response_format() if self.uses_structured_output() else None,
+            check_workers=self.limits.check_workers,
         )
 
     def fingerprint(self) -> dict[str, Any]:
@@ -267,6 +268,7 @@ class Synthesizer(Runnable[Any, Dataset]):
         del chunks
         if batch is not None:
             runner = self.runner(caller := await batch.caller(caller, todo))
+        runner.offload.plan(len(todo))
         progress = Progress(len(todo), enabled=self.progress, resumed=resumed)
         caller.on_wait = progress.waiting
         pending: set[asyncio.Task[ChunkResult]] = set()
@@ -302,6 +304,7 @@ class Synthesizer(Runnable[Any, Dataset]):
                 raise
         finally:
             await _cancel(pending)
+            await runner.aclose()
             progress.close()
 
     @contextlib.asynccontextmanager

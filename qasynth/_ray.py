@@ -94,7 +94,10 @@ class ChunkActor:
     def __init__(self, options: dict[str, Any], store: str) -> None:
         from ._pipeline import Synthesizer
 
-        self.synthesizer = Synthesizer.from_options(**{**options, "progress": False})
+        # Ray runs the actors in parallel already: no check workers of their own
+        self.synthesizer = Synthesizer.from_options(
+            **{**options, "progress": False, "check_workers": 0}
+        )
         self.store = Path(store)
         self.runner = self.synthesizer.runner()
 

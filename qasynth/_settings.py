@@ -31,6 +31,7 @@ LIMIT_OPTIONS = {  # flat name -> Limits field
     "max_attempts": "attempts",
     "retry_base_delay": "backoff",
     "max_wait": "max_wait",
+    "check_workers": "check_workers",
 }
 CHECK_OPTIONS = {  # flat name -> default_checks argument
     "language": "language",

@@ -108,6 +108,13 @@ _RUN_OPTIONS = (
         help="Model calls in flight at once.",
     ),
     click.option(
+        "--check-workers",
+        type=click.IntRange(min=0),
+        default=None,
+        help="Processes that run the model-free checks off the event loop "
+        "(0: never; default: when the checks would slow the run down).",
+    ),
+    click.option(
         "--rpm", type=click.FloatRange(min=0, min_open=True), help="Most requests per minute."
     ),
     click.option("--tpm", type=click.IntRange(min=1), help="Most tokens per minute (estimated)."),
@@ -256,6 +263,7 @@ def _flat_options(options: dict[str, Any]) -> dict[str, Any]:
         "tpm": options["tpm"],
         "request_timeout": options["request_timeout"],
         "max_wait": options["max_wait"],
+        "check_workers": options["check_workers"],
         "progress": not options["quiet"],
     }
 

@@ -1,0 +1,301 @@
+"""Model-free chunk checks in worker processes, so the event loop keeps sending requests.
+
+The built-in model-free checks (non-empty, echo, length, stand-alone, language,
+grounding) are pure CPU. On the event loop they hold up every other chunk's
+request once many are in flight, so a fast server waits for the client. A
+:class:`CheckOffload` runs the leading run of those checks in worker processes
+(``python -m qasynth._offload``, pickled frames over its stdin and stdout) and
+gives exactly what running them inline gives.
+
+Workers are plain child processes, not ``multiprocessing``: that would import
+the user's ``__main__`` again in each child (a script without an
+``if __name__ == "__main__"`` guard would run twice). A worker ends when its
+stdin closes, so it never outlives the run, even if the parent is killed.
+
+``workers``: ``0`` checks inline; ``N`` starts N workers with the first chunk;
+``None`` (auto) checks inline until the checks take a fifth of the run's wall
+time, then starts up to ``min(CPUs - 1, 4)`` workers (never on one CPU, never
+for runs of fewer than 64 chunks). A worker that fails costs nothing: its
+chunks are checked inline, and so is the rest of the run (logged).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import pickle
+import struct
+import sys
+import time
+from collections.abc import Coroutine, Sequence
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from ._schema import Chunk, QARecord, Rejection
+from .checks._basic import MaxLength, NonEmpty, NotEcho
+from .checks._contract import Check, ChunkContext
+from .checks._heuristic import GroundingCheck, LanguageCheck, StandaloneCheck
+
+__all__ = ["CheckOffload", "offloadable_prefix", "run_checks"]
+
+logger = logging.getLogger("qasynth")
+
+_SAFE: tuple[type[Check], ...] = (
+    NonEmpty, NotEcho, MaxLength, StandaloneCheck, LanguageCheck, GroundingCheck,
+)  # fmt: skip
+"""Checks a worker may run: model-free and defined here (a subclass may live in
+the user's ``__main__``, which a worker cannot import)."""
+
+AUTO_MIN_CHUNKS = 64
+AUTO_WARMUP_CHUNKS = 8
+AUTO_BUSY_SHARE = 0.2
+MAX_AUTO_WORKERS = 4
+_HEADER = struct.Struct("!Q")
+
+Checked = tuple[list[QARecord], list[Rejection]]
+
+
+def offloadable_prefix(checks: Sequence[Check]) -> list[Check]:
+    """The leading checks a worker process may run for the parent."""
+    prefix: list[Check] = []
+    for check in checks:
+        if type(check) not in _SAFE:
+            break
+        prefix.append(check)
+    return prefix
+
+
+def run_checks(checks: Sequence[Check], chunk: Chunk, records: Sequence[QARecord]) -> Checked:
+    """Run model-free chunk checks without an event loop: what is kept, what is not."""
+    ctx = ChunkContext(chunk, records, ask=_no_model, ask_pairs=_no_model)
+    for check in checks:
+        _drive(check.acheck_chunk(ctx))
+    return ctx.records, ctx.rejections
+
+
+async def _no_model(*_: Any) -> Any:
+    raise RuntimeError("a check running in a worker process cannot call the model")
+
+
+def _drive(coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run a coroutine that never waits (a model-free check) to its end."""
+    try:
+        coroutine.send(None)
+    except StopIteration:
+        return
+    coroutine.close()
+    raise RuntimeError("a model-free check waited on something; it cannot run in a worker")
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
+
+
+class WorkerGone(Exception):
+    """A worker process ended or answered with an error."""
+
+
+class _Worker:
+    """One child process and the jobs sent to it."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.jobs: dict[int, asyncio.Future[Checked]] = {}
+        self.reader = asyncio.ensure_future(self._read())
+        self.errors = asyncio.ensure_future(self._log_errors())
+
+    @classmethod
+    async def start(cls, checks: Sequence[Check]) -> _Worker:
+        package_root = str(Path(__file__).resolve().parent.parent)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "qasynth._offload",
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, env=env,
+        )  # fmt: skip
+        worker = cls(process)
+        worker._send(list(checks))
+        return worker
+
+    def _send(self, value: Any) -> None:
+        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        assert self.process.stdin is not None
+        self.process.stdin.write(_HEADER.pack(len(data)) + data)
+
+    async def check(self, job: int, chunk: Chunk, records: Sequence[QARecord]) -> Checked:
+        future: asyncio.Future[Checked] = asyncio.get_running_loop().create_future()
+        self.jobs[job] = future
+        try:
+            self._send((job, chunk, list(records)))
+            assert self.process.stdin is not None
+            await self.process.stdin.drain()
+        except (ConnectionError, RuntimeError) as exc:
+            self.jobs.pop(job, None)
+            raise WorkerGone(f"worker stopped taking work: {exc}") from None
+        return await future
+
+    async def _read(self) -> None:
+        stdout = self.process.stdout
+        assert stdout is not None
+        error: BaseException = WorkerGone("worker ended")
+        try:
+            while True:
+                size = _HEADER.unpack(await stdout.readexactly(_HEADER.size))[0]
+                job, value, problem = pickle.loads(await stdout.readexactly(size))
+                future = self.jobs.pop(job, None)
+                if future is None or future.done():
+                    continue
+                if problem is None:
+                    future.set_result(value)
+                else:
+                    future.set_exception(WorkerGone(problem))
+        except (asyncio.IncompleteReadError, ConnectionError, pickle.UnpicklingError) as exc:
+            error = WorkerGone(f"worker ended: {exc}")
+        finally:
+            for future in self.jobs.values():
+                if not future.done():
+                    future.set_exception(error)
+            self.jobs.clear()
+
+    async def _log_errors(self) -> None:
+        stderr = self.process.stderr
+        assert stderr is not None
+        while line := await stderr.readline():
+            logger.debug("check worker: %s", line.decode(errors="replace").rstrip())
+
+    async def aclose(self) -> None:
+        stdin = self.process.stdin
+        if stdin is not None and not stdin.is_closing():
+            stdin.close()
+        try:
+            await asyncio.wait_for(self.process.wait(), timeout=10)
+        except asyncio.TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+        await asyncio.gather(self.reader, self.errors, return_exceptions=True)
+
+
+class CheckOffload:
+    """Runs a run's leading model-free checks inline or in worker processes."""
+
+    def __init__(self, checks: Sequence[Check], *, workers: int | None = None) -> None:
+        if workers is not None and workers < 0:
+            raise ValueError(f"check workers must be 0 or more, got {workers}")
+        self.checks = offloadable_prefix(checks)
+        self.workers_wanted = workers
+        self.chunks_planned = 0
+        self._workers: list[_Worker] = []
+        self._starting: asyncio.Task[None] | None = None
+        self._broken = False
+        self._jobs = 0
+        self._inline_cpu = 0.0
+        self._inline_chunks = 0
+        self._began: float | None = None
+
+    def plan(self, chunks: int) -> None:
+        """Say how many chunks the run has to check (auto mode starts workers only
+        for runs long enough to pay for them)."""
+        self.chunks_planned = chunks
+
+    @property
+    def worker_count(self) -> int:
+        return len(self._workers)
+
+    async def check(self, chunk: Chunk, records: Sequence[QARecord]) -> Checked:
+        """The records the checks keep and the rejections, as inline checks give them."""
+        if not self.checks:
+            return list(records), []
+        self._maybe_start()
+        if self._starting is not None and not self._starting.done():
+            await asyncio.shield(self._starting)  # spawning is quick; importing is not waited
+        if self._workers and not self._broken:
+            self._jobs += 1
+            worker = min(self._workers, key=lambda w: len(w.jobs))
+            try:
+                return await worker.check(self._jobs, chunk, records)
+            except WorkerGone as exc:
+                logger.warning("check worker failed (%s); checking inline from now on", exc)
+                self._broken = True
+        return self._inline(chunk, records)
+
+    def _inline(self, chunk: Chunk, records: Sequence[QARecord]) -> Checked:
+        began = time.process_time()
+        try:
+            return run_checks(self.checks, chunk, records)
+        finally:
+            self._inline_cpu += time.process_time() - began
+            self._inline_chunks += 1
+
+    def _maybe_start(self) -> None:
+        if self._starting is not None or self._broken:
+            return
+        now = time.monotonic()
+        if self._began is None:
+            self._began = now
+        count = self._wanted(now - self._began)
+        if count:
+            self._starting = asyncio.ensure_future(self._start(count))
+
+    def _wanted(self, elapsed: float) -> int:
+        if self.workers_wanted is not None:
+            return self.workers_wanted
+        if self.chunks_planned < AUTO_MIN_CHUNKS or self._inline_chunks < AUTO_WARMUP_CHUNKS:
+            return 0
+        if self._inline_cpu < AUTO_BUSY_SHARE * max(elapsed, 1e-9):
+            return 0
+        return min(_cpus() - 1, MAX_AUTO_WORKERS)
+
+    async def _start(self, count: int) -> None:
+        try:
+            for _ in range(count):
+                self._workers.append(await _Worker.start(self.checks))
+        except OSError as exc:
+            logger.warning("cannot start a check worker (%s); checking inline", exc)
+            self._broken = True
+        else:
+            logger.debug("checking chunks in %d worker process(es)", count)
+
+    async def aclose(self) -> None:
+        """Stop the workers (they finish nothing more: every job was awaited)."""
+        if self._starting is not None:
+            await asyncio.gather(self._starting, return_exceptions=True)
+        workers, self._workers = self._workers, []
+        await asyncio.gather(*(w.aclose() for w in workers), return_exceptions=True)
+
+
+def _read_frame(stream: BinaryIO) -> bytes | None:
+    header = stream.read(_HEADER.size)
+    if len(header) < _HEADER.size:
+        return None
+    (size,) = _HEADER.unpack(header)
+    data = stream.read(size)
+    return data if len(data) == size else None
+
+
+def _serve() -> None:
+    """The worker: the checks, then (job, chunk, records) frames until stdin closes."""
+    frames = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints never corrupt a frame
+    source = sys.stdin.buffer
+    first = _read_frame(source)
+    if first is None:
+        return
+    checks: list[Check] = pickle.loads(first)
+    while (frame := _read_frame(source)) is not None:
+        job, chunk, records = pickle.loads(frame)
+        try:
+            reply: tuple[Any, ...] = (job, run_checks(checks, chunk, records), None)
+        except Exception as exc:  # noqa: BLE001 (the parent checks this chunk inline)
+            reply = (job, None, f"{type(exc).__name__}: {exc}")
+        data = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
+        frames.write(_HEADER.pack(len(data)) + data)
+        frames.flush()
+
+
+if __name__ == "__main__":
+    _serve()

@@ -1,0 +1,158 @@
+"""Model-free checks in worker processes: same results as inline, robust to a worker
+that dies, never started for small runs, and never re-running the user's script."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tiktoken
+from langchain_core.messages import BaseMessage
+
+from qasynth import Limits, Synthesizer
+from qasynth._offload import CheckOffload, offloadable_prefix
+from qasynth._schema import Chunk, QARecord
+from qasynth.checks import GroundingCheck, LLMJudge, default_checks
+from qasynth.testing import ScriptedChatModel
+
+ROOT = Path(__file__).resolve().parents[1]
+
+DOCS = [
+    f"In {1990 + i}, Dr. Amara Ito led the Zephyr rover survey near Lake Orin, where the "
+    f"team recorded {100 + 7 * i} samples over {i + 3} days. The survey cost {20 + i} "
+    f"million dollars and ended in {1991 + i}."
+    for i in range(6)
+]
+
+
+def reply(messages: list[BaseMessage]) -> str:
+    """Pairs for the chunk: one grounded, one with a wrong number, one dangling, one echo."""
+    text = messages[-1].text
+    year = next(str(y) for y in range(1990, 1996) if f"In {y}," in text)
+    items = [
+        (f"Who led the Zephyr rover survey near Lake Orin in {year}?",
+         f"Dr. Amara Ito led the Zephyr rover survey near Lake Orin in {year}."),
+        (f"How many days did the {year} Zephyr rover survey last?",
+         "The survey lasted 400 days."),
+        ("What did he record there?", "He recorded samples."),
+        ("Where was the survey?", "Where was the survey?"),
+    ]  # fmt: skip
+    return json.dumps(
+        {"question_answer_pairs": [{"question": q, "answer": a} for q, a in items]}
+    )
+
+
+def run(encoding: tiktoken.Encoding, workers: int | None, **options: Any) -> Any:
+    llm = ScriptedChatModel(replies={"generate": reply})
+    synth = Synthesizer.from_options(
+        llm=llm, encoding=encoding, progress=False, concurrency=3, check_workers=workers,
+        **options,
+    )  # fmt: skip
+    return synth.run(DOCS)
+
+
+def outcome(ds: Any) -> tuple[list[dict[str, Any]], list[str]]:
+    rejections = sorted(json.dumps(r.to_dict(), sort_keys=True) for r in ds.rejections)
+    return [r.to_dict() for r in ds.records], rejections
+
+
+def test_checks_in_a_worker_give_exactly_what_inline_checks_give(
+    offline_encoding: tiktoken.Encoding,
+) -> None:
+    inline = run(offline_encoding, 0)
+    in_workers = run(offline_encoding, 1)
+    assert outcome(in_workers) == outcome(inline)
+    reasons = Counter(r.reason for r in inline.rejections)
+    assert reasons == {
+        "question_equals_answer": 6, "not_standalone": 6, "answer_number_not_in_text": 6,
+    }  # fmt: skip
+    assert len(inline) == len(DOCS)  # the grounded pair of each chunk is kept
+
+
+def test_a_worker_that_dies_costs_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    chunk = Chunk(text=DOCS[0], theme="t", source="s", index=0)
+    records = [QARecord.of(chunk, "Who led the survey in 1990?", "Dr. Amara Ito led it.")]
+
+    async def scenario() -> None:
+        offload = CheckOffload(default_checks(), workers=1)
+        first = await offload.check(chunk, records)
+        offload._workers[0].process.kill()
+        await offload._workers[0].process.wait()
+        again = await offload.check(chunk, records)  # checked inline now
+        assert again == first and offload._broken
+        await offload.aclose()
+
+    with caplog.at_level(logging.WARNING, logger="qasynth"):
+        asyncio.run(scenario())
+    assert "checking inline from now on" in caplog.text
+
+
+def test_auto_mode_starts_no_worker_for_a_small_run() -> None:
+    async def scenario() -> int:
+        offload = CheckOffload(default_checks(), workers=None)
+        offload.plan(10)
+        chunk = Chunk(text=DOCS[0], theme="t", source="s", index=0)
+        for _ in range(12):
+            await offload.check(chunk, [QARecord.of(chunk, "Who led it in 1990?", "Ito.")])
+        count = offload.worker_count
+        await offload.aclose()
+        return count
+
+    assert asyncio.run(scenario()) == 0
+
+
+def test_only_built_in_model_free_checks_leave_the_process() -> None:
+    class MyGrounding(GroundingCheck):  # may live in the user's __main__
+        pass
+
+    checks = default_checks(judge=True)
+    prefix = offloadable_prefix(checks)
+    assert [c.name for c in prefix] == [
+        "non_empty", "not_echo", "max_length", "standalone", "language", "grounding",
+    ]  # fmt: skip
+    assert not any(isinstance(c, LLMJudge) for c in prefix)
+    assert offloadable_prefix([MyGrounding(), *default_checks()]) == []
+
+
+def test_limits_refuse_negative_workers() -> None:
+    with pytest.raises(ValueError, match="check_workers must be 0 or more"):
+        Limits(check_workers=-1)
+
+
+def test_a_script_without_a_main_guard_runs_once(tmp_path: Path) -> None:
+    """Workers never import the user's ``__main__`` (multiprocessing's spawn would)."""
+    script = tmp_path / "make_data.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import json, sys
+            sys.path.insert(0, {str(ROOT / "tests")!r})
+            from conftest import build_offline_encoding
+            from qasynth import Synthesizer
+            from qasynth.testing import ScriptedChatModel
+
+            print("script body ran", flush=True)
+            pair = {{"question": "Who led the 1990 Zephyr rover survey?",
+                     "answer": "Dr. Amara Ito led the 1990 Zephyr rover survey."}}
+            llm = ScriptedChatModel(replies={{"generate": json.dumps(
+                {{"question_answer_pairs": [pair]}})}})
+            synth = Synthesizer.from_options(
+                llm=llm, encoding=build_offline_encoding(), progress=False, check_workers=1)
+            ds = synth.run("In 1990, Dr. Amara Ito led the Zephyr rover survey.")
+            print("kept", len(ds), flush=True)
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["script body ran", "kept 1"]
