@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._cli import main
+from ._cli import run
 
 if __name__ == "__main__":
-    main(prog_name="qasynth")
+    run(prog_name="qasynth")

@@ -85,8 +85,10 @@ class Limits:
             (self.attempts >= 1, "attempts must be at least 1"),
             (self.backoff >= 0, "backoff must not be negative"),
             (self.max_wait >= 0, "max_wait must not be negative"),
-            (self.check_workers is None or self.check_workers >= 0,
-             "check_workers must be 0 or more"),
+            (
+                self.check_workers is None or self.check_workers >= 0,
+                "check_workers must be 0 or more",
+            ),
         ]
         for ok, message in checks:
             if not ok:

@@ -168,7 +168,6 @@ class ChunkRunner:
             return result
         first = len(self.offload.checks)
         records, rejections = await self.offload.check(chunk, records)
-        result.rejections.extend(rejections)
         current = 0
 
         async def settle(ctx: ChunkContext) -> None:
@@ -179,7 +178,8 @@ class ChunkRunner:
             ask=lambda step, messages, schema: self._ask(step, messages, schema, result, config),
             ask_pairs=lambda step, messages: self._ask_pairs(step, messages, result, config),
         )  # fmt: skip
-        for current, check in enumerate(self.checks):  # noqa: B007 (settle reads it)
+        ctx.rejections.extend(rejections)  # later checks see them (the repair step does)
+        for current, check in enumerate(self.checks):  # settle reads current
             if current < first:
                 continue  # done above
             try:

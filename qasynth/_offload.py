@@ -15,7 +15,7 @@ stdin closes, so it never outlives the run, even if the parent is killed.
 ``workers``: ``0`` checks inline; ``N`` starts N workers with the first chunk;
 ``None`` (auto) checks inline until the checks take a fifth of the run's wall
 time, then starts up to ``min(CPUs - 1, 4)`` workers (never on one CPU, never
-for runs of fewer than 64 chunks). A worker that fails costs nothing: its
+for runs of fewer than 200 chunks). A worker that fails costs nothing: its
 chunks are checked inline, and so is the rest of the run (logged).
 """
 
@@ -47,7 +47,7 @@ _SAFE: tuple[type[Check], ...] = (
 """Checks a worker may run: model-free and defined here (a subclass may live in
 the user's ``__main__``, which a worker cannot import)."""
 
-AUTO_MIN_CHUNKS = 64
+AUTO_MIN_CHUNKS = 200
 AUTO_WARMUP_CHUNKS = 8
 AUTO_BUSY_SHARE = 0.2
 MAX_AUTO_WORKERS = 4
@@ -290,7 +290,7 @@ def _serve() -> None:
         job, chunk, records = pickle.loads(frame)
         try:
             reply: tuple[Any, ...] = (job, run_checks(checks, chunk, records), None)
-        except Exception as exc:  # noqa: BLE001 (the parent checks this chunk inline)
+        except Exception as exc:  # the parent checks this chunk inline
             reply = (job, None, f"{type(exc).__name__}: {exc}")
         data = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
         frames.write(_HEADER.pack(len(data)) + data)

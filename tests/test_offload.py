@@ -45,9 +45,7 @@ def reply(messages: list[BaseMessage]) -> str:
         ("What did he record there?", "He recorded samples."),
         ("Where was the survey?", "Where was the survey?"),
     ]  # fmt: skip
-    return json.dumps(
-        {"question_answer_pairs": [{"question": q, "answer": a} for q, a in items]}
-    )
+    return json.dumps({"question_answer_pairs": [{"question": q, "answer": a} for q, a in items]})
 
 
 def run(encoding: tiktoken.Encoding, workers: int | None, **options: Any) -> Any:
