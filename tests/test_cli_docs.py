@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -55,6 +56,14 @@ def test_python_m_qasynth_is_the_same_command() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "qasynth", "--version"], capture_output=True, text=True, timeout=60
     )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("qasynth, version ")
+
+
+def test_the_installed_qasynth_script_runs_the_command() -> None:
+    script = shutil.which("qasynth", path=str(Path(sys.executable).parent))
+    assert script is not None, "the qasynth script is not installed beside this Python"
+    done = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("qasynth, version ")
 
