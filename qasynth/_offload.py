@@ -4,7 +4,7 @@ The built-in model-free checks (non-empty, echo, length, stand-alone, language,
 grounding) are pure CPU. On the event loop they hold up every other chunk's
 request once many are in flight, so a fast server waits for the client. A
 :class:`CheckOffload` runs the leading run of those checks in worker processes
-(``python -m qasynth._offload``, pickled frames over its stdin and stdout) and
+(a ``python`` child running :func:`serve`, pickled frames over its stdin and stdout) and
 gives exactly what running them inline gives.
 
 Workers are plain child processes, not ``multiprocessing``: that would import
@@ -37,7 +37,7 @@ from .checks._basic import MaxLength, NonEmpty, NotEcho
 from .checks._contract import Check, ChunkContext
 from .checks._heuristic import GroundingCheck, LanguageCheck, StandaloneCheck
 
-__all__ = ["CheckOffload", "offloadable_prefix", "run_checks"]
+__all__ = ["CheckOffload", "offloadable_prefix", "run_checks", "serve"]
 
 logger = logging.getLogger("qasynth")
 
@@ -114,10 +114,15 @@ class _Worker:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "qasynth._offload",
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, env=env,
-        )  # fmt: skip
+            sys.executable,
+            "-c",
+            "from qasynth._offload import serve; serve()",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+            cwd=package_root,
+        )  # fmt: skip  (run from the package's folder: nothing in the user's shadows it)
         worker = cls(process)
         worker._send(list(checks))
         return worker
@@ -277,7 +282,7 @@ def _read_frame(stream: BinaryIO) -> bytes | None:
     return data if len(data) == size else None
 
 
-def _serve() -> None:
+def serve() -> None:
     """The worker: the checks, then (job, chunk, records) frames until stdin closes."""
     frames = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints never corrupt a frame
@@ -295,7 +300,3 @@ def _serve() -> None:
         data = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
         frames.write(_HEADER.pack(len(data)) + data)
         frames.flush()
-
-
-if __name__ == "__main__":
-    _serve()
