@@ -113,6 +113,7 @@ class _Worker:
         package_root = str(Path(__file__).resolve().parent.parent)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+        # run from the package's folder: nothing in the user's folder shadows a module
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-c",
@@ -122,7 +123,7 @@ class _Worker:
             stderr=asyncio.subprocess.PIPE,
             env=env,
             cwd=package_root,
-        )  # fmt: skip  (run from the package's folder: nothing in the user's shadows it)
+        )
         worker = cls(process)
         worker._send(list(checks))
         return worker
