@@ -29,7 +29,8 @@ from .language import (
 )
 from .neardup import NearDuplicateIndex, find_near_duplicates
 from .roles import Outcome, asked_role, outcomes
-from .splits import merge_group_keys, split_groups
+from .neardup_store import NearDuplicateStore
+from .splits import check_fractions, merge_group_keys, split_groups, split_of
 from .standalone import (
     LanguageRules,
     StandaloneIssue,
@@ -53,6 +54,7 @@ __all__ = [
     "Grounding",
     "LanguageRules",
     "NearDuplicateIndex",
+    "NearDuplicateStore",
     "Outcome",
     "StandaloneIssue",
     "StandaloneRule",
@@ -60,6 +62,7 @@ __all__ = [
     "analyze_chunk",
     "asked_role",
     "char_ngrams",
+    "check_fractions",
     "check_standalone",
     "detect_language",
     "extract_names",
@@ -78,6 +81,7 @@ __all__ = [
     "same_language",
     "script_language",
     "split_groups",
+    "split_of",
     "strip_punctuation",
     "word_tokens",
 ]
