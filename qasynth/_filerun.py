@@ -133,6 +133,7 @@ def _finish(
     stats.pairs_kept = kept = view.kept_count()
     failures = view.failures()
     written = _write(view, output, failures, system_prompt=system_prompt, splits=splits)
+    finish_id = view.finish_id()  # the report's sequences read this finish, no later one
     return RunReport(
         output=output,
         failures_path=failures_path_for(output) if failures else None,
@@ -140,10 +141,10 @@ def _finish(
         records_written=kept,
         stats=stats,
         failures=failures,
-        rejections=StoredRejections(state.path, view.rejection_count()),
+        rejections=StoredRejections(state.path, view.rejection_count(), finish_id),
         split_paths=written,
-        records=StoredRecords(state.path, kept),
-        chunk_links=StoredLinks(state.path, view.link_count()),
+        records=StoredRecords(state.path, kept, finish_id),
+        chunk_links=StoredLinks(state.path, view.link_count(), finish_id),
     )
 
 

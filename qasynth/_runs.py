@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -188,6 +189,9 @@ class RunState:
         with self._db:
             for table in _RUN_TABLES:
                 self._db.execute(f"DELETE FROM {table}")
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('finish', ?)", (secrets.token_hex(8),)
+            )
             self._db.execute(
                 "INSERT INTO run_chunks (chunk_id) SELECT c.chunk_id FROM temp.seen s "
                 "JOIN chunks c ON c.chunk_id = s.chunk_id ORDER BY c.seq, c.chunk_id"

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar, overload
 
+from ._errors import StateError
 from ._schema import ChunkFailure, QARecord, Rejection
 
 __all__ = ["RunView", "StoredLinks", "StoredRecords", "StoredRejections", "number_of", "numbered"]
@@ -67,6 +68,11 @@ class RunView:
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
+
+    def finish_id(self) -> str:
+        """Which finish made the ``run_*`` tables (a new one at every finish)."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'finish'").fetchone()
+        return "" if row is None else str(row[0])
 
     def last_op(self) -> int:
         """The number of the last rejection so far (0 before any)."""
@@ -152,11 +158,13 @@ class RunView:
 
 
 class _Stored(Sequence[T]):
-    """A sequence read from a finished run's state file each time it is used."""
+    """A sequence read from a finished run's state file each time it is used; a
+    ``StateError`` once another run into the same output has finished since."""
 
-    def __init__(self, state_path: Path, length: int) -> None:
+    def __init__(self, state_path: Path, length: int, finish_id: str) -> None:
         self.state_path = Path(state_path)
         self._length = length
+        self._finish_id = finish_id
 
     def _rows(self, view: RunView) -> Iterator[T]:
         raise NotImplementedError
@@ -164,7 +172,14 @@ class _Stored(Sequence[T]):
     def __iter__(self) -> Iterator[T]:
         db = sqlite3.connect(self.state_path)
         try:
-            yield from self._rows(RunView(db))
+            view = RunView(db)
+            if view.finish_id() != self._finish_id:
+                raise StateError(
+                    f"{self.state_path} holds a later run into the same output now; this "
+                    "run's records are in its output file (read a report's records before "
+                    "running into its output again, or make a list of them)"
+                )
+            yield from self._rows(view)
         finally:
             db.close()
 

@@ -28,8 +28,8 @@ from .language import (
     script_language,
 )
 from .neardup import NearDuplicateIndex, find_near_duplicates
-from .roles import Outcome, asked_role, outcomes
 from .neardup_store import NearDuplicateStore
+from .roles import Outcome, asked_role, outcomes
 from .splits import check_fractions, merge_group_keys, split_groups, split_of
 from .standalone import (
     LanguageRules,

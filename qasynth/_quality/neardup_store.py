@@ -96,11 +96,13 @@ class NearDuplicateStore:
         links.grow(self._size)
         db.execute("CREATE INDEX near_dup_by_bucket ON near_dup_buckets (bucket, number)")
         shared = db.execute(
-            "SELECT bucket, number FROM near_dup_buckets WHERE bucket IN (SELECT bucket FROM "
-            "near_dup_buckets GROUP BY bucket HAVING count(*) > 1) ORDER BY bucket, number"
+            "SELECT b.bucket, b.number, s.signature FROM near_dup_buckets b "
+            "JOIN near_dup_signatures s ON s.number = b.number WHERE b.bucket IN "
+            "(SELECT bucket FROM near_dup_buckets GROUP BY bucket HAVING count(*) > 1) "
+            "ORDER BY b.bucket, b.number"
         )
         for _, bucket in itertools.groupby(shared, key=itemgetter(0)):
-            self._link_bucket([number for _, number in bucket], links)
+            self._link_bucket([(number, raw) for _, number, raw in bucket], links)
         db.execute("CREATE TABLE near_dup_groups (root INTEGER NOT NULL, number INTEGER NOT NULL)")
         find = links.find
         insert_batches(
@@ -111,17 +113,13 @@ class NearDuplicateStore:
         for root, members in itertools.groupby(rows, key=itemgetter(0)):
             yield [root, *(number for _, number in members)]
 
-    def _link_bucket(self, members: list[int], links: CompactUnionFind) -> None:
+    def _link_bucket(self, members: list[tuple[int, bytes]], links: CompactUnionFind) -> None:
         """Verify the pairs of one bucket that are not yet in one group (as
         ``NearDuplicateIndex`` does: equal signatures are linked without comparing)."""
         similar, find = self._index.similar_signatures, links.find
         distinct: list[tuple[int, int]] = []
         first_with: dict[bytes, int] = {}
-        lookup = self._db.execute
-        for item in members:
-            (raw,) = lookup(
-                "SELECT signature FROM near_dup_signatures WHERE number = ?", (item,)
-            ).fetchone()
+        for item, raw in members:
             twin = first_with.setdefault(raw, item)
             if twin != item:
                 links.union(twin, item)
