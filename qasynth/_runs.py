@@ -3,7 +3,10 @@
 A run keeps its state beside the output (``OUT.jsonl.qasynth.sqlite``): the
 run's fingerprint (prompt, model, chunking, chunk checks), and for each chunk
 its status (done or failed), attempts, error, raw output, records and
-rejections — one transaction per chunk. API keys never reach it.
+rejections — one transaction per chunk. API keys never reach it. The chunks a
+run has are noted in a temporary table as they go by, and the finish numbers
+them and their records in ``run_*`` tables (see :mod:`qasynth._runview`), so
+nothing about the run is held in memory per chunk or per pair.
 """
 
 from __future__ import annotations

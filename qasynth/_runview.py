@@ -11,6 +11,7 @@ same lists, read again from the state file whenever they are iterated.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections import Counter
@@ -169,9 +170,12 @@ class _Stored(Sequence[T]):
     def _rows(self, view: RunView) -> Iterator[T]:
         raise NotImplementedError
 
-    def __iter__(self) -> Iterator[T]:
-        db = sqlite3.connect(self.state_path)
+    @contextlib.contextmanager
+    def view(self) -> Iterator[RunView]:
+        """The run's state, as one snapshot (writers elsewhere go on), for this finish."""
+        db = sqlite3.connect(self.state_path, isolation_level=None)
         try:
+            db.execute("BEGIN")
             view = RunView(db)
             if view.finish_id() != self._finish_id:
                 raise StateError(
@@ -179,9 +183,13 @@ class _Stored(Sequence[T]):
                     "run's records are in its output file (read a report's records before "
                     "running into its output again, or make a list of them)"
                 )
-            yield from self._rows(view)
+            yield view
         finally:
             db.close()
+
+    def __iter__(self) -> Iterator[T]:
+        with self.view() as view:
+            yield from self._rows(view)
 
     def __len__(self) -> int:
         return self._length

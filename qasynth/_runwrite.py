@@ -11,8 +11,6 @@ a record, so memory grows with neither.
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -141,17 +139,17 @@ class RecordSplits:
         seed: int,
     ) -> RecordSplits:
         if isinstance(records, StoredRecords):
-            path = records.state_path
-            with contextlib.closing(sqlite3.connect(path)) as db:
+            stored = records
+            with stored.view() as view:
                 chunks = ChunkSplits.of(
-                    RunView(db), val_fraction=val_fraction, test_fraction=test_fraction, seed=seed
+                    view, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed
                 )
 
-            def stored() -> Iterator[tuple[str, QARecord]]:
-                with contextlib.closing(sqlite3.connect(path)) as db:
-                    yield from chunks.records(RunView(db))
+            def read() -> Iterator[tuple[str, QARecord]]:
+                with stored.view() as view:
+                    yield from chunks.records(view)
 
-            return cls(chunks.sizes, stored)
+            return cls(chunks.sizes, read)
         listed = list(records)
         names = assign_splits(
             listed, list(chunk_links), val_fraction=val_fraction, test_fraction=test_fraction,

@@ -2,7 +2,9 @@
 
 - :mod:`.language`: offline language detection (writing systems, then a bundled model).
 - :mod:`.text`: normalisation, tokens (words, or character bigrams for CJK), numbers, names.
-- :mod:`.neardup`: MinHash + LSH near-duplicate groups that scale to 100k+ texts.
+- :mod:`.neardup`: MinHash + LSH near-duplicate groups that scale to 100k+ texts;
+  :mod:`.neardup_store`: the same groups with the signatures and buckets in SQLite
+  (memory flat in the number of texts).
 - :mod:`.chunks`: one analysis per chunk (sentences, words, numbers, results), shared by its pairs.
 - :mod:`.grounding`: is an answer made of what the part of its chunk the question is
   about says (numbers, names and who beat whom included)? Numbers: :mod:`.figures`;
