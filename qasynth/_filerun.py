@@ -100,8 +100,7 @@ async def run_to_file(
             async for result in results(skip, stats):
                 state.save(result)
                 result.add_to(stats)
-            return _finish(state, checks, stats, output, system_prompt=system_prompt,
-                           splits=splits)  # fmt: skip
+            return _finish(state, checks, stats, output, system_prompt=system_prompt, splits=splits)
         finally:
             state.close()
 
