@@ -250,3 +250,35 @@ def test_a_stored_context_reads_the_records_a_page_at_a_time(
     report = synth.run_to_file(DOCS[:4], tmp_path / "out.jsonl")
     assert counted == [report.records_written] == [12]
     assert len(list(report.records)) == 12
+
+
+def test_the_commands_other_formats_and_provenance_come_from_the_state_as_from_memory(
+    tmp_path: Path, offline_encoding: tiktoken.Encoding
+) -> None:
+    from qasynth._cli._outputs import provenance_path_for, write_outputs
+    from qasynth._finalize import SPLIT_FILE_NAMES
+    from qasynth._formats import provenance
+
+    splits = SplitOptions(val_fraction=0.3, test_fraction=0.2, seed=5)
+    out = tmp_path / "run" / "out.jsonl"
+    report = synthesizer(offline_encoding).run_to_file(DOCS, out, splits=splits)
+    options = {"output_format": "alpaca", "provenance": True, "report_path": None,
+               "encoding": offline_encoding}  # fmt: skip
+    lines = write_outputs(report, options, system_prompt="Be brief.", splits=splits,
+                          chunks=lambda: ())  # fmt: skip
+
+    ds = synthesizer(offline_encoding).run(DOCS)
+    fractions = {"val_fraction": 0.3, "test_fraction": 0.2, "seed": 5}
+    memory = tmp_path / "memory" / "out.jsonl"
+    expected = ds.to_jsonl_splits(memory, system_prompt="Be brief.", format="alpaca", **fractions)
+    for name, path in report.split_paths.items():
+        assert path.read_bytes() == expected[name].read_bytes(), name
+    parts = ds.split(**fractions)
+    rows = [json.loads(line) for line in provenance_path_for(out).read_text().splitlines()]
+    assert rows == [
+        {"split": SPLIT_FILE_NAMES[name], "line": i, **provenance(record)}
+        for name, records in parts.items()
+        for i, record in enumerate(records, start=1)
+    ]
+    sizes = ", ".join(f"{ {'val': 'validation'}.get(n, n) } {len(r):,}" for n, r in parts.items())
+    assert lines[0].startswith(f"Splits: {sizes} in ")
