@@ -209,6 +209,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--splits", action="store_true", help="write train/val/test files")
     parser.add_argument("--dir", type=Path, help="where the states go (default: a temp dir)")
+    parser.add_argument(
+        "--reuse", action="store_true", help="finish a state an earlier call built in --dir"
+    )
     parser.add_argument("--step", choices=["build", "finish"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.step == "build":
@@ -221,7 +224,9 @@ def main() -> None:
     for n in args.n:
         folder = base / f"n{n}"
         folder.mkdir(parents=True, exist_ok=True)
-        built = child(["--step", "build", "--n", str(n), "--dir", str(folder)])
+        built = {"build_s": float("nan")}
+        if not (args.reuse and (folder / "out.jsonl.qasynth.sqlite").exists()):
+            built = child(["--step", "build", "--n", str(n), "--dir", str(folder)])
         extra = ["--splits"] if args.splits else []
         done = child(["--step", "finish", "--n", str(n), "--dir", str(folder), *extra])
         print(

@@ -85,7 +85,9 @@ class Tally:
         self.error = None
 
     def _flush(self) -> None:
+        self._db.execute("BEGIN")  # one transaction a batch (the connection autocommits)
         self._db.executemany("INSERT INTO digests VALUES (?, ?)", self._digests)
+        self._db.execute("COMMIT")
         self._digests.clear()
 
     def total_tokens(self) -> int:
