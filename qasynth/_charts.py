@@ -10,7 +10,7 @@ readers, and ``<title>`` tooltips on their marks; the bar chart is HTML (see
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 
@@ -69,10 +69,18 @@ def bar_chart(bars: Sequence[Bar], *, title: str) -> str:
     return f'<div class="bars" role="img" aria-label="{escape(title)}">{"".join(rows)}</div>'
 
 
-def histogram(values: Sequence[int], *, limit: int | None, title: str, unit: str = "tokens") -> str:
-    """Counts of ``values`` in 20 bins from 0, with a red line at ``limit`` when the
-    limit is near enough to the values to be drawn on the same axis."""
+def histogram(
+    values: Sequence[int] | Mapping[int, int],
+    *,
+    limit: int | None,
+    title: str,
+    unit: str = "tokens",
+) -> str:
+    """Counts of ``values`` (or of a mapping from value to how often it occurs) in 20
+    bins from 0, with a red line at ``limit`` when the limit is near enough to the
+    values to be drawn on the same axis."""
     height, left, bottom = 190, 44, 46
+    weighted = values.items() if isinstance(values, Mapping) else ((v, 1) for v in values)
     biggest = max(values, default=0)
     show_limit = limit is not None and biggest >= limit / 4
     axis = max(biggest, limit or 0) if show_limit else biggest
@@ -80,8 +88,8 @@ def histogram(values: Sequence[int], *, limit: int | None, title: str, unit: str
     bins = 20
     step = math.ceil((axis + 1) / bins)
     counts = [0] * bins
-    for value in values:
-        counts[min(value // step, bins - 1)] += 1
+    for value, times in weighted:
+        counts[min(value // step, bins - 1)] += times
     tallest = max(counts) or 1
     plot_w, plot_h = _WIDTH - left - 10, height - bottom - 10
     body = [

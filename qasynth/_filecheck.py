@@ -23,7 +23,6 @@ from the dated table in :mod:`qasynth._pricing` and are estimates.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -33,17 +32,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ._checktally import Tally, value_at
 from ._errors import DocumentError, InputError
-from ._pricing import (
-    ModelPrice,
-    billed_tokens,
-    count_example_tokens,
-    default_epochs,
-    model_price,
-    prices_as_of,
-)
+from ._pricing import default_epochs, model_price, prices_as_of
+from ._scratch import scratch_database
 from ._tables import json_type
-from ._tokens import EncodingLike, resolve_encoding
+from ._tokens import EncodingLike
 
 __all__ = [
     "ALLOWED_KEYS",
@@ -95,6 +89,15 @@ class TokenStats:
         ordered = sorted(counts)
         p90 = ordered[max(0, math.ceil(0.9 * len(ordered)) - 1)]
         return cls(ordered[0], statistics.median(ordered), p90, ordered[-1])
+
+    @classmethod
+    def of_tally(cls, tally: Tally) -> TokenStats | None:
+        """:meth:`of` from the counts of a :class:`~qasynth._checktally.Tally`."""
+        if not tally.examples:
+            return None
+        ordered = sorted(tally.counts)
+        p90 = value_at(tally.counts, ordered, max(0, math.ceil(0.9 * tally.examples) - 1))
+        return cls(ordered[0], tally.median(), p90, ordered[-1])
 
 
 @dataclass(frozen=True)
@@ -172,38 +175,39 @@ def check_jsonl(
     """
     _check_options(epochs, price_per_mtok, max_tokens_per_example)
     file = Path(path)
-    problems, valid, finished = _scan(file)
-    if finished and not valid and not problems:
-        problems.append(Problem(0, "the file has no examples"))
-    elif finished and len(valid) < min_examples:
-        problems.append(Problem(0, _too_few(len(valid), min_examples)))
     price = model_price(model)
     limit = max_tokens_per_example or (price.max_tokens_per_example if price else None)
-    counts, encoding_name = _count_all(valid, encoding, model, price)
-    rounds = epochs or default_epochs(len(counts))
-    billed = billed_tokens(counts, rounds, limit)
-    rate = price.training_per_mtok if price else None
-    rate = rate if price_per_mtok is None else price_per_mtok
-    return CheckReport(
-        path=file,
-        model=model,
-        problems=tuple(problems),
-        examples=len(valid),
-        tokens=TokenStats.of(counts),
-        encoding_name=encoding_name,
-        max_tokens_per_example=limit,
-        over_limit_lines=tuple(
-            line for (line, _), n in zip(valid, counts, strict=True) if limit and n > limit
-        ),
-        total_tokens=sum(counts),
-        epochs=rounds,
-        epochs_automatic=epochs is None,
-        billed_tokens=billed,
-        price_per_mtok=rate,
-        estimated_cost=None if rate is None else billed / 1_000_000 * rate,
-        price_as_of=prices_as_of() if price_per_mtok is None and rate is not None else None,
-        duplicates=_duplicates(valid),
-    )
+    with scratch_database() as db:
+        tally = Tally(db, encoding=encoding, model=model, price=price, limit=limit)
+        problems, finished = _scan(file, tally)
+        if finished and tally.error is not None:
+            raise tally.error
+        if finished and not tally.examples and not problems:
+            problems.append(Problem(0, "the file has no examples"))
+        elif finished and tally.examples < min_examples:
+            problems.append(Problem(0, _too_few(tally.examples, min_examples)))
+        rounds = epochs or default_epochs(tally.examples)
+        billed = tally.billed_tokens(rounds)
+        rate = price.training_per_mtok if price else None
+        rate = rate if price_per_mtok is None else price_per_mtok
+        return CheckReport(
+            path=file,
+            model=model,
+            problems=tuple(problems),
+            examples=tally.examples,
+            tokens=TokenStats.of_tally(tally),
+            encoding_name=tally.encoding_name,
+            max_tokens_per_example=limit,
+            over_limit_lines=tuple(tally.over_limit_lines),
+            total_tokens=tally.total_tokens(),
+            epochs=rounds,
+            epochs_automatic=epochs is None,
+            billed_tokens=billed,
+            price_per_mtok=rate,
+            estimated_cost=None if rate is None else billed / 1_000_000 * rate,
+            price_as_of=prices_as_of() if price_per_mtok is None and rate is not None else None,
+            duplicates=tally.duplicates(),
+        )
 
 
 # -- reading and validating ------------------------------------------------------------------
@@ -222,10 +226,10 @@ def _check_options(
         )
 
 
-def _scan(file: Path) -> tuple[list[Problem], list[tuple[int, list[Any]]], bool]:
-    """Problems, the valid examples as ``(line, messages)``, and whether the scan finished."""
+def _scan(file: Path, tally: Tally) -> tuple[list[Problem], bool]:
+    """Problems, and whether the scan finished; each valid example goes to ``tally``
+    (which forgets them all when the scan cannot finish)."""
     problems: list[Problem] = []
-    valid: list[tuple[int, list[Any]]] = []
     try:
         handle = file.open("rb")
     except FileNotFoundError as exc:
@@ -238,15 +242,16 @@ def _scan(file: Path) -> tuple[list[Problem], list[tuple[int, list[Any]]], bool]
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 problems.append(Problem(number, _not_utf8(raw, exc)))
-                return problems, [], False
+                tally.forget()
+                return problems, False
             if number == 1 and text.startswith("\ufeff"):
                 problems.append(Problem(1, _BOM))
                 text = text[1:]
             found, messages = _line_problems(text)
             problems.extend(Problem(number, message) for message in found)
             if messages is not None and not found:
-                valid.append((number, messages))
-    return problems, valid, True
+                tally.add(number, messages)
+    return problems, True
 
 
 def _not_utf8(raw: bytes, exc: UnicodeDecodeError) -> str:
@@ -332,35 +337,6 @@ def _content_problems(where: str, message: Mapping[str, Any]) -> list[str]:
     if not content.strip():
         return [f"{where}: content is empty" + (" (only whitespace)" if content else "")]
     return []
-
-
-# -- measuring -------------------------------------------------------------------------------
-
-
-def _count_all(
-    valid: Sequence[tuple[int, list[Any]]],
-    encoding: EncodingLike | None,
-    model: str,
-    price: ModelPrice | None,
-) -> tuple[list[int], str | None]:
-    if not valid:
-        return [], None
-    chosen = encoding if encoding is not None else (price.encoding if price else None)
-    enc = resolve_encoding(chosen, model=model)
-    return [count_example_tokens(messages, enc) for _, messages in valid], enc.name
-
-
-def _duplicates(valid: Sequence[tuple[int, list[Any]]]) -> tuple[tuple[int, int], ...]:
-    first_seen: dict[bytes, int] = {}
-    repeats: list[tuple[int, int]] = []
-    for line, messages in valid:
-        canonical = json.dumps(messages, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-        digest = hashlib.sha256(canonical.encode("utf-8")).digest()
-        if digest in first_seen:
-            repeats.append((line, first_seen[digest]))
-        else:
-            first_seen[digest] = line
-    return tuple(repeats)
 
 
 # -- formatting ------------------------------------------------------------------------------

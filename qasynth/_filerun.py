@@ -3,24 +3,29 @@
 Results stream into the run's SQLite store (:mod:`qasynth._runs`) as chunks
 finish, so memory stays bounded and a crash loses only the chunks in flight.
 Running the same call again continues with the unfinished chunks only. At the
-end the records are read back in chunk order and finished exactly as an
-in-memory run is (:func:`qasynth._finish.finish`), so the file holds every
-record exactly once and matches an uninterrupted run line for line.
+end the run checks go through the stored records in chunk order
+(:mod:`qasynth._runcontext`) and decide what an in-memory run decides
+(:func:`qasynth._finish.finish`), and the kept records are written from the
+state in one pass (:mod:`qasynth._runwrite`): the file holds every record
+exactly once and matches an uninterrupted run line for line, and memory does
+not grow with the number of pairs.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ._chunk import ChunkResult
-from ._dataset import Dataset
 from ._errors import OutputError
-from ._finish import finish
 from ._lock import RunLock
-from ._runs import RunState, failures_path_for, state_path_for
+from ._runcontext import StoredRunContext
+from ._runs import RunState, failures_path_for, output_error, state_path_for
+from ._runview import RunView, StoredLinks, StoredRecords, StoredRejections
+from ._runwrite import ChunkSplits, write_kept, write_kept_splits
 from ._schema import Chunk, ChunkFailure, QARecord, Rejection
 from ._stats import Stats
 from ._writers import write_jsonl
@@ -34,7 +39,13 @@ Results = Callable[[Callable[[Chunk], bool], Stats], AsyncIterator[ChunkResult]]
 
 @dataclass
 class RunReport:
-    """What a file run produced and where."""
+    """What a file run produced and where.
+
+    ``records``, ``rejections`` and ``chunk_links`` are sequences read from the
+    run's state file whenever they are used (``len`` is free; iterating streams;
+    ``list(report.records)`` makes a list), so a run of millions of pairs hands
+    back no more than a run of ten; they stay valid until the next run into the
+    same output changes the state."""
 
     output: Path
     failures_path: Path | None
@@ -42,11 +53,11 @@ class RunReport:
     records_written: int
     stats: Stats
     failures: list[ChunkFailure] = field(default_factory=list)
-    rejections: list[Rejection] = field(default_factory=list)
+    rejections: Sequence[Rejection] = field(default_factory=list)
     split_paths: dict[str, Path] = field(default_factory=dict)
-    records: list[QARecord] = field(default_factory=list)
+    records: Sequence[QARecord] = field(default_factory=list)
     """The kept records (in chunk order), with their provenance."""
-    chunk_links: list[tuple[str, str]] = field(default_factory=list)
+    chunk_links: Sequence[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -76,69 +87,85 @@ async def run_to_file(
     are tried again with ``retry_failed``; chunks whose transient errors (429,
     5xx, timeouts) outlasted their retries are tried again by any rerun."""
     with RunLock(output):
-        dataset, stats = await _run(
-            results, output, fingerprint=fingerprint, checks=checks, restart=restart,
-            retry_failed=retry_failed, secrets=secrets,
-        )  # fmt: skip
-        return _write(dataset, stats, output, system_prompt=system_prompt, splits=splits)
+        state = RunState(state_path_for(output), restart=restart, secrets=secrets)
+        try:
+            state.check_fingerprint(fingerprint, restart=restart)
+
+            def skip(chunk: Chunk) -> bool:
+                state.mark_seen(chunk.id)
+                status = state.status(chunk.id)
+                return status == "done" or (status == "failed" and not retry_failed)
+
+            stats = Stats()
+            async for result in results(skip, stats):
+                state.save(result)
+                result.add_to(stats)
+            return _finish(state, checks, stats, output, system_prompt=system_prompt, splits=splits)
+        finally:
+            state.close()
 
 
-async def _run(
-    results: Results,
-    output: Path,
-    *,
-    fingerprint: dict[str, Any],
+def _finish(
+    state: RunState,
     checks: Sequence[Check],
-    restart: bool,
-    retry_failed: bool,
-    secrets: Sequence[str],
-) -> tuple[Dataset, Stats]:
-    state = RunState(state_path_for(output), restart=restart, secrets=secrets)
-    try:
-        state.check_fingerprint(fingerprint, restart=restart)
-        statuses = state.statuses()
-        seen: set[str] = set()
-
-        def skip(chunk: Chunk) -> bool:
-            seen.add(chunk.id)
-            status = statuses.get(chunk.id)
-            return status == "done" or (status == "failed" and not retry_failed)
-
-        stats = Stats()
-        async for result in results(skip, stats):
-            state.save(result)
-            result.add_to(stats)
-        failures = list(state.iter_failures(seen))
-        dataset = finish(
-            state.iter_records(seen),
-            checks,
-            rejections=state.iter_rejections(seen),
-            failures=failures,
-            stats=stats,
-        )
-    finally:
-        state.close()
-    return dataset, stats
-
-
-def _write(
-    dataset: Dataset,
     stats: Stats,
     output: Path,
     *,
     system_prompt: str | None,
     splits: SplitOptions | None,
 ) -> RunReport:
+    """The run checks over the stored records, then the files, streamed from the state
+    (what :func:`qasynth._finish.finish` does for an in-memory run)."""
+    state.prepare_finish()
+    view = RunView(state.db)
+    try:
+        ctx = StoredRunContext(view)
+        for check in checks:
+            if check.scope == "run":
+                check.check_run(ctx)
+        state.db.commit()
+    except sqlite3.OperationalError as exc:
+        raise output_error(state.path, exc) from None
+    stats.calls_by_kind.update(ctx.calls)
+    stats.model_calls += sum(ctx.calls.values())
+    stats.rejections = view.rejection_reasons()
+    stats.pairs_kept = kept = view.kept_count()
+    failures = view.failures()
+    written = _write(view, output, failures, system_prompt=system_prompt, splits=splits)
+    finish_id = view.finish_id()  # the report's sequences read this finish, no later one
+    return RunReport(
+        output=output,
+        failures_path=failures_path_for(output) if failures else None,
+        state_path=state.path,
+        records_written=kept,
+        stats=stats,
+        failures=failures,
+        rejections=StoredRejections(state.path, view.rejection_count(), finish_id),
+        split_paths=written,
+        records=StoredRecords(state.path, kept, finish_id),
+        chunk_links=StoredLinks(state.path, view.link_count(), finish_id),
+    )
+
+
+def _write(
+    view: RunView,
+    output: Path,
+    failures: list[ChunkFailure],
+    *,
+    system_prompt: str | None,
+    splits: SplitOptions | None,
+) -> dict[str, Path]:
     written: dict[str, Path] = {}
-    failures, failures_path = dataset.failures, failures_path_for(output)
+    failures_path = failures_path_for(output)
     try:
         if splits is None:
-            dataset.to_jsonl(output, system_prompt=system_prompt)
+            write_kept(view, output, system_prompt=system_prompt)
         else:
-            written = dataset.to_jsonl_splits(
-                output, val_fraction=splits.val_fraction, test_fraction=splits.test_fraction,
-                seed=splits.seed, system_prompt=system_prompt,
+            parts = ChunkSplits.of(
+                view, val_fraction=splits.val_fraction, test_fraction=splits.test_fraction,
+                seed=splits.seed,
             )  # fmt: skip
+            written = write_kept_splits(view, output, parts, system_prompt=system_prompt)
         if failures:
             write_jsonl(failures_path, (f.to_dict() for f in failures))
         elif failures_path.exists():
@@ -151,15 +178,4 @@ def _write(
             "run the same command again",
             path=where,
         ) from None
-    return RunReport(
-        output=output,
-        failures_path=failures_path if failures else None,
-        state_path=state_path_for(output),
-        records_written=len(dataset),
-        stats=stats,
-        failures=list(failures),
-        rejections=dataset.rejections,
-        split_paths=written,
-        records=dataset.records,
-        chunk_links=dataset.chunk_links,
-    )
+    return written

@@ -14,14 +14,15 @@ provenance columns, so a table holds both what is trained on and where it came f
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 from ._errors import ConfigurationError, InputError
 from ._finalize import SPLIT_FILE_NAMES, split_paths
 from ._schema import QARecord
-from ._writers import atomic_path, chat_example, write_jsonl
+from ._writers import atomic_path, atomic_writer, chat_example, dumps_line
 
 __all__ = [
     "FORMATS",
@@ -29,10 +30,12 @@ __all__ = [
     "Format",
     "checked_format",
     "example",
+    "example_writer",
     "is_parquet",
     "provenance",
     "require_pyarrow",
     "write_examples",
+    "write_split_stream",
     "write_splits",
 ]
 
@@ -109,23 +112,58 @@ def write_examples(
     format: str = "openai",
 ) -> int:
     """Write records as ``format`` examples to JSONL, or to Parquet (with provenance
-    columns) when ``path`` ends in ``.parquet``. Atomic. Returns the number of examples.
+    columns) when ``path`` ends in ``.parquet``. Atomic; streams (Parquet a row group
+    of :data:`PARQUET_ROWS` at a time). Returns the number of examples.
     """
+    count = 0
+    with example_writer(path, system_prompt=system_prompt, format=format) as write:
+        for record in records:
+            write(record)
+            count += 1
+    return count
+
+
+PARQUET_ROWS = 50_000
+"""Rows of Parquet held before they are written (a row group each)."""
+
+
+@contextlib.contextmanager
+def example_writer(
+    path: str | Path, *, system_prompt: str | None = None, format: str = "openai"
+) -> Iterator[Callable[[QARecord], None]]:
+    """A function that writes one record as an example, to a file that appears at
+    ``path`` (JSONL, or Parquet for a ``.parquet`` path) when the block ends."""
     checked_format(format)
     if not is_parquet(path):
-        return write_jsonl(
-            path, (example(r, system_prompt=system_prompt, format=format) for r in records)
-        )
+        with atomic_writer(path) as handle:
+
+            def write_line(record: QARecord) -> None:
+                line = dumps_line(example(record, system_prompt=system_prompt, format=format))
+                handle.write(line)
+                handle.write("\n")
+
+            yield write_line
+        return
     pa = require_pyarrow()
     import pyarrow.parquet as pq  # optional: qasynth[parquet]
 
-    rows = [
-        {**example(r, system_prompt=system_prompt, format=format), **provenance(r)} for r in records
-    ]
-    table = pa.Table.from_pylist(rows, schema=_schema(pa, format, system_prompt))
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
-    return len(rows)
+    schema = _schema(pa, format, system_prompt)
+    rows: list[dict[str, Any]] = []
+    groups = 0
+    with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema) as parquet:
+
+        def write_row(record: QARecord) -> None:
+            nonlocal groups
+            rows.append({**example(record, system_prompt=system_prompt, format=format),
+                         **provenance(record)})  # fmt: skip
+            if len(rows) >= PARQUET_ROWS:
+                parquet.write_table(pa.Table.from_pylist(rows, schema=schema))
+                rows.clear()
+                groups += 1
+
+        yield write_row
+        if rows or not groups:  # an empty table still gets its (empty) row group
+            parquet.write_table(pa.Table.from_pylist(rows, schema=schema))
 
 
 def _schema(pa: Any, format: str, system_prompt: str | None) -> Any:
@@ -162,14 +200,36 @@ def write_splits(
     """Write each non-empty split to its place (see ``split_paths``); remove a file
     an earlier run left for a split that is now empty, or in another file type
     (so the folder never mixes JSONL and Parquet). Returns the written paths."""
-    written: dict[str, Path] = {}
-    for name, target in split_paths(path).items():
-        records = parts.get(name, ())
+    items = ((name, record) for name, records in parts.items() for record in records)
+    sizes = {name: len(records) for name, records in parts.items()}
+    return write_split_stream(path, items, sizes, system_prompt=system_prompt, format=format)
+
+
+def write_split_stream(
+    path: str | Path,
+    items: Iterable[tuple[str, QARecord]],
+    sizes: Mapping[str, int],
+    *,
+    system_prompt: str | None = None,
+    format: str = "openai",
+) -> dict[str, Path]:
+    """:func:`write_splits` for records that come one at a time with the name of
+    their split, in one pass (every split file open at once): ``sizes`` says in
+    advance how many each split gets, so an empty one is not written."""
+    targets = split_paths(path)
+    for name, target in targets.items():
         for suffix in {".jsonl", ".parquet", target.suffix}:
             stale = target.with_name(SPLIT_FILE_NAMES[name] + suffix)
-            if stale != target or not records:
+            if stale != target or not sizes.get(name):
                 stale.unlink(missing_ok=True)
-        if records:
-            write_examples(target, records, system_prompt=system_prompt, format=format)
-            written[name] = target
-    return written
+    with contextlib.ExitStack() as stack:
+        writers = {
+            name: stack.enter_context(
+                example_writer(target, system_prompt=system_prompt, format=format)
+            )
+            for name, target in targets.items()
+            if sizes.get(name)
+        }
+        for name, record in items:
+            writers[name](record)
+    return {name: targets[name] for name in writers}

@@ -12,17 +12,18 @@ shows the sections of a document that gave no pairs.
 from __future__ import annotations
 
 import logging
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 
 from ._charts import Bar, Cell, bar_chart, cell_strip, histogram
+from ._checktally import value_at
 from ._errors import QasynthError
 from ._llm import DEFAULT_MODEL
 from ._pricing import count_example_tokens, model_price
 from ._report import phrasings_per_fact
+from ._report_data import SHOWN_DOCUMENTS, SHOWN_REJECTIONS, ChunkRef, ReportData
 from ._schema import Chunk, ChunkFailure, QARecord, Rejection
 from ._stats import Stats
 from ._tokens import EncodingLike, resolve_encoding
@@ -34,39 +35,9 @@ logger = logging.getLogger("qasynth")
 
 KEPT, REJECTED, FAILED, NOTHING = "#2e7d32", "#ef6c00", "#546e7a", "#f4b4ab"
 _REASON_COLOURS = ("#ef6c00", "#d84315", "#f9a825", "#ad1457", "#6a1b9a", "#8d6e63")
-_MAX_TABLE_ROWS = 5000
-_MAX_STRIPS = 100
+_MAX_TABLE_ROWS = SHOWN_REJECTIONS
+_MAX_STRIPS = SHOWN_DOCUMENTS
 _MAX_BARS = 60
-
-
-@dataclass(frozen=True)
-class ChunkRef:
-    """Where a chunk sits: its id, document, position, page and heading path."""
-
-    id: str
-    source: str
-    index: int
-    page: int | None = None
-    headings: tuple[str, ...] = ()
-
-    @classmethod
-    def of(cls, chunk: Chunk) -> ChunkRef:
-        return cls(chunk.id, chunk.source, chunk.index, chunk.page, chunk.headings)
-
-
-@dataclass
-class ReportData:
-    """Everything the page shows."""
-
-    records: Sequence[QARecord]
-    rejections: Sequence[Rejection] = ()
-    failures: Sequence[ChunkFailure] = ()
-    stats: Stats = field(default_factory=Stats)
-    chunks: Sequence[ChunkRef] = ()
-    token_counts: Sequence[int] = ()
-    token_limit: int | None = None
-    token_note: str = ""
-    title: str = "Quality report"
 
 
 def write_html_report(
@@ -87,23 +58,23 @@ def write_html_report(
     Tokens per example are counted as ``model`` (the model to fine-tune) counts
     them, with ``system_prompt`` included, against that model's per-example limit.
     """
-    refs = [c if isinstance(c, ChunkRef) else ChunkRef.of(c) for c in chunks or ()]
+    refs = (c if isinstance(c, ChunkRef) else ChunkRef.of(c) for c in chunks or ())
     data = ReportData(
         records=records,
         rejections=rejections,
         failures=failures,
         stats=stats or Stats(pairs_kept=len(records)),
-        chunks=refs or _chunks_seen(records, failures),
+        chunks=refs,
         title=title or f"Quality report: {Path(path).stem}",
     )
     price = model_price(model)
     data.token_limit = price.max_tokens_per_example if price else None
     try:
         enc = resolve_encoding(encoding, model=model)
-        data.token_counts = [
+        data.token_counts = Counter(
             count_example_tokens(chat_example(r.question, r.answer, system_prompt)["messages"], enc)
             for r in records
-        ]
+        )
         data.token_note = f"counted as {model} counts them" + (
             ", system prompt included" if system_prompt else ""
         )
@@ -113,16 +84,6 @@ def write_html_report(
     with atomic_writer(path) as handle:
         handle.write(render_html(data))
     return Path(path)
-
-
-def _chunks_seen(records: Iterable[QARecord], failures: Iterable[ChunkFailure]) -> list[ChunkRef]:
-    """Chunk positions known from records and failures (when the chunks were not given)."""
-    seen: dict[str, ChunkRef] = {}
-    for r in records:
-        seen.setdefault(r.chunk_id, ChunkRef(r.chunk_id, r.source, r.chunk_index, r.page))
-    for f in failures:
-        seen.setdefault(f.chunk_id, ChunkRef(f.chunk_id, f.source, f.chunk_index))
-    return sorted(seen.values(), key=lambda c: (c.source, c.index))
 
 
 def render_html(data: ReportData) -> str:
@@ -153,8 +114,8 @@ def _summary(data: ReportData) -> str:
     cards = [
         ("pairs kept", f"{len(data.records):,}"),
         ("pairs rejected", f"{rejected:,}"),
-        ("documents", f"{s.documents or len({c.source for c in data.chunks}):,}"),
-        ("chunks", f"{s.chunks or len(data.chunks):,}"),
+        ("documents", f"{s.documents or data.documents.count:,}"),
+        ("chunks", f"{s.chunks or data.documents.chunks:,}"),
         ("failed chunks", f"{len(data.failures):,}"),
         ("model calls", f"{s.model_calls + s.fix_calls:,}"),
         ("tokens in / out", f"{s.input_tokens:,} / {s.output_tokens:,}"),
@@ -197,14 +158,16 @@ def _outcome_chart(data: ReportData) -> str:
 
 
 def _token_chart(data: ReportData) -> str:
-    if not data.token_counts:
+    counts = data.token_counts
+    if not counts:
         return f"<p>{escape(data.token_note or 'No examples.')}</p>"
-    counts = sorted(data.token_counts)
-    median, longest = counts[len(counts) // 2], counts[-1]
+    ordered = sorted(counts)
+    median = value_at(Counter(counts), ordered, sum(counts.values()) // 2)
+    longest = ordered[-1]
     limit = data.token_limit
     text = f"Median {median:,}, longest {longest:,} tokens ({escape(data.token_note)})."
     if limit:
-        over = sum(1 for n in counts if n > limit)
+        over = sum(times for n, times in counts.items() if n > limit)
         text += f" Limit per example: {limit:,}; {over:,} over it."
         if longest < limit / 4:
             text += f" The longest uses {longest / limit:.1%} of it, so it is off the chart."
@@ -212,28 +175,13 @@ def _token_chart(data: ReportData) -> str:
     return f"<p>{text}</p>{chart}"
 
 
-def _per_chunk(data: ReportData) -> tuple[Counter[str], Counter[str], set[str]]:
-    kept = Counter(r.chunk_id for r in data.records)
-    rejected = Counter(r.chunk_id for r in data.rejections)
-    return kept, rejected, {f.chunk_id for f in data.failures}
-
-
-def _documents(data: ReportData) -> dict[str, list[ChunkRef]]:
-    documents: dict[str, list[ChunkRef]] = defaultdict(list)
-    for chunk in data.chunks:
-        documents[chunk.source].append(chunk)
-    for chunks in documents.values():
-        chunks.sort(key=lambda c: c.index)
-    return documents
-
-
 def _name(source: str) -> str:
     return Path(source).name or source
 
 
 def _documents_chart(data: ReportData) -> str:
-    kept, rejected, _ = _per_chunk(data)
-    documents = list(_documents(data).items())
+    docs = data.documents
+    kept, rejected, documents = docs.kept, docs.rejected, docs.shown
     bars = [
         Bar(
             _name(source),
@@ -247,7 +195,7 @@ def _documents_chart(data: ReportData) -> str:
     if not bars:
         return "<p>No documents.</p>"
     legend = _legend([(KEPT, "kept"), (REJECTED, "rejected")])
-    more = len(documents) - _MAX_BARS
+    more = docs.count - _MAX_BARS
     tail = f"<p>… and {more:,} more documents.</p>" if more > 0 else ""
     return legend + bar_chart(bars, title="Kept and rejected pairs per document") + tail
 
@@ -276,8 +224,8 @@ def _cell(chunk: ChunkRef, kept: int, rejected: int, failed: bool) -> Cell:
 
 
 def _strips(data: ReportData) -> str:
-    kept, rejected, failed = _per_chunk(data)
-    documents = list(_documents(data).items())
+    docs = data.documents
+    kept, rejected, failed, documents = docs.kept, docs.rejected, docs.failed, docs.shown
     if not documents:
         return "<p>No chunks.</p>"
     parts = [
@@ -304,8 +252,8 @@ def _strips(data: ReportData) -> str:
             f"{cell_strip(cells, title=f'Chunks of {source}')}"
             f'<p class="note">{escape(note or "every chunk gave pairs")}</p></div>'
         )
-    if len(documents) > _MAX_STRIPS:
-        parts.append(f"<p>… and {len(documents) - _MAX_STRIPS:,} more documents.</p>")
+    if docs.count > _MAX_STRIPS:
+        parts.append(f"<p>… and {docs.count - _MAX_STRIPS:,} more documents.</p>")
     return "".join(parts)
 
 
@@ -321,7 +269,7 @@ def _where(chunk: ChunkRef) -> str:
 def _rejections_table(data: ReportData) -> str:
     if not data.rejections:
         return "<p>No pair was rejected.</p>"
-    refs = {c.id: c for c in data.chunks}
+    refs = data.documents.refs
     counts = Counter(r.reason for r in data.rejections)
     options = "".join(
         f'<option value="{escape(reason)}">{escape(reason)} ({count:,})</option>'

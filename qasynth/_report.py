@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ._runview import StoredRecords
 from ._schema import ChunkFailure, QARecord, Rejection
 from ._stats import Stats
 
@@ -31,7 +32,12 @@ __all__ = ["QualityReport", "phrasings_per_fact"]
 def phrasings_per_fact(records: Iterable[QARecord]) -> dict[str, float]:
     """How many kept records state each generated pair's fact: the pair itself plus its
     kept variants (question and answer paraphrases, translations), as ``facts``,
-    ``min``, ``median``, ``mean`` and ``max`` (empty without generated pairs)."""
+    ``min``, ``median``, ``mean`` and ``max`` (empty without generated pairs).
+
+    A file run's records (read from its state) are counted a chunk at a time, as
+    they come in chunk order, so memory does not grow with the run."""
+    if isinstance(records, StoredRecords):
+        return _summary(_chunk_by_chunk(records))
     counts: dict[tuple[str, str], int] = {}
     variants: Counter[tuple[str, str]] = Counter()
     for record in records:
@@ -39,16 +45,51 @@ def phrasings_per_fact(records: Iterable[QARecord]) -> dict[str, float]:
             counts[(record.chunk_id, record.question)] = 1
         elif record.derived_from is not None:
             variants[(record.chunk_id, record.derived_from)] += 1
-    if not counts:
+    return _summary(Counter(1 + variants[key] for key in counts))
+
+
+def _chunk_by_chunk(records: Iterable[QARecord]) -> Counter[int]:
+    """Phrasings per fact (as a count of each value) of records in chunk order."""
+    values: Counter[int] = Counter()
+    chunk: str | None = None
+    facts: set[str] = set()
+    variants: Counter[str] = Counter()
+    for record in records:
+        if record.chunk_id != chunk:
+            values.update(1 + variants[question] for question in facts)
+            facts.clear()
+            variants.clear()
+            chunk = record.chunk_id
+        if record.origin == "generated":
+            facts.add(record.question)
+        elif record.derived_from is not None:
+            variants[record.derived_from] += 1
+    values.update(1 + variants[question] for question in facts)
+    return values
+
+
+def _summary(values: Counter[int]) -> dict[str, float]:
+    facts = values.total()
+    if not facts:
         return {}
-    values = [1 + variants[key] for key in counts]
+    ordered = sorted(values)
+    middle = [_at(values, ordered, (facts - 1) // 2), _at(values, ordered, facts // 2)]
     return {
-        "facts": len(values),
-        "min": min(values),
-        "median": float(statistics.median(values)),
-        "mean": round(statistics.fmean(values), 2),
-        "max": max(values),
+        "facts": facts,
+        "min": ordered[0],
+        "median": float(statistics.median(middle)),
+        "mean": round(sum(value * count for value, count in values.items()) / facts, 2),
+        "max": ordered[-1],
     }
+
+
+def _at(values: Counter[int], ordered: list[int], position: int) -> int:
+    """The value at ``position`` of the sorted multiset ``values``."""
+    for value in ordered:
+        if position < values[value]:
+            return value
+        position -= values[value]
+    raise IndexError(position)
 
 
 @dataclass

@@ -3,24 +3,28 @@
 A run keeps its state beside the output (``OUT.jsonl.qasynth.sqlite``): the
 run's fingerprint (prompt, model, chunking, chunk checks), and for each chunk
 its status (done or failed), attempts, error, raw output, records and
-rejections — one transaction per chunk. API keys never reach it.
+rejections — one transaction per chunk. API keys never reach it. The chunks a
+run has are noted in a temporary table as they go by, and the finish numbers
+them and their records in ``run_*`` tables (see :mod:`qasynth._runview`), so
+nothing about the run is held in memory per chunk or per pair.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import secrets
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ._chunk import ChunkResult
 from ._errors import OutputError, StateError
-from ._schema import ChunkFailure, QARecord, Rejection
+from ._schema import ChunkFailure
 from ._secrets import redact
 
-__all__ = ["RunState", "failures_path_for", "state_path_for"]
+__all__ = ["RunState", "failures_path_for", "output_error", "state_path_for"]
 
 logger = logging.getLogger("qasynth")
 
@@ -37,7 +41,22 @@ CREATE TABLE IF NOT EXISTS rejections (
     chunk_id TEXT NOT NULL, position INTEGER NOT NULL, reason TEXT NOT NULL,
     question TEXT NOT NULL, answer TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (chunk_id, position));
+CREATE TABLE IF NOT EXISTS run_chunks (n INTEGER PRIMARY KEY, chunk_id TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS run_records (
+    rid INTEGER PRIMARY KEY, rec INTEGER NOT NULL, n INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS run_rejections (
+    op INTEGER PRIMARY KEY, rid INTEGER NOT NULL UNIQUE, chunk_id TEXT NOT NULL,
+    reason TEXT NOT NULL, question TEXT NOT NULL, answer TEXT NOT NULL, detail TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS run_links (
+    op INTEGER PRIMARY KEY, a TEXT NOT NULL, b TEXT NOT NULL, a_rid INTEGER, b_rid INTEGER);
+CREATE TABLE IF NOT EXISTS run_annotations (rid INTEGER PRIMARY KEY, data TEXT NOT NULL);
 """
+_SEEN_BATCH = 5000
+_RUN_TABLES = ("run_chunks", "run_records", "run_rejections", "run_links", "run_annotations")
+"""What the last finish made of the state (see :mod:`qasynth._runview`): the run's
+chunks in order (``n``), its records in order (``rid``, pointing at ``records``
+rows), and what the run checks rejected, linked and annotated. Rebuilt by every
+finish; a run's lazy results read them after it."""
 
 
 def state_path_for(output: str | Path) -> Path:
@@ -49,7 +68,7 @@ def failures_path_for(output: str | Path) -> Path:
     return out.with_name(f"{out.stem}.failures.jsonl")
 
 
-_OUR_TABLES = {"meta", "chunks", "records", "rejections"}
+_OUR_TABLES = {"meta", "chunks", "records", "rejections", *_RUN_TABLES}
 _BATCH_TABLES = {"batches", "batch_chunks"}  # kept by qasynth._batch_store
 
 
@@ -66,11 +85,12 @@ class RunState:
     ) -> None:
         self.path = Path(path)
         self.secrets = tuple(secrets)
+        self._seen: list[tuple[str]] = []
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = self._open(restart)
         except sqlite3.OperationalError as exc:
-            raise _output_error(self.path, exc) from None
+            raise output_error(self.path, exc) from None
         except OSError as exc:
             raise OutputError(
                 f"cannot create {self.path}: {exc.strerror or exc}; choose another -o",
@@ -138,15 +158,60 @@ class RunState:
                 (json.dumps(fingerprint, sort_keys=True),),
             )
 
-    def statuses(self) -> dict[str, str]:
-        return dict(self._db.execute("SELECT chunk_id, status FROM chunks").fetchall())
+    @property
+    def db(self) -> sqlite3.Connection:
+        return self._db
+
+    def status(self, chunk_id: str) -> str | None:
+        """``done``, ``failed`` or ``retry`` for a stored chunk, else ``None``."""
+        row = self._db.execute("SELECT status FROM chunks WHERE chunk_id=?", (chunk_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def mark_seen(self, chunk_id: str) -> None:
+        """Note that this run has ``chunk_id`` (in a temporary table, a batch at a time)."""
+        self._seen.append((chunk_id,))
+        if len(self._seen) >= _SEEN_BATCH:
+            self._flush_seen()
+
+    def _flush_seen(self) -> None:
+        with self._db:  # a transaction of its own: no read snapshot is left open
+            self._db.execute("CREATE TEMP TABLE IF NOT EXISTS seen (chunk_id TEXT PRIMARY KEY)")
+            self._db.executemany("INSERT OR IGNORE INTO temp.seen VALUES (?)", self._seen)
+        self._seen.clear()
+
+    def prepare_finish(self) -> None:
+        """Number the chunks this run has seen (in run order) and their records, for
+        the finish; forget what an earlier finish decided."""
+        try:
+            self._prepare_finish()
+        except sqlite3.OperationalError as exc:
+            raise output_error(self.path, exc) from None
+
+    def _prepare_finish(self) -> None:
+        self._flush_seen()
+        with self._db:
+            for table in _RUN_TABLES:
+                self._db.execute(f"DELETE FROM {table}")
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('finish', ?)", (secrets.token_hex(8),)
+            )
+            self._db.execute(
+                "INSERT INTO run_chunks (chunk_id) SELECT c.chunk_id FROM temp.seen s "
+                "JOIN chunks c ON c.chunk_id = s.chunk_id ORDER BY c.seq, c.chunk_id"
+            )
+            self._db.execute(
+                "INSERT INTO run_records (rec, n) SELECT r.rowid, rc.n FROM run_chunks rc "
+                "JOIN chunks c ON c.chunk_id = rc.chunk_id "
+                "JOIN records r ON r.chunk_id = rc.chunk_id "
+                "WHERE c.status = 'done' ORDER BY rc.n, r.position"
+            )
 
     def save(self, result: ChunkResult) -> None:
         """Store one chunk's outcome and records in a single transaction."""
         try:
             self._save(result)
         except sqlite3.OperationalError as exc:
-            raise _output_error(self.path, exc) from None
+            raise output_error(self.path, exc) from None
 
     def _save(self, result: ChunkResult) -> None:
         chunk, failure = result.chunk, result.failure
@@ -184,38 +249,6 @@ class RunState:
                 ],
             )
 
-    def _in_run(self, sql: str, seen: set[str]) -> Iterator[tuple[Any, ...]]:
-        for row in self._db.execute(sql):
-            if row[0] in seen:
-                yield row
-
-    def iter_records(self, seen: set[str]) -> Iterator[QARecord]:
-        """Records of the chunks in this run, in chunk order."""
-        sql = (
-            "SELECT r.chunk_id, r.data FROM records r JOIN chunks c USING (chunk_id) "
-            "WHERE c.status='done' ORDER BY c.seq, r.position"
-        )
-        for _, data in self._in_run(sql, seen):
-            yield QARecord.from_dict(json.loads(data))
-
-    def iter_failures(self, seen: set[str]) -> Iterator[ChunkFailure]:
-        sql = (
-            "SELECT chunk_id, source, theme, chunk_index, error, raw_output, attempts, status "
-            "FROM chunks WHERE status IN ('failed', 'retry') ORDER BY seq"
-        )
-        for chunk_id, source, theme, index, error, raw, attempts, status in self._in_run(sql, seen):
-            yield ChunkFailure(
-                chunk_id, source, theme, index, error or "", raw or "", attempts, status == "retry"
-            )
-
-    def iter_rejections(self, seen: set[str]) -> Iterator[Rejection]:
-        sql = (
-            "SELECT j.chunk_id, j.reason, j.question, j.answer, j.detail FROM rejections j "
-            "JOIN chunks c USING (chunk_id) ORDER BY c.seq, j.position"
-        )
-        for chunk, reason, question, answer, detail in self._in_run(sql, seen):
-            yield Rejection(reason, question, answer, chunk, detail)
-
 
 def _status(failure: ChunkFailure | None) -> str:
     """``done``; ``failed`` (tried again on request); ``retry`` (tried again by a rerun)."""
@@ -224,7 +257,8 @@ def _status(failure: ChunkFailure | None) -> str:
     return "retry" if failure.transient else "failed"
 
 
-def _output_error(path: Path, exc: sqlite3.OperationalError) -> OutputError:
+def output_error(path: Path, exc: sqlite3.OperationalError) -> OutputError:
+    """The ``OutputError`` for an SQLite error writing the state at ``path``."""
     reason = str(exc)
     if "full" in reason:
         advice = "free some disk space and run the same command again"

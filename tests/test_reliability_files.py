@@ -21,12 +21,12 @@ import tiktoken
 from click.testing import CliRunner, Result
 from langchain_openai import ChatOpenAI
 
+import qasynth._formats
 import qasynth._lock
 import qasynth._tokens
 from qasynth import AuthenticationError, DocumentError, StateError, Synthesizer, check_jsonl
 from qasynth._chunk import ChunkResult, ChunkRunner
 from qasynth._cli import main
-from qasynth._dataset import Dataset
 from qasynth._lock import RunLock, lock_path_for
 from qasynth._runs import RunState
 from qasynth._schema import Chunk
@@ -360,11 +360,11 @@ def test_a_full_disk_while_writing_the_jsonl_keeps_every_result_for_the_rerun(
     folder = notes(tmp_path / "notes", 3)
     out = tmp_path / "out.jsonl"
 
-    def full(self: Dataset, path: Any, **kwargs: Any) -> Any:
+    def full(path: Any, **kwargs: Any) -> Any:
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
     with monkeypatch.context() as patch:
-        patch.setattr(Dataset, "to_jsonl", full)
+        patch.setattr(qasynth._formats, "example_writer", full)
         failed = generate(server, out, folder)
     paid = len(server.requests)
     written = generate(server, out, folder)

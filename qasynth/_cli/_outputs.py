@@ -15,13 +15,19 @@ from typing import Any, TypeVar
 
 import click
 
-from .._dataset import Dataset
 from .._filerun import RunReport, SplitOptions
-from .._finalize import SPLIT_FILE_NAMES
-from .._formats import FORMATS, is_parquet, provenance, require_pyarrow, write_examples
-from .._formats import write_splits as write_split_files
+from .._finalize import SPLIT_FILE_NAMES, SPLIT_NAMES
+from .._formats import (
+    FORMATS,
+    is_parquet,
+    provenance,
+    require_pyarrow,
+    write_examples,
+    write_split_stream,
+)
 from .._html_report import write_html_report
 from .._report import QualityReport
+from .._runwrite import RecordSplits
 from .._schema import Chunk
 from .._writers import atomic_writer, write_jsonl
 from ._check import check_line
@@ -84,7 +90,10 @@ def write_outputs(
     splits: SplitOptions | None,
     chunks: Callable[[], Iterable[Chunk]],
 ) -> list[str]:
-    """Write the chosen format, the provenance and the report; the lines to print."""
+    """Write the chosen format, the provenance and the report; the lines to print.
+
+    The records are read from the run's state as they are written (a file run's
+    report holds none), so memory does not grow with the run."""
     output, fmt = report.output, options["output_format"]
     parts = _parts(report, splits)
     lines: list[str] = []
@@ -92,9 +101,9 @@ def write_outputs(
         if parts is None:
             write_examples(output, report.records, system_prompt=system_prompt, format=fmt)
         else:
-            write_split_files(output, parts, system_prompt=system_prompt, format=fmt)
+            write_split_stream(output, parts, parts.sizes, system_prompt=system_prompt, format=fmt)
     if parts is not None and splits is not None:
-        lines.append(_splits_line(report, parts, splits))
+        lines.append(_splits_line(report, parts.sizes, splits))
     if options["provenance"]:
         path = provenance_path_for(output)
         write_jsonl(path, _provenance_rows(report, parts))
@@ -106,19 +115,19 @@ def write_outputs(
     return lines
 
 
-def _parts(report: RunReport, splits: SplitOptions | None) -> dict[str, list[Any]] | None:
+def _parts(report: RunReport, splits: SplitOptions | None) -> RecordSplits | None:
     if splits is None:
         return None
-    dataset = Dataset(report.records, chunk_links=report.chunk_links)
-    return dataset.split(
-        val_fraction=splits.val_fraction, test_fraction=splits.test_fraction, seed=splits.seed
-    )
+    return RecordSplits.of(
+        report.records, report.chunk_links, val_fraction=splits.val_fraction,
+        test_fraction=splits.test_fraction, seed=splits.seed,
+    )  # fmt: skip
 
 
-def _splits_line(report: RunReport, parts: dict[str, list[Any]], splits: SplitOptions) -> str:
+def _splits_line(report: RunReport, sizes: dict[str, int], splits: SplitOptions) -> str:
     asked = {"train": 1.0, "val": splits.val_fraction, "test": splits.test_fraction}
-    written = [f"{SPLIT_FILE_NAMES[name]} {len(parts[name]):,}" for name in parts if parts[name]]
-    empty = [SPLIT_FILE_NAMES[name] for name in parts if asked[name] and not parts[name]]
+    written = [f"{SPLIT_FILE_NAMES[name]} {sizes[name]:,}" for name in sizes if sizes[name]]
+    empty = [SPLIT_FILE_NAMES[name] for name in sizes if asked[name] and not sizes[name]]
     folder = next(iter(report.split_paths.values())).parent if report.split_paths else None
     text = f"Splits: {', '.join(written) or 'none written'}"
     if folder is not None:
@@ -128,15 +137,13 @@ def _splits_line(report: RunReport, parts: dict[str, list[Any]], splits: SplitOp
     return text
 
 
-def _provenance_rows(
-    report: RunReport, parts: dict[str, list[Any]] | None
-) -> Iterable[dict[str, Any]]:
+def _provenance_rows(report: RunReport, parts: RecordSplits | None) -> Iterable[dict[str, Any]]:
     if parts is None:
         for number, record in enumerate(report.records, start=1):
             yield {"line": number, **provenance(record)}
         return
-    for name, records in parts.items():
-        for number, record in enumerate(records, start=1):
+    for name in SPLIT_NAMES:  # a pass over the records for each split
+        for number, record in enumerate(parts.part(name), start=1):
             yield {"split": SPLIT_FILE_NAMES[name], "line": number, **provenance(record)}
 
 

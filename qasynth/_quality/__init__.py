@@ -2,7 +2,9 @@
 
 - :mod:`.language`: offline language detection (writing systems, then a bundled model).
 - :mod:`.text`: normalisation, tokens (words, or character bigrams for CJK), numbers, names.
-- :mod:`.neardup`: MinHash + LSH near-duplicate groups that scale to 100k+ texts.
+- :mod:`.neardup`: MinHash + LSH near-duplicate groups that scale to 100k+ texts;
+  :mod:`.neardup_store`: the same groups with the signatures and buckets in SQLite
+  (memory flat in the number of texts).
 - :mod:`.chunks`: one analysis per chunk (sentences, words, numbers, results), shared by its pairs.
 - :mod:`.grounding`: is an answer made of what the part of its chunk the question is
   about says (numbers, names and who beat whom included)? Numbers: :mod:`.figures`;
@@ -28,8 +30,9 @@ from .language import (
     script_language,
 )
 from .neardup import NearDuplicateIndex, find_near_duplicates
+from .neardup_store import NearDuplicateStore
 from .roles import Outcome, asked_role, outcomes
-from .splits import merge_group_keys, split_groups
+from .splits import check_fractions, merge_group_keys, split_groups, split_of
 from .standalone import (
     LanguageRules,
     StandaloneIssue,
@@ -53,6 +56,7 @@ __all__ = [
     "Grounding",
     "LanguageRules",
     "NearDuplicateIndex",
+    "NearDuplicateStore",
     "Outcome",
     "StandaloneIssue",
     "StandaloneRule",
@@ -60,6 +64,7 @@ __all__ = [
     "analyze_chunk",
     "asked_role",
     "char_ngrams",
+    "check_fractions",
     "check_standalone",
     "detect_language",
     "extract_names",
@@ -78,6 +83,7 @@ __all__ = [
     "same_language",
     "script_language",
     "split_groups",
+    "split_of",
     "strip_punctuation",
     "word_tokens",
 ]

@@ -185,11 +185,10 @@ class NearDuplicateIndex:
         position = len(self._keys)
         self._index[key] = position
         self._keys.append(key)
-        hashes = self._shingle_hashes(text)
-        if not hashes:
+        signature = self.signature(text)
+        if signature is None:
             self._signatures.append(_NO_SIGNATURE)
             return
-        signature = self._hasher.signature(hashes)
         self._signatures.append(signature)
         raw = signature.to_bytes(self.num_perm * 4, "little")
         width = self.rows * 4
@@ -200,6 +199,16 @@ class NearDuplicateIndex:
                 members.append(position)
             elif members != position:
                 buckets[bucket_key] = [members, position]
+
+    def signature(self, text: str) -> int | None:
+        """The MinHash signature of ``text`` (``num_perm`` 32-bit slots in one integer),
+        or ``None`` for a text with no words. Indexing does not change it."""
+        hashes = self._shingle_hashes(text)
+        return self._hasher.signature(hashes) if hashes else None
+
+    def similar_signatures(self, first: int, second: int) -> bool:
+        """Whether two signatures agree in enough positions to reach the threshold."""
+        return self._mismatches(first, second) <= self._allowed
 
     def similarity(self, a: int, b: int) -> float:
         """The estimated Jaccard similarity of the shingles of two added texts."""

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 
 from ._unionfind import UnionFind
 
-__all__ = ["merge_group_keys", "split_groups"]
+__all__ = ["check_fractions", "merge_group_keys", "split_groups", "split_of"]
 
 _SCALE = float(1 << 64)
 
@@ -33,14 +33,7 @@ def split_groups(
     seed: int = 0,
 ) -> list[str]:
     """ "train", "val" or "test" for each item; items with equal keys share a split."""
-    _check_fraction("val_fraction", val_fraction)
-    _check_fraction("test_fraction", test_fraction)
-    if val_fraction + test_fraction >= 1.0:
-        raise ValueError(
-            f"val_fraction + test_fraction must be below 1 so something is left for training; "
-            f"got {val_fraction} + {test_fraction} = {val_fraction + test_fraction}. "
-            "Lower one of them (0.1 each is common)."
-        )
+    check_fractions(val_fraction, test_fraction)
     placed: dict[str, str] = {}
     splits = []
     for key in group_keys:
@@ -49,6 +42,24 @@ def split_groups(
             split = placed[key] = _place(key, val_fraction, test_fraction, seed)
         splits.append(split)
     return splits
+
+
+def check_fractions(val_fraction: float, test_fraction: float) -> None:
+    """A ``ValueError`` saying what to change unless both are shares that leave
+    something for training."""
+    _check_fraction("val_fraction", val_fraction)
+    _check_fraction("test_fraction", test_fraction)
+    if val_fraction + test_fraction >= 1.0:
+        raise ValueError(
+            f"val_fraction + test_fraction must be below 1 so something is left for training; "
+            f"got {val_fraction} + {test_fraction} = {val_fraction + test_fraction}. "
+            "Lower one of them (0.1 each is common)."
+        )
+
+
+def split_of(key: str, *, val_fraction: float, test_fraction: float, seed: int = 0) -> str:
+    """The split of the group ``key`` (fractions as checked by :func:`check_fractions`)."""
+    return _place(key, val_fraction, test_fraction, seed)
 
 
 def _check_fraction(name: str, value: float) -> None:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+import sqlite3
+from collections.abc import Iterator
+
 from .._quality.text import normalize
 from .._schema import Chunk, QARecord
+from .._scratch import insert_batches, key64, scratch_database
 from ._contract import Check, PairCheck, RunContext
 
 __all__ = [
@@ -73,18 +78,47 @@ class ExactDuplicates(Check):
     overlapping chunks that produce the same question keep only the first.
     Answer paraphrases repeat their question on purpose: they are compared by
     question and answer.
+
+    Memory does not grow with the run: each record leaves a 64-bit key in a
+    scratch table on disk, SQLite groups equal keys, and only the records of a
+    group are read again (and compared by their text).
     """
 
     name = "exact_duplicates"
     scope = "run"
 
     def check_run(self, ctx: RunContext) -> None:
-        first: dict[str, QARecord] = {}
-        for record in ctx.records:
-            key = normalize(record.question)
-            if record.origin == "answer_paraphrase":
-                key += "\x00" + normalize(record.answer)
-            if key in first:
-                ctx.reject(record, "duplicate_question", f"same as: {first[key].question}")
-            else:
-                first[key] = record
+        with scratch_database() as db:
+            db.execute("CREATE TABLE keys (key INTEGER NOT NULL, number INTEGER NOT NULL)")
+            db.execute("CREATE TABLE dupes (number INTEGER PRIMARY KEY, first INTEGER NOT NULL)")
+            insert_batches(
+                db, "INSERT INTO keys VALUES (?, ?)",
+                ((key64(_key(record)), number) for number, record in ctx._numbered()),
+            )  # fmt: skip
+            db.execute("CREATE INDEX keys_by_key ON keys (key, number)")
+            insert_batches(db, "INSERT INTO dupes VALUES (?, ?)", _repeats(db, ctx))
+            for number, first in db.execute("SELECT number, first FROM dupes ORDER BY number"):
+                evidence = f"same as: {ctx._record(first).question}"
+                ctx.reject(ctx._record(number), "duplicate_question", evidence)
+
+
+def _key(record: QARecord) -> str:
+    key = normalize(record.question)
+    if record.origin == "answer_paraphrase":
+        key += "\x00" + normalize(record.answer)
+    return key
+
+
+def _repeats(db: sqlite3.Connection, ctx: RunContext) -> Iterator[tuple[int, int]]:
+    """(number, number of the first record with the same key) for every repeat."""
+    rows = db.execute(
+        "SELECT key, number FROM keys WHERE key IN "
+        "(SELECT key FROM keys GROUP BY key HAVING count(*) > 1) ORDER BY key, number"
+    )
+    for _, group in itertools.groupby(rows, key=lambda row: row[0]):
+        first: dict[str, int] = {}  # by the key's text: equal 64-bit keys may differ
+        for _, number in group:
+            text = _key(ctx._record(number))
+            earlier = first.setdefault(text, number)
+            if earlier != number:
+                yield number, earlier

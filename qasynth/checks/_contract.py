@@ -9,7 +9,10 @@ A :class:`Check` has a scope:
   no model, so they meet the same bar as the pairs the model wrote first.
 - ``"run"``: :meth:`Check.check_run` runs once the run is complete and sees every
   kept record in chunk order through a :class:`RunContext` (so its result does
-  not depend on which request finished first).
+  not depend on which request finished first). In a file run the records stay
+  in the run's state on disk: iterating the context reads them from there, so
+  a run check that keeps only small keys (or none) runs in bounded memory
+  whatever the size of the run; ``ctx.records`` builds a list of all of them.
 
 Both contexts have the same three verbs: ``reject(record, reason, evidence)``,
 ``annotate(record, **values)`` and ``link(a, b)`` (two records state the same
@@ -137,8 +140,18 @@ class _Context:
     def __init__(self, records: Sequence[QARecord]) -> None:
         self._records: list[QARecord | None] = list(records)
         self._where = {id(r): i for i, r in enumerate(self._records)}
-        self.rejections: list[Rejection] = []
-        self.links: list[tuple[QARecord, QARecord]] = []
+        self._rejections: list[Rejection] = []
+        self._links: list[tuple[QARecord, QARecord]] = []
+
+    @property
+    def rejections(self) -> list[Rejection]:
+        """The rejections made through this context, in order."""
+        return self._rejections
+
+    @property
+    def links(self) -> list[tuple[QARecord, QARecord]]:
+        """The pairs of records linked through this context, in order."""
+        return self._links
 
     @property
     def records(self) -> list[QARecord]:
@@ -155,7 +168,7 @@ class _Context:
         """Drop ``record``; ``reason`` is a short code, ``evidence`` says why."""
         self._records[self._position(record)] = None
         notes = "; ".join(f"{k}: {v}" for k, v in record.annotations.items())
-        self.rejections.append(
+        self._rejections.append(
             Rejection(
                 reason, record.question, record.answer, record.chunk_id,
                 "; ".join(filter(None, [evidence, notes])),
@@ -173,7 +186,7 @@ class _Context:
 
     def link(self, a: QARecord, b: QARecord) -> None:
         """Say that ``a`` and ``b`` state the same fact (their chunks share a split)."""
-        self.links.append((a, b))
+        self._links.append((a, b))
 
 
 Ask = Callable[[str, Sequence[BaseMessage], type[BaseModel]], Awaitable[BaseModel]]
@@ -253,7 +266,17 @@ class ChunkContext(_Context):
 
 
 class RunContext(_Context):
-    """Every kept record of a run, in chunk order, for a run check."""
+    """Every kept record of a run, in chunk order, for a run check.
+
+    ``for record in ctx`` goes through the records kept when the loop starts
+    (rejecting while iterating is safe), as often as a check needs. In a file run
+    the records are read from the run's state on disk as the loop goes, so memory
+    does not grow with the run; ``ctx.records`` (a list of them all) and
+    ``ctx.rejections`` (a list of all rejections) cost memory in proportion to the
+    run, which is fine for thousands of pairs and not for millions. Records are
+    told apart by where they are, not by value: pass ``reject``, ``annotate`` and
+    ``link`` the record objects the context gave (or ``annotate`` returned).
+    """
 
     def __init__(self, records: Sequence[QARecord]) -> None:
         super().__init__(records)
@@ -267,6 +290,22 @@ class RunContext(_Context):
 
     def __iter__(self) -> Iterator[QARecord]:
         return iter(self.records)
+
+    def __len__(self) -> int:
+        """How many records are kept."""
+        return len(self._records) - self._records.count(None)
+
+    def _numbered(self) -> Iterator[tuple[int, QARecord]]:
+        """The kept records with their numbers: numbers grow in chunk order and name a
+        record for the whole run (see :meth:`_record`), whatever is rejected."""
+        return iter([(n, r) for n, r in enumerate(self._records) if r is not None])
+
+    def _record(self, number: int) -> QARecord:
+        """The kept record numbered ``number``, as it is now (annotations included)."""
+        record = self._records[number]
+        if record is None:
+            raise ValueError(f"record {number} is not kept any more")
+        return record
 
 
 @dataclass

@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from .._quality import (
-    NearDuplicateIndex,
     StandaloneRules,
     check_standalone,
     detect_language,
@@ -35,7 +34,9 @@ from .._quality import (
     matches_language,
     script_language,
 )
+from .._quality.neardup_store import NearDuplicateStore
 from .._schema import Chunk, QARecord
+from .._scratch import scratch_database
 from ._contract import Check, ChunkContext, PairCheck, RunContext
 
 __all__ = [
@@ -187,7 +188,8 @@ class NearDuplicates(Check):
     """Drop questions that are near-duplicates of another generated question.
 
     MinHash + LSH over word (or, for CJK, character) shingles of normalised
-    questions; of each group the pair with the best grounding score is kept
+    questions (signatures and buckets kept on disk, so memory does not grow with
+    the run); of each group the pair with the best grounding score is kept
     (the first in chunk order on a tie). Questions that name different numbers
     ("the 1981 final" / "the 2021 final") are never duplicates of each other.
     Paraphrases and translations are variants on purpose and are left alone.
@@ -202,28 +204,27 @@ class NearDuplicates(Check):
         self.threshold = threshold
 
     def check_run(self, ctx: RunContext) -> None:
-        records = ctx.records
-        index = NearDuplicateIndex(threshold=self.threshold)
-        for position, record in enumerate(records):
-            if record.origin == "generated":
-                index.add(position, record.question)
-        for similar in index.groups():
-            for group in _same_numbers(similar, records):
-                best = max(group, key=lambda i: (_grounding(records[i]), -i))
-                for position in group:
-                    if position != best:
-                        ctx.link(records[best], records[position])
-                        evidence = f"near-duplicate of: {records[best].question}"
-                        ctx.reject(records[position], "near_duplicate", evidence)
+        with scratch_database() as db:
+            store = NearDuplicateStore(db, threshold=self.threshold)
+            store.add_all((n, r.question) for n, r in ctx._numbered() if r.origin == "generated")
+            for similar in store.groups():
+                records = {number: ctx._record(number) for number in similar}
+                for group in _same_numbers(similar, records):
+                    best = max(group, key=lambda i: (_grounding(records[i]), -i))
+                    for number in group:
+                        if number != best:
+                            ctx.link(records[best], records[number])
+                            evidence = f"near-duplicate of: {records[best].question}"
+                            ctx.reject(records[number], "near_duplicate", evidence)
 
 
-def _same_numbers(group: list[int], records: Sequence[QARecord]) -> list[list[int]]:
+def _same_numbers(group: list[int], records: Mapping[int, QARecord]) -> list[list[int]]:
     """Split a group of similar questions by the numbers they name: "the 1981 cup"
     and "the 2021 cup" ask about different facts however alike their wording."""
     by_numbers: dict[frozenset[str], list[int]] = {}
-    for position in group:
-        numbers = frozenset(extract_numbers(records[position].question))
-        by_numbers.setdefault(numbers, []).append(position)
+    for number in group:
+        numbers = frozenset(extract_numbers(records[number].question))
+        by_numbers.setdefault(numbers, []).append(number)
     return [members for members in by_numbers.values() if len(members) > 1]
 
 

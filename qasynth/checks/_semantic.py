@@ -28,6 +28,11 @@ vectors sharing a bucket are compared (a matrix product per bucket), so the
 work grows about linearly with the number of questions when the questions are
 spread out; many near-identical questions make big buckets, compared in full.
 Needs numpy (``pip install 'qasynth[semantic]'``).
+
+Memory. Unlike the exact and near-duplicate checks, this one holds the run's
+generated questions and their vectors in memory (``ctx.records``, and the
+embeddings as they arrive: tens of kilobytes a question at 1536 dimensions),
+also in a file run: plan for it above a few hundred thousand pairs.
 """
 
 from __future__ import annotations

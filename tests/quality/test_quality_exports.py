@@ -12,6 +12,7 @@ MODULES = [
     "grounding",
     "language",
     "neardup",
+    "neardup_store",
     "roles",
     "splits",
     "standalone",
