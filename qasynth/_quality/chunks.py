@@ -13,11 +13,19 @@ import functools
 import math
 import re
 import unicodedata
+from collections import defaultdict
 from dataclasses import dataclass
 
 from .language import detect_language
 from .roles import Outcome, outcomes
-from .text import normalize, normalize_numbers, numbers_and_canonical_text, word_tokens
+from .text import (
+    _tokens,
+    extract_names,
+    normalize,
+    normalize_numbers,
+    numbers_and_canonical_text,
+    word_tokens,
+)
 
 __all__ = ["ChunkAnalysis", "analyze_chunk"]
 
@@ -30,6 +38,7 @@ _EN_STOP_WORDS = (
 )
 _HIRAGANA_ONLY = re.compile(r"[\u3041-\u309f]+")
 _APOSTROPHES = str.maketrans({"’": "'", "‘": "'"})
+_WORDS = re.compile(r"[\w'-]+")
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?;])\s+|(?<=[。！？])|\n+")
 _NEIGHBOURS = 1
 _MAX_FOCUS = 4
@@ -40,15 +49,35 @@ _OUTCOME_SHARE = 0.9
 
 @dataclass(frozen=True)
 class _Sentence:
+    """One sentence of a chunk. What only the sentences a question is about need
+    (results, scorelines, names) is worked out on first use."""
+
     text: str
     normalized: str
     tokens: frozenset[str]
     sequence: tuple[str, ...]
     keys: frozenset[str]
     numbers: frozenset[str]
-    outcomes: tuple[Outcome, ...]
-    clauses: tuple[tuple[str, frozenset[tuple[str, str]]], ...]
-    """(normalised clause, its scorelines) for each clause with a scoreline."""
+
+    @functools.cached_property
+    def outcomes(self) -> tuple[Outcome, ...]:
+        """The results the sentence states."""
+        return tuple(outcomes(self.text))
+
+    @functools.cached_property
+    def clauses(self) -> tuple[tuple[str, frozenset[tuple[str, str]]], ...]:
+        """(normalised clause, its scorelines) for each clause with a scoreline."""
+        return _scored_clauses(self.text)
+
+    @functools.cached_property
+    def names(self) -> frozenset[str]:
+        """:func:`~qasynth._quality.text.extract_names` of the sentence."""
+        return frozenset(extract_names(self.text))
+
+    @functools.cached_property
+    def codes(self) -> frozenset[tuple[str, str]]:
+        """The model codes ("X200", "E-42") the sentence names (see :func:`_codes`)."""
+        return _codes(self.text)
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,22 +102,23 @@ class ChunkAnalysis:
         sentences = tuple(_sentence(part, lang) for part in _SENTENCE_BREAK.split(text) if part)
         sentences = tuple(sentence for sentence in sentences if sentence.tokens)
         tokens = frozenset().union(*(sentence.tokens for sentence in sentences))
-        where: dict[str, list[int]] = {}
+        where: defaultdict[str, list[int]] = defaultdict(list)
         for position, sentence in enumerate(sentences):
             for key in sentence.keys:
-                where.setdefault(key, []).append(position)
+                where[key].append(position)
         total = max(len(sentences), 1)
+        weight = {n: math.log(1 + total / n) for n in range(1, total + 1)}  # by sentence count
         normalized = " ".join(sentence.normalized for sentence in sentences)
         return cls(
             text=text,
             lang=lang,
             sentences=sentences,
             tokens=tokens,
-            stems=frozenset(_stem(token) for token in tokens),
+            stems=frozenset(map(_stem, tokens)),
             numbers=frozenset().union(*(sentence.numbers for sentence in sentences)),
             normalized=normalized,
-            words=frozenset(re.findall(r"[\w'-]+", normalized)),
-            weights={token: math.log(1 + total / len(at)) for token, at in where.items()},
+            words=frozenset(_WORDS.findall(normalized)),
+            weights={token: weight[len(at)] for token, at in where.items()},
             index={token: tuple(at) for token, at in where.items()},
         )
 
@@ -161,17 +191,16 @@ def analyze_chunk(text: str) -> ChunkAnalysis:
 
 def _sentence(text: str, lang: str) -> _Sentence:
     numbers, numbered = numbers_and_canonical_text(text)
-    sequence = tuple(word_tokens(numbered, lang, numbers_done=True))
+    normalized = normalize(numbered)
+    sequence = tuple(_tokens(normalized, lang))  # word_tokens(numbered, lang, numbers_done=True)
     tokens = frozenset(sequence)
     return _Sentence(
         text=text,
-        normalized=normalize(numbered).translate(_APOSTROPHES),
+        normalized=normalized.translate(_APOSTROPHES),
         tokens=tokens,
         sequence=sequence,
-        keys=tokens | {_stem(token) for token in tokens},
+        keys=tokens.union(map(_stem, tokens)),
         numbers=frozenset(numbers),
-        outcomes=tuple(outcomes(text)),
-        clauses=_scored_clauses(text),
     )
 
 
@@ -196,6 +225,15 @@ def _scored_clauses(text: str) -> tuple[tuple[str, frozenset[tuple[str, str]]], 
     return tuple(found)
 
 
+_CODE = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{1,4})-?(\d{2,5})(?![0-9])")
+
+
+def _codes(text: str) -> frozenset[tuple[str, str]]:
+    """(lower-case prefix, digits) of each model code in ``text``."""
+    return frozenset((prefix.lower(), digits) for prefix, digits in _CODE.findall(text))
+
+
+@functools.lru_cache(maxsize=4096)  # names and questions are compared many times
 def _name_form(text: str) -> str:
     return normalize(normalize_numbers(text)).translate(_APOSTROPHES)
 
@@ -209,6 +247,7 @@ def _is_function(token: str) -> bool:
     return token in _stop_words() or _HIRAGANA_ONLY.fullmatch(token) is not None
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a chunk repeats its words, and so do chunks
 def _stem(token: str) -> str:
     """A light English stem, so that "died" ~ "die", "goals" ~ "goal", "cities" ~
     "city", "scoring" ~ "score" (other scripts are returned as they are)."""
