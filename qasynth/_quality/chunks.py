@@ -80,6 +80,10 @@ class _Sentence:
         return _codes(self.text)
 
 
+_Alike = tuple[set[str], int, float]
+"""Words that sentences match, the first of them, the words' weight."""
+
+
 @dataclass(frozen=True, eq=False)
 class ChunkAnalysis:
     """Everything grounding needs from a chunk, computed once (see :func:`analyze_chunk`)."""
@@ -130,21 +134,52 @@ class ChunkAnalysis:
         focus is the best-matching sentence, then those that add question words it
         lacks (the subject may be named in one sentence, the asked fact in the
         next), each with its neighbours; all sentences when nothing matches."""
-        wanted = {token for token in word_tokens(question, self.lang) if not _is_function(token)}
-        wanted |= {_stem(token) for token in wanted}
-        matches: dict[int, set[str]] = {}
-        for token in wanted:
-            for index in self.index.get(token, ()):
-                matches.setdefault(index, set()).add(token)
-        own = {i: sum(self.weights[t] for t in keys) for i, keys in matches.items()}
+        has, alike, focus = self._match(question)
+        own = {i: alike[bits][2] for i, bits in has.items()}
         scores = dict(own)
         for i, score in own.items():
             if i + 1 < len(self.sentences):
                 scores[i + 1] = max(scores.get(i + 1, 0.0), _CARRY * score)
-        return scores, self._focus(matches)
+        return scores, focus
 
-    def _focus(self, matches: dict[int, set[str]]) -> list[int]:
-        total = sum(self.weights[t] for t in set().union(*matches.values()))
+    def _locate(self, question: str) -> tuple[dict[int, float], list[int]]:
+        """:meth:`locate` with the relevance of the focus sentences only (all that
+        grounding reads), which spares scoring every sentence."""
+        has, alike, focus = self._match(question)
+        scores: dict[int, float] = {}
+        for i in focus:
+            mine, before = has.get(i), has.get(i - 1)
+            if before is not None:
+                scores[i] = max(0.0 if mine is None else alike[mine][2], _CARRY * alike[before][2])
+            elif mine is not None:
+                scores[i] = alike[mine][2]
+        return scores, focus
+
+    def _match(self, question: str) -> tuple[dict[int, int], dict[int, _Alike], list[int]]:
+        """(the question's words each matching sentence has, as bits; one (words,
+        first sentence, weight) per different set of them; the focus)."""
+        wanted = {token for token in word_tokens(question, self.lang) if not _is_function(token)}
+        wanted |= {_stem(token) for token in wanted}
+        order = list(wanted)
+        has: dict[int, int] = {}
+        for bit, token in enumerate(order):
+            for index in self.index.get(token, ()):
+                has[index] = has.get(index, 0) | 1 << bit
+        # Sentences that have the same words (a chunk repeats itself) are scored
+        # once. Each set is filled in ``wanted``'s order, as a set per sentence would
+        # be, so its weights add up in the same order.
+        alike: dict[int, _Alike] = {}
+        for i in sorted(has):
+            if has[i] not in alike:
+                keys = {token for bit, token in enumerate(order) if has[i] >> bit & 1}
+                alike[has[i]] = (keys, i, sum(map(self.weights.__getitem__, keys)))
+        matched = set().union(*(alike[bits][0] for bits in has.values()))  # as per sentence
+        return has, alike, self._focus(matched, list(alike.values()))
+
+    def _focus(self, matched: set[str], alike: list[_Alike]) -> list[int]:
+        """The focus sentences: ``matched`` are the question's words the chunk has,
+        ``alike`` one (words, first sentence, weight) for each set of them a sentence has."""
+        total = sum(map(self.weights.__getitem__, matched))
         if total <= 0.0:
             return list(range(len(self.sentences)))
         # A sentence joins the focus when it adds a good share of the question's
@@ -153,11 +188,15 @@ class ChunkAnalysis:
         covered: set[str] = set()
         chosen: set[int] = set()
         for _ in range(_MAX_FOCUS):
-            gains = {i: sum(self.weights[t] for t in keys - covered) for i, keys in matches.items()}
-            best = max(sorted(gains), key=lambda i: (gains[i], len(matches[i])))
-            if gains[best] < enough:
+            # the most new weight, then the most words, then the first sentence
+            gain, _size, first, keys = max(
+                (sum(map(self.weights.__getitem__, keys - covered)), len(keys), -first, keys)
+                for keys, first, _weight in alike
+            )
+            if gain < enough:
                 break
-            covered |= matches[best]
+            covered |= keys
+            best = -first
             low, high = best - _NEIGHBOURS, best + _NEIGHBOURS + 1
             chosen.update(range(max(low, 0), min(high, len(self.sentences))))
         return sorted(chosen)

@@ -9,8 +9,10 @@ the result asked about.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Collection, Iterable, Sequence
+import unicodedata
+from collections.abc import Callable, Collection, Iterable, Sequence
 from decimal import Decimal, InvalidOperation
 
 from .chunks import (
@@ -60,7 +62,7 @@ def missing_numbers(
     # A derived figure comes from any number when the answer derives it ("twice the
     # 12 boats"), else from a sentence that does ("Twelve boats retired; half of
     # them ...") and the one before it; "first half" and "second half" are times.
-    bases = near if _DERIVED.search(answer) else _derivable(focus)
+    bases = near if _derives(answer) else _derivable(focus)
     subject = _Subject(question)
     counted = _counted(_about_asked(s, subject, analysis.lang) for s in focus)
     own = _clause_counts(answer, name, focus) if name else {}
@@ -98,7 +100,7 @@ def _about_asked(sentence: _Sentence, subject: _Subject, lang: str) -> Sequence[
     counts nothing for it."""
     if not subject.codes and not subject.words:  # nothing to tell siblings by
         return sentence.sequence
-    if not _siblings_in(sentence.codes, sentence.names, subject):
+    if not _siblings_in(sentence.text, sentence.codes, lambda: sentence.names, subject):
         return sentence.sequence
     if not _asked_in(sentence.text, sentence.codes, subject):
         return ()
@@ -106,26 +108,34 @@ def _about_asked(sentence: _Sentence, subject: _Subject, lang: str) -> Sequence[
         clause
         for clause in _CLAUSE_BREAK.split(sentence.text)
         if _asked_in(clause, _codes(clause), subject)
-        or not _siblings_in(_codes(clause), extract_names(clause), subject)
+        or not _siblings_in(
+            clause, _codes(clause), functools.partial(extract_names, clause), subject
+        )
     ]
     return word_tokens(" , ".join(kept), lang)
 
 
 def _siblings_in(
-    codes: Collection[tuple[str, str]], names: Iterable[str], subject: _Subject
+    text: str,
+    codes: Collection[tuple[str, str]],
+    names: Callable[[], Iterable[str]],
+    subject: _Subject,
 ) -> bool:
-    """Whether a text (its ``codes`` and ``names``) names something of the same kind
-    as the question's subject but not it: another model number, or a name ending in
-    the same word."""
+    """Whether ``text`` (with its ``codes``, and its ``names`` when asked for) names
+    something of the same kind as the question's subject but not it: another model
+    number, or a name ending in the same word."""
     if any(
         prefix == other_prefix and digits != other_digits
         for prefix, digits in codes
         for other_prefix, other_digits in subject.codes
     ):
         return True
+    normalized = unicodedata.normalize("NFKC", text)  # as names are read
+    if not any(other[-1] in normalized for other in subject.words):
+        return False  # no name of the text can end in a word of the subject's names
     return any(
         len(words) > 1 and words[-1] == other[-1] and words != other
-        for words in (name.split() for name in names)
+        for words in (name.split() for name in names())
         for other in subject.words
     )
 
@@ -134,10 +144,16 @@ def _asked_in(text: str, codes: frozenset[tuple[str, str]], subject: _Subject) -
     return bool(codes & subject.codes) or any(name in text for name in subject.names)
 
 
+@functools.lru_cache(maxsize=4096)  # focus sentences come back for many questions
+def _derives(text: str) -> bool:
+    """Whether ``text`` derives a figure from another ("half", "twice", "%")."""
+    return _DERIVED.search(text) is not None
+
+
 def _derivable(focus: Sequence[_Sentence]) -> frozenset[str]:
     bases: set[str] = set()
     for i, sentence in enumerate(focus):
-        if _DERIVED.search(sentence.text):
+        if _derives(sentence.text):
             bases |= sentence.numbers | (focus[i - 1].numbers if i else frozenset())
     return frozenset(bases)
 
@@ -212,10 +228,15 @@ def _counted(sequences: Iterable[Sequence[str]]) -> dict[str, set[str]]:
     """For each unit word of the text, the numbers it is counted with."""
     counted: dict[str, set[str]] = {}
     for sequence in sequences:
-        for number, unit in _number_units(sequence):
-            if unit is not None:
-                counted.setdefault(unit, set()).add(number)
+        for number, unit in _counts(tuple(sequence)):
+            counted.setdefault(unit, set()).add(number)
     return counted
+
+
+@functools.lru_cache(maxsize=1024)  # a focus sentence serves many questions
+def _counts(sequence: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """(number, unit) of each number in ``sequence`` that counts something."""
+    return tuple((number, unit) for number, unit in _number_units(sequence) if unit is not None)
 
 
 def _span_of(number: str, stated: set[str]) -> bool:

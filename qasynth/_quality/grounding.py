@@ -106,7 +106,7 @@ def grounding_score(
         focus, told, nearby, asked = analysis.sentences, [], [], ""
         name_focus = focus
     else:
-        scores, indices = analysis.locate(question)
+        scores, indices = analysis._locate(question)
         focus = tuple(analysis.sentences[i] for i in indices)
         told, asked = analysis._told(scores, indices), question
         nearby = [o for sentence in focus for o in sentence.outcomes]

@@ -7,6 +7,7 @@ character bigrams instead ("優勝した" → "優勝", "勝し", "した").
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from decimal import Decimal
@@ -178,13 +179,14 @@ def extract_numbers(text: str) -> set[str]:
     return {value for _, _, value in _number_spans(unicodedata.normalize("NFKC", text))}
 
 
-def _number_spans(text: str) -> list[tuple[int, int, str]]:
+@functools.lru_cache(maxsize=4096)  # questions and answers are read for numbers many times
+def _number_spans(text: str) -> tuple[tuple[int, int, str], ...]:
     """(start, end, canonical value) of each number; "1億2000万" is one number, and
     so are "twelve", "2.5 million" and "三十人"."""
     words = _NUMBER_WORD_KEYS.search(text.lower()) is not None
     kanji = _KANJI_NUMERAL.search(text) is not None
     if not (words or kanji or _DIGIT.search(text)):
-        return []
+        return ()
     spans: list[tuple[int, int, Decimal | int]] = []
     for match in _NUMBERS[(words, kanji)].finditer(text):
         value = _match_value(match)
@@ -193,7 +195,7 @@ def _number_spans(text: str) -> list[tuple[int, int, str]]:
             spans[-1] = (previous[0], match.end(), previous[2] + value)
         else:
             spans.append((match.start(), match.end(), value))
-    return [(start, end, _canonical(value)) for start, end, value in spans]
+    return tuple((start, end, _canonical(value)) for start, end, value in spans)
 
 
 def _match_value(match: re.Match[str]) -> Decimal | int:
@@ -323,17 +325,21 @@ def _latin_names(text: str) -> set[str]:
     sentence_start = True
     previous = ""
     for token in _LATIN_TOKENS.findall(text):
-        unit = token in _UNITS or (previous[-1:].isdigit() and token.lower() in _UNIT_WORDS)
-        previous = token
-        if not sentence_start and not unit and _is_capitalised(token):
+        if (
+            not sentence_start
+            and not token.islower()  # most words: no capital, so no name
+            and _is_capitalised(token)
+            and not (token in _UNITS or (previous[-1:].isdigit() and token.lower() in _UNIT_WORDS))
+        ):
             current.extend(pending)
             current.append(token)
             pending = []
         elif current and token.lower() in _NAME_JOINERS:
             pending.append(token)
-        else:
+        elif current:
             _flush_name(current, names)
             current, pending = [], []
+        previous = token
         sentence_start = token in _SENTENCE_ENDS or (sentence_start and not token[0].isalnum())
     _flush_name(current, names)
     return names
