@@ -93,9 +93,6 @@ class ChunkAnalysis:
     sentences: tuple[_Sentence, ...]
     tokens: frozenset[str]
     stems: frozenset[str]
-    numbers: frozenset[str]
-    normalized: str
-    words: frozenset[str]
     weights: dict[str, float]
     index: dict[str, tuple[int, ...]]
 
@@ -112,19 +109,30 @@ class ChunkAnalysis:
                 where[key].append(position)
         total = max(len(sentences), 1)
         weight = {n: math.log(1 + total / n) for n in range(1, total + 1)}  # by sentence count
-        normalized = " ".join(sentence.normalized for sentence in sentences)
         return cls(
             text=text,
             lang=lang,
             sentences=sentences,
             tokens=tokens,
             stems=frozenset(map(_stem, tokens)),
-            numbers=frozenset().union(*(sentence.numbers for sentence in sentences)),
-            normalized=normalized,
-            words=frozenset(_WORDS.findall(normalized)),
             weights={token: weight[len(at)] for token, at in where.items()},
             index={token: tuple(at) for token, at in where.items()},
         )
+
+    @functools.cached_property
+    def numbers(self) -> frozenset[str]:
+        """Every number the chunk states."""
+        return frozenset().union(*(sentence.numbers for sentence in self.sentences))
+
+    @functools.cached_property
+    def normalized(self) -> str:
+        """The sentences' normalised text (worked out when a question needs it)."""
+        return " ".join(sentence.normalized for sentence in self.sentences)
+
+    @functools.cached_property
+    def words(self) -> frozenset[str]:
+        """The words of :attr:`normalized`."""
+        return frozenset(_WORDS.findall(self.normalized))
 
     def locate(self, question: str) -> tuple[dict[int, float], list[int]]:
         """(relevance of each sentence that shares words with ``question``, the

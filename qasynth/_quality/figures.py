@@ -169,7 +169,12 @@ def _clause_counts(answer: str, name: str, focus: Sequence[_Sentence]) -> dict[s
         for clause in _CLAUSE_BREAK.split(sentence.normalized)
         if form in clause
     ]
-    return _counted(word_tokens(clause, "en", numbers_done=True) for clause in clauses)
+    return _counted(_clause_tokens(clause) for clause in clauses)
+
+
+@functools.lru_cache(maxsize=1024)  # a clause naming a subject serves many questions
+def _clause_tokens(clause: str) -> tuple[str, ...]:
+    return tuple(word_tokens(clause, "en", numbers_done=True))
 
 
 def wrong_scorelines(

@@ -25,8 +25,9 @@ of the chunk; the number checks are in :mod:`.figures`.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from .chunks import (
@@ -162,22 +163,21 @@ def _missing_names(
     (``asked``, in name form) has anywhere in the chunk, any other in ``focus``."""
     spaced = not is_unspaced(analysis.lang)
     focus = tuple(focus)
-    near: str | None = None
-    near_words: frozenset[str] = frozenset()
+    # Worked out when a name needs them: the focus's text and words, the chunk's words.
+    near = functools.cache(lambda: " ".join(sentence.normalized for sentence in focus))
+    near_words = functools.cache(lambda: frozenset(_NAME_WORDS.findall(near())))
+    chunk_words = functools.cache(lambda: analysis.words)
     missing = []
     for name in names:
         form = _name_form(name)
         if form in asked:
-            text, words = analysis.normalized, analysis.words
+            text, words = analysis.normalized, chunk_words
         else:
-            if near is None:
-                near = " ".join(sentence.normalized for sentence in focus)
-                near_words = frozenset(_NAME_WORDS.findall(near))
-            text, words = near, near_words
+            text, words = near(), near_words
         # "Spain's Aitana Bonmatí": the possessor may stand anywhere in the chunk.
         *owners, part = [p for p in _OWNER.split(form) if p] if spaced else [form]
         if _found(part, text, words, spaced) and all(
-            _found(owner, analysis.normalized, analysis.words, spaced) for owner in owners
+            _found(owner, analysis.normalized, chunk_words, spaced) for owner in owners
         ):
             continue
         missing.append(name)
@@ -221,9 +221,15 @@ def _may_be_name(word: str) -> bool:
     )
 
 
-def _found(form: str, text: str, words: frozenset[str], spaced: bool) -> bool:
-    """Whether a name is in ``text``, whole or (spaced scripts) word by word."""
-    return _contains(text, form, spaced) or (spaced and all(word in words for word in form.split()))
+def _found(form: str, text: str, words: Callable[[], frozenset[str]], spaced: bool) -> bool:
+    """Whether a name is in ``text``, whole or (spaced scripts) word by word (``words``
+    gives the words of ``text``, read only when the whole name is not there)."""
+    if _contains(text, form, spaced):
+        return True
+    if not spaced:
+        return False
+    known = words()
+    return all(word in known for word in form.split())
 
 
 def _contains(text: str, form: str, spaced: bool) -> bool:
