@@ -1,7 +1,8 @@
 """Model-free quality heuristics for question-answer data.
 
 - :mod:`.language`: offline language detection (writing systems, then a bundled model).
-- :mod:`.text`: normalisation, tokens (words, or character bigrams for CJK), numbers, names.
+- :mod:`.text`: normalisation, tokens (words, or character bigrams for CJK), numbers (read
+  by :mod:`._numbers`), names.
 - :mod:`.neardup`: MinHash + LSH near-duplicate groups that scale to 100k+ texts.
 - :mod:`.chunks`: one analysis per chunk (sentences, words, numbers, results), shared by its pairs.
 - :mod:`.grounding`: is an answer made of what the part of its chunk the question is

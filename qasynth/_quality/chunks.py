@@ -16,16 +16,10 @@ import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
 
+from ._numbers import normalize_numbers, numbers_and_canonical_text
 from .language import detect_language
 from .roles import Outcome, outcomes
-from .text import (
-    _tokens,
-    extract_names,
-    normalize,
-    normalize_numbers,
-    numbers_and_canonical_text,
-    word_tokens,
-)
+from .text import _tokens, extract_names, normalize, word_tokens
 
 __all__ = ["ChunkAnalysis", "analyze_chunk"]
 

@@ -1,0 +1,186 @@
+"""Numbers in text, each in one canonical form: digits with separators, full-width
+digits, number words ("twelve", "2.5 million") and Japanese numerals ("1億2000万",
+"三十人") all become plain digits, so "１２,０００人" and "12000" are the same number.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from decimal import Decimal
+
+__all__ = ["extract_numbers", "normalize_numbers", "numbers_and_canonical_text"]
+
+_SMALL_WORDS = [
+    "zero",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+]
+_TENS_WORDS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+_WORD_VALUES = {
+    **{word: value + (value > 0) for value, word in enumerate(_SMALL_WORDS)},
+    "one": 1,
+    "dozen": 12,
+    **{word: 20 + 10 * i for i, word in enumerate(_TENS_WORDS)},
+}
+_SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9}
+_WORD_NUMBER = (
+    rf"(?:{'|'.join(_TENS_WORDS)})(?:[- ](?:one|two|three|four|five|six|seven|eight|nine))?"
+    rf"|(?:{'|'.join(reversed(_SMALL_WORDS))}|dozen)"
+)
+_SCALE = rf"(?:[ \t]+(?:{'|'.join(_SCALES)}))"
+_KANJI_DIGITS = {c: i for i, c in enumerate("〇一二三四五六七八九")}
+_KANJI_COUNTER = (
+    "人回年個台点位枚本件社歳日月時秒度倍勝敗試戦名隻機冊曲駅区校店作局級段冠周頭匹羽杯部票つ"
+)
+_DIGITS_PART = (
+    r"(?P<digits>\d+(?:,\d{3}(?!\d))*(?:\.\d+)?)(?:[ \t]*(?P<ja>[万億兆]))?"
+    rf"(?P<scale>{_SCALE}+)?"
+)
+_WORDS_PART = (
+    rf"(?<![\w-])(?P<words>(?:{_WORD_NUMBER}|(?:one|a)(?={_SCALE})){_SCALE}*"
+    rf"(?:[ \t]+(?:and[ \t]+)?(?:{_WORD_NUMBER}))?)(?![\w-])"
+)
+_KANJI_PART = (
+    rf"(?P<kanji>[〇一二三四五六七八九十百千]+)(?=[万億兆{_KANJI_COUNTER}]|カ国|か国|ヶ国)"
+)
+# One pattern per mix of number kinds: most texts need only the (fast) digits.
+_NUMBERS = {
+    (words, kanji): re.compile(
+        "|".join(
+            part
+            for part, used in ((_DIGITS_PART, True), (_WORDS_PART, words), (_KANJI_PART, kanji))
+            if used
+        ),
+        re.IGNORECASE,
+    )
+    for words in (False, True)
+    for kanji in (False, True)
+}
+# A number word ("twelve", "thousand") somewhere in the lower-cased text: one search
+# instead of a test per word.
+_NUMBER_WORD_KEYS = re.compile("|".join((*_SMALL_WORDS, *_TENS_WORDS, "dozen", *_SCALES)))
+_KANJI_NUMERAL = re.compile("[〇一二三四五六七八九十百千]")
+_DIGIT = re.compile(r"\d")
+_JA_UNITS = {"万": 10**4, "億": 10**8, "兆": 10**12}
+
+
+def normalize_numbers(text: str) -> str:
+    """Write every number in one canonical form: "１２,０００" and "1万2000" become "12000"."""
+    text = unicodedata.normalize("NFKC", text)
+    pieces: list[str] = []
+    position = 0
+    for start, end, value in _number_spans(text):
+        pieces.append(text[position:start])
+        pieces.append(value)
+        position = end
+    pieces.append(text[position:])
+    return "".join(pieces)
+
+
+def numbers_and_canonical_text(text: str) -> tuple[set[str], str]:
+    """:func:`extract_numbers` and :func:`normalize_numbers` of ``text`` in one pass."""
+    text = unicodedata.normalize("NFKC", text)
+    spans = _number_spans(text)
+    pieces: list[str] = []
+    position = 0
+    for start, end, value in spans:
+        pieces.append(text[position:start])
+        pieces.append(value)
+        position = end
+    pieces.append(text[position:])
+    return {value for _, _, value in spans}, "".join(pieces)
+
+
+def extract_numbers(text: str) -> set[str]:
+    """The numbers in ``text`` in canonical form (full-width digits, separators and
+    Japanese 万/億/兆 units normalised), so "１２,０００人" and "12000" give "12000"."""
+    return {value for _, _, value in _number_spans(unicodedata.normalize("NFKC", text))}
+
+
+@functools.lru_cache(maxsize=4096)  # questions and answers are read for numbers many times
+def _number_spans(text: str) -> tuple[tuple[int, int, str], ...]:
+    """(start, end, canonical value) of each number; "1億2000万" is one number, and
+    so are "twelve", "2.5 million" and "三十人"."""
+    words = _NUMBER_WORD_KEYS.search(text.lower()) is not None
+    kanji = _KANJI_NUMERAL.search(text) is not None
+    if not (words or kanji or _DIGIT.search(text)):
+        return ()
+    spans: list[tuple[int, int, Decimal | int]] = []
+    for match in _NUMBERS[(words, kanji)].finditer(text):
+        value = _match_value(match)
+        previous = spans[-1] if spans else None
+        if previous and previous[1] == match.start() and text[previous[1] - 1] in _JA_UNITS:
+            spans[-1] = (previous[0], match.end(), previous[2] + value)
+        else:
+            spans.append((match.start(), match.end(), value))
+    return tuple((start, end, _canonical(value)) for start, end, value in spans)
+
+
+def _match_value(match: re.Match[str]) -> Decimal | int:
+    kind = match.lastgroup
+    if kind == "digits" and "." not in match.group(kind):  # most numbers: a whole number
+        return int(match.group(kind).replace(",", ""))
+    if match.group("digits") is not None:
+        value = Decimal(match.group("digits").replace(",", ""))
+        value *= _JA_UNITS.get(match.group("ja") or "", 1)
+        for scale in (match.group("scale") or "").split():
+            value *= _SCALES[scale.lower()]
+        return value
+    groups = match.groupdict()
+    if groups.get("words") is not None:
+        return _words_value(groups["words"].lower())
+    return _kanji_value(groups["kanji"])
+
+
+def _words_value(words: str) -> Decimal:
+    total = current = 0
+    for word in re.split(r"[\s-]+", words):
+        if word == "and":
+            continue
+        if word in _SCALES:
+            current = max(current, 1) * _SCALES[word]
+            if _SCALES[word] > 100:
+                total, current = total + current, 0
+        elif word == "a":
+            current = 1
+        else:
+            current += _WORD_VALUES[word]
+    return Decimal(total + current)
+
+
+def _kanji_value(numeral: str) -> Decimal:
+    """Kanji numerals: positional ("二〇二三") or with 十/百/千 ("三十五", "百二十")."""
+    if not any(c in "十百千" for c in numeral):
+        return Decimal("".join(str(_KANJI_DIGITS[c]) for c in numeral))
+    total = digit = 0
+    for char in numeral:
+        if char in _KANJI_DIGITS:
+            digit = _KANJI_DIGITS[char]
+        else:
+            total += max(digit, 1) * {"十": 10, "百": 100, "千": 1000}[char]
+            digit = 0
+    return Decimal(total + digit)
+
+
+def _canonical(value: Decimal | int) -> str:
+    if isinstance(value, int) or value == value.to_integral_value():
+        return str(int(value))
+    return format(value.normalize(), "f")
