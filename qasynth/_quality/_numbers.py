@@ -8,9 +8,16 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Sequence
 from decimal import Decimal
+from itertools import accumulate
 
-__all__ = ["extract_numbers", "normalize_numbers", "numbers_and_canonical_text"]
+__all__ = [
+    "extract_numbers",
+    "normalize_numbers",
+    "numbers_and_canonical_text",
+    "numbers_and_canonical_texts",
+]
 
 _SMALL_WORDS = [
     "zero",
@@ -74,9 +81,26 @@ _NUMBERS = {
     for words in (False, True)
     for kanji in (False, True)
 }
-# A number word ("twelve", "thousand") somewhere in the lower-cased text: one search
-# instead of a test per word.
-_NUMBER_WORD_KEYS = re.compile("|".join((*_SMALL_WORDS, *_TENS_WORDS, "dozen", *_SCALES)))
+
+
+def _trie(words: list[str]) -> str:
+    """A pattern matching any of ``words`` (none a prefix of another), as a tree of
+    their letters: "t(?:en|wo)" fails on a text's letter at once, "ten|two" tries both."""
+    first: dict[str, list[str]] = {}
+    for word in sorted(words):
+        first.setdefault(word[0], []).append(word[1:])
+    return "|".join(
+        letter + (rests[0] if len(rests) == 1 else f"(?:{_trie(rests)})")
+        for letter, rests in first.items()
+    )
+
+
+# A number word ("twelve", "thousand") somewhere in the lower-cased text. Words that
+# hold another ("seventeen", "seven") are left out: the shorter one is found anyway.
+_NUMBER_WORDS = (*_SMALL_WORDS, *_TENS_WORDS, "dozen", *_SCALES)
+_NUMBER_WORD_KEYS = re.compile(
+    _trie([w for w in _NUMBER_WORDS if not any(o != w and o in w for o in _NUMBER_WORDS)])
+)
 _KANJI_NUMERAL = re.compile("[〇一二三四五六七八九十百千]")
 _DIGIT = re.compile(r"\d")
 _JA_UNITS = {"万": 10**4, "億": 10**8, "兆": 10**12}
@@ -109,6 +133,56 @@ def numbers_and_canonical_text(text: str) -> tuple[set[str], str]:
     return {value for _, _, value in spans}, "".join(pieces)
 
 
+def numbers_and_canonical_texts(texts: Sequence[str]) -> list[tuple[set[str], str]]:
+    """:func:`numbers_and_canonical_text` of each of ``texts`` (a chunk's sentences),
+    read in a few passes: the texts that may hold the same kinds of numbers are read
+    together, joined by line breaks (no number crosses one)."""
+    texts = [unicodedata.normalize("NFKC", text) for text in texts]
+    if any("\n" in text for text in texts):
+        return [numbers_and_canonical_text(text) for text in texts]
+    read: list[tuple[set[str], str]] = [(set(), text) for text in texts]
+    for kinds, members in _by_kinds(texts).items():
+        joined = "\n".join(texts[i] for i in members)
+        spans = _spans(joined, *kinds)
+        if not spans:
+            continue
+        pieces: list[str] = []
+        position = 0
+        for start, end, value in spans:
+            pieces.append(joined[position:start])
+            pieces.append(value)
+            position = end
+        pieces.append(joined[position:])
+        numbers: list[set[str]] = [set() for _ in members]
+        ends = list(accumulate(len(texts[i]) + 1 for i in members))  # past each "\n"
+        member = 0
+        for start, _, value in spans:
+            while start >= ends[member]:
+                member += 1
+            numbers[member].add(value)
+        for i, found, text in zip(members, numbers, "".join(pieces).split("\n"), strict=True):
+            read[i] = (found, text)
+    return read
+
+
+def _by_kinds(texts: Sequence[str]) -> dict[tuple[bool, bool], list[int]]:
+    """The texts' positions by the kinds of numbers (words, kanji) each may hold."""
+    if _kinds("\n".join(texts)) == (False, False):  # none of the texts has either
+        return {(False, False): list(range(len(texts)))}
+    groups: dict[tuple[bool, bool], list[int]] = {}
+    for i, text in enumerate(texts):
+        groups.setdefault(_kinds(text), []).append(i)
+    return groups
+
+
+def _kinds(text: str) -> tuple[bool, bool]:
+    """Whether ``text`` may hold number words, and kanji numerals."""
+    return (
+        _NUMBER_WORD_KEYS.search(text.lower()) is not None,
+        not text.isascii() and _KANJI_NUMERAL.search(text) is not None,
+    )
+
+
 def extract_numbers(text: str) -> set[str]:
     """The numbers in ``text`` in canonical form (full-width digits, separators and
     Japanese 万/億/兆 units normalised), so "１２,０００人" and "12000" give "12000"."""
@@ -119,8 +193,12 @@ def extract_numbers(text: str) -> set[str]:
 def _number_spans(text: str) -> tuple[tuple[int, int, str], ...]:
     """(start, end, canonical value) of each number; "1億2000万" is one number, and
     so are "twelve", "2.5 million" and "三十人"."""
-    words = _NUMBER_WORD_KEYS.search(text.lower()) is not None
-    kanji = _KANJI_NUMERAL.search(text) is not None
+    return _spans(text, *_kinds(text))
+
+
+def _spans(text: str, words: bool, kanji: bool) -> tuple[tuple[int, int, str], ...]:
+    """:func:`_number_spans` of ``text``, which holds number words only if ``words``,
+    kanji numerals only if ``kanji``."""
     if not (words or kanji or _DIGIT.search(text)):
         return ()
     spans: list[tuple[int, int, Decimal | int]] = []

@@ -16,7 +16,7 @@ import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
 
-from ._numbers import normalize_numbers, numbers_and_canonical_text
+from ._numbers import normalize_numbers, numbers_and_canonical_text, numbers_and_canonical_texts
 from .language import detect_language
 from .roles import Outcome, outcomes
 from .text import _tokens, extract_names, normalize, word_tokens
@@ -94,7 +94,7 @@ class ChunkAnalysis:
     def of(cls, text: str) -> ChunkAnalysis:
         """Analyse ``text`` (uncached; prefer :func:`analyze_chunk`)."""
         lang = detect_language(text)
-        sentences = tuple(_sentence(part, lang) for part in _SENTENCE_BREAK.split(text) if part)
+        sentences = _sentences(_split(text), lang)
         sentences = tuple(sentence for sentence in sentences if sentence.tokens)
         tokens = frozenset().union(*(sentence.tokens for sentence in sentences))
         where: defaultdict[str, list[int]] = defaultdict(list)
@@ -228,6 +228,56 @@ class ChunkAnalysis:
 def analyze_chunk(text: str) -> ChunkAnalysis:
     """The analysis of a chunk's text, computed once and reused by every pair of it."""
     return ChunkAnalysis.of(text)
+
+
+def _split(text: str) -> list[str]:
+    """The non-empty pieces of ``text`` between the matches of ``_SENTENCE_BREAK``.
+    Without "。！？" (whose breaks are empty) they are found by a pattern that starts
+    with a break's first character, which the regular expression engine finds fast."""
+    if "。" in text or "！" in text or "？" in text:
+        return [part for part in _SENTENCE_BREAK.split(text) if part]
+    parts = []
+    position = 0
+    for match in _BREAK_AFTER.finditer(text):
+        start = match.start() + (text[match.start()] != "\n")  # the [.!?;] stays
+        if start > position:
+            parts.append(text[position:start])
+        position = match.end()
+    if position < len(text):
+        parts.append(text[position:])
+    return parts
+
+
+# _SENTENCE_BREAK without its "。！？" part: a [.!?;] and the spaces after it, or line breaks
+_BREAK_AFTER = re.compile(r"[.!?;\n](?:(?<=\n)\n*|(?<=[.!?;])\s+)")
+
+
+def _sentences(parts: list[str], lang: str) -> tuple[_Sentence, ...]:
+    """:func:`_sentence` of each part, in a few passes over the whole chunk (one per
+    step, not one per step and sentence): the parts are joined by line breaks, which
+    none of them holds and no step crosses."""
+    if not parts or any("\n" in part for part in parts):
+        return tuple(_sentence(part, lang) for part in parts)
+    read = numbers_and_canonical_texts(parts)
+    folded = unicodedata.normalize("NFKC", "\n".join(text for _, text in read)).casefold()
+    normalized = "\n".join(" ".join(line.split()) for line in folded.split("\n"))  # normalize()
+    tokens = _tokens(normalized.replace("\n", _BREAK_TOKEN), lang)
+    sentences: list[_Sentence] = []
+    start = 0
+    for part, (numbers, _), line in zip(
+        parts, read, normalized.translate(_APOSTROPHES).split("\n"), strict=True
+    ):
+        end = tokens.index(_BREAK, start) if len(sentences) < len(parts) - 1 else len(tokens)
+        sequence = tuple(tokens[start:end])
+        start = end + 1
+        unique = frozenset(sequence)
+        keys = unique.union(map(_stem, unique))
+        sentences.append(_Sentence(part, line, unique, sequence, keys, frozenset(numbers)))
+    return tuple(sentences)
+
+
+_BREAK = "Q"  # no token of case-folded text is a capital letter
+_BREAK_TOKEN = f" {_BREAK} "
 
 
 def _sentence(text: str, lang: str) -> _Sentence:

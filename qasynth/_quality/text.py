@@ -68,7 +68,7 @@ _KANJI_NAME = re.compile(
 
 def normalize(text: str) -> str:
     """NFKC, case-folded, with runs of whitespace collapsed to one space."""
-    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
 def strip_punctuation(text: str) -> str:
@@ -88,14 +88,28 @@ def word_tokens(text: str, lang: str | None = None, *, numbers_done: bool = Fals
 def _tokens(text: str, lang: str) -> list[str]:
     """:func:`word_tokens` of text already :func:`normalize`-d, numbers and all."""
     if not is_unspaced(lang):
-        return _split_units(_WORDS.findall(text), text)
+        return _split_units(_words_pattern(text).findall(text), text)
     tokens: list[str] = []
     for run in _SPACED_OR_UNSPACED.findall(text):
         if len(run) > 1 and _UNSPACED_CHAR.match(run) is not None:
-            tokens.extend(run[i : i + 2] for i in range(len(run) - 1))
+            tokens.extend(map(str.__add__, run, run[1:]))  # its character bigrams
         else:
             tokens.append(run)
     return _split_units(tokens, text)
+
+
+def _words_pattern(text: str) -> re.Pattern[str]:
+    """:data:`_WORDS`, or a simpler pattern that finds the same words in ``text``
+    (one without combining marks or dotted numbers)."""
+    if not text.isascii() and _MARK.search(text) is not None:
+        return _WORDS
+    return _DOTTED_OR_PLAIN_WORDS if _DOTTED.search(text) is not None else _PLAIN_WORDS
+
+
+_MARK = re.compile(f"[{_MARKS}]")
+_DOTTED = re.compile(r"\d\.\d")
+_DOTTED_OR_PLAIN_WORDS = re.compile(r"\d+(?:\.\d+)+|[^\W_]+")
+_PLAIN_WORDS = re.compile(r"[^\W_]+")
 
 
 _DIGITS_THEN_LETTERS = re.compile(r"^(\d+(?:\.\d+)?)([^\W\d_]+)$")
