@@ -1,7 +1,8 @@
 """Model-free quality heuristics for question-answer data.
 
 - :mod:`.language`: offline language detection (writing systems, then a bundled model).
-- :mod:`.text`: normalisation, tokens (words, or character bigrams for CJK), numbers, names.
+- :mod:`.text`: normalisation, tokens (words, or character bigrams for CJK), numbers (read
+  by :mod:`._numbers`), names.
 - :mod:`.neardup`: MinHash + LSH near-duplicate groups that scale to 100k+ texts;
   :mod:`.neardup_store`: the same groups with the signatures and buckets in SQLite
   (memory flat in the number of texts).

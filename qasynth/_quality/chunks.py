@@ -13,11 +13,13 @@ import functools
 import math
 import re
 import unicodedata
+from collections import defaultdict
 from dataclasses import dataclass
 
+from ._numbers import normalize_numbers, numbers_and_canonical_text, numbers_and_canonical_texts
 from .language import detect_language
 from .roles import Outcome, outcomes
-from .text import normalize, normalize_numbers, numbers_and_canonical_text, word_tokens
+from .text import _tokens, extract_names, normalize, word_tokens
 
 __all__ = ["ChunkAnalysis", "analyze_chunk"]
 
@@ -30,6 +32,7 @@ _EN_STOP_WORDS = (
 )
 _HIRAGANA_ONLY = re.compile(r"[\u3041-\u309f]+")
 _APOSTROPHES = str.maketrans({"’": "'", "‘": "'"})
+_WORDS = re.compile(r"[\w'-]+")
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?;])\s+|(?<=[。！？])|\n+")
 _NEIGHBOURS = 1
 _MAX_FOCUS = 4
@@ -40,15 +43,39 @@ _OUTCOME_SHARE = 0.9
 
 @dataclass(frozen=True)
 class _Sentence:
+    """One sentence of a chunk. What only the sentences a question is about need
+    (results, scorelines, names) is worked out on first use."""
+
     text: str
     normalized: str
     tokens: frozenset[str]
     sequence: tuple[str, ...]
     keys: frozenset[str]
     numbers: frozenset[str]
-    outcomes: tuple[Outcome, ...]
-    clauses: tuple[tuple[str, frozenset[tuple[str, str]]], ...]
-    """(normalised clause, its scorelines) for each clause with a scoreline."""
+
+    @functools.cached_property
+    def outcomes(self) -> tuple[Outcome, ...]:
+        """The results the sentence states."""
+        return tuple(outcomes(self.text))
+
+    @functools.cached_property
+    def clauses(self) -> tuple[tuple[str, frozenset[tuple[str, str]]], ...]:
+        """(normalised clause, its scorelines) for each clause with a scoreline."""
+        return _scored_clauses(self.text)
+
+    @functools.cached_property
+    def names(self) -> frozenset[str]:
+        """:func:`~qasynth._quality.text.extract_names` of the sentence."""
+        return frozenset(extract_names(self.text))
+
+    @functools.cached_property
+    def codes(self) -> frozenset[tuple[str, str]]:
+        """The model codes ("X200", "E-42") the sentence names (see :func:`_codes`)."""
+        return _codes(self.text)
+
+
+_Alike = tuple[set[str], int, float]
+"""Words that sentences match, the first of them, the words' weight."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,9 +87,6 @@ class ChunkAnalysis:
     sentences: tuple[_Sentence, ...]
     tokens: frozenset[str]
     stems: frozenset[str]
-    numbers: frozenset[str]
-    normalized: str
-    words: frozenset[str]
     weights: dict[str, float]
     index: dict[str, tuple[int, ...]]
 
@@ -70,27 +94,39 @@ class ChunkAnalysis:
     def of(cls, text: str) -> ChunkAnalysis:
         """Analyse ``text`` (uncached; prefer :func:`analyze_chunk`)."""
         lang = detect_language(text)
-        sentences = tuple(_sentence(part, lang) for part in _SENTENCE_BREAK.split(text) if part)
+        sentences = _sentences(_split(text), lang)
         sentences = tuple(sentence for sentence in sentences if sentence.tokens)
         tokens = frozenset().union(*(sentence.tokens for sentence in sentences))
-        where: dict[str, list[int]] = {}
+        where: defaultdict[str, list[int]] = defaultdict(list)
         for position, sentence in enumerate(sentences):
             for key in sentence.keys:
-                where.setdefault(key, []).append(position)
+                where[key].append(position)
         total = max(len(sentences), 1)
-        normalized = " ".join(sentence.normalized for sentence in sentences)
+        weight = {n: math.log(1 + total / n) for n in range(1, total + 1)}  # by sentence count
         return cls(
             text=text,
             lang=lang,
             sentences=sentences,
             tokens=tokens,
-            stems=frozenset(_stem(token) for token in tokens),
-            numbers=frozenset().union(*(sentence.numbers for sentence in sentences)),
-            normalized=normalized,
-            words=frozenset(re.findall(r"[\w'-]+", normalized)),
-            weights={token: math.log(1 + total / len(at)) for token, at in where.items()},
+            stems=frozenset(map(_stem, tokens)),
+            weights={token: weight[len(at)] for token, at in where.items()},
             index={token: tuple(at) for token, at in where.items()},
         )
+
+    @functools.cached_property
+    def numbers(self) -> frozenset[str]:
+        """Every number the chunk states."""
+        return frozenset().union(*(sentence.numbers for sentence in self.sentences))
+
+    @functools.cached_property
+    def normalized(self) -> str:
+        """The sentences' normalised text (worked out when a question needs it)."""
+        return " ".join(sentence.normalized for sentence in self.sentences)
+
+    @functools.cached_property
+    def words(self) -> frozenset[str]:
+        """The words of :attr:`normalized`."""
+        return frozenset(_WORDS.findall(self.normalized))
 
     def locate(self, question: str) -> tuple[dict[int, float], list[int]]:
         """(relevance of each sentence that shares words with ``question``, the
@@ -100,21 +136,52 @@ class ChunkAnalysis:
         focus is the best-matching sentence, then those that add question words it
         lacks (the subject may be named in one sentence, the asked fact in the
         next), each with its neighbours; all sentences when nothing matches."""
-        wanted = {token for token in word_tokens(question, self.lang) if not _is_function(token)}
-        wanted |= {_stem(token) for token in wanted}
-        matches: dict[int, set[str]] = {}
-        for token in wanted:
-            for index in self.index.get(token, ()):
-                matches.setdefault(index, set()).add(token)
-        own = {i: sum(self.weights[t] for t in keys) for i, keys in matches.items()}
+        has, alike, focus = self._match(question)
+        own = {i: alike[bits][2] for i, bits in has.items()}
         scores = dict(own)
         for i, score in own.items():
             if i + 1 < len(self.sentences):
                 scores[i + 1] = max(scores.get(i + 1, 0.0), _CARRY * score)
-        return scores, self._focus(matches)
+        return scores, focus
 
-    def _focus(self, matches: dict[int, set[str]]) -> list[int]:
-        total = sum(self.weights[t] for t in set().union(*matches.values()))
+    def _locate(self, question: str) -> tuple[dict[int, float], list[int]]:
+        """:meth:`locate` with the relevance of the focus sentences only (all that
+        grounding reads), which spares scoring every sentence."""
+        has, alike, focus = self._match(question)
+        scores: dict[int, float] = {}
+        for i in focus:
+            mine, before = has.get(i), has.get(i - 1)
+            if before is not None:
+                scores[i] = max(0.0 if mine is None else alike[mine][2], _CARRY * alike[before][2])
+            elif mine is not None:
+                scores[i] = alike[mine][2]
+        return scores, focus
+
+    def _match(self, question: str) -> tuple[dict[int, int], dict[int, _Alike], list[int]]:
+        """(the question's words each matching sentence has, as bits; one (words,
+        first sentence, weight) per different set of them; the focus)."""
+        wanted = {token for token in word_tokens(question, self.lang) if not _is_function(token)}
+        wanted |= {_stem(token) for token in wanted}
+        order = list(wanted)
+        has: dict[int, int] = {}
+        for bit, token in enumerate(order):
+            for index in self.index.get(token, ()):
+                has[index] = has.get(index, 0) | 1 << bit
+        # Sentences that have the same words (a chunk repeats itself) are scored
+        # once. Each set is filled in ``wanted``'s order, as a set per sentence would
+        # be, so its weights add up in the same order.
+        alike: dict[int, _Alike] = {}
+        for i in sorted(has):
+            if has[i] not in alike:
+                keys = {token for bit, token in enumerate(order) if has[i] >> bit & 1}
+                alike[has[i]] = (keys, i, sum(map(self.weights.__getitem__, keys)))
+        matched = set().union(*(alike[bits][0] for bits in has.values()))  # as per sentence
+        return has, alike, self._focus(matched, list(alike.values()))
+
+    def _focus(self, matched: set[str], alike: list[_Alike]) -> list[int]:
+        """The focus sentences: ``matched`` are the question's words the chunk has,
+        ``alike`` one (words, first sentence, weight) for each set of them a sentence has."""
+        total = sum(map(self.weights.__getitem__, matched))
         if total <= 0.0:
             return list(range(len(self.sentences)))
         # A sentence joins the focus when it adds a good share of the question's
@@ -123,11 +190,15 @@ class ChunkAnalysis:
         covered: set[str] = set()
         chosen: set[int] = set()
         for _ in range(_MAX_FOCUS):
-            gains = {i: sum(self.weights[t] for t in keys - covered) for i, keys in matches.items()}
-            best = max(sorted(gains), key=lambda i: (gains[i], len(matches[i])))
-            if gains[best] < enough:
+            # the most new weight, then the most words, then the first sentence
+            gain, _size, first, keys = max(
+                (sum(map(self.weights.__getitem__, keys - covered)), len(keys), -first, keys)
+                for keys, first, _weight in alike
+            )
+            if gain < enough:
                 break
-            covered |= matches[best]
+            covered |= keys
+            best = -first
             low, high = best - _NEIGHBOURS, best + _NEIGHBOURS + 1
             chosen.update(range(max(low, 0), min(high, len(self.sentences))))
         return sorted(chosen)
@@ -159,19 +230,68 @@ def analyze_chunk(text: str) -> ChunkAnalysis:
     return ChunkAnalysis.of(text)
 
 
+def _split(text: str) -> list[str]:
+    """The non-empty pieces of ``text`` between the matches of ``_SENTENCE_BREAK``.
+    Without "。！？" (whose breaks are empty) they are found by a pattern that starts
+    with a break's first character, which the regular expression engine finds fast."""
+    if "。" in text or "！" in text or "？" in text:
+        return [part for part in _SENTENCE_BREAK.split(text) if part]
+    parts = []
+    position = 0
+    for match in _BREAK_AFTER.finditer(text):
+        start = match.start() + (text[match.start()] != "\n")  # the [.!?;] stays
+        if start > position:
+            parts.append(text[position:start])
+        position = match.end()
+    if position < len(text):
+        parts.append(text[position:])
+    return parts
+
+
+# _SENTENCE_BREAK without its "。！？" part: a [.!?;] and the spaces after it, or line breaks
+_BREAK_AFTER = re.compile(r"[.!?;\n](?:(?<=\n)\n*|(?<=[.!?;])\s+)")
+
+
+def _sentences(parts: list[str], lang: str) -> tuple[_Sentence, ...]:
+    """:func:`_sentence` of each part, in a few passes over the whole chunk (one per
+    step, not one per step and sentence): the parts are joined by line breaks, which
+    none of them holds and no step crosses."""
+    if not parts or any("\n" in part for part in parts):
+        return tuple(_sentence(part, lang) for part in parts)
+    read = numbers_and_canonical_texts(parts)
+    folded = unicodedata.normalize("NFKC", "\n".join(text for _, text in read)).casefold()
+    normalized = "\n".join(" ".join(line.split()) for line in folded.split("\n"))  # normalize()
+    tokens = _tokens(normalized.replace("\n", _BREAK_TOKEN), lang)
+    sentences: list[_Sentence] = []
+    start = 0
+    for part, (numbers, _), line in zip(
+        parts, read, normalized.translate(_APOSTROPHES).split("\n"), strict=True
+    ):
+        end = tokens.index(_BREAK, start) if len(sentences) < len(parts) - 1 else len(tokens)
+        sequence = tuple(tokens[start:end])
+        start = end + 1
+        unique = frozenset(sequence)
+        keys = unique.union(map(_stem, unique))
+        sentences.append(_Sentence(part, line, unique, sequence, keys, frozenset(numbers)))
+    return tuple(sentences)
+
+
+_BREAK = "Q"  # no token of case-folded text is a capital letter
+_BREAK_TOKEN = f" {_BREAK} "
+
+
 def _sentence(text: str, lang: str) -> _Sentence:
     numbers, numbered = numbers_and_canonical_text(text)
-    sequence = tuple(word_tokens(numbered, lang, numbers_done=True))
+    normalized = normalize(numbered)
+    sequence = tuple(_tokens(normalized, lang))  # word_tokens(numbered, lang, numbers_done=True)
     tokens = frozenset(sequence)
     return _Sentence(
         text=text,
-        normalized=normalize(numbered).translate(_APOSTROPHES),
+        normalized=normalized.translate(_APOSTROPHES),
         tokens=tokens,
         sequence=sequence,
-        keys=tokens | {_stem(token) for token in tokens},
+        keys=tokens.union(map(_stem, tokens)),
         numbers=frozenset(numbers),
-        outcomes=tuple(outcomes(text)),
-        clauses=_scored_clauses(text),
     )
 
 
@@ -196,6 +316,15 @@ def _scored_clauses(text: str) -> tuple[tuple[str, frozenset[tuple[str, str]]], 
     return tuple(found)
 
 
+_CODE = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{1,4})-?(\d{2,5})(?![0-9])")
+
+
+def _codes(text: str) -> frozenset[tuple[str, str]]:
+    """(lower-case prefix, digits) of each model code in ``text``."""
+    return frozenset((prefix.lower(), digits) for prefix, digits in _CODE.findall(text))
+
+
+@functools.lru_cache(maxsize=4096)  # names and questions are compared many times
 def _name_form(text: str) -> str:
     return normalize(normalize_numbers(text)).translate(_APOSTROPHES)
 
@@ -209,6 +338,7 @@ def _is_function(token: str) -> bool:
     return token in _stop_words() or _HIRAGANA_ONLY.fullmatch(token) is not None
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a chunk repeats its words, and so do chunks
 def _stem(token: str) -> str:
     """A light English stem, so that "died" ~ "die", "goals" ~ "goal", "cities" ~
     "city", "scoring" ~ "score" (other scripts are returned as they are)."""

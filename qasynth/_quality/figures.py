@@ -9,14 +9,17 @@ the result asked about.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterable, Sequence
+import unicodedata
+from collections.abc import Callable, Collection, Iterable, Sequence
 from decimal import Decimal, InvalidOperation
 
 from .chunks import (
     _CLAUSE_BREAK,
     _OUTCOME_SHARE,
     ChunkAnalysis,
+    _codes,
     _is_function,
     _name_form,
     _scorelines,
@@ -43,11 +46,15 @@ def missing_numbers(
     analysis: ChunkAnalysis,
     focus: Iterable[_Sentence],
     name: str = "",
+    *,
+    tokens: Sequence[str] | None = None,
 ) -> tuple[str, ...]:
     """Numbers of the answer (not of the question) that the focus lacks, or that the
     focus gives to something else: "36 years" where the text says "20 years old ...;
-    Djokovic was 36" (the text counts years with another number)."""
-    wanted = extract_numbers(answer) - extract_numbers(question)
+    Djokovic was 36" (the text counts years with another number). ``tokens`` are the
+    answer's :func:`word_tokens` in the chunk's language, if already known."""
+    stated = extract_numbers(answer)
+    wanted = stated - extract_numbers(question)
     if not wanted:
         return ()
     focus = tuple(focus)
@@ -55,11 +62,14 @@ def missing_numbers(
     # A derived figure comes from any number when the answer derives it ("twice the
     # 12 boats"), else from a sentence that does ("Twelve boats retired; half of
     # them ...") and the one before it; "first half" and "second half" are times.
-    bases = near if _DERIVED.search(answer) else _derivable(focus)
-    counted = _counted(_about_asked(s, question, analysis.lang) for s in focus)
+    bases = near if _derives(answer) else _derivable(focus)
+    subject = _Subject(question)
+    counted = _counted(_about_asked(s, subject, analysis.lang) for s in focus)
     own = _clause_counts(answer, name, focus) if name else {}
+    if tokens is None:
+        tokens = word_tokens(answer, analysis.lang)
     missing = []
-    for number, unit in _number_units(word_tokens(answer, analysis.lang)):
+    for number, unit in _number_units(tokens):
         if number not in wanted:
             continue
         if number in near or _rounded_from(number, near):
@@ -67,65 +77,83 @@ def missing_numbers(
                 continue
             if number in counted[unit] and number in own.get(unit, counted[unit]):
                 continue
-        elif _derived_from(number, bases) or _span_of(number, extract_numbers(answer) & near):
+        elif _derived_from(number, bases) or _span_of(number, stated & near):
             continue
         missing.append(number)
     return tuple(sorted(set(missing)))
 
 
-_CODE = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{1,4})-?(\d{2,5})(?![0-9])")
+class _Subject:
+    """What a question names its subject by: model codes ("X200") and names of more
+    than one word (worked out once per question, then compared with each sentence)."""
+
+    def __init__(self, question: str) -> None:
+        self.codes = _codes(question)
+        self.names = [name for name in extract_names(question) if " " in name]
+        self.words = [name.split() for name in self.names]
 
 
-def _about_asked(sentence: _Sentence, question: str, lang: str) -> Sequence[str]:
-    """The words of ``sentence`` that may be about what ``question`` asks: a sentence
+def _about_asked(sentence: _Sentence, subject: _Subject, lang: str) -> Sequence[str]:
+    """The words of ``sentence`` that may be about what the question asks: a sentence
     (or clause) about a sibling of the asked thing ("the X100 has 8 GB" when the
     question asks about the X200; "the Southgate Bridge" for the Northgate Bridge)
     counts nothing for it."""
-    siblings = _siblings_in(sentence.text, question)
-    if not siblings:
+    if not subject.codes and not subject.words:  # nothing to tell siblings by
         return sentence.sequence
-    if not _asked_in(sentence.text, question):
+    if not _siblings_in(sentence.text, sentence.codes, lambda: sentence.names, subject):
+        return sentence.sequence
+    if not _asked_in(sentence.text, sentence.codes, subject):
         return ()
     kept = [
         clause
         for clause in _CLAUSE_BREAK.split(sentence.text)
-        if _asked_in(clause, question) or not _siblings_in(clause, question)
+        if _asked_in(clause, _codes(clause), subject)
+        or not _siblings_in(
+            clause, _codes(clause), functools.partial(extract_names, clause), subject
+        )
     ]
     return word_tokens(" , ".join(kept), lang)
 
 
-def _codes(text: str) -> set[tuple[str, str]]:
-    return {(prefix.lower(), digits) for prefix, digits in _CODE.findall(text)}
-
-
-def _siblings_in(text: str, question: str) -> bool:
-    """Whether ``text`` names something of the same kind as the question's subject
-    but not it: another model number, or a name ending in the same word."""
-    asked_codes = _codes(question)
+def _siblings_in(
+    text: str,
+    codes: Collection[tuple[str, str]],
+    names: Callable[[], Iterable[str]],
+    subject: _Subject,
+) -> bool:
+    """Whether ``text`` (with its ``codes``, and its ``names`` when asked for) names
+    something of the same kind as the question's subject but not it: another model
+    number, or a name ending in the same word."""
     if any(
         prefix == other_prefix and digits != other_digits
-        for prefix, digits in _codes(text)
-        for other_prefix, other_digits in asked_codes
+        for prefix, digits in codes
+        for other_prefix, other_digits in subject.codes
     ):
         return True
-    asked = [name.split() for name in extract_names(question) if " " in name]
+    normalized = unicodedata.normalize("NFKC", text)  # as names are read
+    if not any(other[-1] in normalized for other in subject.words):
+        return False  # no name of the text can end in a word of the subject's names
     return any(
         len(words) > 1 and words[-1] == other[-1] and words != other
-        for words in (name.split() for name in extract_names(text))
-        for other in asked
+        for words in (name.split() for name in names())
+        for other in subject.words
     )
 
 
-def _asked_in(text: str, question: str) -> bool:
-    codes = _codes(question)
-    names = [name for name in extract_names(question) if " " in name]
-    return bool(_codes(text) & codes) or any(name in text for name in names)
+def _asked_in(text: str, codes: frozenset[tuple[str, str]], subject: _Subject) -> bool:
+    return bool(codes & subject.codes) or any(name in text for name in subject.names)
+
+
+@functools.lru_cache(maxsize=4096)  # focus sentences come back for many questions
+def _derives(text: str) -> bool:
+    """Whether ``text`` derives a figure from another ("half", "twice", "%")."""
+    return _DERIVED.search(text) is not None
 
 
 def _derivable(focus: Sequence[_Sentence]) -> frozenset[str]:
     bases: set[str] = set()
     for i, sentence in enumerate(focus):
-        if _DERIVED.search(sentence.text):
+        if _derives(sentence.text):
             bases |= sentence.numbers | (focus[i - 1].numbers if i else frozenset())
     return frozenset(bases)
 
@@ -141,7 +169,12 @@ def _clause_counts(answer: str, name: str, focus: Sequence[_Sentence]) -> dict[s
         for clause in _CLAUSE_BREAK.split(sentence.normalized)
         if form in clause
     ]
-    return _counted(word_tokens(clause, "en", numbers_done=True) for clause in clauses)
+    return _counted(_clause_tokens(clause) for clause in clauses)
+
+
+@functools.lru_cache(maxsize=1024)  # a clause naming a subject serves many questions
+def _clause_tokens(clause: str) -> tuple[str, ...]:
+    return tuple(word_tokens(clause, "en", numbers_done=True))
 
 
 def wrong_scorelines(
@@ -200,10 +233,15 @@ def _counted(sequences: Iterable[Sequence[str]]) -> dict[str, set[str]]:
     """For each unit word of the text, the numbers it is counted with."""
     counted: dict[str, set[str]] = {}
     for sequence in sequences:
-        for number, unit in _number_units(sequence):
-            if unit is not None:
-                counted.setdefault(unit, set()).add(number)
+        for number, unit in _counts(tuple(sequence)):
+            counted.setdefault(unit, set()).add(number)
     return counted
+
+
+@functools.lru_cache(maxsize=1024)  # a focus sentence serves many questions
+def _counts(sequence: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """(number, unit) of each number in ``sequence`` that counts something."""
+    return tuple((number, unit) for number, unit in _number_units(sequence) if unit is not None)
 
 
 def _span_of(number: str, stated: set[str]) -> bool:

@@ -25,8 +25,9 @@ of the chunk; the number checks are in :mod:`.figures`.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from .chunks import (
@@ -106,28 +107,34 @@ def grounding_score(
         focus, told, nearby, asked = analysis.sentences, [], [], ""
         name_focus = focus
     else:
-        scores, indices = analysis.locate(question)
+        scores, indices = analysis._locate(question)
         focus = tuple(analysis.sentences[i] for i in indices)
         told, asked = analysis._told(scores, indices), question
         nearby = [o for sentence in focus for o in sentence.outcomes]
         # A name must stand in a sentence that shares words with the question or
         # follows one, not only in the sentence before (another person, another role).
         name_focus = tuple(analysis.sentences[i] for i in indices if scores.get(i)) or focus
-    main = _main_name(answer, _name_form(question)) if question is not None else ""
-    numbers = missing_numbers(answer, asked, analysis, focus, main)
+    names = _answer_names(answer)
+    asked_form = _name_form(asked)
+    main = _main_name(answer, asked_form, names) if question is not None else ""
+    answer_tokens = word_tokens(answer, lang)
+    if is_unspaced(lang) != is_unspaced(analysis.lang):  # the chunk's tokens differ
+        numbers = missing_numbers(answer, asked, analysis, focus, main)
+    else:
+        numbers = missing_numbers(answer, asked, analysis, focus, main, tokens=answer_tokens)
     if question is not None:
         numbers += wrong_scorelines(answer, asked, analysis, scores, indices, main)
     return Grounding(
-        score=_score(answer, lang, tokens, stems, numbers),
+        score=_score(answer_tokens, names, tokens, stems, numbers),
         missing_numbers=numbers,
-        missing_names=_missing_names(answer, asked, analysis, name_focus),
-        wrong_roles=_wrong_roles(answer, asked, told, nearby),
+        missing_names=_missing_names(names, asked_form, analysis, name_focus),
+        wrong_roles=_wrong_roles(answer, asked, asked_form, main, told, nearby),
     )
 
 
 def _score(
-    answer: str,
-    lang: str,
+    answer_tokens: list[str],
+    names: frozenset[str],
     tokens: frozenset[str],
     stems: frozenset[str],
     missing_numbers: tuple[str, ...],
@@ -136,9 +143,9 @@ def _score(
     found when the number check accepted it (a derived figure too); numbers and
     capitalised words (names) weigh three times as much as other words, so a short
     reworded answer that gets its name or figure right is not sunk by its wording."""
-    key = {form.lower() for name in _answer_names(answer) for form in name.split()}
+    key = {form.lower() for name in names for form in name.split()}
     total = found = 0.0
-    for token in word_tokens(answer, lang):
+    for token in answer_tokens:
         if _is_function(token):
             continue
         number = token[:1].isdigit()
@@ -150,35 +157,40 @@ def _score(
 
 
 def _missing_names(
-    answer: str, question: str, analysis: ChunkAnalysis, focus: Iterable[_Sentence]
+    names: frozenset[str], asked: str, analysis: ChunkAnalysis, focus: Iterable[_Sentence]
 ) -> tuple[str, ...]:
-    asked = _name_form(question)
+    """Names of the answer (``names``) that the chunk lacks: a name the question
+    (``asked``, in name form) has anywhere in the chunk, any other in ``focus``."""
     spaced = not is_unspaced(analysis.lang)
     focus = tuple(focus)
-    near = " ".join(sentence.normalized for sentence in focus)
-    near_words = frozenset(re.findall(r"[\w'-]+", near))
+    # Worked out when a name needs them: the focus's text and words, the chunk's words.
+    near = functools.cache(lambda: " ".join(sentence.normalized for sentence in focus))
+    near_words = functools.cache(lambda: frozenset(_NAME_WORDS.findall(near())))
+    chunk_words = functools.cache(lambda: analysis.words)
     missing = []
-    for name in _answer_names(answer):
+    for name in names:
         form = _name_form(name)
         if form in asked:
-            text, words = analysis.normalized, analysis.words
+            text, words = analysis.normalized, chunk_words
         else:
-            text, words = near, near_words
+            text, words = near(), near_words
         # "Spain's Aitana Bonmatí": the possessor may stand anywhere in the chunk.
-        *owners, part = [p for p in re.split(r"'s\s+", form) if p] if spaced else [form]
+        *owners, part = [p for p in _OWNER.split(form) if p] if spaced else [form]
         if _found(part, text, words, spaced) and all(
-            _found(owner, analysis.normalized, analysis.words, spaced) for owner in owners
+            _found(owner, analysis.normalized, chunk_words, spaced) for owner in owners
         ):
             continue
         missing.append(name)
     return tuple(sorted(missing))
 
 
+_NAME_WORDS = re.compile(r"[\w'-]+")
+_OWNER = re.compile(r"'s\s+")
 _TITLE = re.compile(r"(?:選手|氏|監督|投手|教授|博士|社長|会長|首相|大統領|議員)$")
 _BARE_KANJI = re.compile(r"^[一-龥々]{2,6}(?:です|でした|だ)?。?$")
 
 
-def _answer_names(answer: str) -> set[str]:
+def _answer_names(answer: str) -> frozenset[str]:
     """Names in the answer. A short answer's opening capitalised words count too
     ("England.", "Carlos Alcaraz won"), and so does a short Japanese/Chinese answer
     that is one kanji word ("大谷翔平", "田中です。")."""
@@ -191,7 +203,9 @@ def _answer_names(answer: str) -> set[str]:
         names |= {name for name in extract_names(f"x {stripped}") if name.split()[0] == first}
     if _BARE_KANJI.match(stripped) and not extract_numbers(stripped):
         names.add(_TITLE.sub("", re.sub(r"(?:です|でした|だ)?。?$", "", stripped)))
-    return {name for name in names if not any(name != other and name in other for other in names)}
+    return frozenset(
+        name for name in names if not any(name != other and name in other for other in names)
+    )
 
 
 _NOT_NAMES = frozenset(_NOT_NAME_WORDS.split())
@@ -207,23 +221,49 @@ def _may_be_name(word: str) -> bool:
     )
 
 
-def _found(form: str, text: str, words: frozenset[str], spaced: bool) -> bool:
-    """Whether a name is in ``text``, whole or (spaced scripts) word by word."""
-    return _contains(text, form, spaced) or (spaced and all(word in words for word in form.split()))
+def _found(form: str, text: str, words: Callable[[], frozenset[str]], spaced: bool) -> bool:
+    """Whether a name is in ``text``, whole or (spaced scripts) word by word (``words``
+    gives the words of ``text``, read only when the whole name is not there)."""
+    if _contains(text, form, spaced):
+        return True
+    if not spaced:
+        return False
+    known = words()
+    return all(word in known for word in form.split())
 
 
 def _contains(text: str, form: str, spaced: bool) -> bool:
+    """Whether ``form`` is in ``text``; in spaced scripts a name starting with an ASCII
+    character must not be part of a longer word (no word character either side)."""
     if not spaced or not form[:1].isascii():
         return form in text
-    return re.search(rf"(?<![\w]){re.escape(form)}(?![\w])", text) is not None
+    start, size = text.find(form), len(form)
+    while start >= 0:
+        end = start + size
+        if (start == 0 or not _is_word_char(text[start - 1])) and (
+            end == len(text) or not _is_word_char(text[end])
+        ):
+            return True
+        start = text.find(form, start + 1)
+    return False
+
+
+def _is_word_char(char: str) -> bool:
+    return char.isalnum() or char == "_"  # what a regular expression's \w matches
 
 
 def _wrong_roles(
-    answer: str, question: str, told: list[Outcome], nearby: list[Outcome]
+    answer: str,
+    question: str,
+    asked: str,
+    name: str,
+    told: list[Outcome],
+    nearby: list[Outcome],
 ) -> tuple[str, ...]:
     """Names the answer casts as winner (or loser) where the text says the opposite.
     ``told`` are the results of the most relevant sentences, ``nearby`` those of the
-    whole focus (used when the question names one side: "Who did England beat?")."""
+    whole focus (used when the question names one side: "Who did England beat?");
+    ``asked`` is the question in name form and ``name`` the answer's main name."""
     if not nearby:
         return ()
     claimed = [o for o in outcomes(answer) if o.loser]
@@ -236,8 +276,6 @@ def _wrong_roles(
             )
         )
     role = asked_role(question)
-    asked = _name_form(question)
-    name = _main_name(answer, asked)
     if role is None or not name:
         return ()
     if role == "loser":
@@ -256,11 +294,11 @@ def _wrong_roles(
     return (name,) if (won or lost) and not right else ()
 
 
-def _main_name(answer: str, asked: str) -> str:
-    """The first name in the answer that the question does not contain."""
-    names = [n for n in _answer_names(answer) if n and not _same(n, asked)]
+def _main_name(answer: str, asked: str, names: frozenset[str]) -> str:
+    """The first of the answer's ``names`` that the question does not contain."""
+    others = [n for n in names if n and not _same(n, asked)]
     form = _name_form(answer)
-    positions = [(form.find(_name_form(n)), n) for n in names]
+    positions = [(form.find(_name_form(n)), n) for n in others]
     found = [(p, n) for p, n in positions if p >= 0]
     return min(found)[1] if found else ""
 

@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import functools
 import re
+import string
 import unicodedata
+from collections import Counter
 from typing import Any
 
 __all__ = [
@@ -255,12 +257,27 @@ def _detect_uncached(text: str) -> tuple[str, tuple[tuple[str, float], ...]]:
 
 
 def _script_counts(text: str) -> dict[str, int]:
+    """Letters per writing system (the scripts share no character)."""
     counts = dict.fromkeys(_WEIGHTS, 0)
-    for match in _RUNS.finditer(text):
-        group = match.lastgroup
-        if group is not None:
-            counts[group] += match.end() - match.start()
+    if text.isascii():  # English and the like: count the letters in one C pass
+        counts["latin"] = len(text) - len(text.translate(_NO_ASCII_LETTERS))
+        return counts
+    ascii_part = _NOT_ASCII.sub("", text)
+    counts["latin"] = len(ascii_part) - len(ascii_part.translate(_NO_ASCII_LETTERS))
+    for char, count in Counter(text).items():
+        if not char.isascii() and (script := _script(char)) is not None:
+            counts[script] += count
     return counts
+
+
+_NO_ASCII_LETTERS = str.maketrans("", "", string.ascii_letters)
+_NOT_ASCII = re.compile(r"[^\x00-\x7f]+")
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _script(char: str) -> str | None:
+    match = _RUNS.match(char)
+    return None if match is None else match.lastgroup
 
 
 def _dominant_script(counts: dict[str, int], text: str) -> str | None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from decimal import Decimal
 
+from ._numbers import extract_numbers, normalize_numbers
 from .language import detect_language, is_cjk, is_unspaced
 
 __all__ = [
@@ -24,154 +24,41 @@ __all__ = [
 ]
 
 # Combining marks that belong inside words (Python's \w does not match them).
-_MARKS = (
+_SPACED_MARKS = (
     "\u0300-\u036f\u0483-\u0489\u0591-\u05bd\u05bf\u05c1\u05c2\u05c4\u05c5\u05c7"
     "\u0610-\u061a\u064b-\u065f\u0670\u0900-\u0903\u093a-\u094f\u0951-\u0957\u0962\u0963"
-    "\u0e31\u0e34-\u0e3a\u0e47-\u0e4e"
 )
+_MARKS = _SPACED_MARKS + "\u0e31\u0e34-\u0e3a\u0e47-\u0e4e"  # Thai's are unspaced
 _UNSPACED = (  # Han, kana and Thai
     "\u3005-\u3007\u3040-\u309f\u30a0-\u30fa\u30fc-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
     "\uf900-\ufaff\U00020000-\U0002fa1f\u0e01-\u0e4e"
 )
 _UNSPACED_CHAR = re.compile(f"[{_UNSPACED}]")
-_WORD = f"(?:[^\\W_]|[{_MARKS}])+"
+# Runs of letters, digits and marks (runs of one class at a time match faster than
+# one character at a time).
+_WORD = f"(?:[^\\W_]+|[{_MARKS}]+)+"
 _WORDS = re.compile(rf"\d+(?:\.\d+)+|{_WORD}")
 _SPACED_OR_UNSPACED = re.compile(
-    rf"[{_UNSPACED}]+|\d+(?:\.\d+)+|(?:(?![{_UNSPACED}])(?:[^\W_]|[{_MARKS}]))+"
+    rf"[{_UNSPACED}]+|\d+(?:\.\d+)+|(?:[^\W_{_UNSPACED}]+|[{_SPACED_MARKS}]+)+"
 )
 _NOT_WORD = re.compile(f"(?:(?![{_MARKS}])[\\W_])+")
 _SPACE = re.compile(r"\s+")
 
-_SMALL_WORDS = [
-    "zero",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "eleven",
-    "twelve",
-    "thirteen",
-    "fourteen",
-    "fifteen",
-    "sixteen",
-    "seventeen",
-    "eighteen",
-    "nineteen",
-]
-_TENS_WORDS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
-_WORD_VALUES = {
-    **{word: value + (value > 0) for value, word in enumerate(_SMALL_WORDS)},
-    "one": 1,
-    "dozen": 12,
-    **{word: 20 + 10 * i for i, word in enumerate(_TENS_WORDS)},
-}
-_SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9}
-_WORD_NUMBER = (
-    rf"(?:{'|'.join(_TENS_WORDS)})(?:[- ](?:one|two|three|four|five|six|seven|eight|nine))?"
-    rf"|(?:{'|'.join(reversed(_SMALL_WORDS))}|dozen)"
-)
-_SCALE = rf"(?:[ \t]+(?:{'|'.join(_SCALES)}))"
-_KANJI_DIGITS = {c: i for i, c in enumerate("〇一二三四五六七八九")}
-_KANJI_COUNTER = (
-    "人回年個台点位枚本件社歳日月時秒度倍勝敗試戦名隻機冊曲駅区校店作局級段冠周頭匹羽杯部票つ"
-)
-_DIGITS_PART = (
-    r"(?P<digits>\d+(?:,\d{3}(?!\d))*(?:\.\d+)?)(?:[ \t]*(?P<ja>[万億兆]))?"
-    rf"(?P<scale>{_SCALE}+)?"
-)
-_WORDS_PART = (
-    rf"(?<![\w-])(?P<words>(?:{_WORD_NUMBER}|(?:one|a)(?={_SCALE})){_SCALE}*"
-    rf"(?:[ \t]+(?:and[ \t]+)?(?:{_WORD_NUMBER}))?)(?![\w-])"
-)
-_KANJI_PART = (
-    rf"(?P<kanji>[〇一二三四五六七八九十百千]+)(?=[万億兆{_KANJI_COUNTER}]|カ国|か国|ヶ国)"
-)
-# One pattern per mix of number kinds: most texts need only the (fast) digits.
-_NUMBERS = {
-    (words, kanji): re.compile(
-        "|".join(
-            part
-            for part, used in ((_DIGITS_PART, True), (_WORDS_PART, words), (_KANJI_PART, kanji))
-            if used
-        ),
-        re.IGNORECASE,
-    )
-    for words in (False, True)
-    for kanji in (False, True)
-}
-_NUMBER_WORD_KEYS = (*_SMALL_WORDS, *_TENS_WORDS, "dozen", *_SCALES)
-_KANJI_NUMERAL = re.compile("[〇一二三四五六七八九十百千]")
-_JA_UNITS = {"万": 10**4, "億": 10**8, "兆": 10**12}
-
 _SENTENCE_END = r"[.!?](?=\s|$)|[。！？\n]"
 _LATIN_TOKENS = re.compile(rf"{_SENTENCE_END}|[\w'’-]+|\S")
+_SENTENCE_ENDS = frozenset(".!?。！？\n")  # the tokens that are a whole _SENTENCE_END
 _NAME_JOINERS = frozenset({"of", "de", "la", "le", "du", "da", "del", "van", "von", "der"})
 _KATAKANA_NAME = re.compile(r"[ァ-ヺー]+(?:・[ァ-ヺー]+)*")
 _LATIN_IN_CJK = re.compile(
     r"(?<![0-9A-Za-z])[A-Za-z][A-Za-z0-9'&.-]*(?:[ \t]+[A-Za-z][A-Za-z0-9'&.-]*)*"
 )
 _POSSESSIVE = re.compile(r"['’]s?$")
-_UNITS = frozenset(
-    [
-        "KB",
-        "MB",
-        "GB",
-        "TB",
-        "PB",
-        "KiB",
-        "MiB",
-        "GiB",
-        "TiB",
-        "Kbps",
-        "Mbps",
-        "Gbps",
-        "Hz",
-        "kHz",
-        "MHz",
-        "GHz",
-        "mAh",
-        "kWh",
-        "MWh",
-        "GWh",
-        "kW",
-        "MW",
-        "GW",
-        "mm",
-        "cm",
-        "km",
-        "kg",
-        "mg",
-        "ml",
-        "mL",
-        "mph",
-        "kph",
-        "km/h",
-        "USD",
-        "EUR",
-        "GBP",
-        "JPY",
-        "CHF",
-        "AUD",
-        "CAD",
-        "CPU",
-        "GPU",
-        "RAM",
-        "CET",
-        "UTC",
-        "GMT",
-        "AM",
-        "PM",
-        "BC",
-        "AD",
-        "BCE",
-        "CE",
-    ]
+_UNIT_NAMES = (
+    "KB MB GB TB PB KiB MiB GiB TiB Kbps Mbps Gbps Hz kHz MHz GHz mAh kWh MWh GWh kW MW "
+    "GW mm cm km kg mg ml mL mph kph km/h USD EUR GBP JPY CHF AUD CAD CPU GPU RAM CET UTC "
+    "GMT AM PM BC AD BCE CE"
 )
+_UNITS = frozenset(_UNIT_NAMES.split())
 _UNIT_WORDS = frozenset(unit.lower() for unit in _UNITS)
 _KANJI_NAME = re.compile(
     r"([一-龥々]{2,6})(?=氏|さん|選手|監督|投手|捕手|騎手|教授|博士|社長|会長|首相|大統領|議員|"
@@ -181,113 +68,12 @@ _KANJI_NAME = re.compile(
 
 def normalize(text: str) -> str:
     """NFKC, case-folded, with runs of whitespace collapsed to one space."""
-    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
 def strip_punctuation(text: str) -> str:
     """Replace every run of punctuation and symbols with one space (marks are kept)."""
     return _SPACE.sub(" ", _NOT_WORD.sub(" ", text)).strip()
-
-
-def normalize_numbers(text: str) -> str:
-    """Write every number in one canonical form: "１２,０００" and "1万2000" become "12000"."""
-    text = unicodedata.normalize("NFKC", text)
-    pieces: list[str] = []
-    position = 0
-    for start, end, value in _number_spans(text):
-        pieces.append(text[position:start])
-        pieces.append(value)
-        position = end
-    pieces.append(text[position:])
-    return "".join(pieces)
-
-
-def numbers_and_canonical_text(text: str) -> tuple[set[str], str]:
-    """:func:`extract_numbers` and :func:`normalize_numbers` of ``text`` in one pass."""
-    text = unicodedata.normalize("NFKC", text)
-    spans = _number_spans(text)
-    pieces: list[str] = []
-    position = 0
-    for start, end, value in spans:
-        pieces.append(text[position:start])
-        pieces.append(value)
-        position = end
-    pieces.append(text[position:])
-    return {value for _, _, value in spans}, "".join(pieces)
-
-
-def extract_numbers(text: str) -> set[str]:
-    """The numbers in ``text`` in canonical form (full-width digits, separators and
-    Japanese 万/億/兆 units normalised), so "１２,０００人" and "12000" give "12000"."""
-    return {value for _, _, value in _number_spans(unicodedata.normalize("NFKC", text))}
-
-
-def _number_spans(text: str) -> list[tuple[int, int, str]]:
-    """(start, end, canonical value) of each number; "1億2000万" is one number, and
-    so are "twelve", "2.5 million" and "三十人"."""
-    spans: list[tuple[int, int, Decimal]] = []
-    lowered = text.lower()
-    words = any(key in lowered for key in _NUMBER_WORD_KEYS)
-    pattern = _NUMBERS[(words, _KANJI_NUMERAL.search(text) is not None)]
-    for match in pattern.finditer(text):
-        value = _match_value(match)
-        if value is None:
-            continue
-        previous = spans[-1] if spans else None
-        if previous and previous[1] == match.start() and text[previous[1] - 1] in _JA_UNITS:
-            spans[-1] = (previous[0], match.end(), previous[2] + value)
-        else:
-            spans.append((match.start(), match.end(), value))
-    return [(start, end, _canonical(value)) for start, end, value in spans]
-
-
-def _match_value(match: re.Match[str]) -> Decimal | None:
-    if match.group("digits") is not None:
-        value = Decimal(match.group("digits").replace(",", ""))
-        value *= _JA_UNITS.get(match.group("ja") or "", 1)
-        for scale in (match.group("scale") or "").split():
-            value *= _SCALES[scale.lower()]
-        return value
-    groups = match.groupdict()
-    if groups.get("words") is not None:
-        return _words_value(groups["words"].lower())
-    return _kanji_value(groups["kanji"])
-
-
-def _words_value(words: str) -> Decimal | None:
-    total = current = 0
-    for word in re.split(r"[\s-]+", words):
-        if word == "and":
-            continue
-        if word in _SCALES:
-            current = max(current, 1) * _SCALES[word]
-            if _SCALES[word] > 100:
-                total, current = total + current, 0
-        elif word == "a":
-            current = 1
-        else:
-            current += _WORD_VALUES[word]
-    return Decimal(total + current)
-
-
-def _kanji_value(numeral: str) -> Decimal | None:
-    """Kanji numerals: positional ("二〇二三") or with 十/百/千 ("三十五", "百二十")."""
-    if not any(c in "十百千" for c in numeral):
-        return Decimal("".join(str(_KANJI_DIGITS[c]) for c in numeral))
-    total = digit = 0
-    for char in numeral:
-        if char in _KANJI_DIGITS:
-            digit = _KANJI_DIGITS[char]
-        else:
-            total += max(digit, 1) * {"十": 10, "百": 100, "千": 1000}[char]
-            digit = 0
-    return Decimal(total + digit)
-
-
-def _canonical(value: Decimal) -> str:
-    if value == value.to_integral_value():
-        return str(int(value))
-    return format(value.normalize(), "f")
 
 
 def word_tokens(text: str, lang: str | None = None, *, numbers_done: bool = False) -> list[str]:
@@ -296,24 +82,44 @@ def word_tokens(text: str, lang: str | None = None, *, numbers_done: bool = Fals
     words and numbers inside such text stay whole). ``lang`` is detected when omitted.
     Numbers are canonical ("12,000" → "12000")."""
     text = normalize(text if numbers_done else normalize_numbers(text))
-    if lang is None:
-        lang = detect_language(text)
+    return _tokens(text, detect_language(text) if lang is None else lang)
+
+
+def _tokens(text: str, lang: str) -> list[str]:
+    """:func:`word_tokens` of text already :func:`normalize`-d, numbers and all."""
     if not is_unspaced(lang):
-        return _split_units(_WORDS.findall(text))
+        return _split_units(_words_pattern(text).findall(text), text)
     tokens: list[str] = []
     for run in _SPACED_OR_UNSPACED.findall(text):
         if len(run) > 1 and _UNSPACED_CHAR.match(run) is not None:
-            tokens.extend(run[i : i + 2] for i in range(len(run) - 1))
+            tokens.extend(map(str.__add__, run, run[1:]))  # its character bigrams
         else:
             tokens.append(run)
-    return _split_units(tokens)
+    return _split_units(tokens, text)
+
+
+def _words_pattern(text: str) -> re.Pattern[str]:
+    """:data:`_WORDS`, or a simpler pattern that finds the same words in ``text``
+    (one without combining marks or dotted numbers)."""
+    if not text.isascii() and _MARK.search(text) is not None:
+        return _WORDS
+    return _DOTTED_OR_PLAIN_WORDS if _DOTTED.search(text) is not None else _PLAIN_WORDS
+
+
+_MARK = re.compile(f"[{_MARKS}]")
+_DOTTED = re.compile(r"\d\.\d")
+_DOTTED_OR_PLAIN_WORDS = re.compile(r"\d+(?:\.\d+)+|[^\W_]+")
+_PLAIN_WORDS = re.compile(r"[^\W_]+")
 
 
 _DIGITS_THEN_LETTERS = re.compile(r"^(\d+(?:\.\d+)?)([^\W\d_]+)$")
+_DIGIT_LETTER = re.compile(r"\d[^\W\d_]")
 
 
-def _split_units(tokens: list[str]) -> list[str]:
-    """ "8gb" is the number 8 and the unit "gb"."""
+def _split_units(tokens: list[str], text: str) -> list[str]:
+    """ "8gb" is the number 8 and the unit "gb" (``tokens`` are those of ``text``)."""
+    if _DIGIT_LETTER.search(text) is None:  # no token is a number and a unit
+        return tokens
     out: list[str] = []
     for token in tokens:
         match = _DIGITS_THEN_LETTERS.match(token) if token[:1].isdigit() else None
@@ -359,20 +165,22 @@ def _latin_names(text: str) -> set[str]:
     sentence_start = True
     previous = ""
     for token in _LATIN_TOKENS.findall(text):
-        unit = token in _UNITS or (previous[-1:].isdigit() and token.lower() in _UNIT_WORDS)
-        previous = token
-        if _is_capitalised(token) and not sentence_start and not unit:
+        if (
+            not sentence_start
+            and not token.islower()  # most words: no capital, so no name
+            and _is_capitalised(token)
+            and not (token in _UNITS or (previous[-1:].isdigit() and token.lower() in _UNIT_WORDS))
+        ):
             current.extend(pending)
             current.append(token)
             pending = []
         elif current and token.lower() in _NAME_JOINERS:
             pending.append(token)
-        else:
+        elif current:
             _flush_name(current, names)
             current, pending = [], []
-        sentence_start = re.fullmatch(_SENTENCE_END, token) is not None or (
-            sentence_start and not token[0].isalnum()
-        )
+        previous = token
+        sentence_start = token in _SENTENCE_ENDS or (sentence_start and not token[0].isalnum())
     _flush_name(current, names)
     return names
 
@@ -380,7 +188,8 @@ def _latin_names(text: str) -> set[str]:
 def _is_capitalised(token: str) -> bool:
     if not token[0].isalpha() or token == "I" or token.startswith("I'"):
         return False
-    return token[0].isupper() or any(char.isupper() for char in token[1:])
+    rest = token[1:]  # a lower-case rest has no capital: skip looking at each letter
+    return token[0].isupper() or (not rest.islower() and any(char.isupper() for char in rest))
 
 
 def _flush_name(words: list[str], names: set[str]) -> None:
