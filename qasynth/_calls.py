@@ -7,8 +7,9 @@ translations — goes through :class:`ModelCaller`:
   ``InMemoryRateLimiter`` for requests per minute, and a token bucket for
   tokens per minute;
 - a hard timeout per request, and retries with tenacity: 429s honour
-  Retry-After up to ``Limits.max_wait`` and do not use up a chunk's attempts
-  while the run as a whole makes progress;
+  Retry-After up to ``Limits.max_wait`` (with no backoff on top) and use up
+  no attempts while the run as a whole makes progress, not even those a
+  request has for timeouts and server errors;
 - usage (calls by step, tokens, cached tokens, retries, waits) counted here and
   nowhere else, into the :class:`Usage` of the chunk being worked on.
 
@@ -319,23 +320,28 @@ class ModelCaller:
 
         return RunnableLambda(model, name="model")
 
-    def _wait_for(self, state: RetryCallState) -> float:
+    def _wait_for(self, state: RetryCallState, refused: int) -> float:
+        """Retry-After when the provider names it, else a backoff that doubles with each
+        failure of the same sort (429s, or the others); ``refused`` earlier attempts were 429s."""
         outcome = state.outcome
         error = outcome.exception() if outcome is not None else None
         if isinstance(error, _Retry) and error.error.retry_after is not None:
             return error.error.retry_after
-        attempt = state.attempt_number
-        delay = min(60.0, self.limits.backoff * 2 ** (attempt - 1))
+        limited = isinstance(error, _Retry) and error.error.kind == "rate_limit"
+        nth = refused + 1 if limited else state.attempt_number - refused
+        delay = min(60.0, self.limits.backoff * 2 ** (nth - 1))
         return float(delay * random.uniform(0.5, 1.0))
 
-    def _stop(self, state: RetryCallState) -> bool:
+    def _stop(self, state: RetryCallState, refused: int) -> bool:
+        """Whether a call gives up; ``refused`` of its attempts so far were 429s."""
         outcome = state.outcome
         error = outcome.exception() if outcome is not None else None
         if isinstance(error, _Retry) and error.error.kind == "rate_limit":
             # 429s use up attempts only when the whole run has stopped making progress
             stalled = time.monotonic() - self._last_success > 4 * max(self.limits.max_wait, 15)
             return stalled and state.attempt_number >= self.limits.attempts
-        return state.attempt_number >= self.limits.attempts
+        # timeouts and server errors have their own attempts: earlier 429s leave them whole
+        return state.attempt_number - refused >= self.limits.attempts
 
     async def call(
         self, messages: Sequence[BaseMessage], config: RunnableConfig | None, **bound: Any
@@ -349,18 +355,20 @@ class ModelCaller:
         """
         usage = usage_of(config)
         sleeping = False
+        refused = 0  # attempts answered 429
 
         def before_sleep(state: RetryCallState) -> None:
-            nonlocal sleeping
+            nonlocal sleeping, refused
             self._before_sleep(state, usage)
             error = state.outcome.exception() if state.outcome is not None else None
             if isinstance(error, _Retry) and error.error.kind == "rate_limit":
+                refused += 1
                 sleeping = True  # only a Retry-After wait frees the chunk's slot
                 self._set_waiting(1)
 
         retrying = AsyncRetrying(
-            stop=self._stop,
-            wait=self._wait_for,
+            stop=lambda state: self._stop(state, refused),
+            wait=lambda state: self._wait_for(state, refused),
             retry=retry_if_exception_type(_Retry),
             before_sleep=before_sleep,
             reraise=True,

@@ -15,6 +15,18 @@ logger = logging.getLogger("qasynth")
 MIN_REPLIES = 8
 """Replies a window needs (when that many are possible) before its share of 429s counts."""
 
+HALVE, CUT, GROW, GROW_MORE = 3, 2, 1, 0
+"""What a share of 429s calls for, most severe first (see :class:`AdaptiveLimiter`)."""
+
+
+def _verdict(refused: int, total: int) -> int:
+    share = refused / total if total else 0.0
+    if share >= 0.5:
+        return HALVE
+    if share >= 0.35:
+        return CUT
+    return GROW if share > 0 else GROW_MORE
+
 
 class AdaptiveLimiter:
     """Bounds requests in flight; cuts the limit when the provider refuses many
@@ -25,8 +37,15 @@ class AdaptiveLimiter:
     decides: half or more refused halves the limit and pauses new requests for
     the Retry-After (the provider is refusing most of them); over a third cuts
     it by a quarter; fewer 429s (scattered refusals, which a smaller limit would
-    not stop) let it grow by a quarter; none grows it by half. A window is judged on
-    ``MIN_REPLIES`` replies at least (or all the run has in flight). Never below ``floor``
+    not stop) let it grow by a quarter; none grows it by half. The share is taken
+    in the window alone and in it and the window before together, and the milder
+    verdict holds: one unlucky window among scattered 429s (when one request in
+    five is refused, 6 or more of 16 are in about one window in twelve) cuts
+    nothing, refusals that go on cut a window later, and a window refusing all
+    after a quiet one still halves at once. A window is judged on
+    ``MIN_REPLIES`` replies at least (fewer only if the run never had that many in
+    flight at once: not on the last few while the rest wait out a Retry-After, a
+    share too noisy to cut on). Never below ``floor``
     (a quarter of ``maximum`` by default), never above ``maximum``. A request
     answered 429 waits its own Retry-After before trying again (the caller's
     retry), so scattered 429s cost their requests a wait, not the whole run.
@@ -52,6 +71,7 @@ class AdaptiveLimiter:
         self._window_end: float | None = None  # the first request opens the first window
         self._answered = 0
         self._refused = 0
+        self._before = (0, 0)  # (429s, replies) of the window judged last
         self._retry_after: float | None = None
         self._paused_until = 0.0
         self._cond: asyncio.Condition | None = None
@@ -76,23 +96,30 @@ class AdaptiveLimiter:
             return
         if self.in_flight and (total < MIN_REPLIES or self.in_flight > total // 2):
             return  # refusals come back faster than answers: judge on enough of them
-        share = self._refused / total if total else 0.0
-        if share >= 0.5:
+        if total < min(MIN_REPLIES, self.peak_in_flight):
+            return  # nothing in flight, but the rest wait out a Retry-After: too few to judge
+        before_refused, before_total = self._before
+        verdict = min(_verdict(self._refused, total),
+                      _verdict(self._refused + before_refused, total + before_total))  # fmt: skip
+        if verdict == HALVE:
             self.limit = max(self.floor, self.limit // 2)
             if self._retry_after:
                 self._paused_until = max(self._paused_until, now + self._retry_after)
-        elif share >= 0.35:
+        elif verdict == CUT:
             self.limit = max(self.floor, self.limit - max(1, self.limit // 4))
-        elif share > 0:
+        elif verdict == GROW:
             self.limit = min(self.maximum, self.limit + max(1, self.limit // 4))
         else:
             self.limit = min(self.maximum, self.limit + max(1, self.limit // 2))
         logger.debug(
-            "limiter: %d of %d replies were 429s; %d requests in flight at most now",
-            self._refused, total, self.limit,
+            "limiter: %d of %d replies were 429s (%d of %d with the window before); "
+            "%d requests in flight at most now",
+            self._refused, total, self._refused + before_refused, total + before_total,
+            self.limit,
         )  # fmt: skip
         window = self._retry_after if self._refused and self._retry_after else self.grow_every
         self._window_end = now + window
+        self._before = (self._refused, total)
         self._answered = self._refused = 0
         self._retry_after = None
 

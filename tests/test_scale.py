@@ -162,6 +162,60 @@ async def test_the_limiter_waits_for_enough_replies_before_judging_a_window() ->
     assert limiter.limit == 12  # 5 of 11 replies refused: over a third, cut by a quarter
 
 
+async def test_a_window_is_not_judged_on_the_few_replies_left_while_the_rest_wait() -> None:
+    clock = Clock()
+    limiter = AdaptiveLimiter(8, clock=clock)
+    for _ in range(8):
+        await limiter.acquire()
+    for _ in range(8):
+        await limiter.release()  # opens the first window
+    clock.now = 1.0
+    for _ in range(4):  # the first window ends: quiet, nothing to change
+        await limiter.acquire()
+    clock.now = 2.0
+    for i in range(4):  # the run's last requests; other chunks wait out their Retry-After
+        await limiter.release(rate_limited=i < 2, retry_after=1.0 if i < 2 else None)
+    assert limiter.in_flight == 0
+    assert (limiter.limit, limiter.paused_for) == (8, 0)  # 2 of 4 is too few to halve on
+    for _ in range(4):  # the waiting chunks come back, and are refused again
+        await limiter.acquire()
+    for _ in range(4):
+        await limiter.release(rate_limited=True, retry_after=1.0)
+    assert limiter.limit == 6  # 6 of 8 refused (6 of 16 with the quiet window): cut
+
+
+async def end_window(limiter: AdaptiveLimiter) -> None:
+    """Judge the window at the clock's time, as a new request does (not while paused:
+    the test's clock does not move)."""
+    await limiter.acquire()
+    limiter.in_flight -= 1
+
+
+async def test_one_unlucky_window_cuts_nothing_but_refusals_that_go_on_do() -> None:
+    clock = Clock()
+    limiter = AdaptiveLimiter(16, clock=clock)
+    await replies(limiter, answered=13, refused=3)  # one in five refused, scattered
+    clock.now = 1.0
+    await end_window(limiter)
+    await replies(limiter, answered=10, refused=6)
+    clock.now = 2.0
+    await end_window(limiter)
+    assert limiter.limit == 16  # 6 of 16, but 9 of 32 with the window before: noise
+    await replies(limiter, answered=10, refused=6)
+    clock.now = 3.0
+    await end_window(limiter)
+    assert limiter.limit == 12  # 12 of 32 over two windows: over a third, cut by a quarter
+    await replies(limiter, answered=16, refused=0)
+    clock.now = 4.0
+    await end_window(limiter)
+    assert limiter.limit == 16  # a quiet window grows it back
+    await replies(limiter, answered=0, refused=16)
+    clock.now = 5.0
+    await replies(limiter, answered=0, refused=1)  # the next reply ends the window
+    assert limiter.limit == 8  # all refused after a quiet window: halved at once
+    assert limiter.paused_for == pytest.approx(1.0)
+
+
 async def test_the_limiter_pauses_new_requests_when_most_are_refused() -> None:
     limiter = AdaptiveLimiter(2, grow_every=0.01)
     await limiter.acquire()
@@ -170,6 +224,37 @@ async def test_the_limiter_pauses_new_requests_when_most_are_refused() -> None:
     await limiter.release(rate_limited=True, retry_after=0.3)
     await limiter.acquire()
     assert time.monotonic() - start >= 0.29
+
+
+@pytest.mark.parametrize(
+    ("faults", "chunks_failed", "attempts"),
+    [
+        pytest.param([429, 429, 500], 0, None, id="two 429s, one 500, then an answer"),
+        pytest.param([429, 500, 503], 1, 3, id="one 429, then two server errors"),
+    ],
+)
+def test_429s_do_not_use_up_the_attempts_a_request_has_for_server_errors(
+    faults: list[int], chunks_failed: int, attempts: int | None,
+    offline_encoding: tiktoken.Encoding,
+) -> None:  # fmt: skip
+    replies = {n: ErrorReply(code, retry_after=0.01 if code == 429 else None)
+               for n, code in enumerate(faults, start=1)}  # fmt: skip
+    with FakeOpenAIServer(faults=replies) as server:
+        synth = Synthesizer.from_options(
+            llm=client(server), concurrency=1, max_attempts=2, retry_base_delay=0.01,
+            progress=False, encoding=offline_encoding,
+        )  # fmt: skip
+        ds = synth.run(documents(1))
+        statuses = [r.status for r in server.requests]
+    assert ds.stats.chunks_failed == chunks_failed
+    if attempts is None:
+        assert statuses == [*faults, 200] and len(ds) >= 1
+        # the 500's backoff is the first one (0.01 s at most), not doubled by the 429s
+        assert ds.stats.waited <= 0.01 + 0.01 + 0.01 + 1e-9
+    else:
+        assert statuses == faults  # two attempts for server errors, the 429 not counted
+        [failure] = ds.failures
+        assert failure.attempts == attempts
 
 
 def test_an_api_key_never_reaches_the_state_file(
