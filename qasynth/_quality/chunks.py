@@ -334,6 +334,7 @@ def _stop_words() -> frozenset[str]:
     return frozenset(_EN_STOP_WORDS.split())
 
 
+@functools.lru_cache(maxsize=1 << 16)  # asked of every word of every question and answer
 def _is_function(token: str) -> bool:
     return token in _stop_words() or _HIRAGANA_ONLY.fullmatch(token) is not None
 

@@ -25,7 +25,6 @@ of the chunk; the number checks are in :mod:`.figures`.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -163,17 +162,26 @@ def _missing_names(
     (``asked``, in name form) has anywhere in the chunk, any other in ``focus``."""
     spaced = not is_unspaced(analysis.lang)
     focus = tuple(focus)
-    # Worked out when a name needs them: the focus's text and words, the chunk's words.
-    near = functools.cache(lambda: " ".join(sentence.normalized for sentence in focus))
-    near_words = functools.cache(lambda: frozenset(_NAME_WORDS.findall(near())))
-    chunk_words = functools.cache(lambda: analysis.words)
+    near = ""  # the focus's text, and its words: worked out when a name needs them
+    near_words: frozenset[str] | None = None
+
+    def focus_words() -> frozenset[str]:
+        nonlocal near_words
+        if near_words is None:
+            near_words = frozenset(_NAME_WORDS.findall(near))
+        return near_words
+
+    def chunk_words() -> frozenset[str]:
+        return analysis.words
+
     missing = []
     for name in names:
         form = _name_form(name)
         if form in asked:
             text, words = analysis.normalized, chunk_words
         else:
-            text, words = near(), near_words
+            near = near or " ".join(sentence.normalized for sentence in focus)
+            text, words = near, focus_words
         # "Spain's Aitana Bonmatí": the possessor may stand anywhere in the chunk.
         *owners, part = [p for p in _OWNER.split(form) if p] if spaced else [form]
         if _found(part, text, words, spaced) and all(

@@ -11,6 +11,7 @@ loser of a match it was asked the winner of can be caught.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -50,19 +51,22 @@ _HAS_EN_VERB = re.compile(
     r"triumphed|prevailed|came|lost|loses|losing|fell|falling|succumbed|bowed|clinched|claimed|"
     r"took|captured|ahead)\b"
 )
+_JA_BEAT = "破|下し|下す|倒し|退け|降し|制し"
+_JA_WIN_OVER = "勝っ|勝利|勝ち|競り勝|快勝|圧勝"
+_JA_WIN_VERBS = f"{_JA_BEAT}|{_JA_WIN_OVER}"
+_JA_LOSE_VERBS = "敗れ|負け|屈し|敗戦|惜敗|完敗"
+_JA_WON_WORDS = "優勝|初優勝|制覇|連覇|日本一|頂点"
 _JA_WIN = re.compile(
     rf"(?P<a>{_JA_NOUN})(?:が|は)、?[^。、]{{0,30}}?(?P<b>{_JA_NOUN})(?:を)[^。、]{{0,12}}?"
-    r"(?:破|下し|下す|倒し|退け|降し|制し)"
+    rf"(?:{_JA_BEAT})"
     rf"|(?P<a2>{_JA_NOUN})(?:が|は)、?[^。、]{{0,30}}?(?P<b2>{_JA_NOUN})(?:に)[^。、]{{0,12}}?"
-    r"(?:勝っ|勝利|勝ち|競り勝|快勝|圧勝)"
+    rf"(?:{_JA_WIN_OVER})"
 )
 _JA_LOSE = re.compile(
     rf"(?P<a>{_JA_NOUN})(?:が|は)、?[^。、]{{0,30}}?(?P<b>{_JA_NOUN})(?:に)[^。、]{{0,12}}?"
-    r"(?:敗れ|負け|屈し|敗戦|惜敗|完敗)"
+    rf"(?:{_JA_LOSE_VERBS})"
 )
-_JA_WON = re.compile(
-    rf"(?P<a>{_JA_NOUN})(?:が|は)[^。、]{{0,40}}?(?:優勝|初優勝|制覇|連覇|日本一|頂点)"
-)
+_JA_WON = re.compile(rf"(?P<a>{_JA_NOUN})(?:が|は)[^。、]{{0,40}}?(?:{_JA_WON_WORDS})")
 
 _ASK_LOSER = re.compile(
     r"(?i)\b(?:lost|lose|loser|losing|runners?-up|beaten|defeated|eliminated|knocked\s+out)\b"
@@ -97,21 +101,40 @@ def outcomes(sentence: str) -> list[Outcome]:
     found: list[Outcome] = []
     if _HAS_EN_VERB.search(sentence):
         for pattern in (_EN_WIN, _EN_WIN_AFTER):
-            for match in pattern.finditer(sentence):
+            for match in _matches(pattern, sentence):
                 found.append(Outcome(_last_name(match.group("a")), match.group("b")))
-        for match in _EN_LOSE.finditer(sentence):
+        for match in _matches(_EN_LOSE, sentence):
             found.append(Outcome(match.group("b"), _last_name(match.group("a"))))
-        for match in _EN_WON.finditer(sentence):
+        for match in _matches(_EN_WON, sentence):
             found.append(Outcome(_last_name(match.group("a")), ""))
     if _HAS_JA.search(sentence):
-        for match in _JA_WIN.finditer(sentence):
+        for match in _matches(_JA_WIN, sentence):
             winner = match.group("a") or match.group("a2")
             found.append(Outcome(winner, match.group("b") or match.group("b2")))
-        for match in _JA_LOSE.finditer(sentence):
+        for match in _matches(_JA_LOSE, sentence):
             found.append(Outcome(match.group("b"), match.group("a")))
-        for match in _JA_WON.finditer(sentence):
+        for match in _matches(_JA_WON, sentence):
             found.append(Outcome(match.group("a"), ""))
     return found
+
+
+def _matches(pattern: re.Pattern[str], sentence: str) -> Iterator[re.Match[str]]:
+    """``pattern``'s matches, or none without scanning for them when ``sentence``
+    lacks every verb the pattern needs (a quick search; the pattern backtracks)."""
+    if _VERBS[pattern].search(sentence) is None:
+        return iter(())
+    return pattern.finditer(sentence)
+
+
+_VERBS = {  # each pattern's verbs: one of them stands in every match
+    _EN_WIN: re.compile(_WIN_VERBS),
+    _EN_WIN_AFTER: re.compile(r"beating|defeating|edging|overcoming|outlasting|ahead"),
+    _EN_LOSE: re.compile(_LOSE_VERBS),
+    _EN_WON: re.compile(r"won|clinched|claimed|took|captured"),
+    _JA_WIN: re.compile(_JA_WIN_VERBS),
+    _JA_LOSE: re.compile(_JA_LOSE_VERBS),
+    _JA_WON: re.compile(_JA_WON_WORDS),
+}
 
 
 def asked_role(question: str) -> Role | None:

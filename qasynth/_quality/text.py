@@ -60,10 +60,14 @@ _UNIT_NAMES = (
 )
 _UNITS = frozenset(_UNIT_NAMES.split())
 _UNIT_WORDS = frozenset(unit.lower() for unit in _UNITS)
-_KANJI_NAME = re.compile(
-    r"([一-龥々]{2,6})(?=氏|さん|選手|監督|投手|捕手|騎手|教授|博士|社長|会長|首相|大統領|議員|"
-    r"容疑者|被告|外相|知事|市長|主将|代表|コーチ|棋士|名人|横綱|大関)"
+_TITLES = (
+    "氏|さん|選手|監督|投手|捕手|騎手|教授|博士|社長|会長|首相|大統領|議員|"
+    "容疑者|被告|外相|知事|市長|主将|代表|コーチ|棋士|名人|横綱|大関"
 )
+_KANJI_NAME = re.compile(rf"([一-龥々]{{2,6}})(?={_TITLES})")
+# Quick tests that spare the slow patterns above a text they cannot match.
+_TITLE = re.compile(_TITLES)
+_LATIN_LETTER = re.compile("[A-Za-z]")
 
 
 def normalize(text: str) -> str:
@@ -92,7 +96,7 @@ def _tokens(text: str, lang: str) -> list[str]:
     tokens: list[str] = []
     for run in _SPACED_OR_UNSPACED.findall(text):
         if len(run) > 1 and _UNSPACED_CHAR.match(run) is not None:
-            tokens.extend(map(str.__add__, run, run[1:]))  # its character bigrams
+            tokens.extend([run[i : i + 2] for i in range(len(run) - 1)])  # its bigrams
         else:
             tokens.append(run)
     return _split_units(tokens, text)
@@ -150,7 +154,10 @@ def extract_names(text: str) -> set[str]:
 
 def _cjk_names(text: str) -> set[str]:
     names = {name for name in _KATAKANA_NAME.findall(text) if len(name.replace("・", "")) >= 3}
-    names.update(_KANJI_NAME.findall(text))
+    if _TITLE.search(text) is not None:  # a kanji name stands before a title
+        names.update(_KANJI_NAME.findall(text))
+    if _LATIN_LETTER.search(text) is None:
+        return names
     for match in _LATIN_IN_CJK.finditer(text):
         name = _POSSESSIVE.sub("", match.group(0).rstrip(".'-&"))
         if len(name) >= 2 and name not in _UNITS:
