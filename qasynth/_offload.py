@@ -15,8 +15,10 @@ stdin closes, so it never outlives the run, even if the parent is killed.
 ``workers``: ``0`` checks inline; ``N`` starts N workers with the first chunk;
 ``None`` (auto) checks inline until the checks take a fifth of the run's wall
 time, then starts up to ``min(CPUs - 1, 4)`` workers (never on one CPU, never
-for runs of fewer than 200 chunks). A worker that fails costs nothing: its
-chunks are checked inline, and so is the rest of the run (logged).
+for runs of fewer than 200 chunks). Until a worker has loaded the checks, and
+whenever every worker has ``MAX_QUEUED`` chunks waiting, a chunk is checked in
+the main process, so workers only ever add capacity. A worker that fails costs
+nothing: its chunks are checked inline, and so is the rest of the run (logged).
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ _SAFE: tuple[type[Check], ...] = (
 """Checks a worker may run: model-free and defined here (a subclass may live in
 the user's ``__main__``, which a worker cannot import)."""
 
+MAX_QUEUED = 2
+"""Chunks a worker may have waiting before the next one is checked in the main process."""
+_READY = -1
 AUTO_MIN_CHUNKS = 200
 AUTO_WARMUP_CHUNKS = 8
 AUTO_BUSY_SHARE = 0.2
@@ -105,6 +110,8 @@ class _Worker:
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self.process = process
         self.jobs: dict[int, asyncio.Future[Checked]] = {}
+        self.ready = asyncio.Event()
+        """Set once the worker has imported everything and loaded the checks."""
         self.reader = asyncio.ensure_future(self._read())
         self.errors = asyncio.ensure_future(self._log_errors())
 
@@ -153,6 +160,9 @@ class _Worker:
             while True:
                 size = _HEADER.unpack(await stdout.readexactly(_HEADER.size))[0]
                 job, value, problem = pickle.loads(await stdout.readexactly(size))
+                if job == _READY:
+                    self.ready.set()
+                    continue
                 future = self.jobs.pop(job, None)
                 if future is None or future.done():
                     continue
@@ -212,16 +222,23 @@ class CheckOffload:
     def worker_count(self) -> int:
         return len(self._workers)
 
+    async def wait_ready(self) -> None:
+        """Wait until the workers started so far have loaded the checks (for tests)."""
+        if self._starting is not None:
+            await asyncio.shield(self._starting)
+        await asyncio.gather(*(w.ready.wait() for w in self._workers))
+
     async def check(self, chunk: Chunk, records: Sequence[QARecord]) -> Checked:
         """The records the checks keep and the rejections, as inline checks give them."""
         if not self.checks:
             return list(records), []
         self._maybe_start()
-        if self._starting is not None and not self._starting.done():
-            await asyncio.shield(self._starting)  # spawning is quick; importing is not waited
-        if self._workers and not self._broken:
+        # a worker takes a chunk once it is ready and not behind; else the chunk is
+        # checked here, so a starting or saturated worker never holds the run up
+        ready = [w for w in self._workers if w.ready.is_set() and len(w.jobs) < MAX_QUEUED]
+        if ready and not self._broken:
             self._jobs += 1
-            worker = min(self._workers, key=lambda w: len(w.jobs))
+            worker = min(ready, key=lambda w: len(w.jobs))
             try:
                 return await worker.check(self._jobs, chunk, records)
             except WorkerGone as exc:
@@ -292,6 +309,9 @@ def serve() -> None:
     if first is None:
         return
     checks: list[Check] = pickle.loads(first)
+    data = pickle.dumps((_READY, None, None), protocol=pickle.HIGHEST_PROTOCOL)
+    frames.write(_HEADER.pack(len(data)) + data)
+    frames.flush()
     while (frame := _read_frame(source)) is not None:
         job, chunk, records = pickle.loads(frame)
         try:

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 import tiktoken
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import BaseMessage, HumanMessage
 
 from qasynth import Limits, Synthesizer
-from qasynth._offload import CheckOffload, offloadable_prefix
+from qasynth._offload import CheckOffload, offloadable_prefix, run_checks
 from qasynth._schema import Chunk, QARecord
 from qasynth.checks import GroundingCheck, LLMJudge, default_checks
 from qasynth.testing import ScriptedChatModel
@@ -75,13 +75,41 @@ def test_checks_in_a_worker_give_exactly_what_inline_checks_give(
     assert len(inline) == len(DOCS)  # the grounded pair of each chunk is kept
 
 
+def test_a_ready_worker_decides_each_chunk_as_the_main_process_does() -> None:
+    chunks = [Chunk(text=doc, theme="survey", source="s", index=i) for i, doc in enumerate(DOCS)]
+    batches = [
+        [QARecord.of(c, p["question"], p["answer"]) for p in
+         json.loads(reply([HumanMessage(content=c.text)]))["question_answer_pairs"]]
+        for c in chunks
+    ]  # fmt: skip
+
+    async def scenario() -> tuple[list[Any], list[Any], int]:
+        offload = CheckOffload(default_checks(), workers=1)
+        inline = [run_checks(offload.checks, c, b) for c, b in zip(chunks, batches, strict=True)]
+        await offload.check(chunks[0], batches[0])
+        await offload.wait_ready()
+        sent = offload._jobs
+        remote = [await offload.check(c, b) for c, b in zip(chunks, batches, strict=True)]
+        jobs = offload._jobs - sent
+        await offload.aclose()
+        return inline, remote, jobs
+
+    inline, remote, jobs = asyncio.run(scenario())
+    assert jobs == len(chunks)  # every chunk went to the worker
+    assert remote == inline
+    assert sum(len(rejected) for _, rejected in inline) == 3 * len(chunks)
+
+
 def test_a_worker_that_dies_costs_nothing(caplog: pytest.LogCaptureFixture) -> None:
     chunk = Chunk(text=DOCS[0], theme="t", source="s", index=0)
     records = [QARecord.of(chunk, "Who led the survey in 1990?", "Dr. Amara Ito led it.")]
 
     async def scenario() -> None:
         offload = CheckOffload(default_checks(), workers=1)
+        await offload.check(chunk, records)  # starts the worker (checked inline meanwhile)
+        await offload.wait_ready()
         first = await offload.check(chunk, records)
+        assert offload._jobs == 1  # the worker checked it
         offload._workers[0].process.kill()
         await offload._workers[0].process.wait()
         again = await offload.check(chunk, records)  # checked inline now
