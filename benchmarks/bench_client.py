@@ -182,9 +182,8 @@ async def cpu_table(n: int, repeats: int, concurrency: int) -> None:
 
 
 async def latency_table(n: int, latency: float, levels: list[int]) -> None:
-    """qasynth with its checks inline on the client's one core, then as the defaults
-    run it with a second core allowed (check workers start when the checks would slow
-    the run down; the server, mostly sleeping, shares that core)."""
+    """qasynth with its checks inline on the client's one core, then with one check
+    worker and a second core allowed (the server, mostly sleeping, shares it)."""
     docs = documents(n)
     requests = requests_of(docs)
     print(f"\n## Latency-bound: {n} chunks, {latency:g} s per call")
@@ -199,7 +198,9 @@ async def latency_table(n: int, latency: float, levels: list[int]) -> None:
             )
             assert ds.stats.chunks_failed == 0, ds.failures
             widen()
-            two, _, ds, _ = await measure(lambda c=c: synthesizer(url, c).ainvoke(docs))
+            two, _, ds, _ = await measure(
+                lambda c=c: synthesizer(url, c, check_workers=1).ainvoke(docs)
+            )
             pin(CLIENT_CORE)
             assert ds.stats.chunks_failed == 0, ds.failures
             bare, _, _, _ = await measure(lambda c=c: bare_langchain(url, requests, c))

@@ -64,8 +64,9 @@ class Limits:
     tokens per minute; ``timeout`` seconds per request; ``attempts`` tries per
     request for timeouts and server errors, ``backoff`` the first wait between
     them (doubling, with jitter); ``max_wait`` the longest Retry-After honoured.
-    ``check_workers`` processes run the model-free chunk checks off the event
-    loop: ``0`` never, ``None`` (auto) when the checks would slow a long run down.
+    ``check_workers`` processes run the built-in model-free chunk checks off the
+    event loop (``0``, the default: none; ``None``: started by themselves when the
+    checks would slow a run of 200 chunks or more down).
     """
 
     concurrency: int = 8
@@ -75,7 +76,7 @@ class Limits:
     attempts: int = 5
     backoff: float = 1.0
     max_wait: float = 60.0
-    check_workers: int | None = None
+    check_workers: int | None = 0
 
     def __post_init__(self) -> None:
         checks = [

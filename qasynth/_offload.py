@@ -12,8 +12,8 @@ the user's ``__main__`` again in each child (a script without an
 ``if __name__ == "__main__"`` guard would run twice). A worker ends when its
 stdin closes, so it never outlives the run, even if the parent is killed.
 
-``workers``: ``0`` checks inline; ``N`` starts N workers with the first chunk;
-``None`` (auto) checks inline until the checks take a fifth of the run's wall
+``workers``: ``0`` (the default) checks inline; ``N`` starts N workers with the
+first chunk; ``None`` (auto) checks inline until the checks take a fifth of the run's wall
 time, then starts up to ``min(CPUs - 1, 4)`` workers (never on one CPU, never
 for runs of fewer than 200 chunks). Until a worker has loaded the checks, and
 whenever every worker has ``MAX_QUEUED`` chunks waiting, a chunk is checked in

@@ -110,9 +110,10 @@ _RUN_OPTIONS = (
     click.option(
         "--check-workers",
         type=click.IntRange(min=0),
-        default=None,
-        help="Processes that run the model-free checks off the event loop "
-        "(0: never; default: when the checks would slow the run down).",
+        default=0,
+        show_default=True,
+        help="Processes that run the model-free checks off the event loop, for runs "
+        "whose client CPU is the limit (a fast local server, many requests in flight).",
     ),
     click.option(
         "--rpm", type=click.FloatRange(min=0, min_open=True), help="Most requests per minute."
