@@ -53,7 +53,7 @@ class LimitLog(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.getMessage().startswith("limiter:") and isinstance(record.args, tuple):
-            self.limits.append(int(record.args[2]))
+            self.limits.append(int(record.args[-1]))  # the limit is logged last
 
 
 async def qasynth_run(url: str, docs: list[str], c: int, checks: bool) -> dict[str, float]:
