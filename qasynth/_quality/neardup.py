@@ -57,7 +57,7 @@ from collections.abc import Iterable, Sequence
 
 from ._unionfind import UnionFind
 from .language import detect_language, is_unspaced
-from .text import normalize, normalize_numbers, strip_punctuation
+from .text import has_unspaced_letters, normalize, normalize_numbers, strip_punctuation
 
 __all__ = ["NearDuplicateIndex", "find_near_duplicates"]
 
@@ -274,6 +274,11 @@ class NearDuplicateIndex:
         }
 
     def _units(self, clean: str) -> tuple[list[str], int]:
+        # Only a text with Han, kana or Thai letters can be in a language written
+        # without spaces; asking the language model about the others (most of them)
+        # costs more than the rest of the signature.
+        if not has_unspaced_letters(clean):
+            return clean.split(" "), self.ngram
         lang = detect_language(clean)
         if not is_unspaced(lang):
             return clean.split(" "), self.ngram

@@ -17,6 +17,7 @@ __all__ = [
     "char_ngrams",
     "extract_names",
     "extract_numbers",
+    "has_unspaced_letters",
     "normalize",
     "normalize_numbers",
     "strip_punctuation",
@@ -34,6 +35,12 @@ _UNSPACED = (  # Han, kana and Thai
     "\uf900-\ufaff\U00020000-\U0002fa1f\u0e01-\u0e4e"
 )
 _UNSPACED_CHAR = re.compile(f"[{_UNSPACED}]")
+
+
+def has_unspaced_letters(text: str) -> bool:
+    """Whether ``text`` has a Han, kana or Thai letter (scripts written without spaces)."""
+    return not text.isascii() and _UNSPACED_CHAR.search(text) is not None
+
 # Runs of letters, digits and marks (runs of one class at a time match faster than
 # one character at a time).
 _WORD = f"(?:[^\\W_]+|[{_MARKS}]+)+"
