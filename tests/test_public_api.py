@@ -33,9 +33,9 @@ def test_all_is_sorted() -> None:
 def test_all_names_every_public_member_and_only_existing_ones() -> None:
     public = {
         name
-        for name, value in vars(qasynth).items()
+        for name in dir(qasynth)  # names load on first use; dir() lists them all
         if not name.startswith("_")
-        and not isinstance(value, ModuleType)
+        and not isinstance(value := getattr(qasynth, name), ModuleType)
         and type(value).__module__ != "__future__"  # `from __future__ import annotations`
     }
 
@@ -196,9 +196,32 @@ def run_probe(code: str, cwd: Path) -> dict[str, object]:
 
 @pytest.fixture(scope="module")
 def fresh_import(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
-    """``import qasynth`` in a new interpreter, with the network refused."""
+    """``import qasynth`` in a new interpreter, with the network refused, then every
+    public name of it and of ``qasynth.checks`` (which load their modules on first use)."""
     cwd = tmp_path_factory.mktemp("import-cwd")
-    return cwd, run_probe("import qasynth", cwd)
+    code = (
+        "import qasynth, qasynth.checks\n"
+        "for package in (qasynth, qasynth.checks):\n"
+        "    for name in package.__all__:\n"
+        "        getattr(package, name)\n"
+    )
+    return cwd, run_probe(code, cwd)
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["import qasynth", "import qasynth.checks", "from qasynth._offload import serve"],
+    ids=["qasynth", "qasynth.checks", "check worker"],
+)
+def test_importing_loads_neither_langchain_nor_the_openai_client(code: str) -> None:
+    # What the `qasynth` command and a check worker pay before they do anything.
+    probe = f"import sys\n{code}\nprint(sorted({{m.split('.')[0] for m in sys.modules}}))"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    loaded = json.loads(done.stdout.replace("'", '"'))
+
+    assert not {"langchain_core", "langchain_openai", "openai", "tiktoken"} & set(loaded)
 
 
 def test_importing_qasynth_creates_no_files(

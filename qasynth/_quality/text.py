@@ -35,12 +35,6 @@ _UNSPACED = (  # Han, kana and Thai
     "\uf900-\ufaff\U00020000-\U0002fa1f\u0e01-\u0e4e"
 )
 _UNSPACED_CHAR = re.compile(f"[{_UNSPACED}]")
-
-
-def has_unspaced_letters(text: str) -> bool:
-    """Whether ``text`` has a Han, kana or Thai letter (scripts written without spaces)."""
-    return not text.isascii() and _UNSPACED_CHAR.search(text) is not None
-
 # Runs of letters, digits and marks (runs of one class at a time match faster than
 # one character at a time).
 _WORD = f"(?:[^\\W_]+|[{_MARKS}]+)+"
@@ -75,6 +69,11 @@ _KANJI_NAME = re.compile(rf"([一-龥々]{{2,6}})(?={_TITLES})")
 # Quick tests that spare the slow patterns above a text they cannot match.
 _TITLE = re.compile(_TITLES)
 _LATIN_LETTER = re.compile("[A-Za-z]")
+
+
+def has_unspaced_letters(text: str) -> bool:
+    """Whether ``text`` has a Han, kana or Thai letter (scripts written without spaces)."""
+    return not text.isascii() and _UNSPACED_CHAR.search(text) is not None
 
 
 def normalize(text: str) -> str:

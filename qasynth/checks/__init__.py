@@ -21,13 +21,44 @@ records and links records that state the same fact, through its context::
 
 from __future__ import annotations
 
-from ._basic import ExactDuplicates, MaxLength, NonEmpty, NotEcho
-from ._contract import CallEstimate, Check, ChunkContext, PairCheck, RunContext
-from ._defaults import default_checks
-from ._heuristic import GroundingCheck, LanguageCheck, NearDuplicates, StandaloneCheck
-from ._model import AnswerParaphraser, LLMJudge, Paraphraser, TopUp, Translator
-from ._repair import RepairDangling
-from ._semantic import OpenAIEmbeddingsOnDemand, SemanticDuplicates
+import typing
+
+from .._lazy import lazy_exports as _lazy_exports
+
+if typing.TYPE_CHECKING:
+    from ._basic import ExactDuplicates, MaxLength, NonEmpty, NotEcho
+    from ._contract import CallEstimate, Check, ChunkContext, PairCheck, RunContext
+    from ._defaults import default_checks
+    from ._heuristic import GroundingCheck, LanguageCheck, NearDuplicates, StandaloneCheck
+    from ._model import AnswerParaphraser, LLMJudge, Paraphraser, TopUp, Translator
+    from ._repair import RepairDangling
+    from ._semantic import OpenAIEmbeddingsOnDemand, SemanticDuplicates
+
+_EXPORTS = {
+    "ExactDuplicates": "._basic",
+    "MaxLength": "._basic",
+    "NonEmpty": "._basic",
+    "NotEcho": "._basic",
+    "CallEstimate": "._contract",
+    "Check": "._contract",
+    "ChunkContext": "._contract",
+    "PairCheck": "._contract",
+    "RunContext": "._contract",
+    "default_checks": "._defaults",
+    "GroundingCheck": "._heuristic",
+    "LanguageCheck": "._heuristic",
+    "NearDuplicates": "._heuristic",
+    "StandaloneCheck": "._heuristic",
+    "AnswerParaphraser": "._model",
+    "LLMJudge": "._model",
+    "Paraphraser": "._model",
+    "TopUp": "._model",
+    "Translator": "._model",
+    "RepairDangling": "._repair",
+    "OpenAIEmbeddingsOnDemand": "._semantic",
+    "SemanticDuplicates": "._semantic",
+}
+"""Where each check lives; a module loads when its first name is used."""
 
 __all__ = [
     "AnswerParaphraser",
@@ -53,3 +84,5 @@ __all__ = [
     "Translator",
     "default_checks",
 ]
+
+__getattr__, __dir__ = _lazy_exports(__name__, _EXPORTS)

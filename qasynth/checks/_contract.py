@@ -27,12 +27,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
-from langchain_core.messages import BaseMessage
 from pydantic import BaseModel
 
 from .._schema import QA, Chunk, QARecord, Rejection
+
+if TYPE_CHECKING:
+    from langchain_core.messages import BaseMessage
 
 __all__ = ["CallEstimate", "Check", "ChunkContext", "PairCheck", "RunContext"]
 
@@ -189,8 +191,8 @@ class _Context:
         self._links.append((a, b))
 
 
-Ask = Callable[[str, Sequence[BaseMessage], type[BaseModel]], Awaitable[BaseModel]]
-AskPairs = Callable[[str, Sequence[BaseMessage]], Awaitable[list[QA]]]
+Ask = Callable[[str, Sequence["BaseMessage"], type[BaseModel]], Awaitable[BaseModel]]
+AskPairs = Callable[[str, Sequence["BaseMessage"]], Awaitable[list[QA]]]
 
 
 class ChunkContext(_Context):
