@@ -296,19 +296,13 @@ class ModelCaller:
         self.where = _where(llm)
         self.waiting = 0
         """Calls sleeping before a retry (they hold no request slot)."""
-        self._waiting_changed: asyncio.Event | None = None
-
-    async def wait_for_change_in_waiting(self) -> None:
-        """Return when a call starts or ends its wait before a retry."""
-        if self._waiting_changed is None:
-            self._waiting_changed = asyncio.Event()
-        self._waiting_changed.clear()
-        await self._waiting_changed.wait()
+        self.on_waiting_change: Callable[[], None] | None = None
+        """Called whenever :attr:`waiting` changes (the run then starts another chunk)."""
 
     def _set_waiting(self, delta: int) -> None:
         self.waiting += delta
-        if self._waiting_changed is not None:
-            self._waiting_changed.set()
+        if self.on_waiting_change is not None:
+            self.on_waiting_change()
 
     def as_runnable(self, **bound: Any) -> Runnable[Any, AIMessage]:
         """This caller as the ``model`` link of a chain (prompt value or messages in);

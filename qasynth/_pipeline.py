@@ -11,6 +11,7 @@ few objects a run is made of.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
@@ -271,36 +272,54 @@ class Synthesizer(Runnable[Any, Dataset]):
         runner.offload.plan(len(todo))
         progress = Progress(len(todo), enabled=self.progress, resumed=resumed)
         caller.on_wait = progress.waiting
+        # Finished tasks queue up in ``finished`` (a done callback), so each chunk costs
+        # the same at any concurrency: no wait over every task in flight per result.
         pending: set[asyncio.Task[ChunkResult]] = set()
+        finished: collections.deque[asyncio.Task[ChunkResult]] = collections.deque()
+        wake = asyncio.Event()
+
+        def on_done(task: asyncio.Task[ChunkResult]) -> None:
+            pending.discard(task)
+            finished.append(task)
+            wake.set()
+
+        caller.on_waiting_change = wake.set
         concurrency = self.limits.concurrency
+        queue = iter(todo)
+        more = True
         try:
             try:
-                for seq, chunk in todo:
+                while True:
                     # a chunk waiting out a Retry-After holds no request slot: start another
-                    while len(pending) >= concurrency + min(concurrency, caller.waiting):
-                        waiting = asyncio.ensure_future(caller.wait_for_change_in_waiting())
-                        await asyncio.wait({*pending, waiting}, return_when=asyncio.FIRST_COMPLETED)
-                        waiting.cancel()
-                        done = {task for task in pending if task.done()}
-                        pending -= done
-                        for result in _results_of(done):
-                            progress.advance()
-                            yield result  # saved before an error of the same batch is raised
-                    pending.add(asyncio.create_task(runner.process(chunk, seq, config)))
-                while pending:
-                    done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                    while more and len(pending) < concurrency + min(concurrency, caller.waiting):
+                        item = next(queue, None)
+                        if item is None:
+                            more = False
+                            break
+                        task = asyncio.create_task(runner.process(item[1], item[0], config))
+                        pending.add(task)
+                        task.add_done_callback(on_done)
+                    if not finished:
+                        if not pending:  # and nothing more to start: the run is done
+                            break
+                        wake.clear()
+                        await wake.wait()
+                        continue
+                    done = list(finished)
+                    finished.clear()
                     for result in _results_of(done):
                         progress.advance()
-                        yield result
+                        yield result  # saved before an error of the same batch is raised
             except ModelError:
                 # the run must stop; replies already on their way are paid for: let the
                 # chunks in flight finish (briefly) and keep what they made
                 if pending:
                     grace = min(self.limits.timeout, DRAIN_SECONDS)
-                    done, pending = await asyncio.wait(pending, timeout=grace)
-                    for task in done:
-                        if task.exception() is None:
-                            yield task.result()
+                    await asyncio.wait(set(pending), timeout=grace)
+                for task in list(finished):
+                    if not task.cancelled() and task.exception() is None:
+                        yield task.result()
+                finished.clear()
                 raise
         finally:
             await _cancel(pending)
@@ -439,7 +458,7 @@ class Synthesizer(Runnable[Any, Dataset]):
         return run_sync(self.arun_to_file(docs, output, **options))
 
 
-def _results_of(done: set[asyncio.Task[ChunkResult]]) -> Iterator[ChunkResult]:
+def _results_of(done: list[asyncio.Task[ChunkResult]]) -> Iterator[ChunkResult]:
     """The results of finished tasks, then the first error among them: every task's
     outcome is looked at (so none prints "exception was never retrieved"), and the
     chunks that finished alongside a failing one are still yielded (and saved)."""
