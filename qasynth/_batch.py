@@ -39,6 +39,7 @@ from langchain_core.runnables import RunnableConfig
 
 from ._batch_store import BatchStore, Part
 from ._calls import ModelCaller, step_of, usage_of
+from ._constants import DEFAULT_BATCH_POLL_INTERVAL as DEFAULT_POLL_INTERVAL
 from ._errors import ConfigurationError
 from ._finetune import _api_error, _client
 from ._llm import model_name_of
@@ -64,8 +65,6 @@ MAX_REQUESTS = 50_000
 """Most requests in one batch (the provider's limit)."""
 MAX_BYTES = 200 * 1024 * 1024
 """Largest request file of one batch (the provider's limit: 200 MB)."""
-DEFAULT_POLL_INTERVAL = 30.0
-"""Seconds between two looks at the batches being waited for."""
 COMPLETION_WINDOW: Literal["24h"] = "24h"
 ENDPOINT: Literal["/v1/chat/completions"] = "/v1/chat/completions"
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})

@@ -32,6 +32,7 @@ from collections.abc import Iterable, Iterator
 import tiktoken
 from langchain_core.documents import Document
 
+from ._constants import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE
 from ._errors import ConfigurationError
 from ._loaders import theme_of
 from ._outline import Outline
@@ -42,8 +43,6 @@ __all__ = ["DEFAULT_CHUNK_OVERLAP", "DEFAULT_CHUNK_SIZE", "SEPARATORS", "Chunker
 
 logger = logging.getLogger("qasynth")
 
-DEFAULT_CHUNK_SIZE = 2000
-DEFAULT_CHUNK_OVERLAP = 500
 
 # Regular expressions, tried in order; none may contain a capturing group.
 SEPARATORS: tuple[str, ...] = (

@@ -17,8 +17,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any
 
+from ._constants import FORMATS, Format
 from ._errors import ConfigurationError, InputError
 from ._finalize import SPLIT_FILE_NAMES, split_paths
 from ._schema import QARecord
@@ -38,9 +39,6 @@ __all__ = [
     "write_split_stream",
     "write_splits",
 ]
-
-Format = Literal["openai", "alpaca", "sharegpt"]
-FORMATS: tuple[str, ...] = get_args(Format)
 
 PROVENANCE_FIELDS = (
     "source",

@@ -14,6 +14,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
+from ._constants import DEFAULT_MODEL, DEFAULT_REQUEST_TIMEOUT
 from ._errors import ConfigurationError
 from ._secrets import redact
 
@@ -27,8 +28,6 @@ __all__ = [
     "secrets_of",
 ]
 
-DEFAULT_MODEL = "gpt-4o-mini"
-DEFAULT_REQUEST_TIMEOUT = 120.0
 _LOCAL_KEY = "not-needed"
 
 

@@ -27,6 +27,7 @@ from langchain_core.output_parsers import PydanticOutputParser
 from langchain_core.runnables import Runnable, RunnableLambda
 from pydantic import BaseModel, PrivateAttr, ValidationError
 
+from ._constants import DEFAULT_MAX_FIX_ATTEMPTS
 from ._errors import ParseError
 from ._schema import QA, QACollection
 
@@ -39,7 +40,6 @@ __all__ = [
     "salvage",
 ]
 
-DEFAULT_MAX_FIX_ATTEMPTS = 2
 _LIST_KEY = "question_answer_pairs"
 _FENCE = re.compile(r"```[a-zA-Z]*[ \t]*\n?(.*?)(?:```|\Z)", re.DOTALL)
 _KEY_ALIASES = {"q": "question", "a": "answer", "query": "question", "response": "answer"}

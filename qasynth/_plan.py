@@ -54,6 +54,7 @@ from typing import Any
 from langchain_core.messages import BaseMessage
 
 from ._chunking import Chunker
+from ._constants import DEFAULT_OUTPUT_RATIO
 from ._pipeline import Inputs, Synthesizer
 from ._pricing import (
     ModelPrice,
@@ -69,8 +70,6 @@ from ._stats import Stats
 
 __all__ = ["DEFAULT_OUTPUT_RATIO", "Plan", "TokenSpread", "plan"]
 
-DEFAULT_OUTPUT_RATIO = 0.6
-"""Assumed output tokens per token of chunk text (see the module docstring)."""
 
 _ROLES = {"system": "system", "human": "user", "ai": "assistant"}
 

@@ -12,8 +12,9 @@ import tiktoken
 from click.testing import CliRunner
 
 import qasynth
+import qasynth._finetune
+import qasynth._sync
 import qasynth._tokens
-from qasynth._cli import _finetune as cli_finetune
 from qasynth._cli import main
 from qasynth._finetune import FineTuneProgress, state_path
 from qasynth.testing import FakeOpenAIServer
@@ -232,8 +233,8 @@ def test_ctrl_c_says_the_job_keeps_running_and_how_to_wait_or_cancel(
         assert callable(on_progress)
         on_progress(FineTuneProgress("job", "created fine-tuning job ftjob-9", "ftjob-9"))
 
-    monkeypatch.setattr(cli_finetune, "afinetune", fake_afinetune)
-    monkeypatch.setattr(cli_finetune, "run_sync", started_then_interrupted)
+    monkeypatch.setattr(qasynth._finetune, "afinetune", fake_afinetune)  # imported on use
+    monkeypatch.setattr(qasynth._sync, "run_sync", started_then_interrupted)
     fake_afinetune(train, on_progress=lambda p: None)  # the fake itself works
 
     result = CliRunner().invoke(main, ["finetune", str(train), "--suffix", "my atlas"])

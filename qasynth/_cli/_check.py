@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+from .._constants import DEFAULT_MODEL
 from .._errors import QasynthError
-from .._filecheck import CheckReport, check_jsonl
-from .._llm import DEFAULT_MODEL
 from ._app import EXIT_OK, EXIT_PROBLEMS
+
+if TYPE_CHECKING:
+    from .._filecheck import CheckReport
 
 __all__ = ["check", "check_line", "one_line"]
 
@@ -69,6 +72,8 @@ def check(
     max_tokens_per_example: int | None,
     as_json: bool,
 ) -> None:
+    from .._filecheck import check_jsonl
+
     report = check_jsonl(
         file,
         model=model,
@@ -111,6 +116,8 @@ def _dollars(amount: float) -> str:
 
 def check_line(path: Path, *, encoding: str | None, priced: bool = True) -> str:
     """Check a file just written and sum it up in one line (never fails the command)."""
+    from .._filecheck import check_jsonl
+
     try:
         report = check_jsonl(path, encoding=encoding)
     except (QasynthError, OSError) as exc:

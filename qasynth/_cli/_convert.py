@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from .._convert import csv_to_jsonl
 from ._app import EXIT_OK, EXIT_PROBLEMS
 from ._check import check_line
 from ._guard import refuse_overwriting_inputs
@@ -80,6 +79,8 @@ def convert(
     strict: bool,
     input_format: str | None,
 ) -> None:
+    from .._convert import csv_to_jsonl
+
     refuse_overwriting_inputs([output], [source])
     report = csv_to_jsonl(
         source,

@@ -8,11 +8,8 @@ from typing import Any
 
 import click
 
-from .._eval_report import render_html
-from .._evaluate import aask, aevaluate
-from .._llm import DEFAULT_MODEL
-from .._sync import run_sync
-from ._app import INTERRUPT_HINT
+from .._constants import DEFAULT_MODEL
+from ._app import INTERRUPT_HINT, freeze_imports
 from ._guard import refuse_overwriting_inputs
 
 __all__ = ["ask_command", "eval_command"]
@@ -39,6 +36,9 @@ Examples:
 @click.option("--system", help="System message to send before the question.")
 @_BASE_URL
 def ask_command(model: str, question: str, system: str | None, base_url: str | None) -> None:
+    from .._evaluate import aask
+    from .._sync import run_sync
+
     click.echo(run_sync(aask(model, question, system=system, base_url=base_url or None)))
 
 
@@ -115,6 +115,11 @@ Examples:
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
 @click.pass_context
 def eval_command(ctx: click.Context, /, test: Path, **options: Any) -> None:
+    from .._eval_report import render_html
+    from .._evaluate import aevaluate
+    from .._sync import run_sync
+
+    freeze_imports()
     refuse_overwriting_inputs([options["output"], options["report"]], [test])
     ctx.meta[INTERRUPT_HINT] = "answers graded so far are kept; run the same command to go on"
     result = run_sync(

@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 import shlex
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from .._finetune import FineTuneProgress, acancel_finetune, afinetune
-from .._llm import DEFAULT_MODEL
-from .._sync import run_sync
+from .._constants import DEFAULT_MODEL
 from ._app import EXIT_OK, EXIT_PROBLEMS, INTERRUPT_HINT
+
+if TYPE_CHECKING:
+    from .._finetune import FineTuneProgress
 
 __all__ = ["finetune_command"]
 
@@ -75,6 +76,9 @@ failed or was cancelled, 2 when a file has problems or the provider refuses.
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 @click.pass_context
 def finetune_command(ctx: click.Context, /, train: Path, **options: Any) -> None:
+    from .._finetune import acancel_finetune, afinetune
+    from .._sync import run_sync
+
     same = _same_options(train, options)
     if options["cancel"]:
         result = run_sync(acancel_finetune(train, **_api_options(options)))

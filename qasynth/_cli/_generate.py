@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from .._batch import DEFAULT_POLL_INTERVAL, check_batchable
-from .._filerun import RunReport
-from .._finalize import split_paths
-from .._llm import DEFAULT_REQUEST_TIMEOUT
-from .._loaders import SUFFIXES
-from .._parsing import DEFAULT_MAX_FIX_ATTEMPTS
-from .._pipeline import Synthesizer
-from .._pricing import model_price
-from .._ray import run_to_file_on_ray
-from .._report import QualityReport
-from .._runs import failures_path_for, state_path_for
-from .._sync import run_sync
-from ._app import EXIT_OK, EXIT_PROBLEMS, INTERRUPT_HINT
+from .._constants import (
+    DEFAULT_BATCH_POLL_INTERVAL,
+    DEFAULT_MAX_FIX_ATTEMPTS,
+    DEFAULT_REQUEST_TIMEOUT,
+)
+from ._app import EXIT_OK, EXIT_PROBLEMS, INTERRUPT_HINT, freeze_imports
 from ._guard import refuse_overwriting_inputs
 from ._inputs import INPUT_HELP, collect_documents, input_options
 from ._options import (
@@ -36,6 +29,10 @@ from ._outputs import (
     write_outputs,
 )
 from ._quality import chosen_splits, quality_options, run_settings, split_options
+
+if TYPE_CHECKING:
+    from .._filerun import RunReport
+    from .._pipeline import Synthesizer
 
 __all__ = ["generate", "summary_lines"]
 
@@ -176,7 +173,7 @@ _RUN_OPTIONS = (
     click.option(
         "--batch-poll-interval",
         type=click.FloatRange(min=0),
-        default=DEFAULT_POLL_INTERVAL,
+        default=DEFAULT_BATCH_POLL_INTERVAL,
         show_default=True,
         metavar="SECONDS",
         help="Seconds between two looks at the batch (--batch).",
@@ -206,11 +203,19 @@ def _run_options(function: Any) -> Any:
 @output_options
 @click.pass_context
 def generate(ctx: click.Context, /, inputs: tuple[str, ...], output: Path, **options: Any) -> None:
+    from .._batch import check_batchable
+    from .._finalize import split_paths
+    from .._loaders import SUFFIXES
+    from .._ray import run_to_file_on_ray
+    from .._runs import failures_path_for, state_path_for
+    from .._sync import run_sync
+
     system_prompt = chosen_system_prompt(options["system_prompt"], options["no_system_prompt"])
     splits = chosen_splits(options)
     prepare_outputs(output)
     synthesizer = _synthesizer(options)
     synthesizer.chat_model()  # no API key: ConfigurationError (exit 2) before any work
+    freeze_imports()
     if options["batch"]:
         check_batchable(synthesizer.chat_model())  # not an OpenAI model: exit 2, no work
     documents = collect_documents(inputs, options)
@@ -270,6 +275,8 @@ def _flat_options(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def _synthesizer(options: dict[str, Any]) -> Synthesizer:
+    from .._pipeline import Synthesizer
+
     return Synthesizer.from_options(**_flat_options(options))
 
 
@@ -280,6 +287,8 @@ def _plural(count: int, noun: str) -> str:
 def summary_lines(report: RunReport, *, model: str | None = None) -> list[str]:
     """The end-of-run summary: what was done, kept, rejected and failed, and where it
     went; with ``model``, what this invocation's tokens cost at its prices."""
+    from .._report import QualityReport
+
     stats = report.stats
     documents = f"{stats.documents:,}"
     if stats.empty_documents:
@@ -344,6 +353,8 @@ def _tokens_text(report: RunReport) -> str:
 
 
 def _cost_text(report: RunReport, model: str) -> str:
+    from .._pricing import model_price
+
     stats = report.stats
     price = model_price(model)
     cost = (

@@ -12,14 +12,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from langchain_core.documents import Document
 
 from .._errors import DocumentError
-from .._loaders import SUFFIXES, DocumentInput, LoadedInputs, LoadOptions, check_inputs
 from ._options import apply_options, read_stdin
+
+if TYPE_CHECKING:
+    from .._loaders import DocumentInput, LoadedInputs, LoadOptions
 
 __all__ = ["INPUT_HELP", "collect_documents", "input_options", "load_options"]
 
@@ -71,6 +72,8 @@ def input_options(function: F) -> F:
 
 def load_options(options: dict[str, Any]) -> LoadOptions:
     """The loader settings the command's options ask for."""
+    from .._loaders import LoadOptions
+
     return LoadOptions(
         include=tuple(options.get("include") or ()),
         exclude=tuple(options.get("exclude") or ()),
@@ -82,6 +85,10 @@ def load_options(options: dict[str, Any]) -> LoadOptions:
 def collect_documents(inputs: Sequence[str], options: dict[str, Any]) -> LoadedInputs:
     """Check every input before any work (files exist, open and are of a kind qasynth
     reads; ``-`` reads stdin) and return them, to be read lazily during the run."""
+    from langchain_core.documents import Document
+
+    from .._loaders import SUFFIXES, LoadedInputs, check_inputs
+
     if not inputs:
         raise click.UsageError("give at least one INPUT: a file, a folder, or - for stdin")
     items: list[DocumentInput] = []

@@ -6,15 +6,17 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from langchain_core.documents import Document
 
-from .._chunking import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE
+from .._constants import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, DEFAULT_MODEL
 from .._errors import ConfigurationError, DocumentError
-from .._llm import DEFAULT_MODEL
-from .._prompts import QAPrompt
+
+if TYPE_CHECKING:
+    from langchain_core.documents import Document
+
+    from .._prompts import QAPrompt
 
 __all__ = [
     "DEFAULT_SYSTEM_PROMPT",
@@ -135,6 +137,8 @@ def chosen_system_prompt(system_prompt: str, no_system_prompt: bool) -> str | No
 
 def read_stdin(theme: str | None) -> Document:
     """Standard input as one UTF-8 document (theme: ``--theme`` or ``stdin``)."""
+    from langchain_core.documents import Document
+
     data = sys.stdin.buffer.read()
     try:
         text = data.decode("utf-8-sig")
@@ -154,6 +158,8 @@ def load_prompt(spec: str | None) -> QAPrompt | None:
     """Import ``module:Class`` (a QAPrompt subclass or instance) from the user's code."""
     if spec is None:
         return None
+    from .._prompts import QAPrompt
+
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
         raise ConfigurationError(

@@ -11,27 +11,18 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from .._filerun import RunReport, SplitOptions
-from .._finalize import SPLIT_FILE_NAMES, SPLIT_NAMES
-from .._formats import (
-    FORMATS,
-    is_parquet,
-    provenance,
-    require_pyarrow,
-    write_examples,
-    write_split_stream,
-)
-from .._html_report import write_html_report
-from .._report import QualityReport
-from .._runwrite import RecordSplits
-from .._schema import Chunk
-from .._writers import atomic_writer, write_jsonl
+from .._constants import FORMATS
 from ._check import check_line
 from ._options import apply_options
+
+if TYPE_CHECKING:
+    from .._filerun import RunReport, SplitOptions
+    from .._runwrite import RecordSplits
+    from .._schema import Chunk
 
 __all__ = [
     "check_lines",
@@ -78,6 +69,8 @@ def _is_html(path: Path) -> bool:
 
 def prepare_outputs(output: Path) -> None:
     """Fail before any paid work when the output cannot be written (Parquet without pyarrow)."""
+    from .._formats import is_parquet, require_pyarrow
+
     if is_parquet(output):
         require_pyarrow()
 
@@ -94,6 +87,9 @@ def write_outputs(
 
     The records are read from the run's state as they are written (a file run's
     report holds none), so memory does not grow with the run."""
+    from .._formats import is_parquet, write_examples, write_split_stream
+    from .._writers import write_jsonl
+
     output, fmt = report.output, options["output_format"]
     parts = _parts(report, splits)
     lines: list[str] = []
@@ -118,6 +114,8 @@ def write_outputs(
 def _parts(report: RunReport, splits: SplitOptions | None) -> RecordSplits | None:
     if splits is None:
         return None
+    from .._runwrite import RecordSplits
+
     return RecordSplits.of(
         report.records, report.chunk_links, val_fraction=splits.val_fraction,
         test_fraction=splits.test_fraction, seed=splits.seed,
@@ -125,6 +123,8 @@ def _parts(report: RunReport, splits: SplitOptions | None) -> RecordSplits | Non
 
 
 def _splits_line(report: RunReport, sizes: dict[str, int], splits: SplitOptions) -> str:
+    from .._finalize import SPLIT_FILE_NAMES
+
     asked = {"train": 1.0, "val": splits.val_fraction, "test": splits.test_fraction}
     written = [f"{SPLIT_FILE_NAMES[name]} {sizes[name]:,}" for name in sizes if sizes[name]]
     empty = [SPLIT_FILE_NAMES[name] for name in sizes if asked[name] and not sizes[name]]
@@ -138,6 +138,9 @@ def _splits_line(report: RunReport, sizes: dict[str, int], splits: SplitOptions)
 
 
 def _provenance_rows(report: RunReport, parts: RecordSplits | None) -> Iterable[dict[str, Any]]:
+    from .._finalize import SPLIT_FILE_NAMES, SPLIT_NAMES
+    from .._formats import provenance
+
     if parts is None:
         for number, record in enumerate(report.records, start=1):
             yield {"line": number, **provenance(record)}
@@ -154,6 +157,10 @@ def _write_report(
     system_prompt: str | None,
     chunks: Callable[[], Iterable[Chunk]],
 ) -> None:
+    from .._html_report import write_html_report
+    from .._report import QualityReport
+    from .._writers import atomic_writer
+
     if not _is_html(path):
         with atomic_writer(path) as handle:
             json.dump(QualityReport.of(report).to_dict(), handle, ensure_ascii=False, indent=2)
@@ -174,6 +181,8 @@ def _write_report(
 
 def check_lines(report: RunReport, options: dict[str, Any]) -> list[str]:
     """The one-line checks after a run: the training file priced, the others only checked."""
+    from .._formats import is_parquet
+
     fmt = options["output_format"]
     if fmt != "openai" or is_parquet(report.output):
         kind = "Parquet" if is_parquet(report.output) else f"{fmt} JSONL"

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from .._plan import DEFAULT_OUTPUT_RATIO, Plan, message_dict, plan
-from .._pricing import batch_price_factor
+from .._constants import DEFAULT_OUTPUT_RATIO
 from ._inputs import INPUT_HELP, collect_documents, input_options
 from ._options import chunking_options
 from ._quality import quality_options, run_settings
+
+if TYPE_CHECKING:
+    from .._plan import Plan
 
 __all__ = ["format_plan", "plan_command"]
 
@@ -61,6 +63,8 @@ Examples:
 )
 @quality_options
 def plan_command(inputs: tuple[str, ...], **options: Any) -> None:
+    from .._plan import plan
+
     result = plan(
         collect_documents(inputs, options),
         output_ratio=options["output_ratio"],
@@ -100,6 +104,8 @@ def _cost(result: Plan) -> str:
     )
     batch = ""
     if result.batch:
+        from .._pricing import batch_price_factor
+
         batch = (
             f"; generation at the Batch API rate ({batch_price_factor():.0%} of these prices), "
             "other steps live"
@@ -166,6 +172,8 @@ def format_messages(result: Plan) -> str:
     """The first chunk's rendered messages, each under a ``--- role ---`` line."""
     if result.first_chunk is None:
         return "\n(no chunks: there is no prompt to show)"
+    from .._plan import message_dict
+
     chunk = result.first_chunk
     parts = [f"\nPrompt for the first chunk ({chunk.source}, chunk {chunk.index}):"]
     for message in result.first_messages:

@@ -5,16 +5,20 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from .._filerun import RunReport, SplitOptions
-from .._report import QualityReport
-from .._writers import atomic_writer
-from ..checks._heuristic import DEFAULT_GROUNDING_THRESHOLD, DEFAULT_NEAR_DUPLICATE_THRESHOLD
-from ..checks._semantic import DEFAULT_EMBEDDING_MODEL, DEFAULT_SEMANTIC_THRESHOLD
+from .._constants import (
+    DEFAULT_EMBEDDING_MODEL,
+    DEFAULT_GROUNDING_THRESHOLD,
+    DEFAULT_NEAR_DUPLICATE_THRESHOLD,
+    DEFAULT_SEMANTIC_THRESHOLD,
+)
 from ._options import apply_options, load_prompt
+
+if TYPE_CHECKING:
+    from .._filerun import RunReport, SplitOptions
 
 __all__ = ["quality_options", "quality_settings", "run_settings", "split_options", "write_report"]
 
@@ -228,11 +232,16 @@ def chosen_splits(options: dict[str, Any]) -> SplitOptions | None:
             f"--val-fraction + --test-fraction must be below 1 (got {val} + {test})",
             param_hint="'--val-fraction'",
         )
+    from .._filerun import SplitOptions
+
     return SplitOptions(val_fraction=val, test_fraction=test, seed=options["seed"])
 
 
 def write_report(path: Path, report: RunReport) -> None:
     """Write the quality report of a run as JSON, atomically."""
+    from .._report import QualityReport
+    from .._writers import atomic_writer
+
     with atomic_writer(path) as handle:
         json.dump(QualityReport.of(report).to_dict(), handle, ensure_ascii=False, indent=2)
         handle.write("\n")

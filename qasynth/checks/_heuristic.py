@@ -24,6 +24,7 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
+from .._constants import DEFAULT_GROUNDING_THRESHOLD, DEFAULT_NEAR_DUPLICATE_THRESHOLD
 from .._quality import (
     StandaloneRules,
     check_standalone,
@@ -49,8 +50,6 @@ __all__ = [
     "mark_unsure",
 ]
 
-DEFAULT_GROUNDING_THRESHOLD = 0.5
-DEFAULT_NEAR_DUPLICATE_THRESHOLD = 0.85
 DEFAULT_UNSURE_MARGIN = 0.15
 """Grounding scores this far above the threshold count as unsure."""
 

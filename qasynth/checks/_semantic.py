@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.embeddings import Embeddings
 from pydantic import SecretStr
 
+from .._constants import DEFAULT_EMBEDDING_MODEL, DEFAULT_SEMANTIC_THRESHOLD
 from .._errors import ConfigurationError, ModelError
 from .._quality import extract_names, extract_numbers, same_language
 from .._quality.text import normalize, word_tokens
@@ -61,8 +62,6 @@ __all__ = [
     "SemanticDuplicates",
 ]
 
-DEFAULT_EMBEDDING_MODEL = "text-embedding-3-small"
-DEFAULT_SEMANTIC_THRESHOLD = 0.9
 EXACT_LIMIT = 2048
 RECALL = 0.95
 _BUCKET = 64
