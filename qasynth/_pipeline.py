@@ -290,6 +290,14 @@ class Synthesizer(Runnable[Any, Dataset]):
         try:
             try:
                 while True:
+                    # what finished first (an error that stops the run starts nothing more)
+                    done = list(finished)
+                    finished.clear()
+                    for result in _results_of(done):
+                        progress.advance()
+                        yield result  # saved before an error of the same batch is raised
+                    if finished:  # more finished meanwhile: look at them before starting any
+                        continue
                     # a chunk waiting out a Retry-After holds no request slot: start another
                     while more and len(pending) < concurrency + min(concurrency, caller.waiting):
                         item = next(queue, None)
@@ -299,17 +307,10 @@ class Synthesizer(Runnable[Any, Dataset]):
                         task = asyncio.create_task(runner.process(item[1], item[0], config))
                         pending.add(task)
                         task.add_done_callback(on_done)
-                    if not finished:
-                        if not pending:  # and nothing more to start: the run is done
-                            break
-                        wake.clear()
-                        await wake.wait()
-                        continue
-                    done = list(finished)
-                    finished.clear()
-                    for result in _results_of(done):
-                        progress.advance()
-                        yield result  # saved before an error of the same batch is raised
+                    if not pending:  # and nothing more to start
+                        break
+                    wake.clear()
+                    await wake.wait()
             except ModelError:
                 # the run must stop; replies already on their way are paid for: let the
                 # chunks in flight finish (briefly) and keep what they made
