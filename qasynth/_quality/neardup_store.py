@@ -116,7 +116,8 @@ class NearDuplicateStore:
     def _link_bucket(self, members: list[tuple[int, bytes]], links: CompactUnionFind) -> None:
         """Verify the pairs of one bucket that are not yet in one group (as
         ``NearDuplicateIndex`` does: equal signatures are linked without comparing)."""
-        similar, find = self._index.similar_signatures, links.find
+        find, index = links.find, self._index
+        flags, ones, allowed = index._flags, index._ones, index._allowed
         distinct: list[tuple[int, int]] = []
         first_with: dict[bytes, int] = {}
         for item, raw in members:
@@ -129,5 +130,8 @@ class NearDuplicateStore:
             item, signature = distinct[position]
             root = find(item)
             for other, other_signature in distinct[:position]:
-                if find(other) != root and similar(signature, other_signature):
+                # similar_signatures, inline: most pairs of a bucket are not similar,
+                # so the comparison comes before the (costlier) look-up of the group
+                differing = (((signature ^ other_signature) | flags) - ones) & flags
+                if differing.bit_count() <= allowed and find(other) != root:
                     root = links.union(other, item)
