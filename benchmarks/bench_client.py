@@ -58,6 +58,17 @@ def document(i: int, sentences: int = 60) -> str:
     return " ".join(out)
 
 
+FREEZE = [True]
+
+
+def freeze() -> None:
+    """What the qasynth command does with the garbage collector: freeze what is loaded
+    after start-up, and again once a command's own modules are loaded (qasynth loads
+    them on first use; here, after each warm-up). Off with --no-gc-freeze."""
+    if FREEZE[0]:
+        gc.freeze()
+
+
 def documents(n: int) -> list[str]:
     return [document(i) for i in range(n)]
 
@@ -169,6 +180,7 @@ async def cpu_table(n: int, repeats: int, concurrency: int) -> None:
         figures: dict[str, tuple[float, float, float]] = {}
         for name, run in runs.items():
             await run()  # warm up (imports, encodings, connections)
+            freeze()
             samples = [await measure(run) for _ in range(repeats)]
             figures[name] = (
                 statistics.median(s[0] for s in samples),
@@ -191,6 +203,8 @@ async def latency_table(n: int, latency: float, levels: list[int]) -> None:
           f"{'over':>8}{'bare LC s':>11}{'over':>8}")  # fmt: skip
     with server_process(latency) as url:
         await bare_langchain(url, requests[:8], 8)  # warm up
+        await synthesizer(url, 8, check_workers=0).ainvoke(docs[:8])
+        freeze()
         for c in levels:
             ideal = math.ceil(len(requests) / c) * latency
             one, _, ds, _ = await measure(
@@ -232,8 +246,8 @@ def main() -> None:
     parser.add_argument("--skip-latency", action="store_true")
     args = parser.parse_args()
     pin(CLIENT_CORE)
-    if not args.no_gc_freeze:
-        gc.freeze()  # as the qasynth command does after its imports
+    FREEZE[0] = not args.no_gc_freeze
+    freeze()
     asyncio.run(amain(args))
 
 
