@@ -49,11 +49,13 @@ group even when A and C alone would not pass.
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 import zlib
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Protocol
 
 from ._unionfind import UnionFind
 from .language import detect_language, is_unspaced
@@ -72,7 +74,17 @@ _SCRIPT_RUNS = re.compile(
     f"[{_HIRAGANA}]+|[{_KATAKANA}]+|[{_HAN}]+|[^{_HIRAGANA}{_KATAKANA}{_HAN}]+"
 )
 _NO_SIGNATURE = -1
+_SMALL_BUCKET = 64
+"""Buckets up to this many distinct signatures compare every pair (see ``_candidates``)."""
 _UINT32 = next(code for code in "IL" if array(code).itemsize == 4)
+
+
+class _Links(Protocol):
+    """The union-find :meth:`NearDuplicateIndex.link_similar` links in."""
+
+    def find(self, item: int) -> int: ...
+
+    def union(self, a: int, b: int) -> object: ...
 
 
 class _MinHasher:
@@ -237,31 +249,71 @@ class NearDuplicateIndex:
 
     def _link_bucket(self, members: list[int], links: UnionFind) -> None:
         """Verify the pairs of one bucket that are not yet in one group."""
-        signatures, allowed, find = self._signatures, self._allowed, links.find
-        flags, ones = self._flags, self._ones
+        signatures = self._signatures
+        self.link_similar([(item, signatures[item]) for item in members], links)
+
+    def link_similar(self, members: list[tuple[int, int]], links: _Links) -> None:
+        """Link in ``links`` the members (item, signature) of one bucket whose signatures
+        are similar, comparing only the pairs that can be (the result is as if every
+        pair not yet in one group were compared)."""
+        find = links.find
         # A text whose signature equals an earlier one's is its duplicate and matches
         # exactly what that one matches (which is compared with every later member):
         # link the two and compare only distinct signatures. Template-like questions
         # fill huge buckets with equal signatures; this keeps them near-linear.
-        distinct: list[int] = []
+        distinct: list[tuple[int, int]] = []
         first_with: dict[int, int] = {}
-        for item in members:
-            signature = signatures[item]
+        for item, signature in members:
             twin = first_with.setdefault(signature, item)
             if twin != item:
                 links.union(twin, item)
             else:
-                distinct.append(item)
-        for position in range(1, len(distinct)):
-            item = distinct[position]
-            signature, root = signatures[item], find(item)
-            for other in distinct[:position]:
-                if find(other) == root:
-                    continue
-                differing = (((signature ^ signatures[other]) | flags) - ones) & flags
-                if differing.bit_count() <= allowed:
+                distinct.append((item, signature))
+        flags, ones, allowed = self._flags, self._ones, self._allowed
+        for position, candidates in self._candidates(distinct):
+            item, signature = distinct[position]
+            root = find(item)
+            for other, other_signature in (distinct[i] for i in candidates):
+                differing = (((signature ^ other_signature) | flags) - ones) & flags
+                if differing.bit_count() <= allowed and find(other) != root:
                     links.union(other, item)
                     root = find(item)
+
+    def _candidates(self, distinct: list[tuple[int, int]]) -> Iterator[tuple[int, Iterable[int]]]:
+        """(position, earlier positions it may be similar to) for each member.
+
+        In a small bucket that is every earlier member. A large one (the members of a
+        common band of template questions, mostly unalike) is indexed by ``allowed + 1``
+        disjoint blocks of signature positions: two signatures with at most
+        ``allowed`` differing positions agree on a whole block (pigeonhole), so only
+        members that share a block's values can be similar. The blocks are strided,
+        so each holds about one position of the bucket's own band."""
+        masks = self._block_masks
+        if len(distinct) <= _SMALL_BUCKET or not masks:
+            for position in range(1, len(distinct)):
+                yield position, range(position)
+            return
+        tables: list[dict[int, list[int]]] = [{} for _ in masks]
+        for position, (_, signature) in enumerate(distinct):
+            found: set[int] = set()
+            for table, mask in zip(tables, masks, strict=True):
+                earlier = table.setdefault(signature & mask, [])
+                found.update(earlier)
+                earlier.append(position)
+            if found:
+                yield position, sorted(found)
+
+    @functools.cached_property
+    def _block_masks(self) -> tuple[int, ...]:
+        """One mask a block of :meth:`_candidates` (none when blocks would be empty)."""
+        blocks = self._allowed + 1
+        if blocks > self.num_perm:
+            return ()
+        slots = range(self.num_perm)
+        return tuple(
+            _pack([0xFFFFFFFF if slot % blocks == block else 0 for slot in slots], 32)
+            for block in range(blocks)
+        )
 
     def _shingle_hashes(self, text: str) -> set[int]:
         clean = strip_punctuation(normalize(normalize_numbers(text)))

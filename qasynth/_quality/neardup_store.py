@@ -115,23 +115,7 @@ class NearDuplicateStore:
 
     def _link_bucket(self, members: list[tuple[int, bytes]], links: CompactUnionFind) -> None:
         """Verify the pairs of one bucket that are not yet in one group (as
-        ``NearDuplicateIndex`` does: equal signatures are linked without comparing)."""
-        find, index = links.find, self._index
-        flags, ones, allowed = index._flags, index._ones, index._allowed
-        distinct: list[tuple[int, int]] = []
-        first_with: dict[bytes, int] = {}
-        for item, raw in members:
-            twin = first_with.setdefault(raw, item)
-            if twin != item:
-                links.union(twin, item)
-            else:
-                distinct.append((item, int.from_bytes(raw, "little")))
-        for position in range(1, len(distinct)):
-            item, signature = distinct[position]
-            root = find(item)
-            for other, other_signature in distinct[:position]:
-                # similar_signatures, inline: most pairs of a bucket are not similar,
-                # so the comparison comes before the (costlier) look-up of the group
-                differing = (((signature ^ other_signature) | flags) - ones) & flags
-                if differing.bit_count() <= allowed and find(other) != root:
-                    root = links.union(other, item)
+        ``NearDuplicateIndex`` does)."""
+        self._index.link_similar(
+            [(item, int.from_bytes(raw, "little")) for item, raw in members], links
+        )

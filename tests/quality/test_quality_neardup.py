@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from qasynth._quality import NearDuplicateIndex, find_near_duplicates
+from qasynth._quality._unionfind import UnionFind
 
 EN = "Which team won the 2023 FIFA Women's World Cup final?"
 JA = "2023年のFIFA女子ワールドカップで優勝した国はどこですか？"
@@ -140,3 +141,34 @@ def test_from_085_up_banding_misses_no_pair_that_verification_accepts(threshold:
     for a, b in itertools.combinations(range(len(texts)), 2):
         if index.similarity(a, b) >= threshold:
             assert a in group_of and group_of[a] == group_of.get(b), (texts[a], texts[b])
+
+
+@pytest.mark.parametrize("threshold", [0.85, 0.7])
+def test_a_large_bucket_links_exactly_the_pairs_that_every_pair_compared_would(
+    threshold: float,
+) -> None:
+    # A bucket of more than 64 different signatures (hundreds of questions from one
+    # template share bands) is searched through blocks of signature positions; that
+    # search must miss no similar pair. Here every text is put in one bucket.
+    rng = random.Random(5)
+    teams = [f"Team{n}" for n in range(30)]
+    texts = [
+        f"Who scored for {rng.choice(teams)} in the {rng.randint(1950, 2024)} cup final "
+        "played in the old national stadium in front of the home crowd?"
+        for _ in range(400)
+    ]
+    index = NearDuplicateIndex(threshold=threshold)
+    signatures = [index.signature(text) for text in texts]
+    members = [(key, signature) for key, signature in enumerate(signatures) if signature]
+    links = UnionFind(len(texts))
+
+    index.link_similar(members, links)
+
+    expected = UnionFind(len(texts))
+    for (a, first), (b, second) in itertools.combinations(members, 2):
+        if index.similar_signatures(first, second):
+            expected.union(a, b)
+    found = sorted(sorted(group) for group in links.components() if len(group) > 1)
+    assert len({signature for _, signature in members}) > 64
+    assert found == sorted(sorted(group) for group in expected.components() if len(group) > 1)
+    assert found  # the texts do have near-duplicates to find
