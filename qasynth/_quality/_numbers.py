@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from itertools import accumulate
 
@@ -109,28 +109,14 @@ _JA_UNITS = {"万": 10**4, "億": 10**8, "兆": 10**12}
 def normalize_numbers(text: str) -> str:
     """Write every number in one canonical form: "１２,０００" and "1万2000" become "12000"."""
     text = unicodedata.normalize("NFKC", text)
-    pieces: list[str] = []
-    position = 0
-    for start, end, value in _number_spans(text):
-        pieces.append(text[position:start])
-        pieces.append(value)
-        position = end
-    pieces.append(text[position:])
-    return "".join(pieces)
+    return _rewritten(text, _number_spans(text))
 
 
 def numbers_and_canonical_text(text: str) -> tuple[set[str], str]:
     """:func:`extract_numbers` and :func:`normalize_numbers` of ``text`` in one pass."""
     text = unicodedata.normalize("NFKC", text)
     spans = _number_spans(text)
-    pieces: list[str] = []
-    position = 0
-    for start, end, value in spans:
-        pieces.append(text[position:start])
-        pieces.append(value)
-        position = end
-    pieces.append(text[position:])
-    return {value for _, _, value in spans}, "".join(pieces)
+    return {value for _, _, value in spans}, _rewritten(text, spans)
 
 
 def numbers_and_canonical_texts(texts: Sequence[str]) -> list[tuple[set[str], str]]:
@@ -146,13 +132,6 @@ def numbers_and_canonical_texts(texts: Sequence[str]) -> list[tuple[set[str], st
         spans = _spans(joined, *kinds)
         if not spans:
             continue
-        pieces: list[str] = []
-        position = 0
-        for start, end, value in spans:
-            pieces.append(joined[position:start])
-            pieces.append(value)
-            position = end
-        pieces.append(joined[position:])
         numbers: list[set[str]] = [set() for _ in members]
         ends = list(accumulate(len(texts[i]) + 1 for i in members))  # past each "\n"
         member = 0
@@ -160,9 +139,23 @@ def numbers_and_canonical_texts(texts: Sequence[str]) -> list[tuple[set[str], st
             while start >= ends[member]:
                 member += 1
             numbers[member].add(value)
-        for i, found, text in zip(members, numbers, "".join(pieces).split("\n"), strict=True):
+        for i, found, text in zip(
+            members, numbers, _rewritten(joined, spans).split("\n"), strict=True
+        ):
             read[i] = (found, text)
     return read
+
+
+def _rewritten(text: str, spans: Iterable[tuple[int, int, str]]) -> str:
+    """``text`` with each (start, end) span replaced by its canonical value."""
+    pieces: list[str] = []
+    position = 0
+    for start, end, value in spans:
+        pieces.append(text[position:start])
+        pieces.append(value)
+        position = end
+    pieces.append(text[position:])
+    return "".join(pieces)
 
 
 def _by_kinds(texts: Sequence[str]) -> dict[tuple[bool, bool], list[int]]:
