@@ -215,11 +215,12 @@ def fresh_import(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[s
 )
 def test_importing_loads_neither_langchain_nor_the_openai_client(code: str) -> None:
     # What the `qasynth` command and a check worker pay before they do anything.
-    probe = f"import sys\n{code}\nprint(sorted({{m.split('.')[0] for m in sys.modules}}))"
+    listed = "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    probe = f"import json, sys\n{code}\n{listed}"
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
     )
-    loaded = json.loads(done.stdout.replace("'", '"'))
+    loaded = json.loads(done.stdout)
 
     assert not {"langchain_core", "langchain_openai", "openai", "tiktoken"} & set(loaded)
 
