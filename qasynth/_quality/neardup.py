@@ -45,6 +45,19 @@ Jaccard a candidate with probability ≥ 0.99 (``1 − (1 − t^rows)^bands``); 
 
 Groups are the connected components of verified pairs, so a chain A≈B≈C is one
 group even when A and C alone would not pass.
+
+Large buckets. Questions made from one template ("How many goals did {player}
+score for {team} in {year}?") share the template's words, so at millions of
+questions some bands put tens of thousands of mostly unalike questions in one
+bucket, and comparing every pair there is quadratic. A bucket with more than
+``_SMALL_BUCKET`` distinct signatures is therefore indexed by blocks of signature
+positions (see ``_candidates``), and a member is compared only with the latest
+``_BLOCK_WINDOW`` members that share a block's values with it. The cost per member
+is bounded, so grouping stays linear. The price is recall on a pair that is similar
+only through block values more than ``_BLOCK_WINDOW`` other members share, far
+apart in a single bucket and in no other band: on the 200,000 questions of
+``benchmarks/bench_neardup.py`` the groups are the same as when every candidate
+is compared.
 """
 
 from __future__ import annotations
@@ -54,6 +67,7 @@ import random
 import re
 import zlib
 from array import array
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol
 
@@ -76,6 +90,9 @@ _SCRIPT_RUNS = re.compile(
 _NO_SIGNATURE = -1
 _SMALL_BUCKET = 64
 """Buckets up to this many distinct signatures compare every pair (see ``_candidates``)."""
+_BLOCK_WINDOW = 64
+"""In a larger bucket, the most recent members sharing a block's values that a member
+is compared with (see ``_candidates``)."""
 _UINT32 = next(code for code in "IL" if array(code).itemsize == 4)
 
 
@@ -254,8 +271,9 @@ class NearDuplicateIndex:
 
     def link_similar(self, members: list[tuple[int, int]], links: _Links) -> None:
         """Link in ``links`` the members (item, signature) of one bucket whose signatures
-        are similar, comparing only the pairs that can be (the result is as if every
-        pair not yet in one group were compared)."""
+        are similar, comparing only the pairs that can be (in a bucket of at most
+        ``_SMALL_BUCKET`` distinct signatures, the result is as if every pair not yet in
+        one group were compared; see "Large buckets" in the module doc for larger)."""
         find = links.find
         # A text whose signature equals an earlier one's is its duplicate and matches
         # exactly what that one matches (which is compared with every later member):
@@ -287,19 +305,29 @@ class NearDuplicateIndex:
         disjoint blocks of signature positions: two signatures with at most
         ``allowed`` differing positions agree on a whole block (pigeonhole), so only
         members that share a block's values can be similar. The blocks are strided,
-        so each holds about one position of the bucket's own band."""
+        so each holds about one position of the bucket's own band.
+
+        Of the members sharing one block's values, only the latest ``_BLOCK_WINDOW``
+        are candidates, which bounds the work per member. Values shared by more
+        members than that are the template's own words; near-duplicates also share
+        the blocks their filled-in words decide, whose values few members share, and
+        usually other bands too (see "Large buckets" in the module doc)."""
         masks = self._block_masks
         if len(distinct) <= _SMALL_BUCKET or not masks:
             for position in range(1, len(distinct)):
                 yield position, range(position)
             return
-        tables: list[dict[int, list[int]]] = [{} for _ in masks]
+        tables: list[dict[int, deque[int]]] = [{} for _ in masks]
         for position, (_, signature) in enumerate(distinct):
             found: set[int] = set()
             for table, mask in zip(tables, masks, strict=True):
-                earlier = table.setdefault(signature & mask, [])
-                found.update(earlier)
-                earlier.append(position)
+                key = signature & mask
+                earlier = table.get(key)
+                if earlier is None:
+                    table[key] = deque((position,), _BLOCK_WINDOW)
+                else:
+                    found.update(earlier)
+                    earlier.append(position)
             if found:
                 yield position, sorted(found)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from qasynth._quality import NearDuplicateIndex, find_near_duplicates
+from qasynth._quality import NearDuplicateIndex, find_near_duplicates, neardup
 from qasynth._quality._unionfind import UnionFind
 
 EN = "Which team won the 2023 FIFA Women's World Cup final?"
@@ -145,11 +145,13 @@ def test_from_085_up_banding_misses_no_pair_that_verification_accepts(threshold:
 
 @pytest.mark.parametrize("threshold", [0.85, 0.7])
 def test_a_large_bucket_links_exactly_the_pairs_that_every_pair_compared_would(
-    threshold: float,
+    threshold: float, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A bucket of more than 64 different signatures (hundreds of questions from one
     # template share bands) is searched through blocks of signature positions; that
-    # search must miss no similar pair. Here every text is put in one bucket.
+    # search must miss no similar pair. Here every text is put in one bucket, and the
+    # window of latest members per block value is wider than the bucket.
+    monkeypatch.setattr(neardup, "_BLOCK_WINDOW", 1000)
     rng = random.Random(5)
     teams = [f"Team{n}" for n in range(30)]
     texts = [
@@ -172,3 +174,35 @@ def test_a_large_bucket_links_exactly_the_pairs_that_every_pair_compared_would(
     assert len({signature for _, signature in members}) > 64
     assert found == sorted(sorted(group) for group in expected.components() if len(group) > 1)
     assert found  # the texts do have near-duplicates to find
+
+
+def test_a_large_bucket_compares_each_member_with_a_bounded_number_of_others() -> None:
+    # 3,000 questions of one template in one bucket, mostly unalike: each is compared
+    # with at most (blocks x window) earlier ones, not with every earlier one, and
+    # the one-word edits planted far from their originals are still grouped with them.
+    rng = random.Random(11)
+    texts = [
+        f"How many goals did player {rng.randrange(10**6)} score for team "
+        f"{rng.randrange(10**6)} during the {rng.randint(1900, 2024)} league season, "
+        "counting the cup games, the friendlies and the play-off matches played away "
+        "from home in front of a sold-out crowd of loyal travelling supporters?"
+        for _ in range(3000)
+    ]
+    planted = {}
+    for original in rng.sample(range(100), 20):
+        planted[original] = len(texts)
+        texts.append(texts[original].replace("loyal", "faithful"))
+    index = NearDuplicateIndex()
+    members = [(key, sig) for key, text in enumerate(texts) if (sig := index.signature(text))]
+
+    candidates = [len(list(earlier)) for _, earlier in index._candidates(members)]
+    links = UnionFind(len(texts))
+    index.link_similar(members, links)
+
+    bound = len(index._block_masks) * neardup._BLOCK_WINDOW
+    assert max(candidates) <= bound < len(texts) // 2
+    assert sum(candidates) < len(texts) * bound // 2
+    signature = dict(members)
+    for original, edit in planted.items():
+        assert index.similar_signatures(signature[original], signature[edit])
+        assert links.find(original) == links.find(edit), (texts[original], texts[edit])
