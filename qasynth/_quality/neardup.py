@@ -55,9 +55,9 @@ positions (see ``_candidates``), and a member is compared only with the latest
 ``_BLOCK_WINDOW`` members that share a block's values with it. The cost per member
 is bounded, so grouping stays linear. The price is recall on a pair that is similar
 only through block values more than ``_BLOCK_WINDOW`` other members share, far
-apart in a single bucket and in no other band: on the 200,000 questions of
-``benchmarks/bench_neardup.py`` the groups are the same as when every candidate
-is compared.
+apart in a single bucket and in no other band: on the 200,000 and 1,000,000
+questions of ``benchmarks/bench_neardup.py`` the groups are the same as when
+every candidate is compared.
 """
 
 from __future__ import annotations
