@@ -16,11 +16,9 @@ import contextlib
 from collections.abc import Iterator
 from typing import TypeGuard
 
+from langchain_core.callbacks import AsyncCallbackManager
 from langchain_core.runnables import RunnableConfig
-from langchain_core.runnables.config import (
-    get_async_callback_manager_for_config,
-    var_child_runnable_config,
-)
+from langchain_core.runnables.config import var_child_runnable_config
 
 from ._prompts import PromptLike, QAPrompt
 
@@ -29,8 +27,9 @@ __all__ = ["as_link", "builds_its_messages", "link_config", "untraced"]
 
 def untraced(config: RunnableConfig) -> bool:
     """Whether no callback handler would see a run made under ``config``: none given
-    and no LangChain tracing or debug output on (worked out as every runnable does)."""
-    return not get_async_callback_manager_for_config(config).handlers
+    and no LangChain tracing or debug output on (worked out by LangChain, as for every
+    runnable; tags and metadata never add a handler, so they are left out)."""
+    return not AsyncCallbackManager.configure(config.get("callbacks")).handlers
 
 
 def link_config(config: RunnableConfig) -> RunnableConfig:
