@@ -24,6 +24,7 @@ from langchain_openai import ChatOpenAI
 import qasynth
 from qasynth import Dataset, Synthesizer
 from qasynth.testing import (
+    ErrorReply,
     FakeOpenAIServer,
     Reply,
     ReplyContext,
@@ -43,12 +44,15 @@ TEXT = "\n\n".join(
 
 def responder() -> Any:
     """Pairs replies garbled by a hash of the prompt (some repaired locally, some only by
-    the fixer); the judge and the fixer answered as a cooperative model would."""
+    the fixer), the chunk about 1994 refused by the content filter; the judge and the
+    fixer answered as a cooperative model would."""
     garbled = malformed_responder(0.4, unrepairable_fraction=0.3)
 
     def respond(ctx: ReplyContext) -> Reply:
         system = next((m["content"] for m in ctx.messages if m["role"] == "system"), "")
         if system.startswith(qasynth.QAPrompt.role) and not is_fix_request(ctx):
+            if "In 1994" in ctx.document_message:
+                return ErrorReply(400, "The response was filtered.", code="content_filter")
             return garbled(ctx)  # a generation or top-up request
         return default_responder(ctx)
 
@@ -56,20 +60,21 @@ def responder() -> Any:
 
 
 class Recorder(BaseCallbackHandler):
-    """Every chat model run a handler sees: its parent, step and tags."""
+    """Every chat model run a handler sees: its step and chunk."""
 
     def __init__(self) -> None:
         self.llm_runs: list[dict[str, Any]] = []
 
     def on_chat_model_start(self, serialized: Any, messages: list[list[BaseMessage]], *,
-                            run_id: UUID, parent_run_id: UUID | None = None,
-                            **kw: Any) -> None:  # fmt: skip
+                            run_id: UUID, **kw: Any) -> None:  # fmt: skip
         metadata = kw.get("metadata") or {}
-        self.llm_runs.append({"step": metadata.get("qasynth_step"), "tags": kw.get("tags"),
+        self.llm_runs.append({"step": metadata.get("qasynth_step"),
                               "chunk_id": metadata.get("qasynth_chunk_id")})  # fmt: skip
 
 
-def run(structured: str, enc: tiktoken.Encoding, config: Any) -> tuple[Dataset, list[Any]]:
+def run(
+    structured: str, prompt: Any, enc: tiktoken.Encoding, config: Any
+) -> tuple[Dataset, list[Any]]:
     """A run on a fresh fake server (its prompt cache starts empty); its dataset and
     the chat requests the server received."""
     with FakeOpenAIServer(responder=responder()) as server:
@@ -78,19 +83,23 @@ def run(structured: str, enc: tiktoken.Encoding, config: Any) -> tuple[Dataset, 
         ds = qasynth.synthesize(
             TEXT, llm=llm, structured=structured, encoding=enc, chunk_size=40,
             chunk_overlap=0, concurrency=1, progress=False, judge=True,
-            min_pairs_per_chunk=12, config=config,
+            min_pairs_per_chunk=12, prompt=prompt, config=config,
         )  # fmt: skip
         bodies = [r.body for r in server.requests if r.path.endswith("/chat/completions")]
     return ds, bodies
 
 
-@pytest.mark.parametrize("structured", ["off", "on"])
+@pytest.mark.parametrize(
+    ("structured", "prompt"),
+    [("off", None), ("on", None), ("off", qasynth.QAPrompt().template())],
+    ids=["parser", "structured", "template"],
+)
 def test_a_run_without_callbacks_sends_the_same_requests_and_makes_the_same_dataset(
-    structured: str, offline_encoding: tiktoken.Encoding
+    structured: str, prompt: Any, offline_encoding: tiktoken.Encoding
 ) -> None:
     recorder = Recorder()
-    traced, traced_bodies = run(structured, offline_encoding, {"callbacks": [recorder]})
-    plain, plain_bodies = run(structured, offline_encoding, None)
+    traced, traced_bodies = run(structured, prompt, offline_encoding, {"callbacks": [recorder]})
+    plain, plain_bodies = run(structured, prompt, offline_encoding, None)
 
     assert plain_bodies == traced_bodies
     assert len(recorder.llm_runs) == len(traced_bodies)  # the traced run was traced
@@ -102,6 +111,7 @@ def test_a_run_without_callbacks_sends_the_same_requests_and_makes_the_same_data
     assert plain.failures == traced.failures
     assert plain.stats == traced.stats
     assert plain.stats.fix_calls > 0 and plain.stats.local_repairs > 0
+    assert len(plain.failures) == 1 and "content filter" in plain.failures[0].reason
 
 
 def test_the_models_own_callbacks_see_each_call_with_its_step_and_chunk(
