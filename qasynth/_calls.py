@@ -258,6 +258,11 @@ def usage_of(config: RunnableConfig | None) -> Usage:
     return found if isinstance(found, Usage) else Usage()
 
 
+def as_messages(value: PromptValue | Sequence[BaseMessage]) -> list[BaseMessage]:
+    """The messages of what a prompt gives: a prompt value or messages."""
+    return value.to_messages() if isinstance(value, PromptValue) else list(value)
+
+
 def step_of(config: RunnableConfig | None) -> str:
     value = ((config or {}).get("metadata") or {}).get("qasynth_step")
     return value if isinstance(value, str) else "generate"
@@ -310,8 +315,7 @@ class ModelCaller:
         ``response_format=``), as ``llm.bind(...)`` would."""
 
         async def model(value: Any, config: RunnableConfig) -> AIMessage:
-            messages = value.to_messages() if isinstance(value, PromptValue) else list(value)
-            return await self.call(messages, config, **bound)
+            return await self.call(as_messages(value), config, **bound)
 
         return RunnableLambda(model, name="model")
 

@@ -8,6 +8,10 @@ under a config naming its step (``generate``, ``fix``, ``topup``, ``judge``, ...
 with ``qasynth_chunk_id`` and ``qasynth_source`` metadata, nested under the
 run's trace.
 
+When no callback handler would see them (no callbacks given, no LangChain tracing
+on), a step calls the same links without the chain's runnable layers
+(:mod:`qasynth._links`): the same request, the same result, less client CPU.
+
 :class:`ChunkRunner` never raises for bad model output: a chunk ends as done
 (records and rejections) or failed (reason and raw output). Only errors that
 hold for every request (:class:`~qasynth.ModelError`) escape.
@@ -26,8 +30,9 @@ from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from pydantic import BaseModel
 
-from ._calls import USAGE_KEY, CallFailed, ModelCaller, RequestRefused, Usage
+from ._calls import USAGE_KEY, CallFailed, ModelCaller, RequestRefused, Usage, as_messages
 from ._errors import ParseError
+from ._links import as_link, builds_its_messages, link_config, untraced
 from ._offload import CheckOffload
 from ._parsing import ParsedReply, ReplyParser, StructuredParser, message_text
 from ._prompts import PromptLike, chunk_variables
@@ -125,14 +130,16 @@ class ChunkRunner:
         """Runs the leading model-free checks, inline or in worker processes."""
         self.max_fix_attempts = max_fix_attempts
         # structured mode: the pairs calls (generate, top-up) carry the strict schema
-        bound = {"response_format": response_format} if response_format else {}
-        model = caller.as_runnable(**bound)
+        self._bound = {"response_format": response_format} if response_format else {}
+        model = caller.as_runnable(**self._bound)
         self._pairs: Runnable[Any, ParsedReply] = model | RunnableLambda(
             self._parse_pairs, name="parse"
         )
         self.chain: Runnable[Any, ParsedReply] = prompt | self._pairs
         """The generation chain: ``prompt | model | parse``, from a chunk's variables."""
         self._fixer = RunnableLambda(self._fix, name="fix")
+        self._builder = prompt if builds_its_messages(prompt) else None
+        """The prompt, when its link's output is its ``build_messages`` (the link is skipped)."""
 
     # -- the chain's links --------------------------------------------------------------
 
@@ -156,6 +163,28 @@ class ChunkRunner:
     async def _parse_schema(self, reply: Any, schema: type[BaseModel]) -> BaseModel:
         parser = StructuredParser(schema, self._fixer, max_fix_attempts=self.max_fix_attempts)
         return await parser.aparse(message_text(reply))
+
+    # -- the same links, called directly when no handler would see them --------------------
+
+    async def _run_pairs(self, value: Any, config: RunnableConfig) -> ParsedReply:
+        """``prompt | model | parse`` (or ``model | parse`` for messages) on ``value``,
+        without the runnable layers when no callback handler would see them."""
+        if not untraced(config):
+            chain = self._pairs if isinstance(value, list) else self.chain
+            parsed: ParsedReply = await chain.ainvoke(value, config)
+            return parsed
+        link = link_config(config)
+        with as_link(link):
+            reply = await self.caller.call(await self._messages(value, link), link, **self._bound)
+            return await self._parse_pairs(reply)
+
+    async def _messages(self, value: Any, link: RunnableConfig) -> list[BaseMessage]:
+        """What the prompt link gives the model link for ``value`` (messages as they are)."""
+        if isinstance(value, list):
+            return value
+        if self._builder is not None:
+            return self._builder.build_messages(value["chunk"])
+        return as_messages(await self.prompt.ainvoke(value, link))
 
     # -- one chunk ----------------------------------------------------------------------
 
@@ -204,7 +233,7 @@ class ChunkRunner:
         A chunk the provider finds over the model's context is split in halves
         (twice at most), each half asked alone, before it counts as failed."""
         try:
-            parsed = await self.chain.ainvoke(
+            parsed = await self._run_pairs(
                 chunk_variables(chunk), step_config(config, "generate", result.chunk, result.usage)
             )
         except RequestRefused as exc:
@@ -256,10 +285,13 @@ class ChunkRunner:
         async def parse(reply: Any) -> BaseModel:
             return await self._parse_schema(reply, schema)
 
+        step_cfg = step_config(config, step, result.chunk, result.usage)
+        if untraced(step_cfg):
+            link = link_config(step_cfg)
+            with as_link(link):
+                return await parse(await self.caller.call(list(messages), link))
         chain = self.caller.as_runnable() | RunnableLambda(parse, name="parse")
-        value: BaseModel = await chain.ainvoke(
-            list(messages), step_config(config, step, result.chunk, result.usage)
-        )
+        value: BaseModel = await chain.ainvoke(list(messages), step_cfg)
         return value
 
     async def _ask_pairs(
@@ -269,7 +301,7 @@ class ChunkRunner:
         result: ChunkResult,
         config: RunnableConfig | None,
     ) -> list[QA]:
-        parsed = await self._pairs.ainvoke(
+        parsed = await self._run_pairs(
             list(messages), step_config(config, step, result.chunk, result.usage)
         )
         result.raw_output = f"{result.raw_output}\n\n{parsed.raw_output}".strip()

@@ -244,6 +244,10 @@ class _FixingParser(Generic[R]):
     counted where every call is, in the model caller. ``llm`` is a chat model, or
     any runnable that takes a prompt and returns an ``AIMessage``; ``None`` means
     no fixer.
+
+    A reply that local repair makes usable is parsed right here (most are); only
+    one that is not goes to the ``OutputFixingParser``, built then, which parses it
+    again (the same error) before it asks ``llm``.
     """
 
     def __init__(
@@ -257,9 +261,14 @@ class _FixingParser(Generic[R]):
         self.max_fix_attempts = max_fix_attempts if llm is not None else 0
         self.fix_calls = 0
         self.transcript: list[str] = []
+        self._local = inner
+        self._llm = llm
+
+    def _fixing_parser(self) -> OutputFixingParser[Any]:
+        llm = self._llm
         chain = NAIVE_FIX_PROMPT | llm | RunnableLambda(self._record_fix) if llm else None
-        self._parser: OutputFixingParser[Any] = OutputFixingParser(
-            parser=inner, retry_chain=chain, max_retries=self.max_fix_attempts, legacy=False
+        return OutputFixingParser(
+            parser=self._local, retry_chain=chain, max_retries=self.max_fix_attempts, legacy=False
         )
 
     def _record_fix(self, message: AIMessage) -> str:
@@ -283,17 +292,23 @@ class _FixingParser(Generic[R]):
     async def aparse(self, text: str) -> R:
         self.transcript.append(text)
         try:
-            await self._parser.aparse(text)
-        except OutputParserException as exc:
-            raise self._failure(exc) from exc
+            self._local.parse(text)
+        except OutputParserException:
+            try:
+                await self._fixing_parser().aparse(text)
+            except OutputParserException as exc:
+                raise self._failure(exc) from exc
         return self._result()
 
     def parse(self, text: str) -> R:
         self.transcript.append(text)
         try:
-            self._parser.parse(text)
-        except OutputParserException as exc:
-            raise self._failure(exc) from exc
+            self._local.parse(text)
+        except OutputParserException:
+            try:
+                self._fixing_parser().parse(text)
+            except OutputParserException as exc:
+                raise self._failure(exc) from exc
         return self._result()
 
 
