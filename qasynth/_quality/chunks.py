@@ -13,12 +13,13 @@ import functools
 import math
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import compress
 
 from ._numbers import normalize_numbers, numbers_and_canonical_text, numbers_and_canonical_texts
 from .language import detect_language
 from .roles import Outcome, outcomes
-from .text import _tokens, extract_names, normalize, word_tokens
+from .text import _tokens, extract_names, normalize
 
 __all__ = ["ChunkAnalysis", "analyze_chunk"]
 
@@ -30,7 +31,6 @@ _EN_STOP_WORDS = (
     "very can could will would shall should may might must s"
 )
 _HIRAGANA_ONLY = re.compile(r"[\u3041-\u309f]+")
-_APOSTROPHES = str.maketrans({"’": "'", "‘": "'"})
 _WORDS = re.compile(r"[\w'-]+")
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?;])\s+|(?<=[。！？])|\n+")
 _NEIGHBOURS = 1
@@ -108,6 +108,7 @@ class ChunkAnalysis:
     """For each token and stem, the sentences that have it: bit ``i`` stands for sentence ``i``."""
     by_count: tuple[float, ...]
     """A word's weight by the number of sentences that have it (rarer words weigh more)."""
+    _positions: dict[str, tuple[int, ...]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(cls, text: str) -> ChunkAnalysis:
@@ -138,6 +139,17 @@ class ChunkAnalysis:
             index=index,
             by_count=(0.0, *(math.log(1 + total / n) for n in range(1, total + 1))),
         )
+
+    def _having(self, token: str) -> tuple[int, ...]:
+        """The sentences that have a token or stem, first to last (kept for the
+        other questions of the chunk)."""
+        found = self._positions.get(token)
+        if found is None:
+            bits = bin(self.index.get(token, 0))[:1:-1]  # bit i is character i
+            found = self._positions[token] = tuple(
+                compress(range(len(bits)), map("1".__eq__, bits))
+            )
+        return found
 
     def weight(self, token: str) -> float:
         """The weight of a token or stem the chunk has: rarer words weigh more."""
@@ -190,18 +202,14 @@ class ChunkAnalysis:
     def _match(self, question: str) -> tuple[dict[int, int], dict[int, _Alike], list[int]]:
         """(the question's words each matching sentence has, as bits; one (words,
         first sentence, weight) per different set of them; the focus)."""
-        wanted = {token for token in word_tokens(question, self.lang) if not _is_function(token)}
+        wanted = {token for token in _words(question, self.lang) if not _is_function(token)}
         wanted |= {_stem(token) for token in wanted}
         order = list(wanted)
         weights = {token: self.weight(token) for token in order if token in self.index}
         has: dict[int, int] = {}
         for bit, token in enumerate(order):
-            sentences = self.index.get(token, 0)
-            while sentences:  # each sentence that has it, first to last
-                lowest = sentences & -sentences
-                i = lowest.bit_length() - 1
+            for i in self._having(token):
                 has[i] = has.get(i, 0) | 1 << bit
-                sentences ^= lowest
         # Sentences that have the same words (a chunk repeats itself) are scored
         # once. Each set is filled in ``wanted``'s order, as a set per sentence would
         # be, so its weights add up in the same order.
@@ -303,7 +311,7 @@ def _sentences(parts: list[str], lang: str) -> tuple[_Sentence, ...]:
     sentences: list[_Sentence] = []
     start = 0
     for part, (numbers, _), line in zip(
-        parts, read, normalized.translate(_APOSTROPHES).split("\n"), strict=True
+        parts, read, _apostrophes(normalized).split("\n"), strict=True
     ):
         end = tokens.index(_BREAK, start) if len(sentences) < len(parts) - 1 else len(tokens)
         found = frozenset(numbers) if numbers else _NO_NUMBERS
@@ -323,7 +331,7 @@ def _sentence(text: str, lang: str) -> _Sentence:
     tokens = _tokens(normalized, lang)  # word_tokens(numbered, lang, numbers_done=True)
     return _Sentence(
         text=text,
-        normalized=normalized.translate(_APOSTROPHES),
+        normalized=_apostrophes(normalized),
         numbers=frozenset(numbers),
         tokens=tokens,
         start=0,
@@ -331,7 +339,8 @@ def _sentence(text: str, lang: str) -> _Sentence:
     )
 
 
-_SCORELINE = re.compile(r"(?<!\d)(?<!\d\.)(\d{1,3})\s*(?:-|–|—|対|:)\s*(\d{1,3})(?!\d|\.\d)")
+# "(?=\d)" first: the look-behinds are tried only where a digit stands.
+_SCORELINE = re.compile(r"(?=\d)(?<!\d)(?<!\d\.)(\d{1,3})\s*(?:-|–|—|対|:)\s*(\d{1,3})(?!\d|\.\d)")
 _CLAUSE_BREAK = re.compile(r"[,;、，]|\s(?:and|while|whereas|but)\s")
 
 
@@ -362,7 +371,25 @@ def _codes(text: str) -> frozenset[tuple[str, str]]:
 
 @functools.lru_cache(maxsize=4096)  # names and questions are compared many times
 def _name_form(text: str) -> str:
-    return normalize(normalize_numbers(text)).translate(_APOSTROPHES)
+    return _apostrophes(_normal(text))
+
+
+@functools.lru_cache(maxsize=4096)  # a question or an answer is read for words and names
+def _normal(text: str) -> str:
+    """``text`` with its numbers canonical, :func:`~qasynth._quality.text.normalize`-d."""
+    return normalize(normalize_numbers(text))
+
+
+def _words(text: str, lang: str) -> list[str]:
+    """:func:`~qasynth._quality.text.word_tokens` of ``text`` (in language ``lang``),
+    read from the same normalised text as :func:`_name_form`."""
+    return _tokens(_normal(text), lang)
+
+
+def _apostrophes(text: str) -> str:
+    """Typographic apostrophes as "'" (``str.replace`` is faster than ``str.translate``
+    on text that is not ASCII)."""
+    return text.replace("’", "'").replace("‘", "'")
 
 
 @functools.cache

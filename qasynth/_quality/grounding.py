@@ -36,6 +36,7 @@ from .chunks import (
     _Sentence,
     _stem,
     _stop_words,
+    _words,
     analyze_chunk,
 )
 from .figures import missing_numbers, wrong_scorelines
@@ -116,7 +117,7 @@ def grounding_score(
     names = _answer_names(answer)
     asked_form = _name_form(asked)
     main = _main_name(answer, asked_form, names) if question is not None else ""
-    answer_tokens = word_tokens(answer, lang)
+    answer_tokens = _words(answer, lang)
     if is_unspaced(lang) != is_unspaced(analysis.lang):  # the chunk's tokens differ
         numbers = missing_numbers(answer, asked, analysis, focus, main)
     else:
