@@ -128,7 +128,8 @@ class ChunkAnalysis:
             for token in words:
                 index[token] = get(token, 0) | bit
                 stem = _stem(token)
-                index[stem] = get(stem, 0) | bit
+                if stem != token:  # not for numbers, short words and unspaced scripts
+                    index[stem] = get(stem, 0) | bit
         total = max(len(sentences), 1)
         return cls(
             text=text,

@@ -186,6 +186,7 @@ def _latin_names(text: str) -> set[str]:
         if (
             not sentence_start
             and not token.islower()  # most words: no capital, so no name
+            and token[0].isalpha()  # nor do numbers and punctuation
             and _is_capitalised(token)
             and not (token in _UNITS or (previous[-1:].isdigit() and token.lower() in _UNIT_WORDS))
         ):
