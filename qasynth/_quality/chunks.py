@@ -209,8 +209,10 @@ class ChunkAnalysis:
         weights = {token: self.weight(token) for token in order if token in self.index}
         has: dict[int, int] = {}
         for bit, token in enumerate(order):
-            for i in self._having(token):
-                has[i] = has.get(i, 0) | 1 << bit
+            if token in weights:  # the chunk has it
+                flag = 1 << bit
+                for i in self._having(token):
+                    has[i] = has.get(i, 0) | flag
         # Sentences that have the same words (a chunk repeats itself) are scored
         # once. Each set is filled in ``wanted``'s order, as a set per sentence would
         # be, so its weights add up in the same order.
