@@ -40,35 +40,24 @@ _CARRY = 0.8
 _OUTCOME_SHARE = 0.9
 
 
+@dataclass(eq=False)
 class _Sentence:
-    """One sentence of a chunk: its text, normalised text and numbers. Its tokens are a
-    stretch of the chunk's token list (no set or tuple of its own: most sentences
-    never need one). What only the sentences a question is about need (the token
-    sequence, results, scorelines, names) is worked out on first use."""
+    """One sentence of a chunk: its text, normalised text and numbers. Its tokens are
+    ``_tokens[_start:_end]``, a stretch of the chunk's token list (no set or tuple of
+    its own: most sentences never need one). What only the sentences a question is
+    about need (the token sequence, results, scorelines, names) is worked out on first use."""
 
-    def __init__(
-        self,
-        text: str,
-        normalized: str,
-        numbers: frozenset[str],
-        tokens: list[str],
-        start: int,
-        end: int,
-    ) -> None:
-        self.text = text
-        self.normalized = normalized
-        self.numbers = numbers
-        self._tokens, self._start, self._end = tokens, start, end
+    text: str
+    normalized: str
+    numbers: frozenset[str]
+    _tokens: list[str] = field(repr=False)
+    _start: int
+    _end: int
 
     @functools.cached_property
     def sequence(self) -> tuple[str, ...]:
         """The sentence's tokens, in order."""
         return tuple(self._tokens[self._start : self._end])
-
-    @functools.cached_property
-    def tokens(self) -> frozenset[str]:
-        """The sentence's different tokens."""
-        return frozenset(self.sequence)
 
     @functools.cached_property
     def outcomes(self) -> tuple[Outcome, ...]:
@@ -332,14 +321,7 @@ def _sentence(text: str, lang: str) -> _Sentence:
     numbers, numbered = numbers_and_canonical_text(text)
     normalized = normalize(numbered)
     tokens = _tokens(normalized, lang)  # word_tokens(numbered, lang, numbers_done=True)
-    return _Sentence(
-        text=text,
-        normalized=_apostrophes(normalized),
-        numbers=frozenset(numbers),
-        tokens=tokens,
-        start=0,
-        end=len(tokens),
-    )
+    return _Sentence(text, _apostrophes(normalized), frozenset(numbers), tokens, 0, len(tokens))
 
 
 # "(?=\d)" first: the look-behinds are tried only where a digit stands.
