@@ -57,8 +57,10 @@ _KANJI_DIGITS = {c: i for i, c in enumerate("〇一二三四五六七八九")}
 _KANJI_COUNTER = (
     "人回年個台点位枚本件社歳日月時秒度倍勝敗試戦名隻機冊曲駅区校店作局級段冠周頭匹羽杯部票つ"
 )
+# "\d\d*", not "\d+": the regular expression engine skips fast to the characters a
+# pattern starts with only when it starts with a character class.
 _DIGITS_PART = (
-    r"(?P<digits>\d+(?:,\d{3}(?!\d))*(?:\.\d+)?)(?:[ \t]*(?P<ja>[万億兆]))?"
+    r"(?P<digits>\d\d*(?:,\d{3}(?!\d))*(?:\.\d+)?)(?:[ \t]*(?P<ja>[万億兆]))?"
     rf"(?P<scale>{_SCALE}+)?"
 )
 _WORDS_PART = (
@@ -196,19 +198,20 @@ def _spans(text: str, words: bool, kanji: bool) -> tuple[tuple[int, int, str], .
         return ()
     spans: list[tuple[int, int, Decimal | int]] = []
     for match in _NUMBERS[(words, kanji)].finditer(text):
-        value = _match_value(match)
-        previous = spans[-1] if spans else None
-        if previous and previous[1] == match.start() and text[previous[1] - 1] in _JA_UNITS:
-            spans[-1] = (previous[0], match.end(), previous[2] + value)
+        start, end = match.span()
+        digits = match.group("digits")
+        if match.lastgroup == "digits" and "." not in digits:  # most numbers: a whole number
+            value: Decimal | int = int(digits.replace(",", "") if "," in digits else digits)
         else:
-            spans.append((match.start(), match.end(), value))
+            value = _match_value(match)
+        if spans and spans[-1][1] == start and text[start - 1] in _JA_UNITS:
+            spans[-1] = (spans[-1][0], end, spans[-1][2] + value)
+        else:
+            spans.append((start, end, value))
     return tuple((start, end, _canonical(value)) for start, end, value in spans)
 
 
-def _match_value(match: re.Match[str]) -> Decimal | int:
-    kind = match.lastgroup
-    if kind == "digits" and "." not in match.group(kind):  # most numbers: a whole number
-        return int(match.group(kind).replace(",", ""))
+def _match_value(match: re.Match[str]) -> Decimal:
     if match.group("digits") is not None:
         value = Decimal(match.group("digits").replace(",", ""))
         value *= _JA_UNITS.get(match.group("ja") or "", 1)

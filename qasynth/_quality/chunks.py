@@ -13,13 +13,13 @@ import functools
 import math
 import re
 import unicodedata
-from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import compress
 
 from ._numbers import normalize_numbers, numbers_and_canonical_text, numbers_and_canonical_texts
 from .language import detect_language
 from .roles import Outcome, outcomes
-from .text import _tokens, extract_names, normalize, word_tokens
+from .text import _tokens, extract_names, normalize
 
 __all__ = ["ChunkAnalysis", "analyze_chunk"]
 
@@ -31,7 +31,6 @@ _EN_STOP_WORDS = (
     "very can could will would shall should may might must s"
 )
 _HIRAGANA_ONLY = re.compile(r"[\u3041-\u309f]+")
-_APOSTROPHES = str.maketrans({"’": "'", "‘": "'"})
 _WORDS = re.compile(r"[\w'-]+")
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?;])\s+|(?<=[。！？])|\n+")
 _NEIGHBOURS = 1
@@ -41,17 +40,24 @@ _CARRY = 0.8
 _OUTCOME_SHARE = 0.9
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class _Sentence:
-    """One sentence of a chunk. What only the sentences a question is about need
-    (results, scorelines, names) is worked out on first use."""
+    """One sentence of a chunk: its text, normalised text and numbers. Its tokens are
+    ``_tokens[_start:_end]``, a stretch of the chunk's token list (no set or tuple of
+    its own: most sentences never need one). What only the sentences a question is
+    about need (the token sequence, results, scorelines, names) is worked out on first use."""
 
     text: str
     normalized: str
-    tokens: frozenset[str]
-    sequence: tuple[str, ...]
-    keys: frozenset[str]
     numbers: frozenset[str]
+    _tokens: list[str] = field(repr=False)
+    _start: int
+    _end: int
+
+    @functools.cached_property
+    def sequence(self) -> tuple[str, ...]:
+        """The sentence's tokens, in order."""
+        return tuple(self._tokens[self._start : self._end])
 
     @functools.cached_property
     def outcomes(self) -> tuple[Outcome, ...]:
@@ -87,31 +93,57 @@ class ChunkAnalysis:
     sentences: tuple[_Sentence, ...]
     tokens: frozenset[str]
     stems: frozenset[str]
-    weights: dict[str, float]
-    index: dict[str, tuple[int, ...]]
+    index: dict[str, int]
+    """For each token and stem, the sentences that have it: bit ``i`` stands for sentence ``i``."""
+    by_count: tuple[float, ...]
+    """A word's weight by the number of sentences that have it (rarer words weigh more)."""
+    _positions: dict[str, tuple[int, ...]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(cls, text: str) -> ChunkAnalysis:
         """Analyse ``text`` (uncached; prefer :func:`analyze_chunk`)."""
         lang = detect_language(text)
         sentences = _sentences(_split(text), lang)
-        sentences = tuple(sentence for sentence in sentences if sentence.tokens)
-        tokens = frozenset().union(*(sentence.tokens for sentence in sentences))
-        where: defaultdict[str, list[int]] = defaultdict(list)
+        sentences = tuple(sentence for sentence in sentences if sentence._end > sentence._start)
+        # One int per word, one bit per sentence: no list or tuple per word, so an
+        # analysis leaves few objects for the garbage collector to scan.
+        index: dict[str, int] = {}
+        get = index.get
+        tokens: set[str] = set()
         for position, sentence in enumerate(sentences):
-            for key in sentence.keys:
-                where[key].append(position)
+            bit = 1 << position
+            words = sentence._tokens[sentence._start : sentence._end]
+            tokens.update(words)
+            for token in words:
+                index[token] = get(token, 0) | bit
+                stem = _stem(token)
+                if stem != token:  # not for numbers, short words and unspaced scripts
+                    index[stem] = get(stem, 0) | bit
         total = max(len(sentences), 1)
-        weight = {n: math.log(1 + total / n) for n in range(1, total + 1)}  # by sentence count
         return cls(
             text=text,
             lang=lang,
             sentences=sentences,
-            tokens=tokens,
+            tokens=frozenset(tokens),
             stems=frozenset(map(_stem, tokens)),
-            weights={token: weight[len(at)] for token, at in where.items()},
-            index={token: tuple(at) for token, at in where.items()},
+            index=index,
+            by_count=(0.0, *(math.log(1 + total / n) for n in range(1, total + 1))),
         )
+
+    def _having(self, token: str) -> tuple[int, ...]:
+        """The sentences that have a token or stem, first to last (kept for the
+        other questions of the chunk)."""
+        found = self._positions.get(token)
+        if found is None:
+            bits = bin(self.index.get(token, 0))[:1:-1]  # bit i is character i
+            found = self._positions[token] = tuple(
+                compress(range(len(bits)), map("1".__eq__, bits))
+            )
+        return found
+
+    def weight(self, token: str) -> float:
+        """The weight of a token or stem the chunk has: rarer words weigh more."""
+        return self.by_count[self.index[token].bit_count()]
 
     @functools.cached_property
     def numbers(self) -> frozenset[str]:
@@ -160,13 +192,16 @@ class ChunkAnalysis:
     def _match(self, question: str) -> tuple[dict[int, int], dict[int, _Alike], list[int]]:
         """(the question's words each matching sentence has, as bits; one (words,
         first sentence, weight) per different set of them; the focus)."""
-        wanted = {token for token in word_tokens(question, self.lang) if not _is_function(token)}
+        wanted = {token for token in _words(question, self.lang) if not _is_function(token)}
         wanted |= {_stem(token) for token in wanted}
         order = list(wanted)
+        weights = {token: self.weight(token) for token in order if token in self.index}
         has: dict[int, int] = {}
         for bit, token in enumerate(order):
-            for index in self.index.get(token, ()):
-                has[index] = has.get(index, 0) | 1 << bit
+            if token in weights:  # the chunk has it
+                flag = 1 << bit
+                for i in self._having(token):
+                    has[i] = has.get(i, 0) | flag
         # Sentences that have the same words (a chunk repeats itself) are scored
         # once. Each set is filled in ``wanted``'s order, as a set per sentence would
         # be, so its weights add up in the same order.
@@ -174,14 +209,17 @@ class ChunkAnalysis:
         for i in sorted(has):
             if has[i] not in alike:
                 keys = {token for bit, token in enumerate(order) if has[i] >> bit & 1}
-                alike[has[i]] = (keys, i, sum(map(self.weights.__getitem__, keys)))
+                alike[has[i]] = (keys, i, sum(map(weights.__getitem__, keys)))
         matched = set().union(*(alike[bits][0] for bits in has.values()))  # as per sentence
-        return has, alike, self._focus(matched, list(alike.values()))
+        return has, alike, self._focus(matched, list(alike.values()), weights)
 
-    def _focus(self, matched: set[str], alike: list[_Alike]) -> list[int]:
+    def _focus(
+        self, matched: set[str], alike: list[_Alike], weights: dict[str, float]
+    ) -> list[int]:
         """The focus sentences: ``matched`` are the question's words the chunk has,
-        ``alike`` one (words, first sentence, weight) for each set of them a sentence has."""
-        total = sum(map(self.weights.__getitem__, matched))
+        ``alike`` one (words, first sentence, weight) for each set of them a sentence
+        has, ``weights`` the words' weights."""
+        total = sum(map(weights.__getitem__, matched))
         if total <= 0.0:
             return list(range(len(self.sentences)))
         # A sentence joins the focus when it adds a good share of the question's
@@ -192,7 +230,7 @@ class ChunkAnalysis:
         for _ in range(_MAX_FOCUS):
             # the most new weight, then the most words, then the first sentence
             gain, _size, first, keys = max(
-                (sum(map(self.weights.__getitem__, keys - covered)), len(keys), -first, keys)
+                (sum(map(weights.__getitem__, keys - covered)), len(keys), -first, keys)
                 for keys, first, _weight in alike
             )
             if gain < enough:
@@ -255,7 +293,7 @@ _BREAK_AFTER = re.compile(r"[.!?;\n](?:(?<=\n)\n*|(?<=[.!?;])\s+)")
 def _sentences(parts: list[str], lang: str) -> tuple[_Sentence, ...]:
     """:func:`_sentence` of each part, in a few passes over the whole chunk (one per
     step, not one per step and sentence): the parts are joined by line breaks, which
-    none of them holds and no step crosses."""
+    none of them holds and no step crosses. The sentences share one token list."""
     if not parts or any("\n" in part for part in parts):
         return tuple(_sentence(part, lang) for part in parts)
     read = numbers_and_canonical_texts(parts)
@@ -265,37 +303,29 @@ def _sentences(parts: list[str], lang: str) -> tuple[_Sentence, ...]:
     sentences: list[_Sentence] = []
     start = 0
     for part, (numbers, _), line in zip(
-        parts, read, normalized.translate(_APOSTROPHES).split("\n"), strict=True
+        parts, read, _apostrophes(normalized).split("\n"), strict=True
     ):
         end = tokens.index(_BREAK, start) if len(sentences) < len(parts) - 1 else len(tokens)
-        sequence = tuple(tokens[start:end])
+        found = frozenset(numbers) if numbers else _NO_NUMBERS
+        sentences.append(_Sentence(part, line, found, tokens, start, end))
         start = end + 1
-        unique = frozenset(sequence)
-        keys = unique.union(map(_stem, unique))
-        sentences.append(_Sentence(part, line, unique, sequence, keys, frozenset(numbers)))
     return tuple(sentences)
 
 
 _BREAK = "Q"  # no token of case-folded text is a capital letter
 _BREAK_TOKEN = f" {_BREAK} "
+_NO_NUMBERS: frozenset[str] = frozenset()
 
 
 def _sentence(text: str, lang: str) -> _Sentence:
     numbers, numbered = numbers_and_canonical_text(text)
     normalized = normalize(numbered)
-    sequence = tuple(_tokens(normalized, lang))  # word_tokens(numbered, lang, numbers_done=True)
-    tokens = frozenset(sequence)
-    return _Sentence(
-        text=text,
-        normalized=normalized.translate(_APOSTROPHES),
-        tokens=tokens,
-        sequence=sequence,
-        keys=tokens.union(map(_stem, tokens)),
-        numbers=frozenset(numbers),
-    )
+    tokens = _tokens(normalized, lang)  # word_tokens(numbered, lang, numbers_done=True)
+    return _Sentence(text, _apostrophes(normalized), frozenset(numbers), tokens, 0, len(tokens))
 
 
-_SCORELINE = re.compile(r"(?<!\d)(?<!\d\.)(\d{1,3})\s*(?:-|–|—|対|:)\s*(\d{1,3})(?!\d|\.\d)")
+# "(?=\d)" first: the look-behinds are tried only where a digit stands.
+_SCORELINE = re.compile(r"(?=\d)(?<!\d)(?<!\d\.)(\d{1,3})\s*(?:-|–|—|対|:)\s*(\d{1,3})(?!\d|\.\d)")
 _CLAUSE_BREAK = re.compile(r"[,;、，]|\s(?:and|while|whereas|but)\s")
 
 
@@ -326,7 +356,25 @@ def _codes(text: str) -> frozenset[tuple[str, str]]:
 
 @functools.lru_cache(maxsize=4096)  # names and questions are compared many times
 def _name_form(text: str) -> str:
-    return normalize(normalize_numbers(text)).translate(_APOSTROPHES)
+    return _apostrophes(_normal(text))
+
+
+@functools.lru_cache(maxsize=4096)  # a question or an answer is read for words and names
+def _normal(text: str) -> str:
+    """``text`` with its numbers canonical, :func:`~qasynth._quality.text.normalize`-d."""
+    return normalize(normalize_numbers(text))
+
+
+def _words(text: str, lang: str) -> list[str]:
+    """:func:`~qasynth._quality.text.word_tokens` of ``text`` (in language ``lang``),
+    read from the same normalised text as :func:`_name_form`."""
+    return _tokens(_normal(text), lang)
+
+
+def _apostrophes(text: str) -> str:
+    """Typographic apostrophes as "'" (``str.replace`` is faster than ``str.translate``
+    on text that is not ASCII)."""
+    return text.replace("’", "'").replace("‘", "'")
 
 
 @functools.cache

@@ -36,6 +36,7 @@ from .chunks import (
     _Sentence,
     _stem,
     _stop_words,
+    _words,
     analyze_chunk,
 )
 from .figures import missing_numbers, wrong_scorelines
@@ -99,7 +100,8 @@ def grounding_score(
         if lang == "und":
             lang = analysis.lang
     tokens = analysis.tokens
-    if is_unspaced(lang) != is_unspaced(analysis.lang):
+    other_script = is_unspaced(lang) != is_unspaced(analysis.lang)  # the chunk's tokens differ
+    if other_script:
         tokens = frozenset(word_tokens(analysis.text, lang))
     stems = analysis.stems if tokens is analysis.tokens else frozenset(map(_stem, tokens))
     if question is None:
@@ -116,8 +118,8 @@ def grounding_score(
     names = _answer_names(answer)
     asked_form = _name_form(asked)
     main = _main_name(answer, asked_form, names) if question is not None else ""
-    answer_tokens = word_tokens(answer, lang)
-    if is_unspaced(lang) != is_unspaced(analysis.lang):  # the chunk's tokens differ
+    answer_tokens = _words(answer, lang)
+    if other_script:
         numbers = missing_numbers(answer, asked, analysis, focus, main)
     else:
         numbers = missing_numbers(answer, asked, analysis, focus, main, tokens=answer_tokens)

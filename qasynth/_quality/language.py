@@ -212,6 +212,7 @@ def script_language(text: str) -> str:
     return _CODES[script] or _SCRIPT_FALLBACK.get(script, "en")
 
 
+@functools.lru_cache(maxsize=256)  # a few codes, asked about for every text
 def _base_code(code: str) -> str:
     return code.strip().lower().replace("_", "-").split("-")[0]
 

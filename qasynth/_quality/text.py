@@ -102,10 +102,11 @@ def _tokens(text: str, lang: str) -> list[str]:
     tokens: list[str] = []
     for run in _SPACED_OR_UNSPACED.findall(text):
         if len(run) > 1 and _UNSPACED_CHAR.match(run) is not None:
-            tokens.extend([run[i : i + 2] for i in range(len(run) - 1)])  # its bigrams
+            tokens.extend(map(str.__add__, run[:-1], run[1:]))  # its bigrams
         else:
             tokens.append(run)
-    return _split_units(tokens, text)
+    # A number and a unit are one token only in a run of letters of other scripts.
+    return _split_units(tokens, text, _DIGIT_SPACED_LETTER)
 
 
 def _words_pattern(text: str) -> re.Pattern[str]:
@@ -124,11 +125,15 @@ _PLAIN_WORDS = re.compile(r"[^\W_]+")
 
 _DIGITS_THEN_LETTERS = re.compile(r"^(\d+(?:\.\d+)?)([^\W\d_]+)$")
 _DIGIT_LETTER = re.compile(r"\d[^\W\d_]")
+_DIGIT_SPACED_LETTER = re.compile(rf"\d[^\W\d_{_UNSPACED}]")
 
 
-def _split_units(tokens: list[str], text: str) -> list[str]:
-    """ "8gb" is the number 8 and the unit "gb" (``tokens`` are those of ``text``)."""
-    if _DIGIT_LETTER.search(text) is None:  # no token is a number and a unit
+def _split_units(
+    tokens: list[str], text: str, joined: re.Pattern[str] = _DIGIT_LETTER
+) -> list[str]:
+    """ "8gb" is the number 8 and the unit "gb" (``tokens`` are those of ``text``, in
+    which ``joined`` finds each digit that a token joins to a letter)."""
+    if joined.search(text) is None:  # no token is a number and a unit
         return tokens
     out: list[str] = []
     for token in tokens:
@@ -181,6 +186,7 @@ def _latin_names(text: str) -> set[str]:
         if (
             not sentence_start
             and not token.islower()  # most words: no capital, so no name
+            and token[0].isalpha()  # nor do numbers and punctuation
             and _is_capitalised(token)
             and not (token in _UNITS or (previous[-1:].isdigit() and token.lower() in _UNIT_WORDS))
         ):

@@ -69,6 +69,13 @@ def test_word_tokens_reads_full_width_digits_and_separators() -> None:
     assert "12000" in word_tokens("観客は１２，０００人")
 
 
+def test_word_tokens_split_a_number_from_its_latin_unit_in_japanese_text() -> None:
+    # "16gb" is one run of Latin letters and digits: number and unit; "2日" is not a run
+    assert word_tokens("メモリは16GBで2日間", lang="ja") == [
+        "メモ", "モリ", "リは", "16", "gb", "で", "2", "日間",
+    ]  # fmt: skip
+
+
 def test_word_tokens_language_decides_whether_unspaced_runs_are_split() -> None:
     assert word_tokens("天ぷら is food", lang="en") == ["天ぷら", "is", "food"]
     assert word_tokens("天ぷら is food", lang="ja") == ["天ぷ", "ぷら", "is", "food"]
