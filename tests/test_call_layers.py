@@ -133,6 +133,15 @@ def test_the_models_own_callbacks_see_each_call_with_its_step_and_chunk(
     assert ds.stats.fix_calls == 1 and ds.stats.model_calls == 1
 
 
+def one_pair_synthesizer(encoding: tiktoken.Encoding) -> Synthesizer:
+    """A synthesizer whose model answers every generation with one pair."""
+    llm = ScriptedChatModel(replies={"generate": json.dumps(
+        {"question_answer_pairs": [{"question": "Who led the survey?", "answer": "Ruiz."}]}
+    )})  # fmt: skip
+    return Synthesizer(llm, checks=[], progress=False,
+                       chunker=qasynth.Chunker(encoding=encoding))  # fmt: skip
+
+
 def failing_chain(value: Any) -> Any:
     raise AssertionError("the chain's runnables were run")
 
@@ -140,11 +149,7 @@ def failing_chain(value: Any) -> Any:
 def test_a_chunk_goes_through_the_chain_only_when_a_handler_would_see_it(
     offline_encoding: tiktoken.Encoding,
 ) -> None:
-    llm = ScriptedChatModel(replies={"generate": json.dumps(
-        {"question_answer_pairs": [{"question": "Who led the survey?", "answer": "Ruiz."}]}
-    )})  # fmt: skip
-    synth = Synthesizer(llm, checks=[], progress=False,
-                        chunker=qasynth.Chunker(encoding=offline_encoding))  # fmt: skip
+    synth = one_pair_synthesizer(offline_encoding)
     runner = synth.runner()
     runner.chain = RunnableLambda(failing_chain)
     [chunk] = list(synth.iter_chunks("Captain Ruiz led the Tidewater survey."))
@@ -167,11 +172,7 @@ def find(run: Run, name: str) -> list[Run]:
 def test_langchain_tracing_still_shows_the_chain_and_the_model_call(
     offline_encoding: tiktoken.Encoding,
 ) -> None:
-    llm = ScriptedChatModel(replies={"generate": json.dumps(
-        {"question_answer_pairs": [{"question": "Who led the survey?", "answer": "Ruiz."}]}
-    )})  # fmt: skip
-    synth = Synthesizer(llm, checks=[], progress=False,
-                        chunker=qasynth.Chunker(encoding=offline_encoding))  # fmt: skip
+    synth = one_pair_synthesizer(offline_encoding)
     with collect_runs() as collector:  # a tracer turned on for a block, as LangSmith's is
         assert len(synth.invoke("Captain Ruiz led the Tidewater survey.")) == 1
 
