@@ -15,9 +15,12 @@ stdin closes, so it never outlives the run, even if the parent is killed.
 ``workers``: ``0`` (the default) checks inline; ``N`` starts N workers with the
 first chunk; ``None`` (auto) checks inline until the checks take a fifth of the run's wall
 time, then starts up to ``min(CPUs - 1, 4)`` workers (never on one CPU, never
-for runs of fewer than 200 chunks). Until a worker has loaded the checks, and
-whenever every worker has ``MAX_QUEUED`` chunks waiting, a chunk is checked in
-the main process, so workers only ever add capacity. A worker that fails costs
+for runs of fewer than 200 chunks). Until a worker has loaded the checks, a chunk
+is checked in the main process, and so is a chunk that would wait more than
+:data:`MAX_WAIT` behind the chunks the workers already have (measured from their
+recent times per chunk): the main process helps only when the workers cannot keep
+up. A chunk in a worker holds no request slot (the run starts another chunk
+meanwhile, see :attr:`CheckOffload.in_workers`). A worker that fails costs
 nothing: its chunks are checked inline, and so is the rest of the run (logged).
 """
 
@@ -30,7 +33,7 @@ import pickle
 import struct
 import sys
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -49,8 +52,14 @@ _SAFE: tuple[type[Check], ...] = (
 """Checks a worker may run: model-free and defined here (a subclass may live in
 the user's ``__main__``, which a worker cannot import)."""
 
-MAX_QUEUED = 2
-"""Chunks a worker may have waiting before the next one is checked in the main process."""
+MAX_WAIT = 0.5
+"""Seconds a chunk may be expected to wait behind a worker's other chunks; past that
+it is checked in the main process. Replies come back in bursts (a whole wave of
+requests at once), so the bound is in time, not in chunks: a count small enough
+to keep a slow worker's queue short would send most of a burst back inline."""
+FIRST_QUEUED = 4
+"""Chunks a worker may have waiting before its first reply says how fast it is."""
+_SMOOTHING = 0.2
 _READY = -1
 AUTO_MIN_CHUNKS = 200
 AUTO_WARMUP_CHUNKS = 8
@@ -110,6 +119,8 @@ class _Worker:
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self.process = process
         self.jobs: dict[int, asyncio.Future[Checked]] = {}
+        self.seconds_per_chunk: float | None = None
+        """The worker's recent time per chunk (a moving average), once it has replied."""
         self.ready = asyncio.Event()
         """Set once the worker has imported everything and loaded the checks."""
         self.reader = asyncio.ensure_future(self._read())
@@ -159,10 +170,14 @@ class _Worker:
         try:
             while True:
                 size = _HEADER.unpack(await stdout.readexactly(_HEADER.size))[0]
-                job, value, problem = pickle.loads(await stdout.readexactly(size))
+                job, value, problem, seconds = pickle.loads(await stdout.readexactly(size))
                 if job == _READY:
                     self.ready.set()
                     continue
+                last = self.seconds_per_chunk
+                self.seconds_per_chunk = (
+                    seconds if last is None else last + _SMOOTHING * (seconds - last)
+                )
                 future = self.jobs.pop(job, None)
                 if future is None or future.done():
                     continue
@@ -177,6 +192,12 @@ class _Worker:
                 if not future.done():
                     future.set_exception(error)
             self.jobs.clear()
+
+    def expected_wait(self) -> float:
+        """Seconds a chunk sent now would wait for the chunks before it."""
+        if self.seconds_per_chunk is None:
+            return 0.0 if len(self.jobs) < FIRST_QUEUED else float("inf")
+        return len(self.jobs) * self.seconds_per_chunk
 
     async def _log_errors(self) -> None:
         stderr = self.process.stderr
@@ -212,6 +233,10 @@ class CheckOffload:
         self._inline_cpu = 0.0
         self._inline_chunks = 0
         self._began: float | None = None
+        self.in_workers = 0
+        """Chunks being checked in a worker now: they hold no request slot."""
+        self.on_change: Callable[[], None] | None = None
+        """Called whenever :attr:`in_workers` changes (the run then starts another chunk)."""
 
     def plan(self, chunks: int) -> None:
         """Say how many chunks the run has to check (auto mode starts workers only
@@ -233,18 +258,26 @@ class CheckOffload:
         if not self.checks:
             return list(records), []
         self._maybe_start()
-        # a worker takes a chunk once it is ready and not behind; else the chunk is
-        # checked here, so a starting or saturated worker never holds the run up
-        ready = [w for w in self._workers if w.ready.is_set() and len(w.jobs) < MAX_QUEUED]
-        if ready and not self._broken:
+        # a ready worker takes the chunk unless it would wait too long there; then it
+        # is checked here, so a starting or saturated worker never holds the run up
+        ready = [w for w in self._workers if w.ready.is_set()]
+        worker = min(ready, key=_Worker.expected_wait, default=None)
+        if worker is not None and not self._broken and worker.expected_wait() <= MAX_WAIT:
             self._jobs += 1
-            worker = min(ready, key=lambda w: len(w.jobs))
+            self._count(1)
             try:
                 return await worker.check(self._jobs, chunk, records)
             except WorkerGone as exc:
                 logger.warning("check worker failed (%s); checking inline from now on", exc)
                 self._broken = True
+            finally:
+                self._count(-1)
         return self._inline(chunk, records)
+
+    def _count(self, delta: int) -> None:
+        self.in_workers += delta
+        if self.on_change is not None:
+            self.on_change()
 
     def _inline(self, chunk: Chunk, records: Sequence[QARecord]) -> Checked:
         began = time.process_time()
@@ -309,15 +342,36 @@ def serve() -> None:
     if first is None:
         return
     checks: list[Check] = pickle.loads(first)
-    data = pickle.dumps((_READY, None, None), protocol=pickle.HIGHEST_PROTOCOL)
+    _warm_up(checks)
+    data = pickle.dumps((_READY, None, None, 0.0), protocol=pickle.HIGHEST_PROTOCOL)
     frames.write(_HEADER.pack(len(data)) + data)
     frames.flush()
     while (frame := _read_frame(source)) is not None:
         job, chunk, records = pickle.loads(frame)
+        began = time.perf_counter()
         try:
-            reply: tuple[Any, ...] = (job, run_checks(checks, chunk, records), None)
+            checked = run_checks(checks, chunk, records)
+            reply: tuple[Any, ...] = (job, checked, None, time.perf_counter() - began)
         except Exception as exc:  # the parent checks this chunk inline
-            reply = (job, None, f"{type(exc).__name__}: {exc}")
+            reply = (job, None, f"{type(exc).__name__}: {exc}", time.perf_counter() - began)
         data = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
         frames.write(_HEADER.pack(len(data)) + data)
         frames.flush()
+
+
+def _warm_up(checks: Sequence[Check]) -> None:
+    """Check one small chunk, so that what the checks load on first use (the language
+    model, the rules) is loaded before the worker says it is ready: its first chunk
+    then takes as long as the others, and the parent's estimate of its speed holds."""
+    chunk = Chunk(text=_SAMPLE, theme="warm-up", source="warm-up", index=0)
+    record = QARecord.of(chunk, "Who led the survey near Lake Orin in 1990?", "Dr. Amara Ito.")
+    try:
+        run_checks(checks, chunk, [record])
+    except Exception as exc:  # a real chunk will say what is wrong (the parent logs stderr)
+        logger.warning("check worker warm-up failed: %s: %s", type(exc).__name__, exc)
+
+
+_SAMPLE = (
+    "In 1990, Dr. Amara Ito led the survey near Lake Orin, where the team recorded 120 "
+    "samples over 12 days. The survey ended in 1991."
+)

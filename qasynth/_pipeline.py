@@ -283,7 +283,7 @@ class Synthesizer(Runnable[Any, Dataset]):
             finished.append(task)
             wake.set()
 
-        caller.on_waiting_change = wake.set
+        caller.on_waiting_change = runner.offload.on_change = wake.set
         concurrency = self.limits.concurrency
         queue = iter(todo)
         more = True
@@ -298,8 +298,10 @@ class Synthesizer(Runnable[Any, Dataset]):
                         yield result  # saved before an error of the same batch is raised
                     if finished:  # more finished meanwhile: look at them before starting any
                         continue
-                    # a chunk waiting out a Retry-After holds no request slot: start another
-                    while more and len(pending) < concurrency + min(concurrency, caller.waiting):
+                    # a chunk waiting out a Retry-After, or checked in a worker process,
+                    # holds no request slot: start another
+                    idle = min(concurrency, caller.waiting + runner.offload.in_workers)
+                    while more and len(pending) < concurrency + idle:
                         item = next(queue, None)
                         if item is None:
                             more = False

@@ -100,6 +100,57 @@ def test_a_ready_worker_decides_each_chunk_as_the_main_process_does() -> None:
     assert sum(len(rejected) for _, rejected in inline) == 3 * len(chunks)
 
 
+def _batch(chunk: Chunk) -> list[QARecord]:
+    pairs = json.loads(reply([HumanMessage(content=chunk.text)]))["question_answer_pairs"]
+    return [QARecord.of(chunk, p["question"], p["answer"]) for p in pairs]
+
+
+def test_a_burst_of_replies_goes_to_a_worker_that_keeps_up() -> None:
+    """Replies come back in waves: a worker that checks fast takes the whole wave
+    (the main process stays free to send requests), and a chunk in the worker is
+    counted as holding no request slot while it is there."""
+    chunks = [Chunk(text=DOCS[i % 6], theme="t", source="s", index=i) for i in range(24)]
+    seen: list[int] = []
+
+    async def scenario() -> tuple[list[Any], int, int]:
+        offload = CheckOffload(default_checks(), workers=1)
+        await offload.check(chunks[0], _batch(chunks[0]))  # starts the worker
+        await offload.wait_ready()
+        await offload.check(chunks[0], _batch(chunks[0]))  # its first time per chunk
+        offload.on_change = lambda: seen.append(offload.in_workers)
+        sent = offload._jobs
+        results = await asyncio.gather(*(offload.check(c, _batch(c)) for c in chunks))
+        jobs, left = offload._jobs - sent, offload.in_workers
+        await offload.aclose()
+        return results, jobs, left
+
+    results, jobs, left = asyncio.run(scenario())
+    assert jobs == len(chunks)  # none checked in the main process
+    assert max(seen) == len(chunks) and left == 0
+    checks = offloadable_prefix(default_checks())
+    assert results == [run_checks(checks, c, _batch(c)) for c in chunks]
+
+
+def test_a_worker_that_falls_behind_leaves_the_rest_of_a_burst_to_the_main_process() -> None:
+    chunks = [Chunk(text=DOCS[i % 6], theme="t", source="s", index=i) for i in range(10)]
+
+    async def scenario() -> tuple[list[Any], int]:
+        offload = CheckOffload(default_checks(), workers=1)
+        await offload.check(chunks[0], _batch(chunks[0]))
+        await offload.wait_ready()
+        offload._workers[0].seconds_per_chunk = 0.3  # as if each chunk took 0.3 s there
+        sent = offload._jobs
+        results = await asyncio.gather(*(offload.check(c, _batch(c)) for c in chunks))
+        jobs = offload._jobs - sent
+        await offload.aclose()
+        return results, jobs
+
+    results, jobs = asyncio.run(scenario())
+    assert jobs == 2  # waits of 0 and 0.3 s; a third would wait 0.6 s, over MAX_WAIT
+    checks = offloadable_prefix(default_checks())
+    assert results == [run_checks(checks, c, _batch(c)) for c in chunks]
+
+
 def test_a_worker_that_dies_costs_nothing(caplog: pytest.LogCaptureFixture) -> None:
     chunk = Chunk(text=DOCS[0], theme="t", source="s", index=0)
     records = [QARecord.of(chunk, "Who led the survey in 1990?", "Dr. Amara Ito led it.")]
