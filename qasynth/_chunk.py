@@ -126,7 +126,9 @@ class ChunkRunner:
         self.caller = caller
         self.prompt = prompt
         self.checks = [c for c in checks if c.scope == "chunk"]
-        self.offload = CheckOffload(self.checks, workers=check_workers)
+        self.offload = CheckOffload(
+            self.checks, workers=check_workers, slots=caller.limits.concurrency
+        )
         """Runs the leading model-free checks, inline or in worker processes."""
         self.max_fix_attempts = max_fix_attempts
         # structured mode: the pairs calls (generate, top-up) carry the strict schema

@@ -15,13 +15,16 @@ stdin closes, so it never outlives the run, even if the parent is killed.
 ``workers``: ``0`` (the default) checks inline; ``N`` starts N workers with the
 first chunk; ``None`` (auto) checks inline until the checks take a fifth of the run's wall
 time, then starts up to ``min(CPUs - 1, 4)`` workers (never on one CPU, never
-for runs of fewer than 200 chunks). Until a worker has loaded the checks, a chunk
-is checked in the main process, and so is a chunk that would wait more than
-:data:`MAX_WAIT` behind the chunks the workers already have (measured from their
-recent times per chunk): the main process helps only when the workers cannot keep
-up. A chunk in a worker holds no request slot (the run starts another chunk
-meanwhile, see :attr:`CheckOffload.in_workers`). A worker that fails costs
-nothing: its chunks are checked inline, and so is the rest of the run (logged).
+for runs of fewer than 200 chunks). A chunk goes to the worker with the fewest
+chunks waiting. A chunk in a worker holds no request slot: the run starts another
+chunk meanwhile (see :attr:`CheckOffload.in_workers`), so the main process keeps
+sending requests and reading replies while workers check. Replies come back in
+waves (a whole round of requests at once); the workers take a whole wave, up to
+as many chunks as the run has request slots. Past that the workers cannot keep
+up, and the main process checks the next chunk itself rather than hold up the
+run. Until a worker has loaded the checks, chunks are checked in the main process
+too. A worker that fails costs nothing: its chunks are checked inline, and so is
+the rest of the run (logged).
 """
 
 from __future__ import annotations
@@ -52,14 +55,6 @@ _SAFE: tuple[type[Check], ...] = (
 """Checks a worker may run: model-free and defined here (a subclass may live in
 the user's ``__main__``, which a worker cannot import)."""
 
-MAX_WAIT = 0.5
-"""Seconds a chunk may be expected to wait behind a worker's other chunks; past that
-it is checked in the main process. Replies come back in bursts (a whole wave of
-requests at once), so the bound is in time, not in chunks: a count small enough
-to keep a slow worker's queue short would send most of a burst back inline."""
-FIRST_QUEUED = 4
-"""Chunks a worker may have waiting before its first reply says how fast it is."""
-_SMOOTHING = 0.2
 _READY = -1
 AUTO_MIN_CHUNKS = 200
 AUTO_WARMUP_CHUNKS = 8
@@ -119,8 +114,6 @@ class _Worker:
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self.process = process
         self.jobs: dict[int, asyncio.Future[Checked]] = {}
-        self.seconds_per_chunk: float | None = None
-        """The worker's recent time per chunk (a moving average), once it has replied."""
         self.ready = asyncio.Event()
         """Set once the worker has imported everything and loaded the checks."""
         self.reader = asyncio.ensure_future(self._read())
@@ -170,14 +163,10 @@ class _Worker:
         try:
             while True:
                 size = _HEADER.unpack(await stdout.readexactly(_HEADER.size))[0]
-                job, value, problem, seconds = pickle.loads(await stdout.readexactly(size))
+                job, value, problem = pickle.loads(await stdout.readexactly(size))
                 if job == _READY:
                     self.ready.set()
                     continue
-                last = self.seconds_per_chunk
-                self.seconds_per_chunk = (
-                    seconds if last is None else last + _SMOOTHING * (seconds - last)
-                )
                 future = self.jobs.pop(job, None)
                 if future is None or future.done():
                     continue
@@ -192,12 +181,6 @@ class _Worker:
                 if not future.done():
                     future.set_exception(error)
             self.jobs.clear()
-
-    def expected_wait(self) -> float:
-        """Seconds a chunk sent now would wait for the chunks before it."""
-        if self.seconds_per_chunk is None:
-            return 0.0 if len(self.jobs) < FIRST_QUEUED else float("inf")
-        return len(self.jobs) * self.seconds_per_chunk
 
     async def _log_errors(self) -> None:
         stderr = self.process.stderr
@@ -220,9 +203,14 @@ class _Worker:
 class CheckOffload:
     """Runs a run's leading model-free checks inline or in worker processes."""
 
-    def __init__(self, checks: Sequence[Check], *, workers: int | None = None) -> None:
+    def __init__(
+        self, checks: Sequence[Check], *, workers: int | None = None, slots: int = 16
+    ) -> None:
+        """``slots``: the run's request slots (its concurrency), the most chunks the
+        workers may hold at once."""
         if workers is not None and workers < 0:
             raise ValueError(f"check workers must be 0 or more, got {workers}")
+        self.slots = slots
         self.checks = offloadable_prefix(checks)
         self.workers_wanted = workers
         self.chunks_planned = 0
@@ -258,11 +246,12 @@ class CheckOffload:
         if not self.checks:
             return list(records), []
         self._maybe_start()
-        # a ready worker takes the chunk unless it would wait too long there; then it
-        # is checked here, so a starting or saturated worker never holds the run up
+        # a ready worker takes the chunk unless the workers are a whole round of
+        # requests behind; then it is checked here, so a starting or saturated worker
+        # never holds the run up
         ready = [w for w in self._workers if w.ready.is_set()]
-        worker = min(ready, key=_Worker.expected_wait, default=None)
-        if worker is not None and not self._broken and worker.expected_wait() <= MAX_WAIT:
+        worker = min(ready, key=lambda w: len(w.jobs), default=None)
+        if worker is not None and not self._broken and self.in_workers < self.slots:
             self._jobs += 1
             self._count(1)
             try:
@@ -343,17 +332,15 @@ def serve() -> None:
         return
     checks: list[Check] = pickle.loads(first)
     _warm_up(checks)
-    data = pickle.dumps((_READY, None, None, 0.0), protocol=pickle.HIGHEST_PROTOCOL)
+    data = pickle.dumps((_READY, None, None), protocol=pickle.HIGHEST_PROTOCOL)
     frames.write(_HEADER.pack(len(data)) + data)
     frames.flush()
     while (frame := _read_frame(source)) is not None:
         job, chunk, records = pickle.loads(frame)
-        began = time.perf_counter()
         try:
-            checked = run_checks(checks, chunk, records)
-            reply: tuple[Any, ...] = (job, checked, None, time.perf_counter() - began)
+            reply: tuple[Any, ...] = (job, run_checks(checks, chunk, records), None)
         except Exception as exc:  # the parent checks this chunk inline
-            reply = (job, None, f"{type(exc).__name__}: {exc}", time.perf_counter() - began)
+            reply = (job, None, f"{type(exc).__name__}: {exc}")
         data = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
         frames.write(_HEADER.pack(len(data)) + data)
         frames.flush()
@@ -362,7 +349,7 @@ def serve() -> None:
 def _warm_up(checks: Sequence[Check]) -> None:
     """Check one small chunk, so that what the checks load on first use (the language
     model, the rules) is loaded before the worker says it is ready: its first chunk
-    then takes as long as the others, and the parent's estimate of its speed holds."""
+    then takes as long as the others."""
     chunk = Chunk(text=_SAMPLE, theme="warm-up", source="warm-up", index=0)
     record = QARecord.of(chunk, "Who led the survey near Lake Orin in 1990?", "Dr. Amara Ito.")
     try:
