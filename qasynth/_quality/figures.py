@@ -59,28 +59,45 @@ def missing_numbers(
         return ()
     focus = tuple(focus)
     near = frozenset().union(*(sentence.numbers for sentence in focus))
-    # A derived figure comes from any number when the answer derives it ("twice the
-    # 12 boats"), else from a sentence that does ("Twelve boats retired; half of
-    # them ...") and the one before it; "first half" and "second half" are times.
-    bases = near if _derives(answer) else _derivable(focus)
-    subject = _Subject(question)
-    counted = _counted(_about_asked(s, subject, analysis.lang) for s in focus)
-    own = _clause_counts(answer, name, focus) if name else {}
     if tokens is None:
         tokens = word_tokens(answer, analysis.lang)
+    # What the focus counts, what the answer's subject counts there and the figures
+    # a derived number may come from are worked out only for a number that needs
+    # them: most numbers of an answer are in the focus, and count nothing or the
+    # same thing there.
+    counted: dict[str, set[str]] | None = None
+    own: dict[str, set[str]] | None = None
     missing = []
     for number, unit in _number_units(tokens):
         if number not in wanted:
             continue
         if number in near or _rounded_from(number, near):
-            if unit is None or unit not in counted:
+            if unit is None:
                 continue
-            if number in counted[unit] and number in own.get(unit, counted[unit]):
+            if counted is None:
+                subject = _Subject(question)
+                counted = _counted(_about_asked(s, subject, analysis.lang) for s in focus)
+            if unit not in counted:
                 continue
-        elif _derived_from(number, bases) or _span_of(number, stated & near):
+            if number in counted[unit]:
+                if own is None:
+                    own = _clause_counts(answer, name, focus) if name else {}
+                if number in own.get(unit, counted[unit]):
+                    continue
+        elif _derived_from(number, _bases(answer, focus, near)) or _span_of(
+            number, stated & near
+        ):
             continue
         missing.append(number)
     return tuple(sorted(set(missing)))
+
+
+def _bases(answer: str, focus: Sequence[_Sentence], near: frozenset[str]) -> frozenset[str]:
+    """The numbers a derived figure may come from: any number of the focus when the
+    answer derives it ("twice the 12 boats"), else those of a sentence that does
+    ("Twelve boats retired; half of them ...") and of the one before it ("first
+    half" and "second half" are times, not derivations)."""
+    return near if _derives(answer) else _derivable(focus)
 
 
 class _Subject:
