@@ -87,9 +87,7 @@ def missing_numbers(
                     own = _clause_counts(answer, name, focus) if name else {}
                 if number in own.get(unit, counted[unit]):
                     continue
-        elif _derived_from(number, _bases(answer, focus, near)) or _span_of(
-            number, stated & near
-        ):
+        elif _derived_from(number, _bases(answer, focus, near)) or _span_of(number, stated & near):
             continue
         missing.append(number)
     return tuple(sorted(set(missing)))
