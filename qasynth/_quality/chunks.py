@@ -15,6 +15,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from itertools import compress
+from operator import itemgetter
 
 from ._numbers import normalize_numbers, numbers_and_canonical_text, numbers_and_canonical_texts
 from .language import detect_language
@@ -107,25 +108,28 @@ class ChunkAnalysis:
         sentences = tuple(sentence for sentence in sentences if sentence._end > sentence._start)
         # One int per word, one bit per sentence: no list or tuple per word, so an
         # analysis leaves few objects for the garbage collector to scan.
-        index: dict[str, int] = {}
-        get = index.get
-        tokens: set[str] = set()
+        having: dict[str, int] = {}
+        get = having.get
         for position, sentence in enumerate(sentences):
             bit = 1 << position
-            words = sentence._tokens[sentence._start : sentence._end]
-            tokens.update(words)
-            for token in words:
-                index[token] = get(token, 0) | bit
-                stem = _stem(token)
-                if stem != token:  # not for numbers, short words and unspaced scripts
-                    index[stem] = get(stem, 0) | bit
+            for token in sentence._tokens[sentence._start : sentence._end]:
+                having[token] = get(token, 0) | bit
+        # A stem stands where any token of it does: worked out once per token, not
+        # once per time the chunk says it.
+        index = dict(having)
+        stems = []
+        for token, bits in having.items():
+            stem = _stem(token)
+            stems.append(stem)
+            if stem != token:  # not for numbers, short words and unspaced scripts
+                index[stem] = index.get(stem, 0) | bits
         total = max(len(sentences), 1)
         return cls(
             text=text,
             lang=lang,
             sentences=sentences,
-            tokens=frozenset(tokens),
-            stems=frozenset(map(_stem, tokens)),
+            tokens=frozenset(having),
+            stems=frozenset(stems),
             index=index,
             by_count=(0.0, *(math.log(1 + total / n) for n in range(1, total + 1))),
         )
@@ -195,22 +199,30 @@ class ChunkAnalysis:
         wanted = {token for token in _words(question, self.lang) if not _is_function(token)}
         wanted |= {_stem(token) for token in wanted}
         order = list(wanted)
-        weights = {token: self.weight(token) for token in order if token in self.index}
+        index, by_count = self.index, self.by_count
+        weights = {token: by_count[index[token].bit_count()] for token in order if token in index}
         has: dict[int, int] = {}
+        get = has.get
         for bit, token in enumerate(order):
             if token in weights:  # the chunk has it
                 flag = 1 << bit
                 for i in self._having(token):
-                    has[i] = has.get(i, 0) | flag
+                    has[i] = get(i, 0) | flag
         # Sentences that have the same words (a chunk repeats itself) are scored
-        # once. Each set is filled in ``wanted``'s order, as a set per sentence would
-        # be, so its weights add up in the same order.
+        # once. Each set is filled in ``wanted``'s order (its bits from the lowest),
+        # as a set per sentence would be, so its weights add up in the same order.
         alike: dict[int, _Alike] = {}
         for i in sorted(has):
-            if has[i] not in alike:
-                keys = {token for bit, token in enumerate(order) if has[i] >> bit & 1}
-                alike[has[i]] = (keys, i, sum(map(weights.__getitem__, keys)))
-        matched = set().union(*(alike[bits][0] for bits in has.values()))  # as per sentence
+            bits = has[i]
+            if bits not in alike:
+                keys: set[str] = set()
+                rest = bits
+                while rest:
+                    keys.add(order[(rest & -rest).bit_length() - 1])
+                    rest &= rest - 1
+                alike[bits] = (keys, i, sum(map(weights.__getitem__, keys)))
+        # the union of each sentence's words, as a set per sentence would give it
+        matched = set().union(*map(itemgetter(0), map(alike.__getitem__, has.values())))
         return has, alike, self._focus(matched, list(alike.values()), weights)
 
     def _focus(

@@ -14,6 +14,8 @@ import re
 import unicodedata
 from collections.abc import Callable, Collection, Iterable, Sequence
 from decimal import Decimal, InvalidOperation
+from itertools import compress
+from operator import itemgetter
 
 from .chunks import (
     _CLAUSE_BREAK,
@@ -37,6 +39,7 @@ _DERIVED = re.compile(
     r"(?i)(?<!first\s)(?<!second\s)\b(?:half|halved|twice|double[ds]?|doubling|triple[ds]?|tripled|third|quarter|"
     r"percent|per\s+cent)\b|%|半分|半数|倍|分の"
 )
+_FIRST_CHARACTER = itemgetter(slice(1))  # "" for "", as token[:1]
 _FACTORS = (Decimal(2), Decimal("0.5"), Decimal(3), Decimal(1) / 3, Decimal(4), Decimal("0.25"))
 
 
@@ -59,28 +62,43 @@ def missing_numbers(
         return ()
     focus = tuple(focus)
     near = frozenset().union(*(sentence.numbers for sentence in focus))
-    # A derived figure comes from any number when the answer derives it ("twice the
-    # 12 boats"), else from a sentence that does ("Twelve boats retired; half of
-    # them ...") and the one before it; "first half" and "second half" are times.
-    bases = near if _derives(answer) else _derivable(focus)
-    subject = _Subject(question)
-    counted = _counted(_about_asked(s, subject, analysis.lang) for s in focus)
-    own = _clause_counts(answer, name, focus) if name else {}
     if tokens is None:
         tokens = word_tokens(answer, analysis.lang)
+    # What the focus counts, what the answer's subject counts there and the figures
+    # a derived number may come from are worked out only for a number that needs
+    # them: most numbers of an answer are in the focus, and count nothing or the
+    # same thing there.
+    counted: dict[str, set[str]] | None = None
+    own: dict[str, set[str]] | None = None
     missing = []
     for number, unit in _number_units(tokens):
         if number not in wanted:
             continue
         if number in near or _rounded_from(number, near):
-            if unit is None or unit not in counted:
+            if unit is None:
                 continue
-            if number in counted[unit] and number in own.get(unit, counted[unit]):
+            if counted is None:
+                subject = _Subject(question)
+                counted = _counted(_about_asked(s, subject, analysis.lang) for s in focus)
+            if unit not in counted:
                 continue
-        elif _derived_from(number, bases) or _span_of(number, stated & near):
+            if number in counted[unit]:
+                if own is None:
+                    own = _clause_counts(answer, name, focus) if name else {}
+                if number in own.get(unit, counted[unit]):
+                    continue
+        elif _derived_from(number, _bases(answer, focus, near)) or _span_of(number, stated & near):
             continue
         missing.append(number)
     return tuple(sorted(set(missing)))
+
+
+def _bases(answer: str, focus: Sequence[_Sentence], near: frozenset[str]) -> frozenset[str]:
+    """The numbers a derived figure may come from: any number of the focus when the
+    answer derives it ("twice the 12 boats"), else those of a sentence that does
+    ("Twelve boats retired; half of them ...") and of the one before it ("first
+    half" and "second half" are times, not derivations)."""
+    return near if _derives(answer) else _derivable(focus)
 
 
 class _Subject:
@@ -208,9 +226,10 @@ def _number_units(tokens: Sequence[str]) -> list[tuple[str, str | None]]:
     """Each number token with the stem of the word it counts ("12 boats" → ("12",
     "boat")), looking past up to two function words ("50.9% of the votes")."""
     found: list[tuple[str, str | None]] = []
-    for i, token in enumerate(tokens):
-        if not token[:1].isdigit():
-            continue
+    # The numbers' positions, found without a step of Python per token (a Japanese
+    # sentence is a hundred bigrams and a few numbers).
+    for i in compress(range(len(tokens)), map(str.isdigit, map(_FIRST_CHARACTER, tokens))):
+        token = tokens[i]
         unit = None
         for following in tokens[i + 1 : i + 5]:
             if following[:1].isdigit():

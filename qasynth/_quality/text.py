@@ -114,11 +114,26 @@ def _words_pattern(text: str) -> re.Pattern[str]:
     (one without combining marks or dotted numbers)."""
     if not text.isascii() and _MARK.search(text) is not None:
         return _WORDS
-    return _DOTTED_OR_PLAIN_WORDS if _DOTTED.search(text) is not None else _PLAIN_WORDS
+    return _DOTTED_OR_PLAIN_WORDS if _has_dotted(text) else _PLAIN_WORDS
+
+
+def _has_dotted(text: str) -> bool:
+    """Whether ``text`` has a digit, a "." and a digit (what :data:`_DOTTED` finds),
+    looked for at its full stops: a chunk has far fewer of them than characters, and
+    the regular expression would try every character."""
+    if text.count(".") > _MAX_STOPS:
+        return _DOTTED.search(text) is not None
+    stop = text.find(".", 1)
+    while 0 < stop < len(text) - 1:
+        if text[stop - 1].isdecimal() and text[stop + 1].isdecimal():  # "\d" is isdecimal()
+            return True
+        stop = text.find(".", stop + 1)
+    return False
 
 
 _MARK = re.compile(f"[{_MARKS}]")
 _DOTTED = re.compile(r"\d\.\d")
+_MAX_STOPS = 500
 _DOTTED_OR_PLAIN_WORDS = re.compile(r"\d+(?:\.\d+)+|[^\W_]+")
 _PLAIN_WORDS = re.compile(r"[^\W_]+")
 
