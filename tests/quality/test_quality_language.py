@@ -177,7 +177,7 @@ def test_text_in_capitals_is_read_as_its_language(text: str, code: str) -> None:
 
 def test_scores_list_the_likeliest_languages_first() -> None:
     scores = language_scores("Wie heeft de wedstrijd in 2019 gewonnen en met hoeveel doelpunten?")
-    assert list(scores)[0] == "nl"
+    assert next(iter(scores)) == "nl"
     assert list(scores.values()) == sorted(scores.values(), reverse=True)
     assert 1 < len(scores) <= 5
     assert language_scores("東京都の人口は？") == {}  # the writing system decided
