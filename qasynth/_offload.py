@@ -227,9 +227,13 @@ class CheckOffload:
         """Called whenever :attr:`in_workers` changes (the run then starts another chunk)."""
 
     def plan(self, chunks: int) -> None:
-        """Say how many chunks the run has to check (auto mode starts workers only
-        for runs long enough to pay for them)."""
+        """Say how many chunks the run has to check, as the run starts (from its event
+        loop). Workers asked for by number start now, so they are ready by the time
+        the first replies come back; auto mode starts workers later, and only for
+        runs long enough to pay for them."""
         self.chunks_planned = chunks
+        if self.workers_wanted and self.checks and chunks:
+            self._maybe_start()
 
     @property
     def worker_count(self) -> int:

@@ -149,6 +149,25 @@ def test_workers_a_round_of_requests_behind_leave_the_rest_to_the_main_process()
     assert results == [run_checks(checks, c, _batch(c)) for c in chunks]
 
 
+def test_workers_asked_for_start_with_the_run_not_with_the_first_reply() -> None:
+    """The first wave of replies comes back a model call after the run starts: a
+    worker started then would leave that whole wave to the main process."""
+    chunk = Chunk(text=DOCS[0], theme="t", source="s", index=0)
+
+    async def scenario() -> tuple[int, int, int]:
+        offload = CheckOffload(default_checks(), workers=1)
+        offload.plan(0)  # nothing to check (a resumed run): no worker
+        idle = offload.worker_count + (offload._starting is not None)
+        offload.plan(5)
+        await offload.wait_ready()
+        await offload.check(chunk, _batch(chunk))
+        count, jobs = offload.worker_count, offload._jobs
+        await offload.aclose()
+        return idle, count, jobs
+
+    assert asyncio.run(scenario()) == (0, 1, 1)  # the first chunk went to the worker
+
+
 def test_a_worker_that_dies_costs_nothing(caplog: pytest.LogCaptureFixture) -> None:
     chunk = Chunk(text=DOCS[0], theme="t", source="s", index=0)
     records = [QARecord.of(chunk, "Who led the survey in 1990?", "Dr. Amara Ito led it.")]
