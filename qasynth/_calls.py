@@ -65,8 +65,8 @@ class Limits:
     request for timeouts and server errors, ``backoff`` the first wait between
     them (doubling, with jitter); ``max_wait`` the longest Retry-After honoured.
     ``check_workers`` processes run the built-in model-free chunk checks off the
-    event loop (``0``, the default: none; ``None``: started by themselves when the
-    checks would slow a run of 200 chunks or more down).
+    event loop (``None``, the default: started by themselves once the checks slow a
+    run of 200 chunks or more down, on a machine with a core to spare; ``0``: none).
     """
 
     concurrency: int = 8
@@ -76,7 +76,7 @@ class Limits:
     attempts: int = 5
     backoff: float = 1.0
     max_wait: float = 60.0
-    check_workers: int | None = 0
+    check_workers: int | None = None
 
     def __post_init__(self) -> None:
         checks = [

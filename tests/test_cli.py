@@ -394,3 +394,42 @@ def test_python_m_qasynth_generate_runs_against_the_fake_server(
     assert texts[1].endswith(WORLD_CUP)
     assert all(r.has_authorization for r in server.requests)
     assert KEY not in done.stderr + done.stdout
+
+
+@pytest.mark.parametrize(
+    ("given", "workers"),
+    [
+        ((), None),
+        (("--check-workers", "auto"), None),
+        (("--check-workers", "2"), 2),
+        (("--check-workers", "0"), 0),
+    ],
+)
+def test_check_workers_are_auto_unless_a_number_is_given(
+    tmp_path: Path,
+    docs: Path,
+    server: FakeOpenAIServer,
+    api_key: str,
+    monkeypatch: pytest.MonkeyPatch,
+    given: tuple[str, ...],
+    workers: int | None,
+) -> None:
+    seen: list[int | None] = []
+    build = Synthesizer.from_options.__func__  # type: ignore[attr-defined]
+
+    def from_options(cls: type[Synthesizer], **options: Any) -> Synthesizer:
+        synth: Synthesizer = build(cls, **options)
+        seen.append(synth.limits.check_workers)
+        return synth
+
+    monkeypatch.setattr(Synthesizer, "from_options", classmethod(from_options))
+    result = generate(server, tmp_path / "out.jsonl", str(docs), extra=given)
+    assert result.exit_code == 0, result.output
+    assert seen == [workers]
+
+
+def test_check_workers_refuse_anything_but_auto_or_a_count() -> None:
+    result = run("generate", "x.txt", "-o", "o.jsonl", "--check-workers", "-1")
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1
+    assert "neither 'auto' nor a number" in result.stderr

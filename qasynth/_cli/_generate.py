@@ -75,6 +75,19 @@ Exit code 1 when any chunk failed; 2 without an API key (OPENAI_API_KEY, or
 --base-url for a server that needs none), checked before any work.
 """
 
+
+def _check_workers(_ctx: click.Context, _param: click.Parameter, value: str) -> int | None:
+    """``auto`` (``None``: started when the checks slow the run down) or a count."""
+    text = str(value).strip().lower()
+    if text == "auto":
+        return None
+    if not text.isdigit():
+        raise click.BadParameter(
+            f"{value!r} is neither 'auto' nor a number of processes (0 or more)"
+        )
+    return int(text)
+
+
 _RUN_OPTIONS = (
     click.option(
         "--base-url",
@@ -106,11 +119,13 @@ _RUN_OPTIONS = (
     ),
     click.option(
         "--check-workers",
-        type=click.IntRange(min=0),
-        default=0,
+        metavar="auto|N",
+        default="auto",
         show_default=True,
-        help="Processes that run the model-free checks off the event loop, for runs "
-        "whose client CPU is the limit (a fast local server, many requests in flight).",
+        callback=_check_workers,
+        help="Processes that run the model-free checks off the event loop. auto starts "
+        "them in a run of 200 chunks or more once the checks slow it down (a fast "
+        "server, many requests in flight); 0 checks in the main process.",
     ),
     click.option(
         "--rpm", type=click.FloatRange(min=0, min_open=True), help="Most requests per minute."
