@@ -18,7 +18,13 @@ import tiktoken
 from langchain_core.messages import BaseMessage, HumanMessage
 
 from qasynth import Limits, Synthesizer
-from qasynth._offload import CheckOffload, offloadable_prefix, run_checks
+from qasynth._offload import (
+    MAX_AUTO_WORKERS,
+    CheckOffload,
+    _cpus,
+    offloadable_prefix,
+    run_checks,
+)
 from qasynth._schema import Chunk, QARecord
 from qasynth.checks import GroundingCheck, LLMJudge, default_checks
 from qasynth.testing import ScriptedChatModel
@@ -201,6 +207,23 @@ def test_auto_mode_starts_no_worker_for_a_small_run() -> None:
         return count
 
     assert asyncio.run(scenario()) == 0
+
+
+def test_auto_mode_starts_workers_once_the_checks_slow_a_long_run_down() -> None:
+    chunk = Chunk(text=DOCS[0], theme="t", source="s", index=0)
+
+    async def scenario() -> tuple[int, int]:
+        offload = CheckOffload(default_checks(), workers=None, slots=8)
+        offload.plan(300)
+        before = offload.worker_count + (offload._starting is not None)  # not at the start
+        for _ in range(12):  # back to back: the checks are all this run does
+            await offload.check(chunk, _batch(chunk))
+        await offload.wait_ready()
+        count = offload.worker_count
+        await offload.aclose()
+        return before, count
+
+    assert asyncio.run(scenario()) == (0, min(_cpus() - 1, MAX_AUTO_WORKERS))
 
 
 def test_only_built_in_model_free_checks_leave_the_process() -> None:

@@ -73,13 +73,16 @@ def test_every_chunk_finishes_through_429s_500s_a_hang_and_malformed_output(
     assert st.pairs_returned == st.pairs_kept + sum(st.rejections.values())
 
 
+@pytest.mark.parametrize("workers", [0, 1])
 def test_requests_in_flight_never_exceed_the_concurrency_limit(
-    offline_encoding: tiktoken.Encoding,
+    offline_encoding: tiktoken.Encoding, workers: int
 ) -> None:
+    """Also with check workers, whose chunks hold no request slot while checked there."""
     with FakeOpenAIServer(latency=0.05) as server:
         synth = Synthesizer.from_options(
-            llm=client(server), concurrency=3, progress=False, encoding=offline_encoding
-        )
+            llm=client(server), concurrency=3, progress=False, encoding=offline_encoding,
+            check_workers=workers,
+        )  # fmt: skip
         ds = synth.run(documents(15))
         assert server.peak_in_flight == 3
     assert len({r.chunk_id for r in ds}) == 15
