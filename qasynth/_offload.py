@@ -303,8 +303,8 @@ class CheckOffload:
         try:
             for _ in range(count):
                 self._workers.append(await _Worker.start(self.checks))
-        except OSError as exc:
-            logger.warning("cannot start a check worker (%s); checking inline", exc)
+        except (OSError, NotImplementedError) as exc:  # an event loop without subprocesses
+            logger.warning("cannot start a check worker (%r); checking inline", exc)
             self._broken = True
         else:
             logger.debug("checking chunks in %d worker process(es)", count)
