@@ -33,6 +33,7 @@ import asyncio
 import logging
 import os
 import pickle
+import signal
 import struct
 import sys
 import time
@@ -328,6 +329,9 @@ def _read_frame(stream: BinaryIO) -> bytes | None:
 
 def serve() -> None:
     """The worker: the checks, then (job, chunk, records) frames until stdin closes."""
+    # Ctrl-C reaches the whole process group; the parent handles it (it keeps what is
+    # finished) and closes this worker's stdin, which ends it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     frames = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints never corrupt a frame
     source = sys.stdin.buffer

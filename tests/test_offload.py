@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -193,6 +195,26 @@ def test_a_worker_that_dies_costs_nothing(caplog: pytest.LogCaptureFixture) -> N
     with caplog.at_level(logging.WARNING, logger="qasynth"):
         asyncio.run(scenario())
     assert "checking inline from now on" in caplog.text
+
+
+def test_ctrl_c_is_left_to_the_parent_and_the_worker_ends_with_its_stdin() -> None:
+    """Ctrl-C reaches the whole process group: the worker must not die with a
+    traceback mid-chunk; the parent keeps what is finished and closes it."""
+    chunk = Chunk(text=DOCS[0], theme="t", source="s", index=0)
+
+    async def scenario() -> tuple[bool, int, int | None]:
+        offload = CheckOffload(default_checks(), workers=1)
+        offload.plan(3)
+        await offload.wait_ready()
+        process = offload._workers[0].process
+        os.kill(process.pid, signal.SIGINT)
+        await asyncio.sleep(0.2)
+        await offload.check(chunk, _batch(chunk))
+        broken, jobs = offload._broken, offload._jobs
+        await offload.aclose()
+        return broken, jobs, process.returncode
+
+    assert asyncio.run(scenario()) == (False, 1, 0)
 
 
 def test_auto_mode_starts_no_worker_for_a_small_run() -> None:
