@@ -12,10 +12,10 @@ the user's ``__main__`` again in each child (a script without an
 ``if __name__ == "__main__"`` guard would run twice). A worker ends when its
 stdin closes, so it never outlives the run, even if the parent is killed.
 
-``workers``: ``0`` (the default) checks inline; ``N`` starts N workers with the
-first chunk; ``None`` (auto) checks inline until the checks take a fifth of the run's wall
-time, then starts up to ``min(CPUs - 1, 4)`` workers (never on one CPU, never
-for runs of fewer than 200 chunks). A chunk goes to the worker with the fewest
+``workers``: ``None`` (auto, the default of :class:`~qasynth.Limits`) checks inline
+until the checks take a fifth of the run's wall time, then starts up to
+``min(CPUs - 1, 4)`` workers (never on one CPU, never for runs of fewer than 200
+chunks); ``N`` starts N workers as the run starts; ``0`` checks inline. A chunk goes to the worker with the fewest
 chunks waiting. A chunk in a worker holds no request slot: the run starts another
 chunk meanwhile (see :attr:`CheckOffload.in_workers`), so the main process keeps
 sending requests and reading replies while workers check. Replies come back in
