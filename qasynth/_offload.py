@@ -15,16 +15,17 @@ stdin closes, so it never outlives the run, even if the parent is killed.
 ``workers``: ``None`` (auto, the default of :class:`~qasynth.Limits`) checks inline
 until the checks take a fifth of the run's wall time, then starts up to
 ``min(CPUs - 1, 4)`` workers (never on one CPU, never for runs of fewer than 200
-chunks); ``N`` starts N workers as the run starts; ``0`` checks inline. A chunk goes to the worker with the fewest
-chunks waiting. A chunk in a worker holds no request slot: the run starts another
-chunk meanwhile (see :attr:`CheckOffload.in_workers`), so the main process keeps
-sending requests and reading replies while workers check. Replies come back in
-waves (a whole round of requests at once); the workers take a whole wave, up to
-as many chunks as the run has request slots. Past that the workers cannot keep
-up, and the main process checks the next chunk itself rather than hold up the
-run. Until a worker has loaded the checks, chunks are checked in the main process
-too. A worker that fails costs nothing: its chunks are checked inline, and so is
-the rest of the run (logged).
+chunks); ``N`` starts N workers as the run starts; ``0`` checks inline.
+
+A chunk goes to the worker with the fewest chunks waiting. A chunk in a worker holds
+no request slot: the run starts another chunk meanwhile (see
+:attr:`CheckOffload.in_workers`), so the main process keeps sending requests and
+reading replies while workers check. Replies come back in waves (a whole round of
+requests at once); the workers take a whole wave, up to as many chunks as the run
+has request slots. Past that the workers cannot keep up, and the main process checks
+the next chunk itself rather than hold up the run. Until a worker has loaded the
+checks, chunks are checked in the main process too. A worker that fails costs
+nothing: its chunks are checked inline, and so is the rest of the run (logged).
 """
 
 from __future__ import annotations
