@@ -106,6 +106,12 @@ def _cpus() -> int:
         return os.cpu_count() or 1
 
 
+def _can_start_python() -> bool:
+    """Whether ``sys.executable`` is a Python that can run a worker: not in a frozen
+    application (its executable is the application itself) or an embedded one."""
+    return bool(sys.executable) and not getattr(sys, "frozen", False)
+
+
 class WorkerGone(Exception):
     """A worker process ended or answered with an error."""
 
@@ -289,7 +295,13 @@ class CheckOffload:
         if self._began is None:
             self._began = now
         count = self._wanted(now - self._began)
-        if count:
+        if count and not _can_start_python():
+            if self.workers_wanted:
+                logger.warning(
+                    "check workers cannot start from a frozen application; checking inline"
+                )
+            self._broken = True
+        elif count:
             self._starting = asyncio.ensure_future(self._start(count))
 
     def _wanted(self, elapsed: float) -> int:

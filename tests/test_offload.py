@@ -248,6 +248,23 @@ def test_auto_mode_starts_workers_once_the_checks_slow_a_long_run_down() -> None
     assert asyncio.run(scenario()) == (0, min(_cpus() - 1, MAX_AUTO_WORKERS))
 
 
+def test_a_frozen_application_starts_no_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a frozen application ``sys.executable`` is the application itself: starting
+    it as a worker would run the application again."""
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    chunk = Chunk(text=DOCS[0], theme="t", source="s", index=0)
+
+    async def scenario() -> tuple[int, int]:
+        offload = CheckOffload(default_checks(), workers=2)
+        offload.plan(300)
+        kept, _ = await offload.check(chunk, _batch(chunk))
+        count = offload.worker_count + (offload._starting is not None)
+        await offload.aclose()
+        return count, len(kept)
+
+    assert asyncio.run(scenario()) == (0, 1)  # checked inline, the same as always
+
+
 def test_only_built_in_model_free_checks_leave_the_process() -> None:
     class MyGrounding(GroundingCheck):  # may live in the user's __main__
         pass
