@@ -203,31 +203,34 @@ async def cpu_table(n: int, repeats: int, concurrency: int) -> None:
                   f"{1000 * cpu / n:>13.2f}{cpu / base:>13.2f}x")  # fmt: skip
 
 
-async def latency_table(n: int, latency: float, levels: list[int]) -> None:
+async def checked_run(url: str, concurrency: int, workers: int, docs: list[str]) -> Any:
+    return await synthesizer(url, concurrency, check_workers=workers).ainvoke(docs)
+
+
+async def latency_table(n: int, latency: float, levels: list[int], start: int = 0) -> None:
     """qasynth with its checks inline on the client's one core, then with one check
-    worker and a second core allowed (the server, mostly sleeping, shares it)."""
-    docs = documents(n)
-    requests = requests_of(docs)
+    worker and a second core allowed (the server, mostly sleeping, shares it). Each
+    qasynth run sends documents no earlier run sent (a run sees each chunk once)."""
     print(f"\n## Latency-bound: {n} chunks, {latency:g} s per call")
     print(f"{'concurrency':<13}{'ideal s':>9}{'1 core s':>10}{'over':>8}{'2 cores s':>11}"
           f"{'over':>8}{'bare LC s':>11}{'over':>8}")  # fmt: skip
     with server_process(latency) as url:
-        await bare_langchain(url, requests[:8], 8)  # warm up
-        await synthesizer(url, 8, check_workers=0).ainvoke(docs[:8])
+        warm = documents(8, start=start)
+        await bare_langchain(url, requests_of(warm), 8)  # warm up
+        await synthesizer(url, 8, check_workers=0).ainvoke(warm)
         freeze()
-        for c in levels:
-            ideal = math.ceil(len(requests) / c) * latency
-            one, _, ds, _ = await measure(
-                lambda c=c: synthesizer(url, c, check_workers=0).ainvoke(docs)
-            )
+        for k, c in enumerate(levels):
+            inline_docs = documents(n, start=start + (2 * k + 1) * n)
+            worker_docs = documents(n, start=start + (2 * k + 2) * n)
+            requests = requests_of(inline_docs)
+            ideal = math.ceil(n / c) * latency
+            one, _, ds, _ = await measure(functools.partial(checked_run, url, c, 0, inline_docs))
             assert ds.stats.chunks_failed == 0, ds.failures
             widen()
-            two, _, ds, _ = await measure(
-                lambda c=c: synthesizer(url, c, check_workers=1).ainvoke(docs)
-            )
+            two, _, ds, _ = await measure(functools.partial(checked_run, url, c, 1, worker_docs))
             pin(CLIENT_CORE)
             assert ds.stats.chunks_failed == 0, ds.failures
-            bare, _, _, _ = await measure(lambda c=c: bare_langchain(url, requests, c))
+            bare, _, _, _ = await measure(functools.partial(bare_langchain, url, requests, c))
             print(f"{c:<13}{ideal:>9.2f}{one:>10.2f}{one / ideal - 1:>8.1%}{two:>11.2f}"
                   f"{two / ideal - 1:>8.1%}{bare:>11.2f}{bare / ideal - 1:>8.1%}")  # fmt: skip
 
@@ -238,7 +241,7 @@ async def amain(args: argparse.Namespace) -> None:
     if not args.skip_latency:
         for c in [int(x) for x in args.levels.split(",")]:
             chunks = args.latency_chunks or (200 if c > 1 else 20)
-            await latency_table(chunks, args.latency, [c])
+            await latency_table(chunks, args.latency, [c], start=(c + 1) * 100_000)
 
 
 def main() -> None:
