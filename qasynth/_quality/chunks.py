@@ -13,9 +13,8 @@ import functools
 import math
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import compress
-from operator import itemgetter
 
 from ._numbers import normalize_numbers, numbers_and_canonical_text, numbers_and_canonical_texts
 from .language import detect_language
@@ -98,7 +97,6 @@ class ChunkAnalysis:
     """For each token and stem, the sentences that have it: bit ``i`` stands for sentence ``i``."""
     by_count: tuple[float, ...]
     """A word's weight by the number of sentences that have it (rarer words weigh more)."""
-    _positions: dict[str, tuple[int, ...]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(cls, text: str) -> ChunkAnalysis:
@@ -134,17 +132,6 @@ class ChunkAnalysis:
             by_count=(0.0, *(math.log(1 + total / n) for n in range(1, total + 1))),
         )
 
-    def _having(self, token: str) -> tuple[int, ...]:
-        """The sentences that have a token or stem, first to last (kept for the
-        other questions of the chunk)."""
-        found = self._positions.get(token)
-        if found is None:
-            bits = bin(self.index.get(token, 0))[:1:-1]  # bit i is character i
-            found = self._positions[token] = tuple(
-                compress(range(len(bits)), map("1".__eq__, bits))
-            )
-        return found
-
     def weight(self, token: str) -> float:
         """The weight of a token or stem the chunk has: rarer words weigh more."""
         return self.by_count[self.index[token].bit_count()]
@@ -172,8 +159,12 @@ class ChunkAnalysis:
         focus is the best-matching sentence, then those that add question words it
         lacks (the subject may be named in one sentence, the asked fact in the
         next), each with its neighbours; all sentences when nothing matches."""
-        has, alike, focus = self._match(question)
-        own = {i: alike[bits][2] for i, bits in has.items()}
+        groups, alike, focus = self._match(question)
+        # each sentence, in the order in which a question word first finds it
+        has = sorted(
+            (_lowest(words), i, words) for words, members in groups.items() for i in _bits(members)
+        )
+        own = {i: alike[words][2] for _, i, words in has}
         scores = dict(own)
         for i, score in own.items():
             if i + 1 < len(self.sentences):
@@ -183,47 +174,68 @@ class ChunkAnalysis:
     def _locate(self, question: str) -> tuple[dict[int, float], list[int]]:
         """:meth:`locate` with the relevance of the focus sentences only (all that
         grounding reads), which spares scoring every sentence."""
-        has, alike, focus = self._match(question)
+        groups, alike, focus = self._match(question)
+
+        def weight(i: int) -> float | None:  # of the question's words sentence i has
+            for words, members in groups.items():
+                if members >> i & 1:
+                    return alike[words][2]
+            return None
+
         scores: dict[int, float] = {}
         for i in focus:
-            mine, before = has.get(i), has.get(i - 1)
+            mine, before = weight(i), weight(i - 1) if i else None
             if before is not None:
-                scores[i] = max(0.0 if mine is None else alike[mine][2], _CARRY * alike[before][2])
+                scores[i] = max(0.0 if mine is None else mine, _CARRY * before)
             elif mine is not None:
-                scores[i] = alike[mine][2]
+                scores[i] = mine
         return scores, focus
 
     def _match(self, question: str) -> tuple[dict[int, int], dict[int, _Alike], list[int]]:
-        """(the question's words each matching sentence has, as bits; one (words,
-        first sentence, weight) per different set of them; the focus)."""
+        """(the sentences that have the same question words, as bits, by those words,
+        as bits; one (words, first sentence, weight) per such set of words; the focus).
+
+        The groups are found by splitting the sentences word by word (those that
+        have the word, those that do not), a few operations on whole bit sets per
+        word, not one step per word and sentence: a common word ("led", "years") is
+        in most sentences of a chunk."""
         wanted = {token for token in _words(question, self.lang) if not _is_function(token)}
         wanted |= {_stem(token) for token in wanted}
         order = list(wanted)
         index, by_count = self.index, self.by_count
         weights = {token: by_count[index[token].bit_count()] for token in order if token in index}
-        has: dict[int, int] = {}
-        get = has.get
+        groups: dict[int, int] = {}  # question words (bit i: order[i]) -> their sentences
+        seen = 0
         for bit, token in enumerate(order):
-            if token in weights:  # the chunk has it
-                flag = 1 << bit
-                for i in self._having(token):
-                    has[i] = get(i, 0) | flag
-        # Sentences that have the same words (a chunk repeats itself) are scored
-        # once. Each set is filled in ``wanted``'s order (its bits from the lowest),
+            if token not in weights:  # the chunk lacks it
+                continue
+            having, flag = index[token], 1 << bit
+            split: dict[int, int] = {}
+            for words, members in groups.items():
+                inside = members & having
+                if inside:
+                    split[words | flag] = inside
+                    if inside != members:
+                        split[words] = members ^ inside
+                else:
+                    split[words] = members
+            if having & ~seen:
+                split[flag] = having & ~seen
+                seen |= having
+            groups = split
+        # Each set of words is filled in ``wanted``'s order (its bits from the lowest),
         # as a set per sentence would be, so its weights add up in the same order.
         alike: dict[int, _Alike] = {}
-        for i in sorted(has):
-            bits = has[i]
-            if bits not in alike:
-                keys: set[str] = set()
-                rest = bits
-                while rest:
-                    keys.add(order[(rest & -rest).bit_length() - 1])
-                    rest &= rest - 1
-                alike[bits] = (keys, i, sum(map(weights.__getitem__, keys)))
-        # the union of each sentence's words, as a set per sentence would give it
-        matched = set().union(*map(itemgetter(0), map(alike.__getitem__, has.values())))
-        return has, alike, self._focus(matched, list(alike.values()), weights)
+        for words, members in sorted(groups.items(), key=lambda group: _lowest(group[1])):
+            keys = {order[bit] for bit in _bits(words)}
+            alike[words] = (keys, _lowest(members), sum(map(weights.__getitem__, keys)))
+        # The union of each sentence's words, taken in the order of a union of one set
+        # per sentence (sentences in the order a question word first finds them), so
+        # that the weights of ``matched`` add up in the same order.
+        matched = set().union(
+            *(alike[words][0] for words in sorted(alike, key=lambda w: (_lowest(w), alike[w][1])))
+        )
+        return groups, alike, self._focus(matched, list(alike.values()), weights)
 
     def _focus(
         self, matched: set[str], alike: list[_Alike], weights: dict[str, float]
@@ -327,6 +339,18 @@ def _sentences(parts: list[str], lang: str) -> tuple[_Sentence, ...]:
 _BREAK = "Q"  # no token of case-folded text is a capital letter
 _BREAK_TOKEN = f" {_BREAK} "
 _NO_NUMBERS: frozenset[str] = frozenset()
+
+
+def _lowest(bits: int) -> int:
+    """The position of the lowest set bit of ``bits`` (not 0)."""
+    return (bits & -bits).bit_length() - 1
+
+
+def _bits(bits: int) -> Iterator[int]:
+    """The positions of the set bits of ``bits``, lowest first."""
+    while bits:
+        yield _lowest(bits)
+        bits &= bits - 1
 
 
 def _sentence(text: str, lang: str) -> _Sentence:
