@@ -15,6 +15,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from ._numbers import normalize_numbers, numbers_and_canonical_text, numbers_and_canonical_texts
 from .language import detect_language
@@ -162,7 +163,7 @@ class ChunkAnalysis:
         groups, alike, focus = self._match(question)
         # each sentence, in the order in which a question word first finds it
         has = sorted(
-            (_lowest(words), i, words) for words, members in groups.items() for i in _bits(members)
+            (words & -words, i, words) for words, members in groups.items() for i in _bits(members)
         )
         own = {i: alike[words][2] for _, i, words in has}
         scores = dict(own)
@@ -175,16 +176,16 @@ class ChunkAnalysis:
         """:meth:`locate` with the relevance of the focus sentences only (all that
         grounding reads), which spares scoring every sentence."""
         groups, alike, focus = self._match(question)
-
-        def weight(i: int) -> float | None:  # of the question's words sentence i has
-            for words, members in groups.items():
-                if members >> i & 1:
-                    return alike[words][2]
-            return None
-
+        asked = 0  # the focus sentences and the sentences before them, as bits
+        for i in focus:
+            asked |= 3 << (i - 1) if i else 1
+        own: dict[int, float] = {}  # their weights, for those that have question words
+        for words, members in groups.items():
+            for i in _bits(members & asked):
+                own[i] = alike[words][2]
         scores: dict[int, float] = {}
         for i in focus:
-            mine, before = weight(i), weight(i - 1) if i else None
+            mine, before = own.get(i), own.get(i - 1)
             if before is not None:
                 scores[i] = max(0.0 if mine is None else mine, _CARRY * before)
             elif mine is not None:
@@ -226,15 +227,14 @@ class ChunkAnalysis:
         # Each set of words is filled in ``wanted``'s order (its bits from the lowest),
         # as a set per sentence would be, so its weights add up in the same order.
         alike: dict[int, _Alike] = {}
-        for words, members in sorted(groups.items(), key=lambda group: _lowest(group[1])):
-            keys = {order[bit] for bit in _bits(words)}
-            alike[words] = (keys, _lowest(members), sum(map(weights.__getitem__, keys)))
+        for first, words in sorted([_lowest(members), words] for words, members in groups.items()):
+            keys = set(map(order.__getitem__, _bits(words)))
+            alike[words] = (keys, first, sum(map(weights.__getitem__, keys)))
         # The union of each sentence's words, taken in the order of a union of one set
         # per sentence (sentences in the order a question word first finds them), so
         # that the weights of ``matched`` add up in the same order.
-        matched = set().union(
-            *(alike[words][0] for words in sorted(alike, key=lambda w: (_lowest(w), alike[w][1])))
-        )
+        ranked = sorted((words & -words, first, keys) for words, (keys, first, _) in alike.items())
+        matched = set().union(*map(itemgetter(2), ranked))
         return groups, alike, self._focus(matched, list(alike.values()), weights)
 
     def _focus(
