@@ -83,6 +83,14 @@ _NUMBERS = {
     for words in (False, True)
     for kanji in (False, True)
 }
+# The same for ASCII text (which has no kanji). There the ASCII meanings of "\d" and
+# "\w" find the same as the Unicode ones ("\s" would not: Unicode's takes in
+# "\x1c"-"\x1f", and the patterns have none) and are tested faster: a character's
+# class is looked up in a small table, not in the Unicode database.
+_ASCII_NUMBERS = {
+    words: re.compile(_NUMBERS[(words, False)].pattern, re.IGNORECASE | re.ASCII)
+    for words in (False, True)
+}
 
 
 def _trie(words: list[str]) -> str:
@@ -197,7 +205,8 @@ def _spans(text: str, words: bool, kanji: bool) -> tuple[tuple[int, int, str], .
     if not (words or kanji or _DIGIT.search(text)):
         return ()
     spans: list[tuple[int, int, Decimal | int]] = []
-    for match in _NUMBERS[(words, kanji)].finditer(text):
+    pattern = _ASCII_NUMBERS[words] if text.isascii() else _NUMBERS[(words, kanji)]
+    for match in pattern.finditer(text):
         start, end = match.span()
         digits = match.group("digits")
         if match.lastgroup == "digits" and "." not in digits:  # most numbers: a whole number
