@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from itertools import compress, filterfalse
-from operator import itemgetter
 
 from ._numbers import extract_numbers, normalize_numbers
 from .language import detect_language, is_cjk, is_unspaced
@@ -100,14 +98,15 @@ def word_tokens(text: str, lang: str | None = None, *, numbers_done: bool = Fals
 def _tokens(text: str, lang: str) -> list[str]:
     """:func:`word_tokens` of text already :func:`normalize`-d, numbers and all."""
     if not is_unspaced(lang):
-        return _split_units(_words_pattern(text).findall(text))
+        return _split_units(_words_pattern(text).findall(text), text)
     tokens: list[str] = []
     for run in _SPACED_OR_UNSPACED.findall(text):
         if len(run) > 1 and _UNSPACED_CHAR.match(run) is not None:
             tokens.extend(map(str.__add__, run[:-1], run[1:]))  # its bigrams
         else:
             tokens.append(run)
-    return _split_units(tokens)  # "8gb" in Japanese text too
+    # A number and a unit are one token only in a run of letters of other scripts.
+    return _split_units(tokens, text, _DIGIT_SPACED_LETTER)
 
 
 def _words_pattern(text: str) -> re.Pattern[str]:
@@ -145,17 +144,16 @@ _ASCII_PLAIN_WORDS = re.compile(_PLAIN_WORDS.pattern, re.ASCII)
 
 
 _DIGITS_THEN_LETTERS = re.compile(r"^(\d+(?:\.\d+)?)([^\W\d_]+)$")
-_FIRST_CHARACTER = itemgetter(slice(1))  # "" for "", as token[:1]
+_DIGIT_LETTER = re.compile(r"\d[^\W\d_]")
+_DIGIT_SPACED_LETTER = re.compile(rf"\d[^\W\d_{_UNSPACED}]")
 
 
-def _split_units(tokens: list[str]) -> list[str]:
-    """ "8gb" is the number 8 and the unit "gb". Only a token that starts with a digit
-    and is not all digits can be one: those few are picked out and matched a list at
-    a time (a chunk has a thousand tokens), and the tokens are gone through one by one
-    only when one of them is a number and a unit."""
-    numbers = compress(tokens, map(str.isdigit, map(_FIRST_CHARACTER, tokens)))
-    # "\d" is isdecimal(): a token of decimal digits only has no unit
-    if not any(map(_DIGITS_THEN_LETTERS.match, filterfalse(str.isdecimal, numbers))):
+def _split_units(
+    tokens: list[str], text: str, joined: re.Pattern[str] = _DIGIT_LETTER
+) -> list[str]:
+    """ "8gb" is the number 8 and the unit "gb" (``tokens`` are those of ``text``, in
+    which ``joined`` finds each digit that a token joins to a letter)."""
+    if joined.search(text) is None:  # no token is a number and a unit
         return tokens
     out: list[str] = []
     for token in tokens:
