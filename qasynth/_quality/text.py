@@ -146,14 +146,18 @@ _ASCII_PLAIN_WORDS = re.compile(_PLAIN_WORDS.pattern, re.ASCII)
 _DIGITS_THEN_LETTERS = re.compile(r"^(\d+(?:\.\d+)?)([^\W\d_]+)$")
 _DIGIT_LETTER = re.compile(r"\d[^\W\d_]")
 _DIGIT_SPACED_LETTER = re.compile(rf"\d[^\W\d_{_UNSPACED}]")
+_ASCII_DIGIT_LETTER = re.compile(_DIGIT_LETTER.pattern, re.ASCII)
 
 
 def _split_units(
     tokens: list[str], text: str, joined: re.Pattern[str] = _DIGIT_LETTER
 ) -> list[str]:
     """ "8gb" is the number 8 and the unit "gb" (``tokens`` are those of ``text``, in
-    which ``joined`` finds each digit that a token joins to a letter)."""
-    if joined.search(text) is None:  # no token is a number and a unit
+    which ``joined`` finds each digit that a token joins to a letter; in ASCII text,
+    which has no letters of unspaced scripts, :data:`_ASCII_DIGIT_LETTER` finds the
+    same faster)."""
+    if (_ASCII_DIGIT_LETTER if text.isascii() else joined).search(text) is None:
+        # no token is a number and a unit
         return tokens
     out: list[str] = []
     for token in tokens:
