@@ -93,23 +93,11 @@ _ASCII_NUMBERS = {
 }
 
 
-def _trie(words: list[str]) -> str:
-    """A pattern matching any of ``words`` (none a prefix of another), as a tree of
-    their letters: "t(?:en|wo)" fails on a text's letter at once, "ten|two" tries both."""
-    first: dict[str, list[str]] = {}
-    for word in sorted(words):
-        first.setdefault(word[0], []).append(word[1:])
-    return "|".join(
-        letter + (rests[0] if len(rests) == 1 else f"(?:{_trie(rests)})")
-        for letter, rests in first.items()
-    )
-
-
-# A number word ("twelve", "thousand") somewhere in the lower-cased text. Words that
-# hold another ("seventeen", "seven") are left out: the shorter one is found anyway.
+# The number words a text must hold one of to hold any ("twelve", "thousand"). Words
+# that hold another ("seventeen", "seven") are left out: the shorter one is found anyway.
 _NUMBER_WORDS = (*_SMALL_WORDS, *_TENS_WORDS, "dozen", *_SCALES)
-_NUMBER_WORD_KEYS = re.compile(
-    _trie([w for w in _NUMBER_WORDS if not any(o != w and o in w for o in _NUMBER_WORDS)])
+_NUMBER_WORD_KEYS = tuple(
+    w for w in _NUMBER_WORDS if not any(o != w and o in w for o in _NUMBER_WORDS)
 )
 _KANJI_NUMERAL = re.compile("[〇一二三四五六七八九十百千]")
 _DIGIT = re.compile(r"\d")
@@ -181,9 +169,17 @@ def _by_kinds(texts: Sequence[str]) -> dict[tuple[bool, bool], list[int]]:
 def _kinds(text: str) -> tuple[bool, bool]:
     """Whether ``text`` may hold number words, and kanji numerals."""
     return (
-        _NUMBER_WORD_KEYS.search(text.lower()) is not None,
+        _has_number_word(text.lower()),
         not text.isascii() and _KANJI_NUMERAL.search(text) is not None,
     )
+
+
+def _has_number_word(lower: str) -> bool:
+    """Whether the lower-cased text holds a number word, anywhere (as a regular
+    expression would find it). Each word is looked for by ``str.__contains__``, which
+    skips through a text several characters at a time: a pattern of all the words
+    would try a match at most of the text's letters."""
+    return any(word in lower for word in _NUMBER_WORD_KEYS)
 
 
 def extract_numbers(text: str) -> set[str]:
