@@ -15,7 +15,8 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from operator import itemgetter
+from itertools import compress
+from operator import itemgetter, ne
 
 from ._numbers import normalize_numbers, numbers_and_canonical_text, numbers_and_canonical_texts
 from .language import detect_language
@@ -114,14 +115,13 @@ class ChunkAnalysis:
             for token in sentence._tokens[sentence._start : sentence._end]:
                 having[token] = get(token, 0) | bit
         # A stem stands where any token of it does: worked out once per token, not
-        # once per time the chunk says it.
+        # once per time the chunk says it, and a list at a time (a stem is most often
+        # the token itself: numbers, short words, unspaced scripts).
         index = dict(having)
-        stems = []
-        for token, bits in having.items():
-            stem = _stem(token)
-            stems.append(stem)
-            if stem != token:  # not for numbers, short words and unspaced scripts
-                index[stem] = index.get(stem, 0) | bits
+        stems = list(map(_stem, having))
+        changed = map(ne, having, stems)
+        for token, stem in compress(zip(having, stems, strict=True), changed):
+            index[stem] = index.get(stem, 0) | having[token]
         total = max(len(sentences), 1)
         return cls(
             text=text,
