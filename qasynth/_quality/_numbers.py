@@ -200,7 +200,8 @@ def _spans(text: str, words: bool, kanji: bool) -> tuple[tuple[int, int, str], .
     kanji numerals only if ``kanji``."""
     if not (words or kanji or _DIGIT.search(text)):
         return ()
-    spans: list[tuple[int, int, Decimal | int]] = []
+    spans: list[tuple[int, int, str]] = []
+    last: Decimal | int = 0  # the last span's value (a number right after its 万 adds to it)
     pattern = _ASCII_NUMBERS[words] if text.isascii() else _NUMBERS[(words, kanji)]
     for match in pattern.finditer(text):
         start, end = match.span()
@@ -210,10 +211,12 @@ def _spans(text: str, words: bool, kanji: bool) -> tuple[tuple[int, int, str], .
         else:
             value = _match_value(match)
         if spans and spans[-1][1] == start and text[start - 1] in _JA_UNITS:
-            spans[-1] = (spans[-1][0], end, spans[-1][2] + value)
-        else:
-            spans.append((start, end, value))
-    return tuple((start, end, _canonical(value)) for start, end, value in spans)
+            start = spans.pop()[0]
+            value = last + value
+        last = value
+        # each span in its canonical form at once (a whole number's is str())
+        spans.append((start, end, str(value) if type(value) is int else _canonical(value)))
+    return tuple(spans)
 
 
 def _match_value(match: re.Match[str]) -> Decimal:
