@@ -93,12 +93,25 @@ _ASCII_NUMBERS = {
 }
 
 
+def _trie(words: list[str]) -> str:
+    """A pattern matching any of ``words`` (none a prefix of another), as a tree of
+    their letters: "t(?:en|wo)" fails on a text's letter at once, "ten|two" tries both."""
+    first: dict[str, list[str]] = {}
+    for word in sorted(words):
+        first.setdefault(word[0], []).append(word[1:])
+    return "|".join(
+        letter + (rests[0] if len(rests) == 1 else f"(?:{_trie(rests)})")
+        for letter, rests in first.items()
+    )
+
+
 # The number words a text must hold one of to hold any ("twelve", "thousand"). Words
 # that hold another ("seventeen", "seven") are left out: the shorter one is found anyway.
 _NUMBER_WORDS = (*_SMALL_WORDS, *_TENS_WORDS, "dozen", *_SCALES)
 _NUMBER_WORD_KEYS = tuple(
     w for w in _NUMBER_WORDS if not any(o != w and o in w for o in _NUMBER_WORDS)
 )
+_NUMBER_WORD_PATTERN = re.compile(_trie(list(_NUMBER_WORD_KEYS)))
 _KANJI_NUMERAL = re.compile("[〇一二三四五六七八九十百千]")
 _DIGIT = re.compile(r"\d")
 _JA_UNITS = {"万": 10**4, "億": 10**8, "兆": 10**12}
@@ -175,11 +188,14 @@ def _kinds(text: str) -> tuple[bool, bool]:
 
 
 def _has_number_word(lower: str) -> bool:
-    """Whether the lower-cased text holds a number word, anywhere (as a regular
-    expression would find it). Each word is looked for by ``str.__contains__``, which
-    skips through a text several characters at a time: a pattern of all the words
-    would try a match at most of the text's letters."""
-    return any(word in lower for word in _NUMBER_WORD_KEYS)
+    """Whether the lower-cased text holds a number word, anywhere. In ASCII text each
+    word is looked for by ``str.__contains__``, which skips through a text several
+    characters at a time, where a pattern of all the words tries a match at most of
+    the letters. In other text the pattern is cheaper: it skips its characters at
+    once, and ``str.__contains__`` would copy each word into the text's width first."""
+    if lower.isascii():
+        return any(word in lower for word in _NUMBER_WORD_KEYS)
+    return _NUMBER_WORD_PATTERN.search(lower) is not None
 
 
 def extract_numbers(text: str) -> set[str]:
