@@ -199,18 +199,24 @@ class ChunkAnalysis:
         The groups are found by splitting the sentences word by word (those that
         have the word, those that do not), a few operations on whole bit sets per
         word, not one step per word and sentence: a common word ("led", "years") is
-        in most sentences of a chunk."""
+        in most sentences of a chunk. Words that the same sentences have split them
+        at once."""
         wanted = {token for token in _words(question, self.lang) if not _is_function(token)}
         wanted |= {_stem(token) for token in wanted}
         order = list(wanted)
         index, by_count = self.index, self.by_count
-        weights = {token: by_count[index[token].bit_count()] for token in order if token in index}
+        weights: dict[str, float] = {}  # of the words the chunk has
+        # Words that the same sentences have (the bigrams of one Japanese word, a word
+        # and its stem) split the sentences alike: they are taken together.
+        together: dict[int, int] = {}  # sentences -> the words (bit i: order[i]) of them
+        for bit, token in enumerate(order):
+            having = index.get(token)
+            if having is not None:
+                weights[token] = by_count[having.bit_count()]
+                together[having] = together.get(having, 0) | 1 << bit
         groups: dict[int, int] = {}  # question words (bit i: order[i]) -> their sentences
         seen = 0
-        for bit, token in enumerate(order):
-            if token not in weights:  # the chunk lacks it
-                continue
-            having, flag = index[token], 1 << bit
+        for having, flag in together.items():
             split: dict[int, int] = {}
             for words, members in groups.items():
                 inside = members & having
@@ -349,7 +355,7 @@ def _lowest(bits: int) -> int:
 def _bits(bits: int) -> Iterator[int]:
     """The positions of the set bits of ``bits``, lowest first."""
     while bits:
-        yield _lowest(bits)
+        yield (bits & -bits).bit_length() - 1
         bits &= bits - 1
 
 
