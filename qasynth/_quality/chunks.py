@@ -299,15 +299,14 @@ def analyze_chunk(text: str) -> ChunkAnalysis:
 
 
 def _split(text: str) -> list[str]:
-    """The non-empty pieces of ``text`` between the matches of ``_SENTENCE_BREAK``.
-    Without "。！？" (whose breaks are empty) they are found by a pattern that starts
-    with a break's first character, which the regular expression engine finds fast."""
-    if "。" in text or "！" in text or "？" in text:
-        return [part for part in _SENTENCE_BREAK.split(text) if part]
+    """The non-empty pieces of ``text`` between the matches of ``_SENTENCE_BREAK``,
+    found by a pattern that starts with a break's first character, which the regular
+    expression engine finds fast (``_SENTENCE_BREAK`` starts with a look-behind, which
+    it tries at every character)."""
     parts = []
     position = 0
     for match in _BREAK_AFTER.finditer(text):
-        start = match.start() + (text[match.start()] != "\n")  # the [.!?;] stays
+        start = match.start() + (text[match.start()] != "\n")  # the [.!?;。！？] stays
         if start > position:
             parts.append(text[position:start])
         position = match.end()
@@ -316,8 +315,9 @@ def _split(text: str) -> list[str]:
     return parts
 
 
-# _SENTENCE_BREAK without its "。！？" part: a [.!?;] and the spaces after it, or line breaks
-_BREAK_AFTER = re.compile(r"[.!?;\n](?:(?<=\n)\n*|(?<=[.!?;])\s+)")
+# _SENTENCE_BREAK from the character before it: a [.!?;] and the spaces after it, line
+# breaks, or the empty break after a "。！？"
+_BREAK_AFTER = re.compile(r"[.!?;\n。！？](?:(?<=\n)\n*|(?<=[.!?;])\s+|(?<=[。！？]))")
 
 
 def _sentences(parts: list[str], lang: str) -> tuple[_Sentence, ...]:
