@@ -40,7 +40,7 @@ _UNSPACED_CHAR = re.compile(f"[{_UNSPACED}]")
 _WORD = f"(?:[^\\W_]+|[{_MARKS}]+)+"
 _WORDS = re.compile(rf"\d+(?:\.\d+)+|{_WORD}")
 _SPACED_OR_UNSPACED = re.compile(
-    rf"[{_UNSPACED}]+|\d+(?:\.\d+)+|(?:[^\W_{_UNSPACED}]+|[{_SPACED_MARKS}]+)+"
+    rf"([{_UNSPACED}]+)|(\d+(?:\.\d+)+|(?:[^\W_{_UNSPACED}]+|[{_SPACED_MARKS}]+)+)"
 )
 _NOT_WORD = re.compile(f"(?:(?![{_MARKS}])[\\W_])+")
 _SPACE = re.compile(r"\s+")
@@ -100,11 +100,13 @@ def _tokens(text: str, lang: str) -> list[str]:
     if not is_unspaced(lang):
         return _split_units(_words_pattern(text).findall(text), text)
     tokens: list[str] = []
-    for run in _SPACED_OR_UNSPACED.findall(text):
-        if len(run) > 1 and _UNSPACED_CHAR.match(run) is not None:
-            tokens.extend(map(str.__add__, run[:-1], run[1:]))  # its bigrams
+    # (a run of unspaced letters, "") or ("", another run): the pattern tells which
+    for unspaced, other in _SPACED_OR_UNSPACED.findall(text):
+        if len(unspaced) > 1:
+            # its bigrams (slices: cheaper than adding characters by str.__add__)
+            tokens.extend([unspaced[i : i + 2] for i in range(len(unspaced) - 1)])
         else:
-            tokens.append(run)
+            tokens.append(unspaced or other)
     # A number and a unit are one token only in a run of letters of other scripts.
     return _split_units(tokens, text, _DIGIT_SPACED_LETTER)
 
