@@ -83,6 +83,14 @@ _NUMBERS = {
     for words in (False, True)
     for kanji in (False, True)
 }
+# The same for ASCII text (which has no kanji). There the ASCII meanings of "\d" and
+# "\w" find the same as the Unicode ones ("\s" would not: Unicode's takes in
+# "\x1c"-"\x1f", and the patterns have none) and are tested faster: a character's
+# class is looked up in a small table, not in the Unicode database.
+_ASCII_NUMBERS = {
+    words: re.compile(_NUMBERS[(words, False)].pattern, re.IGNORECASE | re.ASCII)
+    for words in (False, True)
+}
 
 
 def _trie(words: list[str]) -> str:
@@ -97,12 +105,13 @@ def _trie(words: list[str]) -> str:
     )
 
 
-# A number word ("twelve", "thousand") somewhere in the lower-cased text. Words that
-# hold another ("seventeen", "seven") are left out: the shorter one is found anyway.
+# The number words a text must hold one of to hold any ("twelve", "thousand"). Words
+# that hold another ("seventeen", "seven") are left out: the shorter one is found anyway.
 _NUMBER_WORDS = (*_SMALL_WORDS, *_TENS_WORDS, "dozen", *_SCALES)
-_NUMBER_WORD_KEYS = re.compile(
-    _trie([w for w in _NUMBER_WORDS if not any(o != w and o in w for o in _NUMBER_WORDS)])
+_NUMBER_WORD_KEYS = tuple(
+    w for w in _NUMBER_WORDS if not any(o != w and o in w for o in _NUMBER_WORDS)
 )
+_NUMBER_WORD_PATTERN = re.compile(_trie(list(_NUMBER_WORD_KEYS)))
 _KANJI_NUMERAL = re.compile("[〇一二三四五六七八九十百千]")
 _DIGIT = re.compile(r"\d")
 _JA_UNITS = {"万": 10**4, "億": 10**8, "兆": 10**12}
@@ -173,9 +182,20 @@ def _by_kinds(texts: Sequence[str]) -> dict[tuple[bool, bool], list[int]]:
 def _kinds(text: str) -> tuple[bool, bool]:
     """Whether ``text`` may hold number words, and kanji numerals."""
     return (
-        _NUMBER_WORD_KEYS.search(text.lower()) is not None,
+        _has_number_word(text.lower()),
         not text.isascii() and _KANJI_NUMERAL.search(text) is not None,
     )
+
+
+def _has_number_word(lower: str) -> bool:
+    """Whether the lower-cased text holds a number word, anywhere. In ASCII text each
+    word is looked for by ``str.__contains__``, which skips through a text several
+    characters at a time, where a pattern of all the words tries a match at most of
+    the letters. In other text the pattern is cheaper: it skips its characters at
+    once, and ``str.__contains__`` would copy each word into the text's width first."""
+    if lower.isascii():
+        return any(word in lower for word in _NUMBER_WORD_KEYS)
+    return _NUMBER_WORD_PATTERN.search(lower) is not None
 
 
 def extract_numbers(text: str) -> set[str]:
@@ -196,8 +216,10 @@ def _spans(text: str, words: bool, kanji: bool) -> tuple[tuple[int, int, str], .
     kanji numerals only if ``kanji``."""
     if not (words or kanji or _DIGIT.search(text)):
         return ()
-    spans: list[tuple[int, int, Decimal | int]] = []
-    for match in _NUMBERS[(words, kanji)].finditer(text):
+    spans: list[tuple[int, int, str]] = []
+    last: Decimal | int = 0  # the last span's value (a number right after its 万 adds to it)
+    pattern = _ASCII_NUMBERS[words] if text.isascii() else _NUMBERS[(words, kanji)]
+    for match in pattern.finditer(text):
         start, end = match.span()
         digits = match.group("digits")
         if match.lastgroup == "digits" and "." not in digits:  # most numbers: a whole number
@@ -205,10 +227,12 @@ def _spans(text: str, words: bool, kanji: bool) -> tuple[tuple[int, int, str], .
         else:
             value = _match_value(match)
         if spans and spans[-1][1] == start and text[start - 1] in _JA_UNITS:
-            spans[-1] = (spans[-1][0], end, spans[-1][2] + value)
-        else:
-            spans.append((start, end, value))
-    return tuple((start, end, _canonical(value)) for start, end, value in spans)
+            start = spans.pop()[0]
+            value = last + value
+        last = value
+        # each span in its canonical form at once (a whole number's is str())
+        spans.append((start, end, str(value) if type(value) is int else _canonical(value)))
+    return tuple(spans)
 
 
 def _match_value(match: re.Match[str]) -> Decimal:

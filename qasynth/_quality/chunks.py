@@ -13,9 +13,10 @@ import functools
 import math
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import compress
-from operator import itemgetter
+from operator import itemgetter, ne
 
 from ._numbers import normalize_numbers, numbers_and_canonical_text, numbers_and_canonical_texts
 from .language import detect_language
@@ -98,7 +99,6 @@ class ChunkAnalysis:
     """For each token and stem, the sentences that have it: bit ``i`` stands for sentence ``i``."""
     by_count: tuple[float, ...]
     """A word's weight by the number of sentences that have it (rarer words weigh more)."""
-    _positions: dict[str, tuple[int, ...]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(cls, text: str) -> ChunkAnalysis:
@@ -115,14 +115,13 @@ class ChunkAnalysis:
             for token in sentence._tokens[sentence._start : sentence._end]:
                 having[token] = get(token, 0) | bit
         # A stem stands where any token of it does: worked out once per token, not
-        # once per time the chunk says it.
+        # once per time the chunk says it, and a list at a time (a stem is most often
+        # the token itself: numbers, short words, unspaced scripts).
         index = dict(having)
-        stems = []
-        for token, bits in having.items():
-            stem = _stem(token)
-            stems.append(stem)
-            if stem != token:  # not for numbers, short words and unspaced scripts
-                index[stem] = index.get(stem, 0) | bits
+        stems = list(map(_stem, having))
+        changed = map(ne, having, stems)
+        for token, stem in compress(zip(having, stems, strict=True), changed):
+            index[stem] = index.get(stem, 0) | having[token]
         total = max(len(sentences), 1)
         return cls(
             text=text,
@@ -133,17 +132,6 @@ class ChunkAnalysis:
             index=index,
             by_count=(0.0, *(math.log(1 + total / n) for n in range(1, total + 1))),
         )
-
-    def _having(self, token: str) -> tuple[int, ...]:
-        """The sentences that have a token or stem, first to last (kept for the
-        other questions of the chunk)."""
-        found = self._positions.get(token)
-        if found is None:
-            bits = bin(self.index.get(token, 0))[:1:-1]  # bit i is character i
-            found = self._positions[token] = tuple(
-                compress(range(len(bits)), map("1".__eq__, bits))
-            )
-        return found
 
     def weight(self, token: str) -> float:
         """The weight of a token or stem the chunk has: rarer words weigh more."""
@@ -172,8 +160,12 @@ class ChunkAnalysis:
         focus is the best-matching sentence, then those that add question words it
         lacks (the subject may be named in one sentence, the asked fact in the
         next), each with its neighbours; all sentences when nothing matches."""
-        has, alike, focus = self._match(question)
-        own = {i: alike[bits][2] for i, bits in has.items()}
+        groups, alike, focus = self._match(question)
+        # each sentence, in the order in which a question word first finds it
+        has = sorted(
+            (words & -words, i, words) for words, members in groups.items() for i in _bits(members)
+        )
+        own = {i: alike[words][2] for _, i, words in has}
         scores = dict(own)
         for i, score in own.items():
             if i + 1 < len(self.sentences):
@@ -183,47 +175,73 @@ class ChunkAnalysis:
     def _locate(self, question: str) -> tuple[dict[int, float], list[int]]:
         """:meth:`locate` with the relevance of the focus sentences only (all that
         grounding reads), which spares scoring every sentence."""
-        has, alike, focus = self._match(question)
+        groups, alike, focus = self._match(question)
+        asked = 0  # the focus sentences and the sentences before them, as bits
+        for i in focus:
+            asked |= 3 << (i - 1) if i else 1
+        own: dict[int, float] = {}  # their weights, for those that have question words
+        for words, members in groups.items():
+            for i in _bits(members & asked):
+                own[i] = alike[words][2]
         scores: dict[int, float] = {}
         for i in focus:
-            mine, before = has.get(i), has.get(i - 1)
+            mine, before = own.get(i), own.get(i - 1)
             if before is not None:
-                scores[i] = max(0.0 if mine is None else alike[mine][2], _CARRY * alike[before][2])
+                scores[i] = max(0.0 if mine is None else mine, _CARRY * before)
             elif mine is not None:
-                scores[i] = alike[mine][2]
+                scores[i] = mine
         return scores, focus
 
     def _match(self, question: str) -> tuple[dict[int, int], dict[int, _Alike], list[int]]:
-        """(the question's words each matching sentence has, as bits; one (words,
-        first sentence, weight) per different set of them; the focus)."""
+        """(the sentences that have the same question words, as bits, by those words,
+        as bits; one (words, first sentence, weight) per such set of words; the focus).
+
+        The groups are found by splitting the sentences word by word (those that
+        have the word, those that do not), a few operations on whole bit sets per
+        word, not one step per word and sentence: a common word ("led", "years") is
+        in most sentences of a chunk. Words that the same sentences have split them
+        at once."""
         wanted = {token for token in _words(question, self.lang) if not _is_function(token)}
         wanted |= {_stem(token) for token in wanted}
         order = list(wanted)
         index, by_count = self.index, self.by_count
-        weights = {token: by_count[index[token].bit_count()] for token in order if token in index}
-        has: dict[int, int] = {}
-        get = has.get
+        weights: dict[str, float] = {}  # of the words the chunk has
+        # Words that the same sentences have (the bigrams of one Japanese word, a word
+        # and its stem) split the sentences alike: they are taken together.
+        together: dict[int, int] = {}  # sentences -> the words (bit i: order[i]) of them
         for bit, token in enumerate(order):
-            if token in weights:  # the chunk has it
-                flag = 1 << bit
-                for i in self._having(token):
-                    has[i] = get(i, 0) | flag
-        # Sentences that have the same words (a chunk repeats itself) are scored
-        # once. Each set is filled in ``wanted``'s order (its bits from the lowest),
+            having = index.get(token)
+            if having is not None:
+                weights[token] = by_count[having.bit_count()]
+                together[having] = together.get(having, 0) | 1 << bit
+        groups: dict[int, int] = {}  # question words (bit i: order[i]) -> their sentences
+        seen = 0
+        for having, flag in together.items():
+            split: dict[int, int] = {}
+            for words, members in groups.items():
+                inside = members & having
+                if inside:
+                    split[words | flag] = inside
+                    if inside != members:
+                        split[words] = members ^ inside
+                else:
+                    split[words] = members
+            if having & ~seen:
+                split[flag] = having & ~seen
+                seen |= having
+            groups = split
+        # Each set of words is filled in ``wanted``'s order (its bits from the lowest),
         # as a set per sentence would be, so its weights add up in the same order.
         alike: dict[int, _Alike] = {}
-        for i in sorted(has):
-            bits = has[i]
-            if bits not in alike:
-                keys: set[str] = set()
-                rest = bits
-                while rest:
-                    keys.add(order[(rest & -rest).bit_length() - 1])
-                    rest &= rest - 1
-                alike[bits] = (keys, i, sum(map(weights.__getitem__, keys)))
-        # the union of each sentence's words, as a set per sentence would give it
-        matched = set().union(*map(itemgetter(0), map(alike.__getitem__, has.values())))
-        return has, alike, self._focus(matched, list(alike.values()), weights)
+        for first, words in sorted([_lowest(members), words] for words, members in groups.items()):
+            keys = set(map(order.__getitem__, _bits(words)))
+            alike[words] = (keys, first, sum(map(weights.__getitem__, keys)))
+        # The union of each sentence's words, taken in the order of a union of one set
+        # per sentence (sentences in the order a question word first finds them), so
+        # that the weights of ``matched`` add up in the same order.
+        ranked = sorted((words & -words, first, keys) for words, (keys, first, _) in alike.items())
+        matched = set().union(*map(itemgetter(2), ranked))
+        return groups, alike, self._focus(matched, list(alike.values()), weights)
 
     def _focus(
         self, matched: set[str], alike: list[_Alike], weights: dict[str, float]
@@ -281,15 +299,15 @@ def analyze_chunk(text: str) -> ChunkAnalysis:
 
 
 def _split(text: str) -> list[str]:
-    """The non-empty pieces of ``text`` between the matches of ``_SENTENCE_BREAK``.
-    Without "。！？" (whose breaks are empty) they are found by a pattern that starts
-    with a break's first character, which the regular expression engine finds fast."""
-    if "。" in text or "！" in text or "？" in text:
-        return [part for part in _SENTENCE_BREAK.split(text) if part]
+    """The non-empty pieces of ``text`` between the matches of ``_SENTENCE_BREAK``,
+    found by a pattern that starts with a break's first character, which the regular
+    expression engine finds fast (``_SENTENCE_BREAK`` starts with a look-behind, which
+    it tries at every character)."""
+    full = "。" in text or "！" in text or "？" in text  # else the narrower pattern is faster
     parts = []
     position = 0
-    for match in _BREAK_AFTER.finditer(text):
-        start = match.start() + (text[match.start()] != "\n")  # the [.!?;] stays
+    for match in (_BREAK_AFTER_FULL if full else _BREAK_AFTER).finditer(text):
+        start = match.start() + (text[match.start()] != "\n")  # the [.!?;。！？] stays
         if start > position:
             parts.append(text[position:start])
         position = match.end()
@@ -298,7 +316,9 @@ def _split(text: str) -> list[str]:
     return parts
 
 
-# _SENTENCE_BREAK without its "。！？" part: a [.!?;] and the spaces after it, or line breaks
+# _SENTENCE_BREAK from the character before it: a [.!?;] and the spaces after it, line
+# breaks, or the empty break after a "。！？"; the same without "。！？" for text without them
+_BREAK_AFTER_FULL = re.compile(r"[.!?;\n。！？](?:(?<=\n)\n*|(?<=[.!?;])\s+|(?<=[。！？]))")
 _BREAK_AFTER = re.compile(r"[.!?;\n](?:(?<=\n)\n*|(?<=[.!?;])\s+)")
 
 
@@ -327,6 +347,18 @@ def _sentences(parts: list[str], lang: str) -> tuple[_Sentence, ...]:
 _BREAK = "Q"  # no token of case-folded text is a capital letter
 _BREAK_TOKEN = f" {_BREAK} "
 _NO_NUMBERS: frozenset[str] = frozenset()
+
+
+def _lowest(bits: int) -> int:
+    """The position of the lowest set bit of ``bits`` (not 0)."""
+    return (bits & -bits).bit_length() - 1
+
+
+def _bits(bits: int) -> Iterator[int]:
+    """The positions of the set bits of ``bits``, lowest first."""
+    while bits:
+        yield (bits & -bits).bit_length() - 1
+        bits &= bits - 1
 
 
 def _sentence(text: str, lang: str) -> _Sentence:

@@ -28,6 +28,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from itertools import compress, filterfalse
+from operator import itemgetter, not_, or_
 
 from .chunks import (
     ChunkAnalysis,
@@ -47,7 +49,7 @@ from .text import extract_names, extract_numbers, word_tokens
 __all__ = ["ChunkAnalysis", "Grounding", "analyze_chunk", "grounding_score"]
 
 _SHORT_ANSWER_WORDS = 6
-_KEY_WEIGHT = 3.0
+_KEY_WEIGHT = 3  # a whole number: the score's sums stay exact
 _NOT_NAME_WORDS = (
     "however therefore first finally then well sure yes overall instead "
     "one two three four five six seven eight nine ten eleven twelve twenty thirty forty fifty "
@@ -143,18 +145,27 @@ def _score(
     """Share of the answer's content tokens found in the chunk. A number counts as
     found when the number check accepted it (a derived figure too); numbers and
     capitalised words (names) weigh three times as much as other words, so a short
-    reworded answer that gets its name or figure right is not sunk by its wording."""
+    reworded answer that gets its name or figure right is not sunk by its wording.
+
+    The weights are whole numbers, so the sums are counted exactly as integers: the
+    tokens are tested a list at a time, and only those the chunk lacks as they are
+    (a few) one by one."""
+    content = list(filterfalse(_is_function, answer_tokens))
+    if not content:
+        return 1.0
     key = {form.lower() for name in names for form in name.split()}
-    total = found = 0.0
-    for token in answer_tokens:
-        if _is_function(token):
-            continue
-        number = token[:1].isdigit()
-        weight = _KEY_WEIGHT if number or token in key else 1.0
-        total += weight
-        if token in tokens or _stem(token) in stems or (number and token not in missing_numbers):
-            found += weight
-    return found / total if total else 1.0
+    numeric = list(map(str.isdigit, map(_FIRST_CHARACTER, content)))
+    heavy: list[bool] = list(map(or_, numeric, map(key.__contains__, content)))  # numbers, names
+    total = len(content) + (_KEY_WEIGHT - 1) * sum(heavy)
+    lost = 0
+    for i in compress(range(len(content)), map(not_, map(tokens.__contains__, content))):
+        token = content[i]
+        if _stem(token) not in stems and not (numeric[i] and token not in missing_numbers):
+            lost += _KEY_WEIGHT if heavy[i] else 1
+    return (total - lost) / total
+
+
+_FIRST_CHARACTER = itemgetter(slice(1))  # "" for "", as token[:1]
 
 
 def _missing_names(

@@ -40,7 +40,7 @@ _UNSPACED_CHAR = re.compile(f"[{_UNSPACED}]")
 _WORD = f"(?:[^\\W_]+|[{_MARKS}]+)+"
 _WORDS = re.compile(rf"\d+(?:\.\d+)+|{_WORD}")
 _SPACED_OR_UNSPACED = re.compile(
-    rf"[{_UNSPACED}]+|\d+(?:\.\d+)+|(?:[^\W_{_UNSPACED}]+|[{_SPACED_MARKS}]+)+"
+    rf"([{_UNSPACED}]+)|(\d+(?:\.\d+)+|(?:[^\W_{_UNSPACED}]+|[{_SPACED_MARKS}]+)+)"
 )
 _NOT_WORD = re.compile(f"(?:(?![{_MARKS}])[\\W_])+")
 _SPACE = re.compile(r"\s+")
@@ -100,19 +100,24 @@ def _tokens(text: str, lang: str) -> list[str]:
     if not is_unspaced(lang):
         return _split_units(_words_pattern(text).findall(text), text)
     tokens: list[str] = []
-    for run in _SPACED_OR_UNSPACED.findall(text):
-        if len(run) > 1 and _UNSPACED_CHAR.match(run) is not None:
-            tokens.extend(map(str.__add__, run[:-1], run[1:]))  # its bigrams
+    # (a run of unspaced letters, "") or ("", another run): the pattern tells which
+    for unspaced, other in _SPACED_OR_UNSPACED.findall(text):
+        if len(unspaced) > 1:
+            # its bigrams (slices: cheaper than adding characters by str.__add__)
+            tokens.extend([unspaced[i : i + 2] for i in range(len(unspaced) - 1)])
         else:
-            tokens.append(run)
+            tokens.append(unspaced or other)
     # A number and a unit are one token only in a run of letters of other scripts.
     return _split_units(tokens, text, _DIGIT_SPACED_LETTER)
 
 
 def _words_pattern(text: str) -> re.Pattern[str]:
     """:data:`_WORDS`, or a simpler pattern that finds the same words in ``text``
-    (one without combining marks or dotted numbers)."""
-    if not text.isascii() and _MARK.search(text) is not None:
+    (one without combining marks or dotted numbers; for ASCII text, one that reads
+    "\\d" and "\\w" as ASCII, which means the same there and is tested faster)."""
+    if text.isascii():
+        return _ASCII_DOTTED_OR_PLAIN_WORDS if _has_dotted(text) else _ASCII_PLAIN_WORDS
+    if _MARK.search(text) is not None:
         return _WORDS
     return _DOTTED_OR_PLAIN_WORDS if _has_dotted(text) else _PLAIN_WORDS
 
@@ -136,19 +141,25 @@ _DOTTED = re.compile(r"\d\.\d")
 _MAX_STOPS = 500
 _DOTTED_OR_PLAIN_WORDS = re.compile(r"\d+(?:\.\d+)+|[^\W_]+")
 _PLAIN_WORDS = re.compile(r"[^\W_]+")
+_ASCII_DOTTED_OR_PLAIN_WORDS = re.compile(_DOTTED_OR_PLAIN_WORDS.pattern, re.ASCII)
+_ASCII_PLAIN_WORDS = re.compile(_PLAIN_WORDS.pattern, re.ASCII)
 
 
 _DIGITS_THEN_LETTERS = re.compile(r"^(\d+(?:\.\d+)?)([^\W\d_]+)$")
 _DIGIT_LETTER = re.compile(r"\d[^\W\d_]")
 _DIGIT_SPACED_LETTER = re.compile(rf"\d[^\W\d_{_UNSPACED}]")
+_ASCII_DIGIT_LETTER = re.compile(_DIGIT_LETTER.pattern, re.ASCII)
 
 
 def _split_units(
     tokens: list[str], text: str, joined: re.Pattern[str] = _DIGIT_LETTER
 ) -> list[str]:
     """ "8gb" is the number 8 and the unit "gb" (``tokens`` are those of ``text``, in
-    which ``joined`` finds each digit that a token joins to a letter)."""
-    if joined.search(text) is None:  # no token is a number and a unit
+    which ``joined`` finds each digit that a token joins to a letter; in ASCII text,
+    which has no letters of unspaced scripts, :data:`_ASCII_DIGIT_LETTER` finds the
+    same faster)."""
+    if (_ASCII_DIGIT_LETTER if text.isascii() else joined).search(text) is None:
+        # no token is a number and a unit
         return tokens
     out: list[str] = []
     for token in tokens:
