@@ -17,17 +17,8 @@ from decimal import Decimal, InvalidOperation
 from itertools import compress
 from operator import itemgetter
 
-from .chunks import (
-    _CLAUSE_BREAK,
-    _OUTCOME_SHARE,
-    ChunkAnalysis,
-    _codes,
-    _is_function,
-    _name_form,
-    _scorelines,
-    _Sentence,
-    _stem,
-)
+from .chunks import _OUTCOME_SHARE, ChunkAnalysis, _Sentence
+from .forms import _CLAUSE_BREAK, _codes, _is_function, _name_form, _scorelines, _stem
 from .text import extract_names, extract_numbers, word_tokens
 
 __all__: list[str] = []

@@ -31,17 +31,9 @@ from dataclasses import dataclass
 from itertools import compress, filterfalse
 from operator import itemgetter, not_, or_
 
-from .chunks import (
-    ChunkAnalysis,
-    _is_function,
-    _name_form,
-    _Sentence,
-    _stem,
-    _stop_words,
-    _words,
-    analyze_chunk,
-)
+from .chunks import ChunkAnalysis, _Sentence, analyze_chunk
 from .figures import missing_numbers, wrong_scorelines
+from .forms import _is_function, _name_form, _stem, _stop_words, _words
 from .language import detect_language, is_unspaced
 from .roles import Outcome, asked_role, outcomes
 from .text import extract_names, extract_numbers, word_tokens
