@@ -17,15 +17,17 @@ until the checks take a fifth of the run's wall time, then starts up to
 ``min(CPUs - 1, 4)`` workers (never on one CPU, never for runs of fewer than 200
 chunks); ``N`` starts N workers as the run starts; ``0`` checks inline.
 
-A chunk goes to the worker with the fewest chunks waiting. A chunk in a worker holds
-no request slot: the run starts another chunk meanwhile (see
+A chunk goes to the worker it would wait least behind. A chunk in a worker holds no
+request slot: the run starts another chunk meanwhile (see
 :attr:`CheckOffload.in_workers`), so the main process keeps sending requests and
 reading replies while workers check. Replies come back in waves (a whole round of
-requests at once); the workers take a whole wave, up to as many chunks as the run
-has request slots. Past that the workers cannot keep up, and the main process checks
-the next chunk itself rather than hold up the run. Until a worker has loaded the
-checks, chunks are checked in the main process too. A worker that fails costs
-nothing: its chunks are checked inline, and so is the rest of the run (logged).
+requests at once), and the workers take a wave as long as they are not behind: the
+main process checks a chunk itself when the workers already hold as many chunks as
+the run has request slots, or when the chunk would wait more than :data:`MAX_WAIT`
+there (from the worker's recent time per chunk), so a slow or saturated worker never
+holds the run up. Until a worker has loaded the checks, chunks are checked in the
+main process too. A worker that fails costs nothing: its chunks are checked inline,
+and so is the rest of the run (logged).
 """
 
 from __future__ import annotations
@@ -58,6 +60,10 @@ _SAFE: tuple[type[Check], ...] = (
 the user's ``__main__``, which a worker cannot import)."""
 
 _READY = -1
+MAX_WAIT = 0.5
+"""Seconds a chunk may be expected to wait behind a worker's other chunks (from the
+worker's recent time per chunk); past that the main process checks it."""
+_SMOOTHING = 0.2
 AUTO_MIN_CHUNKS = 200
 AUTO_WARMUP_CHUNKS = 8
 AUTO_BUSY_SHARE = 0.2
@@ -122,6 +128,8 @@ class _Worker:
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self.process = process
         self.jobs: dict[int, asyncio.Future[Checked]] = {}
+        self.seconds_per_chunk = 0.0
+        """The worker's recent time per chunk (a moving average; 0 until it replies)."""
         self.ready = asyncio.Event()
         """Set once the worker has imported everything and loaded the checks."""
         self.reader = asyncio.ensure_future(self._read())
@@ -171,10 +179,12 @@ class _Worker:
         try:
             while True:
                 size = _HEADER.unpack(await stdout.readexactly(_HEADER.size))[0]
-                job, value, problem = pickle.loads(await stdout.readexactly(size))
+                job, value, problem, seconds = pickle.loads(await stdout.readexactly(size))
                 if job == _READY:
                     self.ready.set()
                     continue
+                last = self.seconds_per_chunk
+                self.seconds_per_chunk = last + _SMOOTHING * (seconds - last) if last else seconds
                 future = self.jobs.pop(job, None)
                 if future is None or future.done():
                     continue
@@ -189,6 +199,10 @@ class _Worker:
                 if not future.done():
                     future.set_exception(error)
             self.jobs.clear()
+
+    def expected_wait(self) -> float:
+        """Seconds a chunk sent now would wait for the worker's other chunks."""
+        return len(self.jobs) * self.seconds_per_chunk
 
     async def _log_errors(self) -> None:
         stderr = self.process.stderr
@@ -258,12 +272,17 @@ class CheckOffload:
         if not self.checks:
             return list(records), []
         self._maybe_start()
-        # a ready worker takes the chunk unless the workers are a whole round of
-        # requests behind; then it is checked here, so a starting or saturated worker
-        # never holds the run up
+        # a ready worker takes the chunk unless the workers are behind (a whole round
+        # of requests, or MAX_WAIT); then it is checked here, so a starting or
+        # saturated worker never holds the run up
         ready = [w for w in self._workers if w.ready.is_set()]
-        worker = min(ready, key=lambda w: len(w.jobs), default=None)
-        if worker is not None and not self._broken and self.in_workers < self.slots:
+        worker = min(ready, key=_Worker.expected_wait, default=None)
+        if (
+            worker is not None
+            and not self._broken
+            and self.in_workers < self.slots
+            and worker.expected_wait() <= MAX_WAIT
+        ):
             self._jobs += 1
             self._count(1)
             try:
@@ -353,15 +372,17 @@ def serve() -> None:
         return
     checks: list[Check] = pickle.loads(first)
     _warm_up(checks)
-    data = pickle.dumps((_READY, None, None), protocol=pickle.HIGHEST_PROTOCOL)
+    data = pickle.dumps((_READY, None, None, 0.0), protocol=pickle.HIGHEST_PROTOCOL)
     frames.write(_HEADER.pack(len(data)) + data)
     frames.flush()
     while (frame := _read_frame(source)) is not None:
         job, chunk, records = pickle.loads(frame)
+        began = time.perf_counter()
         try:
-            reply: tuple[Any, ...] = (job, run_checks(checks, chunk, records), None)
+            checked = run_checks(checks, chunk, records)
+            reply: tuple[Any, ...] = (job, checked, None, time.perf_counter() - began)
         except Exception as exc:  # the parent checks this chunk inline
-            reply = (job, None, f"{type(exc).__name__}: {exc}")
+            reply = (job, None, f"{type(exc).__name__}: {exc}", time.perf_counter() - began)
         data = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
         frames.write(_HEADER.pack(len(data)) + data)
         frames.flush()

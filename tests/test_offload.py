@@ -138,6 +138,26 @@ def test_a_burst_of_replies_goes_to_a_worker_that_keeps_up() -> None:
     assert results == [run_checks(checks, c, _batch(c)) for c in chunks]
 
 
+def test_a_chunk_that_would_wait_long_in_a_worker_is_checked_in_the_main_process() -> None:
+    chunks = [Chunk(text=DOCS[i % 6], theme="t", source="s", index=i) for i in range(10)]
+
+    async def scenario() -> tuple[list[Any], int]:
+        offload = CheckOffload(default_checks(), workers=1, slots=len(chunks))
+        offload.plan(len(chunks))
+        await offload.wait_ready()
+        offload._workers[0].seconds_per_chunk = 0.3  # as if each chunk took 0.3 s there
+        sent = offload._jobs
+        results = await asyncio.gather(*(offload.check(c, _batch(c)) for c in chunks))
+        jobs = offload._jobs - sent
+        await offload.aclose()
+        return results, jobs
+
+    results, jobs = asyncio.run(scenario())
+    assert jobs == 2  # waits of 0 and 0.3 s; a third would wait 0.6 s, over MAX_WAIT
+    checks = offloadable_prefix(default_checks())
+    assert results == [run_checks(checks, c, _batch(c)) for c in chunks]
+
+
 def test_workers_a_round_of_requests_behind_leave_the_rest_to_the_main_process() -> None:
     chunks = [Chunk(text=DOCS[i % 6], theme="t", source="s", index=i) for i in range(10)]
 
