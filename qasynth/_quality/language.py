@@ -33,7 +33,8 @@ import re
 import string
 import unicodedata
 from collections import Counter
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 __all__ = [
     "detect_language",
@@ -44,6 +45,8 @@ __all__ = [
     "same_language",
     "script_language",
 ]
+
+_T = TypeVar("_T")
 
 UNDETERMINED = "und"
 MIN_CONFIDENCE = 0.5
@@ -225,24 +228,27 @@ def _siblings(a: str, b: str) -> bool:
     return any(a in group and b in group for group in _SIBLINGS)
 
 
+def _by_length(short: int, long: int) -> Callable[[Callable[[str], _T]], Callable[[str], _T]]:
+    """Caches a function of a text in two caches: ``short`` texts of at most
+    :data:`_SHORT_TEXT` characters (questions, answers: many), ``long`` longer ones
+    (chunks, asked about once per pair: few), so the caches never hold much text."""
+
+    def cache(function: Callable[[str], _T]) -> Callable[[str], _T]:
+        for_short = functools.lru_cache(maxsize=short)(function)
+        for_long = functools.lru_cache(maxsize=long)(function)
+
+        @functools.wraps(function)
+        def cached(text: str) -> _T:
+            return for_short(text) if len(text) <= _SHORT_TEXT else for_long(text)
+
+        return cached
+
+    return cache
+
+
+@_by_length(short=8192, long=256)
 def _detect(text: str) -> tuple[str, bool]:
-    """(language code, whether the model decided), cached: many short texts
-    (questions, answers), fewer long ones (chunks, asked about once per pair) so
-    the cache never holds much text."""
-    return _detect_short(text) if len(text) <= _SHORT_TEXT else _detect_long(text)
-
-
-@functools.lru_cache(maxsize=8192)
-def _detect_short(text: str) -> tuple[str, bool]:
-    return _detect_uncached(text)
-
-
-@functools.lru_cache(maxsize=256)
-def _detect_long(text: str) -> tuple[str, bool]:
-    return _detect_uncached(text)
-
-
-def _detect_uncached(text: str) -> tuple[str, bool]:
+    """(language code, whether the model decided)."""
     text = unicodedata.normalize("NFKC", text)
     counts = _script_counts(text)
     script = _dominant_script(counts, text)
@@ -260,24 +266,11 @@ def _detect_uncached(text: str) -> tuple[str, bool]:
     return (label if probability >= MIN_CONFIDENCE else UNDETERMINED), True
 
 
+@_by_length(short=1024, long=32)
 def _scores(text: str) -> tuple[tuple[str, float], ...]:
     """The model's five likeliest languages for ``text`` (nothing when the writing
     system decided or the text is too short to judge); asked for only when the top
     language is not the expected one."""
-    return _scores_short(text) if len(text) <= _SHORT_TEXT else _scores_long(text)
-
-
-@functools.lru_cache(maxsize=1024)
-def _scores_short(text: str) -> tuple[tuple[str, float], ...]:
-    return _scores_uncached(text)
-
-
-@functools.lru_cache(maxsize=32)
-def _scores_long(text: str) -> tuple[tuple[str, float], ...]:
-    return _scores_uncached(text)
-
-
-def _scores_uncached(text: str) -> tuple[tuple[str, float], ...]:
     if not _detect(text)[1]:
         return ()
     return _model_scores(unicodedata.normalize("NFKC", text), 5)
