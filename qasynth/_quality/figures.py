@@ -15,10 +15,17 @@ import unicodedata
 from collections.abc import Callable, Collection, Iterable, Sequence
 from decimal import Decimal, InvalidOperation
 from itertools import compress
-from operator import itemgetter
 
 from .chunks import _OUTCOME_SHARE, ChunkAnalysis, _Sentence
-from .forms import _CLAUSE_BREAK, _codes, _is_function, _name_form, _scorelines, _stem
+from .forms import (
+    _CLAUSE_BREAK,
+    _FIRST_CHARACTER,
+    _codes,
+    _is_function,
+    _name_form,
+    _scorelines,
+    _stem,
+)
 from .text import extract_names, extract_numbers, word_tokens
 
 __all__: list[str] = []
@@ -30,7 +37,6 @@ _DERIVED = re.compile(
     r"(?i)(?<!first\s)(?<!second\s)\b(?:half|halved|twice|double[ds]?|doubling|triple[ds]?|tripled|third|quarter|"
     r"percent|per\s+cent)\b|%|半分|半数|倍|分の"
 )
-_FIRST_CHARACTER = itemgetter(slice(1))  # "" for "", as token[:1]
 _FACTORS = (Decimal(2), Decimal("0.5"), Decimal(3), Decimal(1) / 3, Decimal(4), Decimal("0.25"))
 
 

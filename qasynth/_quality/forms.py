@@ -11,11 +11,15 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from operator import itemgetter
 
 from ._numbers import normalize_numbers
 from .text import _tokens, normalize
 
 __all__: list[str] = []
+
+_FIRST_CHARACTER = itemgetter(slice(1))
+"""A token's first character ("" for ""), as ``token[:1]``, for ``map``."""
 
 _EN_STOP_WORDS = (
     "a an the and or but of to in on at by for with from as into about over after before "

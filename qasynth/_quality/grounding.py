@@ -29,11 +29,11 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import compress, filterfalse
-from operator import itemgetter, not_, or_
+from operator import not_, or_
 
 from .chunks import ChunkAnalysis, _Sentence, analyze_chunk
 from .figures import missing_numbers, wrong_scorelines
-from .forms import _is_function, _name_form, _stem, _stop_words, _words
+from .forms import _FIRST_CHARACTER, _is_function, _name_form, _stem, _stop_words, _words
 from .language import detect_language, is_unspaced
 from .roles import Outcome, asked_role, outcomes
 from .text import extract_names, extract_numbers, word_tokens
@@ -155,9 +155,6 @@ def _score(
         if _stem(token) not in stems and not (numeric[i] and token not in missing_numbers):
             lost += _KEY_WEIGHT if heavy[i] else 1
     return (total - lost) / total
-
-
-_FIRST_CHARACTER = itemgetter(slice(1))  # "" for "", as token[:1]
 
 
 def _missing_names(
