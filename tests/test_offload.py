@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -113,68 +114,55 @@ def _batch(chunk: Chunk) -> list[QARecord]:
     return [QARecord.of(chunk, p["question"], p["answer"]) for p in pairs]
 
 
+def burst(
+    count: int, *, slots: int, before: Callable[[CheckOffload], None] = lambda _: None
+) -> tuple[int, CheckOffload]:
+    """Check ``count`` chunks at once (a wave of replies) with one ready worker, after
+    ``before(offload)``: how many went to the worker. Asserts that each chunk's
+    result is what checking it inline gives."""
+    chunks = [Chunk(text=DOCS[i % 6], theme="t", source="s", index=i) for i in range(count)]
+
+    async def scenario() -> tuple[list[Any], int, CheckOffload]:
+        offload = CheckOffload(default_checks(), workers=1, slots=slots)
+        offload.plan(count)  # starts the worker
+        await offload.wait_ready()
+        before(offload)
+        results = await asyncio.gather(*(offload.check(c, _batch(c)) for c in chunks))
+        jobs = offload._jobs
+        await offload.aclose()
+        return results, jobs, offload
+
+    results, jobs, offload = asyncio.run(scenario())
+    checks = offloadable_prefix(default_checks())
+    assert results == [run_checks(checks, c, _batch(c)) for c in chunks]
+    return jobs, offload
+
+
 def test_a_burst_of_replies_goes_to_a_worker_that_keeps_up() -> None:
     """Replies come back in waves: a worker that checks fast takes the whole wave
     (the main process stays free to send requests), and a chunk in the worker is
     counted as holding no request slot while it is there."""
-    chunks = [Chunk(text=DOCS[i % 6], theme="t", source="s", index=i) for i in range(24)]
     seen: list[int] = []
 
-    async def scenario() -> tuple[list[Any], int, int]:
-        offload = CheckOffload(default_checks(), workers=1, slots=len(chunks))
-        await offload.check(chunks[0], _batch(chunks[0]))  # starts the worker
-        await offload.wait_ready()
+    def watch(offload: CheckOffload) -> None:
         offload.on_change = lambda: seen.append(offload.in_workers)
-        sent = offload._jobs
-        results = await asyncio.gather(*(offload.check(c, _batch(c)) for c in chunks))
-        jobs, left = offload._jobs - sent, offload.in_workers
-        await offload.aclose()
-        return results, jobs, left
 
-    results, jobs, left = asyncio.run(scenario())
-    assert jobs == len(chunks)  # none checked in the main process
-    assert max(seen) == len(chunks) and left == 0
-    checks = offloadable_prefix(default_checks())
-    assert results == [run_checks(checks, c, _batch(c)) for c in chunks]
+    jobs, offload = burst(24, slots=24, before=watch)
+    assert jobs == 24  # none checked in the main process
+    assert max(seen) == 24 and offload.in_workers == 0
 
 
 def test_a_chunk_that_would_wait_long_in_a_worker_is_checked_in_the_main_process() -> None:
-    chunks = [Chunk(text=DOCS[i % 6], theme="t", source="s", index=i) for i in range(10)]
-
-    async def scenario() -> tuple[list[Any], int]:
-        offload = CheckOffload(default_checks(), workers=1, slots=len(chunks))
-        offload.plan(len(chunks))
-        await offload.wait_ready()
+    def slow(offload: CheckOffload) -> None:
         offload._workers[0].seconds_per_chunk = 0.3  # as if each chunk took 0.3 s there
-        sent = offload._jobs
-        results = await asyncio.gather(*(offload.check(c, _batch(c)) for c in chunks))
-        jobs = offload._jobs - sent
-        await offload.aclose()
-        return results, jobs
 
-    results, jobs = asyncio.run(scenario())
+    jobs, _ = burst(10, slots=10, before=slow)
     assert jobs == 2  # waits of 0 and 0.3 s; a third would wait 0.6 s, over MAX_WAIT
-    checks = offloadable_prefix(default_checks())
-    assert results == [run_checks(checks, c, _batch(c)) for c in chunks]
 
 
 def test_workers_a_round_of_requests_behind_leave_the_rest_to_the_main_process() -> None:
-    chunks = [Chunk(text=DOCS[i % 6], theme="t", source="s", index=i) for i in range(10)]
-
-    async def scenario() -> tuple[list[Any], int]:
-        offload = CheckOffload(default_checks(), workers=1, slots=3)
-        await offload.check(chunks[0], _batch(chunks[0]))
-        await offload.wait_ready()
-        sent = offload._jobs
-        results = await asyncio.gather(*(offload.check(c, _batch(c)) for c in chunks))
-        jobs = offload._jobs - sent
-        await offload.aclose()
-        return results, jobs
-
-    results, jobs = asyncio.run(scenario())
+    jobs, _ = burst(10, slots=3)
     assert jobs == 3  # as many as the run has request slots
-    checks = offloadable_prefix(default_checks())
-    assert results == [run_checks(checks, c, _batch(c)) for c in chunks]
 
 
 def test_workers_asked_for_start_with_the_run_not_with_the_first_reply() -> None:
