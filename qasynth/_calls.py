@@ -35,7 +35,7 @@ from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 
 from ._errors import AuthenticationError, ModelError, UnreachableError
-from ._limits import AdaptiveLimiter, TokenBudget
+from ._limits import AdaptiveLimiter, TokenBudget, Turns
 from ._secrets import redact
 
 __all__ = [
@@ -300,7 +300,10 @@ class ModelCaller:
         self._unreachable = 0  # unreachable errors in a row, across the run
         self.where = _where(llm)
         self.waiting = 0
-        """Calls sleeping before a retry (they hold no request slot)."""
+        """Calls sleeping before a retry, or replied and waiting for their turn (they
+        hold no request slot)."""
+        self.turns = Turns()
+        """The order in which replies get the event loop (requests to send go first)."""
         self.on_waiting_change: Callable[[], None] | None = None
         """Called whenever :attr:`waiting` changes (the run then starts another chunk)."""
 
@@ -385,6 +388,13 @@ class ModelCaller:
             if sleeping:
                 self._set_waiting(-1)
         usage.add_reply(step_of(config), reply)
+        # the local work on this reply waits for its turn (a reply a pass of the event
+        # loop): meanwhile it holds no request slot, and the run sends the next requests
+        self._set_waiting(1)
+        try:
+            await self.turns.wait()
+        finally:
+            self._set_waiting(-1)
         return reply
 
     def _before_sleep(self, state: RetryCallState, usage: Usage) -> None:

@@ -1,4 +1,5 @@
-"""Limits on how hard a run pushes the provider: requests in flight, tokens per minute."""
+"""Limits on how hard a run pushes the provider: requests in flight, tokens per minute;
+and the order in which replies get the event loop (:class:`Turns`)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 
-__all__ = ["AdaptiveLimiter", "TokenBudget"]
+__all__ = ["AdaptiveLimiter", "TokenBudget", "Turns"]
 
 logger = logging.getLogger("qasynth")
 
@@ -185,3 +187,55 @@ class TokenBudget:
                     self._available -= need
                     return
                 await asyncio.sleep((need - self._available) / self.rate)
+
+
+PASSES = 8
+"""Passes of the event loop between two replies' turns: enough for a request started
+meanwhile to reach the network (its path through LangChain and the HTTP client takes
+a few), each costing microseconds when nothing else is ready."""
+
+
+class Turns:
+    """Replies take turns at the local work that follows them (parsing, checks): one
+    reply a pass of the event loop, after whatever else is ready.
+
+    Replies come back in waves (a whole round of requests at once). Without turns
+    each reply's task would parse and check its chunk before the next one is even
+    read, and the requests that replace them would go out only after the whole wave
+    had been checked, so the model would sit idle meanwhile. With turns, the tasks
+    that send requests (and read replies) run between one chunk's checks and the
+    next, so a request waits for one chunk's work at most per step, not a wave's."""
+
+    def __init__(self) -> None:
+        self._waiting: deque[asyncio.Future[None]] = deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._granting = False
+        self._passes = 0
+
+    async def wait(self) -> None:
+        """Return on this reply's turn."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a new event loop (a sync call): nothing carries over
+            self._loop, self._waiting, self._granting = loop, deque(), False
+        turn = loop.create_future()
+        self._waiting.append(turn)
+        if not self._granting:
+            self._granting = True
+            loop.call_soon(self._grant)
+        await turn
+
+    def _grant(self) -> None:
+        self._passes += 1
+        if self._passes < PASSES and self._loop is not None:
+            self._loop.call_soon(self._grant)
+            return
+        self._passes = 0
+        while self._waiting:
+            turn = self._waiting.popleft()
+            if not turn.done():  # not cancelled
+                turn.set_result(None)
+                break
+        if self._waiting and self._loop is not None:
+            self._loop.call_soon(self._grant)  # the next reply, on the next pass
+        else:
+            self._granting = False

@@ -25,7 +25,9 @@ requests at once), and the workers take a wave as long as they are not behind: t
 main process checks a chunk itself when the workers already hold as many chunks as
 the run has request slots, or when the chunk would wait more than :data:`MAX_WAIT`
 there (from the worker's recent time per chunk), so a slow or saturated worker never
-holds the run up. Until a worker has loaded the checks, chunks are checked in the
+holds the run up. In the run's last round, when no requests are left to send, the
+main process is idle and takes any chunk that would wait longer than one chunk's
+time in a worker. Until a worker has loaded the checks, chunks are checked in the
 main process too. A worker that fails costs nothing: its chunks are checked inline,
 and so is the rest of the run (logged).
 """
@@ -247,6 +249,9 @@ class CheckOffload:
         """Chunks being checked in a worker now: they hold no request slot."""
         self.on_change: Callable[[], None] | None = None
         """Called whenever :attr:`in_workers` changes (the run then starts another chunk)."""
+        self.draining = False
+        """Set by the run once it has no more chunks to start: the main process has no
+        requests left to send, so it checks what would wait behind a busy worker."""
 
     def plan(self, chunks: int) -> None:
         """Say how many chunks the run has to check, as the run starts (from its event
@@ -281,7 +286,7 @@ class CheckOffload:
             worker is not None
             and not self._broken
             and self.in_workers < self.slots
-            and worker.expected_wait() <= MAX_WAIT
+            and worker.expected_wait() <= self._max_wait(worker)
         ):
             self._jobs += 1
             self._count(1)
@@ -293,6 +298,12 @@ class CheckOffload:
             finally:
                 self._count(-1)
         return self._inline(chunk, records)
+
+    def _max_wait(self, worker: _Worker) -> float:
+        """How long a chunk may wait behind ``worker``'s others: MAX_WAIT while the
+        run sends requests; once it sends no more (its last round), one chunk's time,
+        so the main process, idle by then, takes its share of the last replies."""
+        return min(MAX_WAIT, worker.seconds_per_chunk) if self.draining else MAX_WAIT
 
     def _count(self, delta: int) -> None:
         self.in_workers += delta

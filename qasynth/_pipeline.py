@@ -298,13 +298,15 @@ class Synthesizer(Runnable[Any, Dataset]):
                         yield result  # saved before an error of the same batch is raised
                     if finished:  # more finished meanwhile: look at them before starting any
                         continue
-                    # a chunk waiting out a Retry-After, or checked in a worker process,
-                    # holds no request slot: start another
+                    # a chunk waiting out a Retry-After, replied and waiting for its turn
+                    # (see Turns), or checked in a worker process holds no request slot:
+                    # start another
                     idle = min(concurrency, caller.waiting + runner.offload.in_workers)
                     while more and len(pending) < concurrency + idle:
                         item = next(queue, None)
                         if item is None:
                             more = False
+                            runner.offload.draining = True  # the last round
                             break
                         task = asyncio.create_task(runner.process(item[1], item[0], config))
                         pending.add(task)

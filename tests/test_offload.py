@@ -165,6 +165,18 @@ def test_workers_a_round_of_requests_behind_leave_the_rest_to_the_main_process()
     assert jobs == 3  # as many as the run has request slots
 
 
+def test_in_the_last_round_the_main_process_takes_what_would_wait_in_a_busy_worker() -> None:
+    """Once the run has no requests left to send, the main process is idle: a chunk
+    goes to a worker only when it would wait less than one chunk's time there."""
+
+    def last_round(offload: CheckOffload) -> None:
+        offload.draining = True
+        offload._workers[0].seconds_per_chunk = 0.05
+
+    jobs, _ = burst(10, slots=10, before=last_round)
+    assert jobs == 2  # waits of 0 and 0.05 s; the rest would wait longer than a chunk takes
+
+
 def test_workers_asked_for_start_with_the_run_not_with_the_first_reply() -> None:
     """The first wave of replies comes back a model call after the run starts: a
     worker started then would leave that whole wave to the main process."""

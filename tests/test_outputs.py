@@ -78,14 +78,17 @@ def test_splits_go_to_a_folder_of_train_validation_and_test_whatever_the_output_
 
 
 def test_datasets_loads_the_split_folder_as_exactly_train_validation_and_test(
-    tmp_path: Path, notes: Path, server: FakeOpenAIServer
+    tmp_path: Path, notes: Path, server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     datasets = pytest.importorskip("datasets")
     out = tmp_path / "train.jsonl"  # the README's name, which used to leak
     report = tmp_path / "train.report.json"
+    # a relative input: the chunks' ids (which place them in splits) do not depend on
+    # where pytest's temporary folder is, so no run draws an empty validation split
+    monkeypatch.chdir(tmp_path)
 
     result = generate(
-        server, out, str(notes), "--val-fraction", "0.25", "--test-fraction", "0.2",
+        server, out, notes.name, "--val-fraction", "0.25", "--test-fraction", "0.2",
         "--provenance", "--report", str(report),
     )  # fmt: skip
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -11,14 +13,20 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 import tiktoken
 from conftest import real_encoding_names
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_openai import ChatOpenAI
+from pydantic import Field
 
 from qasynth import StateError, Synthesizer
-from qasynth._limits import AdaptiveLimiter, TokenBudget
+from qasynth._limits import AdaptiveLimiter, TokenBudget, Turns
+from qasynth.checks import Check, ChunkContext
 from qasynth.testing import (
     ErrorReply,
     FakeOpenAIServer,
@@ -86,6 +94,82 @@ def test_requests_in_flight_never_exceed_the_concurrency_limit(
         ds = synth.run(documents(15))
         assert server.peak_in_flight == 3
     assert len({r.chunk_id for r in ds}) == 15
+
+
+class TimedModel(BaseChatModel):
+    """Answers every call after ``latency`` seconds (a round of calls comes back at
+    once), logging ``("request", n)`` for the chunk marked ``#n`` as its call starts."""
+
+    latency: float = 0.05
+    log: list[tuple[str, int]] = Field(default_factory=list)
+
+    @property
+    def _llm_type(self) -> str:
+        return "timed"
+
+    def _generate(self, *args: Any, **kwargs: Any) -> ChatResult:
+        raise NotImplementedError("async only")
+
+    async def _agenerate(
+        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any
+    ) -> ChatResult:
+        number = marker(messages[-1].text)
+        self.log.append(("request", number))
+        await asyncio.sleep(self.latency)
+        pair = {"question": f"What did report {number} find?", "answer": "A crater."}
+        body = json.dumps({"question_answer_pairs": [pair]})
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=body))])
+
+
+def marker(text: str) -> int:
+    return int(re.search(r"#(\d+)", text).group(1))  # type: ignore[union-attr]
+
+
+class BusyCheck(Check):
+    """Holds the event loop for 20 ms per chunk, as CPU-heavy checks do."""
+
+    name = "busy"
+
+    def __init__(self, log: list[tuple[str, int]]) -> None:
+        self.log = log
+
+    async def acheck_chunk(self, ctx: ChunkContext) -> None:
+        self.log.append(("check", marker(ctx.chunk.text)))
+        time.sleep(0.02)
+
+
+def test_the_next_round_of_requests_goes_out_before_the_last_round_is_checked(
+    offline_encoding: tiktoken.Encoding,
+) -> None:
+    """Replies come back in waves. Checking a whole wave before sending the requests
+    that replace it would leave the model idle meanwhile: requests to send go first."""
+    model = TimedModel()
+    synth = Synthesizer.from_options(
+        llm=model, concurrency=4, progress=False, encoding=offline_encoding,
+        checks=[BusyCheck(model.log)], check_workers=0,
+    )  # fmt: skip
+    ds = synth.run([f"Report #{i}: the rover reached crater {i}." for i in range(12)])
+    assert len(ds.records) == 12
+    log = model.log
+    first_round_checked = [i for i, (kind, n) in enumerate(log) if kind == "check" and n < 4]
+    second_round_sent = [i for i, (kind, n) in enumerate(log) if kind == "request" and 4 <= n < 8]
+    assert len(second_round_sent) == 4
+    assert max(second_round_sent) < max(first_round_checked), log
+    assert max(second_round_sent) < min(first_round_checked), log  # all of them, in fact
+
+
+async def test_turns_start_afresh_on_a_new_event_loop_and_skip_cancelled_waits() -> None:
+    turns = Turns()
+    waiter = asyncio.ensure_future(turns.wait())
+    await asyncio.sleep(0)
+    waiter.cancel()
+    await asyncio.wait_for(turns.wait(), timeout=1)  # not stuck behind the cancelled one
+
+    def elsewhere() -> None:  # a sync call runs its own event loop
+        asyncio.run(asyncio.wait_for(turns.wait(), timeout=1))
+
+    await asyncio.to_thread(elsewhere)
+    await asyncio.wait_for(turns.wait(), timeout=1)
 
 
 class Clock:
