@@ -191,9 +191,15 @@ class ChunkRunner:
     # -- one chunk ----------------------------------------------------------------------
 
     async def process(
-        self, chunk: Chunk, seq: int = 0, config: RunnableConfig | None = None
+        self,
+        chunk: Chunk,
+        seq: int = 0,
+        config: RunnableConfig | None = None,
+        result: ChunkResult | None = None,
     ) -> ChunkResult:
-        result = ChunkResult(seq=seq, chunk=chunk)
+        """The chunk's result, filled in ``result`` if given (the run reads its usage
+        while the chunk is in progress)."""
+        result = result or ChunkResult(seq=seq, chunk=chunk)
         records = await self._generate(chunk, config, result)
         if records is None:
             return result

@@ -59,6 +59,9 @@ logger = logging.getLogger("qasynth")
 Inputs = DocumentInput | Iterable[DocumentInput]
 
 DRAIN_SECONDS = 15.0
+INTERRUPT_GRACE = 5.0
+"""Seconds an interrupted file run gives the chunks whose replies came back to be
+checked and saved (the command waits up to 10 s for a run to close)."""
 """How long a run that must stop waits for the chunks in flight, to keep what they made."""
 
 
@@ -250,6 +253,7 @@ class Synthesizer(Runnable[Any, Dataset]):
         stats: Stats,
         skip: Callable[[Chunk], bool] | None = None,
         batch: BatchRun | None = None,
+        keep_paid: bool = False,
     ) -> AsyncIterator[ChunkResult]:
         """Each chunk's result as soon as it is finished (not in order).
 
@@ -258,6 +262,9 @@ class Synthesizer(Runnable[Any, Dataset]):
         chunks are in progress at once; ``skip`` leaves out chunks (a resumed
         run's finished ones), counted in ``stats.chunks_resumed``. With ``batch``, the
         chunks' generation replies come from the Batch API first (see ``qasynth._batch``).
+        With ``keep_paid`` (a run that saves each result), an interrupted run (its
+        task cancelled, as Ctrl-C does) still yields what finished and, given up to
+        :data:`INTERRUPT_GRACE` seconds, the chunks whose replies came back.
         """
         runner = self.runner(caller := self.make_caller())  # no key: fails before any work
         for check in self.checks:
@@ -276,10 +283,12 @@ class Synthesizer(Runnable[Any, Dataset]):
         # the same at any concurrency: no wait over every task in flight per result.
         pending: set[asyncio.Task[ChunkResult]] = set()
         finished: collections.deque[asyncio.Task[ChunkResult]] = collections.deque()
+        made: dict[asyncio.Task[ChunkResult], ChunkResult] = {}  # of the pending tasks
         wake = asyncio.Event()
 
         def on_done(task: asyncio.Task[ChunkResult]) -> None:
             pending.discard(task)
+            made.pop(task, None)
             finished.append(task)
             wake.set()
 
@@ -308,8 +317,10 @@ class Synthesizer(Runnable[Any, Dataset]):
                             more = False
                             runner.offload.draining = True  # the last round
                             break
-                        task = asyncio.create_task(runner.process(item[1], item[0], config))
+                        result = ChunkResult(seq=item[0], chunk=item[1])
+                        task = asyncio.create_task(runner.process(item[1], item[0], config, result))
                         pending.add(task)
+                        made[task] = result
                         task.add_done_callback(on_done)
                     if not pending:  # and nothing more to start
                         break
@@ -321,6 +332,20 @@ class Synthesizer(Runnable[Any, Dataset]):
                 if pending:
                     grace = min(self.limits.timeout, DRAIN_SECONDS)
                     await asyncio.wait(set(pending), timeout=grace)
+                for task in list(finished):
+                    if not task.cancelled() and task.exception() is None:
+                        yield task.result()
+                finished.clear()
+                raise
+            except asyncio.CancelledError:
+                if not keep_paid:
+                    raise
+                # interrupted: what finished is kept, and so are the chunks whose replies
+                # came back (paid for), given a moment to be checked; the rest stop now
+                paid = {task for task in pending if made[task].usage.calls}
+                await _cancel(pending - paid)
+                if paid:
+                    await asyncio.wait(paid, timeout=INTERRUPT_GRACE)
                 for task in list(finished):
                     if not task.cancelled() and task.exception() is None:
                         yield task.result()
@@ -450,7 +475,7 @@ class Synthesizer(Runnable[Any, Dataset]):
         async with self._traced(config, docs) as child:
 
             def results(skip: Callable[[Chunk], bool], stats: Stats) -> AsyncIterator[ChunkResult]:
-                return self._results(docs, child, stats, skip, batcher)
+                return self._results(docs, child, stats, skip, batcher, keep_paid=True)
 
             return await run_to_file(
                 results, Path(output), fingerprint=self.fingerprint(), checks=self.checks,

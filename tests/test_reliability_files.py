@@ -171,7 +171,9 @@ def test_the_library_reads_every_input_before_the_first_model_call(
 def test_chunks_that_finish_alongside_a_fatal_error_are_kept(
     tmp_path: Path, offline_encoding: tiktoken.Encoding, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def process(self: ChunkRunner, chunk: Chunk, seq: int = 0, config: Any = None) -> Any:
+    async def process(
+        self: ChunkRunner, chunk: Chunk, seq: int = 0, config: Any = None, result: Any = None
+    ) -> Any:
         await asyncio.sleep(0)  # every chunk finishes in the same turn of the loop
         if seq == 2:
             raise AuthenticationError("refused", status_code=401)

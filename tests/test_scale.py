@@ -158,6 +158,41 @@ def test_the_next_round_of_requests_goes_out_before_the_last_round_is_checked(
     assert max(second_round_sent) < min(first_round_checked), log  # all of them, in fact
 
 
+class InterruptingCheck(BusyCheck):
+    """Interrupts the run (as Ctrl-C does: the run's task is cancelled) while the
+    first chunk is checked, when the whole first round of replies is in."""
+
+    def __init__(self, log: list[tuple[str, int]], run: list[asyncio.Task[Any]]) -> None:
+        super().__init__(log)
+        self.run = run
+
+    async def acheck_chunk(self, ctx: ChunkContext) -> None:
+        if not any(kind == "check" for kind, _ in self.log):
+            asyncio.get_running_loop().call_soon(self.run[0].cancel)
+        await super().acheck_chunk(ctx)
+
+
+async def test_an_interrupted_run_keeps_every_chunk_whose_reply_came_back(
+    tmp_path: Path, offline_encoding: tiktoken.Encoding
+) -> None:
+    """Replies wait their turn to be checked; an interruption then must not throw away
+    the replies already paid for: their chunks are checked and saved, the rest stop."""
+    model = TimedModel()
+    run: list[asyncio.Task[Any]] = []
+    synth = Synthesizer.from_options(
+        llm=model, concurrency=6, progress=False, encoding=offline_encoding,
+        checks=[InterruptingCheck(model.log, run)], check_workers=0,
+    )  # fmt: skip
+    out = tmp_path / "out.jsonl"
+    docs = [f"Report #{i}: the rover reached crater {i}." for i in range(18)]
+    run.append(asyncio.ensure_future(synth.arun_to_file(docs, out)))
+    with pytest.raises(asyncio.CancelledError):
+        await run[0]
+    first_round = {n for kind, n in model.log if kind == "request" and n < 6}
+    assert len(first_round) == 6
+    assert done_chunks(tmp_path / "out.jsonl.qasynth.sqlite") == 6  # the whole first round
+
+
 async def test_turns_start_afresh_on_a_new_event_loop_and_skip_cancelled_waits() -> None:
     turns = Turns()
     waiter = asyncio.ensure_future(turns.wait())
