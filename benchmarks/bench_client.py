@@ -212,6 +212,10 @@ async def latency_table(n: int, latency: float, levels: list[int], start: int = 
     worker and a second core allowed (the server, mostly sleeping, shares it). Each
     qasynth run sends documents no earlier run sent (a run sees each chunk once)."""
     print(f"\n## Latency-bound: {n} chunks, {latency:g} s per call")
+    print(
+        "(wall time, and in brackets the client process's CPU ms per call; with a worker,"
+        " + the worker's)"
+    )
     print(f"{'concurrency':<13}{'ideal s':>9}{'1 core s':>10}{'over':>8}{'2 cores s':>11}"
           f"{'over':>8}{'bare LC s':>11}{'over':>8}")  # fmt: skip
     with server_process(latency) as url:
@@ -224,15 +228,25 @@ async def latency_table(n: int, latency: float, levels: list[int], start: int = 
             worker_docs = documents(n, start=start + (2 * k + 2) * n)
             requests = requests_of(inline_docs)
             ideal = math.ceil(n / c) * latency
-            one, _, ds, _ = await measure(functools.partial(checked_run, url, c, 0, inline_docs))
+            one, one_cpu, ds, _ = await measure(
+                functools.partial(checked_run, url, c, 0, inline_docs)
+            )
             assert ds.stats.chunks_failed == 0, ds.failures
             widen()
-            two, _, ds, _ = await measure(functools.partial(checked_run, url, c, 1, worker_docs))
+            two, two_cpu, ds, worker_cpu = await measure(
+                functools.partial(checked_run, url, c, 1, worker_docs)
+            )
             pin(CLIENT_CORE)
             assert ds.stats.chunks_failed == 0, ds.failures
-            bare, _, _, _ = await measure(functools.partial(bare_langchain, url, requests, c))
+            bare, bare_cpu, _, _ = await measure(
+                functools.partial(bare_langchain, url, requests, c)
+            )
+            ms = 1000 / n
             print(f"{c:<13}{ideal:>9.2f}{one:>10.2f}{one / ideal - 1:>8.1%}{two:>11.2f}"
                   f"{two / ideal - 1:>8.1%}{bare:>11.2f}{bare / ideal - 1:>8.1%}")  # fmt: skip
+            print(f"{'':<13}{'':>9}{f'[{one_cpu * ms:.1f}]':>18}"
+                  f"{f'[{two_cpu * ms:.1f} + {worker_cpu * ms:.1f}]':>19}"
+                  f"{f'[{bare_cpu * ms:.1f}]':>19}")  # fmt: skip
 
 
 async def amain(args: argparse.Namespace) -> None:
