@@ -388,8 +388,8 @@ class ModelCaller:
             if sleeping:
                 self._set_waiting(-1)
         usage.add_reply(step_of(config), reply)
-        # the local work on this reply waits for its turn (a reply a pass of the event
-        # loop): meanwhile it holds no request slot, and the run sends the next requests
+        # the local work on this reply waits for its turn (see Turns): meanwhile it holds
+        # no request slot, and the run sends the next requests first
         self._set_waiting(1)
         try:
             await self.turns.wait()

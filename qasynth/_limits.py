@@ -197,7 +197,7 @@ a few), each costing microseconds when nothing else is ready."""
 
 class Turns:
     """Replies take turns at the local work that follows them (parsing, checks): one
-    reply a pass of the event loop, after whatever else is ready.
+    reply every :data:`PASSES` passes of the event loop, after whatever else is ready.
 
     Replies come back in waves (a whole round of requests at once). Without turns
     each reply's task would parse and check its chunk before the next one is even

@@ -59,10 +59,10 @@ logger = logging.getLogger("qasynth")
 Inputs = DocumentInput | Iterable[DocumentInput]
 
 DRAIN_SECONDS = 15.0
+"""How long a run that must stop waits for the chunks in flight, to keep what they made."""
 INTERRUPT_GRACE = 5.0
 """Seconds an interrupted file run gives the chunks whose replies came back to be
 checked and saved (the command waits up to 10 s for a run to close)."""
-"""How long a run that must stop waits for the chunks in flight, to keep what they made."""
 
 
 class Synthesizer(Runnable[Any, Dataset]):
@@ -332,10 +332,8 @@ class Synthesizer(Runnable[Any, Dataset]):
                 if pending:
                     grace = min(self.limits.timeout, DRAIN_SECONDS)
                     await asyncio.wait(set(pending), timeout=grace)
-                for task in list(finished):
-                    if not task.cancelled() and task.exception() is None:
-                        yield task.result()
-                finished.clear()
+                for result in _kept(finished):
+                    yield result
                 raise
             except asyncio.CancelledError:
                 if not keep_paid:
@@ -346,10 +344,8 @@ class Synthesizer(Runnable[Any, Dataset]):
                 await _cancel(pending - paid)
                 if paid:
                     await asyncio.wait(paid, timeout=INTERRUPT_GRACE)
-                for task in list(finished):
-                    if not task.cancelled() and task.exception() is None:
-                        yield task.result()
-                finished.clear()
+                for result in _kept(finished):
+                    yield result
                 raise
         finally:
             await _cancel(pending)
@@ -486,6 +482,14 @@ class Synthesizer(Runnable[Any, Dataset]):
     def run_to_file(self, docs: Inputs, output: str | Path, **options: Any) -> RunReport:
         """Synchronous :meth:`arun_to_file` (same options)."""
         return run_sync(self.arun_to_file(docs, output, **options))
+
+
+def _kept(finished: collections.deque[asyncio.Task[ChunkResult]]) -> list[ChunkResult]:
+    """The results of the ``finished`` tasks that neither failed nor were cancelled
+    (what a stopping run still saves); empties ``finished``."""
+    tasks = list(finished)
+    finished.clear()
+    return [t.result() for t in tasks if not t.cancelled() and t.exception() is None]
 
 
 def _results_of(done: list[asyncio.Task[ChunkResult]]) -> Iterator[ChunkResult]:
