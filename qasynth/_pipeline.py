@@ -333,6 +333,7 @@ class Synthesizer(Runnable[Any, Dataset]):
                     grace = min(self.limits.timeout, DRAIN_SECONDS)
                     await asyncio.wait(set(pending), timeout=grace)
                 for result in _kept(finished):
+                    progress.advance()
                     yield result
                 raise
             except asyncio.CancelledError:
@@ -345,6 +346,7 @@ class Synthesizer(Runnable[Any, Dataset]):
                 if paid:
                     await asyncio.wait(paid, timeout=INTERRUPT_GRACE)
                 for result in _kept(finished):
+                    progress.advance()
                     yield result
                 raise
         finally:
