@@ -199,7 +199,8 @@ class ChunkRunner:
     ) -> ChunkResult:
         """The chunk's result, filled in ``result`` if given (the run reads its usage
         while the chunk is in progress)."""
-        result = result or ChunkResult(seq=seq, chunk=chunk)
+        if result is None:
+            result = ChunkResult(seq=seq, chunk=chunk)
         records = await self._generate(chunk, config, result)
         if records is None:
             return result

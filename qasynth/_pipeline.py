@@ -279,16 +279,15 @@ class Synthesizer(Runnable[Any, Dataset]):
         runner.offload.plan(len(todo))
         progress = Progress(len(todo), enabled=self.progress, resumed=resumed)
         caller.on_wait = progress.waiting
+        # The chunks in progress, each with the result it fills in (its usage so far).
         # Finished tasks queue up in ``finished`` (a done callback), so each chunk costs
         # the same at any concurrency: no wait over every task in flight per result.
-        pending: set[asyncio.Task[ChunkResult]] = set()
+        pending: dict[asyncio.Task[ChunkResult], ChunkResult] = {}
         finished: collections.deque[asyncio.Task[ChunkResult]] = collections.deque()
-        made: dict[asyncio.Task[ChunkResult], ChunkResult] = {}  # of the pending tasks
         wake = asyncio.Event()
 
         def on_done(task: asyncio.Task[ChunkResult]) -> None:
-            pending.discard(task)
-            made.pop(task, None)
+            pending.pop(task, None)
             finished.append(task)
             wake.set()
 
@@ -319,8 +318,7 @@ class Synthesizer(Runnable[Any, Dataset]):
                             break
                         result = ChunkResult(seq=item[0], chunk=item[1])
                         task = asyncio.create_task(runner.process(item[1], item[0], config, result))
-                        pending.add(task)
-                        made[task] = result
+                        pending[task] = result
                         task.add_done_callback(on_done)
                     if not pending:  # and nothing more to start
                         break
@@ -341,8 +339,8 @@ class Synthesizer(Runnable[Any, Dataset]):
                     raise
                 # interrupted: what finished is kept, and so are the chunks whose replies
                 # came back (paid for), given a moment to be checked; the rest stop now
-                paid = {task for task in pending if made[task].usage.calls}
-                await _cancel(pending - paid)
+                paid = {task for task, result in pending.items() if result.usage.calls}
+                await _cancel(set(pending) - paid)
                 if paid:
                     await asyncio.wait(paid, timeout=INTERRUPT_GRACE)
                 for result in _kept(finished):
@@ -350,7 +348,7 @@ class Synthesizer(Runnable[Any, Dataset]):
                     yield result
                 raise
         finally:
-            await _cancel(pending)
+            await _cancel(set(pending))
             await runner.aclose()
             progress.close()
 
