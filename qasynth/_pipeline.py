@@ -49,7 +49,7 @@ from ._schema import Chunk
 from ._settings import build_synthesizer_options
 from ._stats import Stats
 from ._structured import check_mode, response_format, use_structured
-from ._sync import run_sync
+from ._sync import run_sync, stop_request
 from .checks import Check, default_checks
 
 __all__ = ["Inputs", "Synthesizer", "asynthesize", "synthesize"]
@@ -264,7 +264,10 @@ class Synthesizer(Runnable[Any, Dataset]):
         chunks' generation replies come from the Batch API first (see ``qasynth._batch``).
         With ``keep_paid`` (a run that saves each result), an interrupted run (its
         task cancelled, as Ctrl-C does) still yields what finished and, given up to
-        :data:`INTERRUPT_GRACE` seconds, the chunks whose replies came back.
+        :data:`INTERRUPT_GRACE` seconds, the chunks whose replies came back. Such a
+        run also stops gently when its sync caller asks (a first Ctrl-C, see
+        :class:`~qasynth._sync.StopRequest`): it starts no more chunks, finishes the
+        ones in progress (their requests are paid for), then ends as if cancelled.
         """
         runner = self.runner(caller := self.make_caller())  # no key: fails before any work
         for check in self.checks:
@@ -295,6 +298,16 @@ class Synthesizer(Runnable[Any, Dataset]):
         concurrency = self.limits.concurrency
         queue = iter(todo)
         more = True
+        stopping = False
+
+        def stop() -> None:  # start nothing more; finish the chunks in progress
+            nonlocal more, stopping
+            more, stopping = False, True
+            progress.stopping(len(pending))
+            wake.set()
+
+        request = stop_request() if keep_paid else None
+        forget = request.listen(stop) if request is not None else _nothing
         try:
             try:
                 while True:
@@ -324,6 +337,8 @@ class Synthesizer(Runnable[Any, Dataset]):
                         break
                     wake.clear()
                     await wake.wait()
+                if stopping:  # every chunk in progress finished and was saved
+                    raise asyncio.CancelledError
             except ModelError:
                 # the run must stop; replies already on their way are paid for: let the
                 # chunks in flight finish (briefly) and keep what they made
@@ -348,6 +363,7 @@ class Synthesizer(Runnable[Any, Dataset]):
                     yield result
                 raise
         finally:
+            forget()
             await _cancel(set(pending))
             await runner.aclose()
             progress.close()
@@ -482,6 +498,10 @@ class Synthesizer(Runnable[Any, Dataset]):
     def run_to_file(self, docs: Inputs, output: str | Path, **options: Any) -> RunReport:
         """Synchronous :meth:`arun_to_file` (same options)."""
         return run_sync(self.arun_to_file(docs, output, **options))
+
+
+def _nothing() -> None:
+    """Nothing to undo."""
 
 
 def _kept(finished: collections.deque[asyncio.Task[ChunkResult]]) -> list[ChunkResult]:

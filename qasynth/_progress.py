@@ -39,6 +39,7 @@ class Progress:
         self._started = time.monotonic()
         self._last_line = self._started
         self._waiting_until = 0.0
+        self._stopping = False
         self._bar: Any = None
         if not enabled:
             return
@@ -62,7 +63,7 @@ class Progress:
     def waiting(self, seconds: float) -> None:
         """Say that requests are paused (the provider asked to wait), once per pause."""
         now = time.monotonic()
-        if not self.enabled or now + seconds <= self._waiting_until:
+        if not self.enabled or self._stopping or now + seconds <= self._waiting_until:
             return
         fresh = now >= self._waiting_until
         self._waiting_until = now + seconds
@@ -70,6 +71,23 @@ class Progress:
             self._bar.set_postfix_str(f"waiting {seconds:.0f} s (rate limit)")
         elif fresh:
             logger.info("qasynth: waiting %.0f s: the provider asked to slow down", seconds)
+
+    def stopping(self, in_progress: int) -> None:
+        """Say that the run is stopping after the chunks in progress (a first Ctrl-C)."""
+        if not self.enabled:
+            return
+        self._stopping = True
+        self._waiting_until = 0.0
+        if self._bar is not None:
+            self._bar.set_postfix_str(
+                f"stopping after {in_progress} in progress; Ctrl-C again: stop now"
+            )
+        else:
+            logger.info(
+                "qasynth: stopping: finishing the %s chunks in progress (their requests are "
+                "paid for); press Ctrl-C again to stop at once",
+                f"{in_progress:,}",
+            )
 
     def _status(self) -> None:
         self._last_line = time.monotonic()

@@ -7,17 +7,71 @@ connections bound to the loop they were made in — langchain-openai keeps one
 process-wide async HTTP client, so a second ``synthesize`` call would fail with
 "Event loop is closed". The private loop also works when the caller is already
 inside a running loop (Jupyter).
+
+Ctrl-C during a run that saves its results (a file run) stops it gently: the run
+starts nothing more and finishes the chunks it started, whose requests are already
+paid for (see :class:`StopRequest`); a second Ctrl-C stops it at once. Any other
+run stops at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+__all__ = ["StopRequest", "run_sync", "stop_request"]
+
 T = TypeVar("T")
+
+
+class StopRequest:
+    """A gentle stop of one sync run, asked for by its first Ctrl-C.
+
+    A run that can stop gently (it starts nothing more, finishes what it started and
+    then ends as an interruption) listens while it runs; without a listener, Ctrl-C
+    cancels the run at once. Used on the run's event loop only."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Callable[[], None]] = []
+        self.requested = False
+
+    @property
+    def listening(self) -> bool:
+        """Whether a run is listening (read from the thread that caught the Ctrl-C)."""
+        return bool(self._listeners)
+
+    def listen(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` when a stop is asked for; returns what stops listening."""
+        self._listeners.append(callback)
+        if self.requested:
+            callback()
+
+        def forget() -> None:
+            if callback in self._listeners:
+                self._listeners.remove(callback)
+
+        return forget
+
+    def fire(self) -> None:
+        if not self.requested:
+            self.requested = True
+            for callback in list(self._listeners):
+                callback()
+
+
+_stop_request: contextvars.ContextVar[StopRequest | None] = contextvars.ContextVar(
+    "qasynth_stop_request", default=None
+)
+
+
+def stop_request() -> StopRequest | None:
+    """The stop request of the sync run this code runs in (``None`` in async use)."""
+    return _stop_request.get()
+
 
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
@@ -37,23 +91,36 @@ def _background_loop() -> asyncio.AbstractEventLoop:
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro`` to completion on the private loop and return its result.
 
-    On KeyboardInterrupt the coroutine is cancelled, and given up to 10 s to close
-    its files, state and progress bar, before the interrupt is raised again (so
-    nothing is printed after the command's last message).
+    On KeyboardInterrupt a run that listens to its :class:`StopRequest` is asked to
+    stop gently and waited for; a second KeyboardInterrupt, or the first for any
+    other run, cancels the coroutine, which is given up to 10 s to close its files,
+    state and progress bar, before the interrupt is raised again (so nothing is
+    printed after the command's last message).
     """
     started, finished = threading.Event(), threading.Event()
+    request = StopRequest()
 
     async def watched() -> T:
         started.set()
+        _stop_request.set(request)  # this task's context: the run and the tasks it starts
         try:
             return await coro
         finally:
             finished.set()
 
-    future = asyncio.run_coroutine_threadsafe(watched(), _background_loop())
+    loop = _background_loop()
+    future = asyncio.run_coroutine_threadsafe(watched(), loop)
     try:
         return future.result()
     except KeyboardInterrupt:
+        if request.listening:
+            loop.call_soon_threadsafe(request.fire)
+            try:
+                return future.result()  # the run ends itself, as an interruption
+            except KeyboardInterrupt:
+                pass  # a second Ctrl-C: stop now
+            except concurrent.futures.CancelledError:
+                raise KeyboardInterrupt from None
         future.cancel()
         if started.is_set():  # else it never runs: nothing to wait for
             finished.wait(timeout=10)

@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -199,6 +200,55 @@ async def test_an_interrupted_run_keeps_every_chunk_whose_reply_came_back(
         saved = {seq for (seq,) in db.execute("SELECT seq FROM chunks")}
     assert set(range(6)) <= saved  # the whole first round (the next may have come back too)
     assert len(saved) < 18
+
+
+def interrupt_when(log: list[tuple[str, int]], requests: int, times: int) -> threading.Thread:
+    """Press Ctrl-C ``times`` times (a SIGINT to this process) once ``requests``
+    requests are on their way."""
+
+    def press() -> None:
+        deadline = time.monotonic() + 30
+        while sum(kind == "request" for kind, _ in log) < requests:
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.002)
+        for _ in range(times):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=press, daemon=True)
+    thread.start()
+    return thread
+
+
+def saved_chunks(out: Path) -> set[int]:
+    with sqlite3.connect(out.with_name(out.name + ".qasynth.sqlite")) as db:
+        return {seq for (seq,) in db.execute("SELECT seq FROM chunks")}
+
+
+def test_ctrl_c_finishes_the_requests_on_their_way_and_a_second_stops_at_once(
+    tmp_path: Path, offline_encoding: tiktoken.Encoding
+) -> None:
+    """A first Ctrl-C starts nothing more but waits for the requests already sent (the
+    provider bills them) and saves their chunks, so a rerun never asks for them again;
+    a second Ctrl-C stops at once."""
+    docs = [f"Report #{i}: the rover reached crater {i}." for i in range(18)]
+    for times, out in ((1, tmp_path / "once.jsonl"), (2, tmp_path / "twice.jsonl")):
+        model = TimedModel(latency=0.4)
+        synth = Synthesizer.from_options(
+            llm=model, concurrency=6, progress=False, encoding=offline_encoding, check_workers=0
+        )
+        pressing = interrupt_when(model.log, requests=6, times=times)
+        with pytest.raises(KeyboardInterrupt):
+            synth.run_to_file(docs, out)
+        pressing.join()
+        requested = {n for kind, n in model.log if kind == "request"}
+        replied = {n for kind, n in model.log if kind == "reply"}
+        assert requested == set(range(6))  # nothing more started
+        if times == 1:
+            assert saved_chunks(out) == replied == requested  # each paid for once, and kept
+        else:
+            assert saved_chunks(out) == replied == set()  # not waited for
 
 
 async def test_turns_start_afresh_on_a_new_event_loop_and_skip_cancelled_waits() -> None:
