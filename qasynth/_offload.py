@@ -253,11 +253,21 @@ class CheckOffload:
         """Set by the run once it has no more chunks to start: the main process has no
         requests left to send, so it checks what would wait behind a busy worker."""
 
+    async def start_early(self) -> None:
+        """Start the workers asked for by number now, before the run knows its chunks
+        (as it reads and splits its inputs), so they have loaded the checks by the time
+        the first replies come back. Returns once their processes run (they load the
+        checks meanwhile)."""
+        if self.workers_wanted and self.checks:
+            self._maybe_start()
+            if self._starting is not None:
+                await asyncio.shield(self._starting)
+
     def plan(self, chunks: int) -> None:
         """Say how many chunks the run has to check, as the run starts (from its event
-        loop). Workers asked for by number start now, so they are ready by the time
-        the first replies come back; auto mode starts workers later, and only for
-        runs long enough to pay for them."""
+        loop). Workers asked for by number start now unless :meth:`start_early` started
+        them; auto mode starts workers later, and only for runs long enough to pay for
+        them."""
         self.chunks_planned = chunks
         if self.workers_wanted and self.checks and chunks:
             self._maybe_start()

@@ -272,7 +272,13 @@ class Synthesizer(Runnable[Any, Dataset]):
         runner = self.runner(caller := self.make_caller())  # no key: fails before any work
         for check in self.checks:
             check.prepare()  # a check's own key or package: fails before any work too
-        chunks = await asyncio.to_thread(lambda: list(self.iter_chunks(docs, stats=stats)))
+        try:
+            if batch is None:  # workers asked for by number load while the inputs are split
+                await runner.offload.start_early()
+            chunks = await asyncio.to_thread(lambda: list(self.iter_chunks(docs, stats=stats)))
+        except BaseException:
+            await runner.aclose()
+            raise
         todo = [(seq, c) for seq, c in enumerate(chunks) if skip is None or not skip(c)]
         resumed = len(chunks) - len(todo)
         stats.chunks_resumed += resumed

@@ -20,11 +20,12 @@ import pytest
 import tiktoken
 from langchain_core.messages import BaseMessage, HumanMessage
 
-from qasynth import Limits, Synthesizer
+from qasynth import DocumentError, Limits, Synthesizer
 from qasynth._offload import (
     MAX_AUTO_WORKERS,
     CheckOffload,
     _cpus,
+    _Worker,
     offloadable_prefix,
     run_checks,
 )
@@ -194,6 +195,40 @@ def test_workers_asked_for_start_with_the_run_not_with_the_first_reply() -> None
         return idle, count, jobs
 
     assert asyncio.run(scenario()) == (0, 1, 1)  # the first chunk went to the worker
+
+
+def test_workers_asked_for_load_while_the_inputs_are_split_and_stop_if_a_file_is_bad(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, offline_encoding: tiktoken.Encoding
+) -> None:
+    """The worker starts as the run begins reading its inputs (so it is ready for the
+    first replies); a bad file then ends the run before any call, and the worker too."""
+    events: list[str] = []
+    workers: list[Any] = []
+    real_start = _Worker.start.__func__  # type: ignore[attr-defined]
+
+    async def start(cls: type[_Worker], checks: Any) -> _Worker:
+        events.append("worker")
+        workers.append(await real_start(cls, checks))
+        return workers[-1]
+
+    real_iter = Synthesizer.iter_chunks
+
+    def iter_chunks(self: Synthesizer, docs: Any, **kw: Any) -> Any:
+        events.append("split")
+        return real_iter(self, docs, **kw)
+
+    monkeypatch.setattr(_Worker, "start", classmethod(start))
+    monkeypatch.setattr(Synthesizer, "iter_chunks", iter_chunks)
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"\xff\xfe\x00broken \x81\x82")
+    synth = Synthesizer.from_options(
+        llm=ScriptedChatModel(replies={}), encoding=offline_encoding, check_workers=1,
+        progress=False,
+    )  # fmt: skip
+    with pytest.raises(DocumentError, match=r"bad\.txt"):
+        synth.run_to_file([bad], tmp_path / "out.jsonl")
+    assert events[:2] == ["worker", "split"]
+    assert len(workers) == 1 and workers[0].process.returncode is not None  # stopped
 
 
 def test_a_worker_that_dies_costs_nothing(caplog: pytest.LogCaptureFixture) -> None:
