@@ -1,8 +1,10 @@
 """Turning a model's reply into question-answer pairs, repairing what we can.
 
-Local repair first, at no cost: prose or code fences around the JSON, trailing
-commas, single quotes and Python literals, a truncated array (the complete
-pairs are kept), the list under a wrong top-level key. Each pair is validated
+Local repair first, at no cost: a reasoning block before the answer
+(``<think>...</think>``, as reasoning models served by Ollama or vLLM write it), prose
+or code fences around the JSON (braces in the prose do not hide the JSON after
+them), trailing commas, single quotes and Python literals, a truncated array (the
+complete pairs are kept), the list under a wrong top-level key. Each pair is validated
 on its own, so one bad pair is dropped with a reason and the others are kept.
 Only a reply that is still unusable goes to LangChain's ``OutputFixingParser``,
 which asks the model to repair it.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -65,22 +68,77 @@ def _unusable(message: str, text: str) -> OutputParserException:
     return OutputParserException(message, llm_output=text)
 
 
+_REASONING_END = re.compile(r"</(?:think|thinking|reasoning)>", re.IGNORECASE)
+_MAX_CANDIDATES = 20
+
+
+def _after_reasoning(text: str, repairs: list[str]) -> str:
+    """The reply after its reasoning block, if it has one that ends (some servers drop
+    the opening tag and keep only the closing one)."""
+    ends = list(_REASONING_END.finditer(text))
+    if not ends:
+        return text
+    repairs.append("reasoning_block")
+    return text[ends[-1].end() :].strip()
+
+
 def _extract_candidate(text: str, repairs: list[str]) -> str:
+    return next(_candidates(text, repairs))
+
+
+def _candidates(text: str, repairs: list[str]) -> Iterator[str]:
+    """The JSON values the reply may hold, first to last: a code fence's content,
+    else each value that opens with ``{`` or ``[`` outside the ones before it (prose
+    may hold braces: "pairs like {question, answer}"). Raises when there is none."""
     fence = _FENCE.search(text)
     if fence and fence.group(1).strip():
         repairs.append("code_fence")
-        return fence.group(1).strip()
-    starts = [i for i in (text.find("{"), text.find("[")) if i >= 0]
-    if not starts:
-        raise _unusable("the reply contains no JSON object", text)
-    start = min(starts)
-    candidate = text[start:]
-    end = _json_end(candidate)
-    if end is not None:
-        candidate = candidate[:end]  # drop prose after the JSON
-    if start > 0 or text[start + len(candidate) :].strip():
-        repairs.append("surrounding_text")
-    return candidate
+        yield fence.group(1).strip()
+        return
+    position = 0
+    for _ in range(_MAX_CANDIDATES):
+        starts = [i for i in (text.find("{", position), text.find("[", position)) if i >= 0]
+        if not starts:
+            if position == 0:
+                raise _unusable("the reply contains no JSON object", text)
+            return
+        start = min(starts)
+        candidate = text[start:]
+        end = _json_end(candidate)
+        if end is not None:
+            candidate = candidate[:end]  # drop prose after the JSON
+        if start > 0 or text[start + len(candidate) :].strip():
+            repairs.append("surrounding_text")
+        yield candidate
+        if end is None:
+            return  # it runs to the end of the reply
+        position = start + end
+
+
+def _first_with_pairs(text: str, repairs: list[str]) -> tuple[Any, bool]:
+    """The first JSON value of ``text`` that holds a valid pair (else the first value
+    that holds a list), and whether it was cut off inside a pair."""
+    first: tuple[Any, bool, list[str]] | None = None
+    error: OutputParserException | None = None
+    noted: list[str] = []  # the repairs of the candidate just found (code fence, prose)
+    for candidate in _candidates(text, noted):
+        made = list(noted)
+        noted.clear()
+        value = _load_lenient(candidate, made)
+        try:
+            items = _find_items(value, text, list(made))
+        except OutputParserException as exc:
+            error = error or exc
+            continue
+        found = (value, _cut_inside_pair(candidate), made)
+        if any(_as_pair(item) is not None for item in items):
+            first = found
+            break
+        first = first or found
+    if first is None:
+        raise error or _unusable("the reply contains no JSON object", text)
+    repairs.extend(first[2])
+    return first[0], first[1]
 
 
 def _json_end(candidate: str) -> int | None:
@@ -173,14 +231,12 @@ def salvage(text: str) -> ParsedReply:
     reply holds no list of pairs, or only pairs that are all malformed.
     """
     reply = ParsedReply()
-    stripped = text.strip()
+    stripped = _after_reasoning(text.strip(), reply.repairs)
     truncated = False
     try:
         value: Any = json.loads(stripped)
     except json.JSONDecodeError:
-        candidate = _extract_candidate(stripped, reply.repairs)
-        truncated = _cut_inside_pair(candidate)
-        value = _load_lenient(candidate, reply.repairs)
+        value, truncated = _first_with_pairs(stripped, reply.repairs)
     items = _find_items(value, text, reply.repairs)
     for position, item in enumerate(items):
         if truncated and position == len(items) - 1:
@@ -214,7 +270,7 @@ class _LenientModelParser(PydanticOutputParser[Any]):
 
     def parse(self, text: str) -> Any:
         repairs: list[str] = []
-        stripped = text.strip()
+        stripped = _after_reasoning(text.strip(), repairs)
         try:
             value: Any = json.loads(stripped)
         except json.JSONDecodeError:

@@ -63,6 +63,26 @@ def pairs_of(parsed: ParsedReply) -> list[tuple[str, str]]:
         ),
         pytest.param(BODY.replace("question_answer_pairs", "qa_list"), "wrong_key", id="wrong-key"),
         pytest.param(BODY[len('{"question_answer_pairs": ') : -1], "bare_list", id="bare-list"),
+        pytest.param(
+            '<think>The reply must look like {"question_answer_pairs": [...]}.</think>\n' + BODY,
+            "reasoning_block",
+            id="reasoning-block-with-braces",
+        ),
+        pytest.param(
+            'First {"a": 1}, then the list.\n</think>\n\n' + BODY,
+            "reasoning_block",
+            id="reasoning-block-without-its-opening-tag",
+        ),
+        pytest.param(
+            "Each pair is {question, answer}; the list is [...]. Here it is:\n" + BODY,
+            "surrounding_text",
+            id="braces-in-the-prose-before",
+        ),
+        pytest.param(
+            'Draft: {"note": "no pairs yet"}\nFinal:\n' + BODY,
+            "surrounding_text",
+            id="another-object-before",
+        ),
     ],
 )
 def test_repairable_reply_is_parsed_locally_without_calling_the_fixer(
