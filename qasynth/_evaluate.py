@@ -36,6 +36,7 @@ from ._eval_results import EvalResult, ProbeResult, summarize
 from ._grading import estimate_grading, exact_grade, model_grade
 from ._llm import DEFAULT_MODEL, default_chat_model, model_name_of
 from ._parsing import StructuredParser, message_text
+from ._quality.language import language_codes
 from ._sync import run_sync
 from .checks._model import LANGUAGE_NAMES, Paraphraser, Paraphrases, Translations, Translator
 
@@ -301,7 +302,7 @@ async def aevaluate(
         raise InputError("paraphrases must be 0 or more and concurrency at least 1")
     path = Path(test)
     items = load_test_items(path)
-    codes = [code.strip().lower() for code in languages if code.strip()]
+    codes = language_codes(languages, "languages")
     variants = _Variants(path.with_name(path.name + ".qasynth-probes.json"))
     if paraphrases or codes:
         helper = _chat(helper_model, base_url, api_key)

@@ -4,6 +4,7 @@ answer paraphrases (the opt-in checks of issue 10), end to end in-process."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import tiktoken
 from click.testing import CliRunner
 from langchain_core.messages import BaseMessage
 
+import qasynth
 import qasynth._tokens
 from qasynth import QualityReport, Synthesizer
 from qasynth._cli import main
@@ -367,3 +369,33 @@ def test_the_html_report_shows_phrasings_per_fact() -> None:
     variant = QARecord(NATION_Q, A23, "", "s", "c", 0, origin="paraphrase", derived_from=Q23)
     assert "phrasings per fact" in render_html(ReportData(records=[fact, variant]))
     assert "phrasings per fact" not in render_html(ReportData(records=[fact]))
+
+
+def test_language_options_take_codes_and_refuse_what_is_not_one() -> None:
+    """A language name or a made-up code would turn the language check off, or ask the
+    model (paid) to translate into "j" and "a": each is refused, naming the option."""
+    translate = [c for c in default_checks(also_languages="ja, fr") if c.name == "translate"]
+    assert [c.languages for c in translate] == [["ja", "fr"]]  # type: ignore[attr-defined]
+    forced = [c for c in default_checks(language="pt-BR") if c.name == "language"]
+    assert [c.target for c in forced] == ["pt-br"]  # type: ignore[attr-defined]
+    for options, message in (
+        ({"language": "french"}, "language: 'french' is not a language code; give an "
+                                 "ISO 639-1 code, such as 'fr' for French"),
+        ({"language": "xx"}, "'xx' is not a language code"),
+        ({"language": "ja,fr"}, "give one language code"),
+        ({"also_languages": ["zz"]}, "also_languages: 'zz' is not a language code"),
+        ({"also_languages": ["Japanese"]}, "such as 'ja' for Japanese"),
+    ):  # fmt: skip
+        with pytest.raises(qasynth.ConfigurationError, match=re.escape(message)):
+            default_checks(**options)
+
+
+def test_a_language_name_on_the_command_line_is_one_line_error(tmp_path: Path) -> None:
+    notes = tmp_path / "n.txt"
+    notes.write_text(WWC, encoding="utf-8")
+    result = CliRunner().invoke(main, ["plan", str(notes), "--language", "german"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "Error: language: 'german' is not a language code; give an ISO 639-1 code, "
+        "such as 'de' for German"
+    ]

@@ -33,7 +33,7 @@ import re
 import string
 import unicodedata
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 __all__ = [
@@ -198,6 +198,46 @@ def same_language(a: str, b: str) -> bool:
     (a number, a name) matches any."""
     first, second = detect_language(a), detect_language(b)
     return UNDETERMINED in (first, second) or first == second or _siblings(first, second)
+
+
+_NAMED_CODES = {
+    "english": "en", "japanese": "ja", "chinese": "zh", "mandarin": "zh", "korean": "ko",
+    "french": "fr", "german": "de", "spanish": "es", "portuguese": "pt", "italian": "it",
+    "russian": "ru", "dutch": "nl", "polish": "pl", "vietnamese": "vi", "arabic": "ar",
+    "hindi": "hi", "thai": "th", "turkish": "tr", "swedish": "sv", "danish": "da",
+    "norwegian": "no", "finnish": "fi", "greek": "el", "hebrew": "he", "czech": "cs",
+    "ukrainian": "uk", "indonesian": "id", "malay": "ms", "romanian": "ro",
+    "hungarian": "hu", "persian": "fa", "bengali": "bn", "tamil": "ta", "catalan": "ca",
+}  # fmt: skip
+
+
+def language_codes(value: str | Iterable[str], option: str) -> list[str]:
+    """``value`` as a list of language codes: one code, codes separated by commas, or
+    a list of them ("ja", "ja,fr", ["pt-BR"]). Raises a ``ConfigurationError`` naming
+    ``option`` for a value that is not a language code the detector knows ("french",
+    "xx"), which would otherwise turn the language check off or ask for translations
+    into nothing."""
+    from .._errors import ConfigurationError
+
+    items = value.split(",") if isinstance(value, str) else list(value)
+    codes = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ConfigurationError(f"{option}: a language code is text, got {item!r}")
+        code = item.strip().lower().replace("_", "-")
+        if not code:
+            continue
+        known = _known_codes()
+        base = _base_code(code)
+        if known and base not in known and base not in _CODES.values():
+            named = _NAMED_CODES.get(base)
+            hint = f"{named!r} for {base.capitalize()}" if named else "'fr' for French"
+            raise ConfigurationError(
+                f"{option}: {item.strip()!r} is not a language code; give an ISO 639-1 "
+                f"code, such as {hint}"
+            )
+        codes.append(code)
+    return codes
 
 
 def is_cjk(code: str) -> bool:

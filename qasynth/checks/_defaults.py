@@ -7,6 +7,8 @@ from typing import Literal
 
 from langchain_core.embeddings import Embeddings
 
+from .._errors import ConfigurationError
+from .._quality.language import language_codes
 from ._basic import (
     DEFAULT_MAX_ANSWER_CHARS,
     DEFAULT_MAX_QUESTION_CHARS,
@@ -49,7 +51,7 @@ def default_checks(
     judge: bool | Literal["all", "uncertain"] | None = False,
     judge_threshold: int = 3,
     paraphrases: int = 0,
-    also_languages: Sequence[str] = (),
+    also_languages: str | Sequence[str] = (),
     repair_dangling: bool = False,
     answer_paraphrases: int = 0,
     semantic_duplicates: Embeddings | str | bool | None = None,
@@ -85,6 +87,13 @@ def default_checks(
         checks.append(RepairDangling())
     if language is not None and language.strip().lower() not in ("off", ""):
         code = language.strip().lower()
+        if code != "auto":
+            codes = language_codes(code, "language")
+            if len(codes) != 1:
+                raise ConfigurationError(
+                    f"language: give one language code (or auto, or off), got {language!r}"
+                )
+            code = codes[0]
         checks.append(LanguageCheck(target=None if code == "auto" else code))
     if grounding is not None:
         checks.append(GroundingCheck(threshold=grounding))
@@ -99,8 +108,9 @@ def default_checks(
         checks.append(Paraphraser(paraphrases))
     if answer_paraphrases:
         checks.append(AnswerParaphraser(answer_paraphrases))
-    if also_languages:
-        checks.append(Translator(also_languages))
+    languages = language_codes(also_languages, "also_languages")
+    if languages:
+        checks.append(Translator(languages))
     checks.append(ExactDuplicates())
     embeddings = _embeddings(semantic_duplicates)
     if embeddings is not None:

@@ -31,6 +31,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
 from .._prompts import topup_messages
+from .._quality.language import language_codes
 from .._quality.text import normalize
 from .._schema import Chunk, QARecord
 from ._contract import CallEstimate, Check, ChunkContext
@@ -294,8 +295,8 @@ class Translator(Check):
         '{{"translations": [{{"index": 0, "question": "...", "answer": "..."}}]}}'
     )
 
-    def __init__(self, languages: Sequence[str]) -> None:
-        self.languages = [code.strip().lower() for code in languages if code.strip()]
+    def __init__(self, languages: str | Sequence[str]) -> None:
+        self.languages = language_codes(languages, "languages")
         if not self.languages:
             raise ValueError("give at least one language code, e.g. ['ja', 'en']")
 
