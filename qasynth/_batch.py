@@ -381,11 +381,15 @@ class BatchedCaller(ModelCaller):
     ) -> None:
         super().__init__(
             base.llm, base.limits, estimate_tokens=base.estimate_tokens, secrets=base.secrets,
-            on_wait=base.on_wait,
+            on_wait=base.on_wait, own_http_client=False,
         )  # fmt: skip
+        self.base = base
         self.replies = replies
         self.digests = digests
         self._chat = llm
+
+    async def aclose(self) -> None:
+        await self.base.aclose()  # the live calls' HTTP client is the base caller's
 
     async def call(
         self, messages: Sequence[BaseMessage], config: RunnableConfig | None, **bound: Any

@@ -36,6 +36,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 
 from ._errors import AuthenticationError, ModelError, UnreachableError
 from ._limits import AdaptiveLimiter, TokenBudget, Turns
+from ._llm import with_own_http_client
 from ._secrets import redact
 
 __all__ = [
@@ -279,8 +280,14 @@ class ModelCaller:
         estimate_tokens: Callable[[Sequence[BaseMessage]], int] | None = None,
         secrets: Iterable[str | None] = (),
         on_wait: Callable[[float], None] | None = None,
+        own_http_client: bool = True,
     ) -> None:
-        self.llm = llm
+        """``own_http_client``: give an OpenAI chat model an HTTP client for this run
+        (see :func:`~qasynth._llm.with_own_http_client`); :meth:`aclose` closes it."""
+        own: tuple[BaseChatModel, Any] = (
+            with_own_http_client(llm) if own_http_client else (llm, None)
+        )
+        self.llm, self._http = own
         self.limits = limits or Limits()
         self.limiter = AdaptiveLimiter(self.limits.concurrency)
         self.rate_limiter = (
@@ -306,6 +313,13 @@ class ModelCaller:
         """The order in which replies get the event loop (requests to send go first)."""
         self.on_waiting_change: Callable[[], None] | None = None
         """Called whenever :attr:`waiting` changes (the run then starts another chunk)."""
+
+    async def aclose(self) -> None:
+        """Close the HTTP client this run's model was given (see
+        :func:`~qasynth._llm.with_own_http_client`), if any."""
+        http, self._http = self._http, None
+        if http is not None:
+            await http.aclose()
 
     def _set_waiting(self, delta: int) -> None:
         self.waiting += delta

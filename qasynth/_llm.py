@@ -160,3 +160,37 @@ def secrets_of(llm: BaseChatModel | None, *extra: str | None) -> tuple[str, ...]
         if isinstance(value, str) and value and value != _LOCAL_KEY:
             found.append(value)
     return tuple(dict.fromkeys(found))
+
+
+def with_own_http_client(llm: BaseChatModel) -> tuple[BaseChatModel, Any]:
+    """``llm`` for one run: for an OpenAI chat model (``ChatOpenAI``, ``AzureChatOpenAI``)
+    on langchain-openai's process-wide async HTTP client, a copy with an HTTP client of
+    its own, and that client (to close at the end of the run); else ``llm`` and ``None``.
+
+    The shared client keeps its connections open for the next call, bound to the
+    event loop they were opened in. A run on another event loop (a second
+    ``asyncio.run``, a notebook that mixes ``synthesize`` with ``await asynthesize``)
+    then fails on them after the server has answered, and the request is sent, and
+    paid for, again. A model given its own HTTP client (``http_async_client=``) or a
+    proxy keeps it."""
+    try:
+        from langchain_openai.chat_models.base import BaseChatOpenAI
+    except ImportError:  # pragma: no cover - langchain-openai is a dependency
+        return llm, None
+    root = getattr(llm, "root_async_client", None)
+    if (
+        not isinstance(llm, BaseChatOpenAI)
+        or llm.http_async_client is not None
+        or llm.openai_proxy
+        or root is None
+        or not hasattr(root, "copy")
+    ):
+        return llm, None
+    import openai
+
+    http = openai.DefaultAsyncHttpxClient(timeout=root.timeout)
+    client = root.copy(http_client=http)
+    own = llm.model_copy()
+    own.root_async_client = client
+    own.async_client = client.chat.completions
+    return own, http

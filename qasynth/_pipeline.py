@@ -278,6 +278,7 @@ class Synthesizer(Runnable[Any, Dataset]):
             chunks = await asyncio.to_thread(lambda: list(self.iter_chunks(docs, stats=stats)))
         except BaseException:
             await runner.aclose()
+            await caller.aclose()
             raise
         todo = [(seq, c) for seq, c in enumerate(chunks) if skip is None or not skip(c)]
         resumed = len(chunks) - len(todo)
@@ -372,6 +373,7 @@ class Synthesizer(Runnable[Any, Dataset]):
             forget()
             await _cancel(set(pending))
             await runner.aclose()
+            await caller.aclose()
             progress.close()
 
     @contextlib.asynccontextmanager

@@ -3,6 +3,7 @@ that keys never leak (against the loopback fake server, one test per reported fa
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import logging
@@ -21,7 +22,7 @@ from click.testing import CliRunner, Result
 from langchain_openai import ChatOpenAI
 
 import qasynth._tokens
-from qasynth import AuthenticationError, Synthesizer, synthesize
+from qasynth import AuthenticationError, Synthesizer, asynthesize, synthesize
 from qasynth._cli import main
 from qasynth.testing import (
     Content,
@@ -528,3 +529,31 @@ def test_a_provider_prefix_without_the_extra_names_it(
     assert result.exit_code == 2
     [line] = error_lines(result)
     assert "pip install 'qasynth[providers]'" in line
+
+
+def test_runs_on_different_event_loops_send_each_request_once() -> None:
+    """langchain-openai shares one async HTTP client per URL across every ChatOpenAI;
+    its pooled connections belong to the event loop that opened them. A run on
+    another loop (a second asyncio.run; a notebook mixing synthesize and await
+    asynthesize) must not send answered requests again: each run has its own client."""
+    docs = [f"Port{i} is the capital of region {i} of Atlantis, founded in {1800 + i}."
+            for i in range(6)]  # fmt: skip
+    with FakeOpenAIServer() as server:
+        llm = ChatOpenAI(
+            model="gpt-4o-mini", base_url=server.base_url, api_key="sk-test", timeout=10
+        )  # fmt: skip
+        shared = llm.root_async_client
+        runs = [
+            lambda: synthesize(docs, llm=llm, progress=False),
+            lambda: asyncio.run(asynthesize(docs, llm=llm, progress=False)),
+            lambda: asyncio.run(asynthesize(docs, llm=llm, progress=False)),
+            lambda: synthesize(docs, llm=llm, progress=False),
+            lambda: asyncio.run(asynthesize(docs, llm=llm, progress=False)),
+        ]
+        calls = retries = 0
+        for run in runs:
+            stats = run().stats
+            calls, retries = calls + stats.model_calls, retries + stats.retries
+        sent = [r for r in server.requests if r.path.endswith("/chat/completions")]
+    assert (calls, retries, len(sent)) == (30, 0, 30)
+    assert llm.root_async_client is shared  # the user's model is left as it was
