@@ -119,6 +119,47 @@ def test_no_output_of_generate_may_be_an_input_or_land_where_inputs_are_read(
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
 
 
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        pytest.param(("--report", "out.jsonl"), "out.jsonl would be both the output and the "
+                     "report: one would destroy the other; choose another --report", id="output"),
+        pytest.param(("--report", "out.jsonl.qasynth.sqlite"), "would be both the run state and "
+                     "the report", id="state"),
+        pytest.param(("--report", "out.failures.jsonl"), "both the failures file and the report",
+                     id="failures"),
+        pytest.param(("--provenance", "--report", "out.provenance.jsonl"),
+                     "both the provenance file and the report", id="provenance"),
+        pytest.param(("--val-fraction", "0.5", "--report", "out/train.jsonl"),
+                     "both the train split and the report", id="split"),
+        pytest.param(("--val-fraction", "0.5", "--report", "out/report.html"),
+                     "out/report.html is inside out, the folder of the splits, which holds "
+                     "nothing else", id="split-folder"),
+    ],
+)  # fmt: skip
+def test_no_output_of_generate_may_be_another_of_its_outputs(
+    tmp_path: Path,
+    server: FakeOpenAIServer,
+    monkeypatch: pytest.MonkeyPatch,
+    extra: tuple[str, ...],
+    message: str,
+) -> None:
+    """--report naming the run's state would destroy every paid chunk on the next run."""
+    notes(tmp_path / "notes", 2)
+    monkeypatch.chdir(tmp_path)
+    first = generate(server, Path("out.jsonl"), "notes")
+    assert first.exit_code == 0, first.stderr
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    calls = len(server.requests)
+
+    result = generate(server, Path("out.jsonl"), "notes", extra=extra)
+
+    assert result.exit_code == 2, result.stderr
+    assert message in error_line(result)
+    assert len(server.requests) == calls
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
 def test_convert_and_eval_refuse_to_write_over_their_input(tmp_path: Path) -> None:
     table = tmp_path / "qa.csv"
     table.write_text("user,assistant\nWho makes the X200?,Acme makes the X200.\n", "utf-8")

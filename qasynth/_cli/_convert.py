@@ -81,7 +81,7 @@ def convert(
 ) -> None:
     from .._convert import csv_to_jsonl
 
-    refuse_overwriting_inputs([output], [source])
+    refuse_overwriting_inputs([(output, "the output", "-o")], [source])
     report = csv_to_jsonl(
         source,
         output,

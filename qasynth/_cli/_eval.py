@@ -120,7 +120,13 @@ def eval_command(ctx: click.Context, /, test: Path, **options: Any) -> None:
     from .._sync import run_sync
 
     freeze_imports()
-    refuse_overwriting_inputs([options["output"], options["report"]], [test])
+    refuse_overwriting_inputs(
+        [
+            (options["output"], "the graded answers", "-o"),
+            (options["report"], "the report", "--report"),
+        ],
+        [test],
+    )  # fmt: skip
     ctx.meta[INTERRUPT_HINT] = "answers graded so far are kept; run the same command to go on"
     result = run_sync(
         aevaluate(

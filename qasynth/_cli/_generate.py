@@ -235,11 +235,17 @@ def generate(ctx: click.Context, /, inputs: tuple[str, ...], output: Path, **opt
         check_batchable(synthesizer.chat_model())  # not an OpenAI model: exit 2, no work
     documents = collect_documents(inputs, options)
     refuse_overwriting_inputs(
-        [output, state_path_for(output), failures_path_for(output), options["report_path"],
-         provenance_path_for(output) if options["provenance"] else None,
-         *(split_paths(output).values() if splits else ())],
+        [(output, "the output", "-o"),
+         *((path, f"the {name} split", "-o") for name, path in split_paths(output).items()
+           if splits),
+         (state_path_for(output), "the run state", "-o"),
+         (failures_path_for(output), "the failures file", "-o"),
+         (provenance_path_for(output) if options["provenance"] else None,
+          "the provenance file", "-o"),
+         (options["report_path"], "the report", "--report")],
         documents.items,
         read_suffixes=SUFFIXES,
+        splits_folder=next(iter(split_paths(output).values())).parent if splits else None,
     )  # fmt: skip
     ctx.meta[INTERRUPT_HINT] = (
         f"finished chunks are saved in {state_path_for(output)}; "

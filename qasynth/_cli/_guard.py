@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .._errors import OutputError
 
-__all__ = ["refuse_overwriting_inputs"]
+__all__ = ["Output", "refuse_overwriting_inputs"]
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -18,15 +18,24 @@ def _inside(path: Path, folder: Path) -> bool:
     return True
 
 
+Output = tuple[Path | None, str, str]
+"""An output: its path (``None``: not written), what it is ("the report") and the
+option that names it ("--report")."""
+
+
 def refuse_overwriting_inputs(
-    outputs: Iterable[Path | None],
+    outputs: Iterable[Output],
     inputs: Iterable[object],
     *,
     read_suffixes: Sequence[str] = (),
+    splits_folder: Path | None = None,
 ) -> None:
     """Raise :class:`OutputError` (exit 2, before any work) when an output is one of
-    the input files, or lies in an input folder with a suffix that folder's files
-    are read by (so the next run would read the output as a document)."""
+    the input files, lies in an input folder with a suffix that folder's files are
+    read by (so the next run would read the output as a document), is another of
+    the outputs (``--report`` naming the run's state would destroy it), or lies in
+    ``splits_folder`` without being a split (that folder holds only the splits, so
+    ``datasets.load_dataset`` finds exactly them)."""
     files: set[Path] = set()
     folders: list[Path] = []
     for item in inputs:
@@ -35,14 +44,32 @@ def refuse_overwriting_inputs(
                 folders.append(item.resolve())
             else:
                 files.add(item.resolve())
-    for output in outputs:
+    written: dict[Path, str] = {}
+    for output, what, option in outputs:
         if output is None:
             continue
         target = output.resolve()
+        if target in written:
+            raise OutputError(
+                f"{output} would be both {written[target]} and {what}: one would destroy the "
+                f"other; choose another {option}",
+                path=output,
+            )
+        written[target] = what
+        if (
+            splits_folder is not None
+            and _inside(target, splits_folder.resolve())
+            and not what.endswith(" split")
+        ):
+            raise OutputError(
+                f"{output} is inside {splits_folder}, the folder of the splits, which holds "
+                f"nothing else (datasets.load_dataset reads all of it); choose another {option}",
+                path=output,
+            )
         if target in files:
             raise OutputError(
-                f"{output} is also an input: writing it would destroy the document; choose "
-                "another -o",
+                f"{output} is also an input: writing {what} there would destroy the document; "
+                f"choose another {option}",
                 path=output,
             )
         suffix = target.suffix.lower()
