@@ -61,7 +61,8 @@ class SQLiteResponseCache(BaseCache):
         return [_load_generation(item) for item in json.loads(row[0])]
 
     def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
-        value = json.dumps([_dump_generation(g) for g in return_val], ensure_ascii=False)
+        # ASCII: a reply's lone surrogate ("\\ud800") stays an escape, which SQLite can store
+        value = json.dumps([_dump_generation(g) for g in return_val])
         value = remove_secrets(value, self.secrets)
         with self._lock, self._db:
             self._db.execute(

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -37,7 +38,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 from ._errors import AuthenticationError, ModelError, UnreachableError
 from ._limits import AdaptiveLimiter, TokenBudget, Turns
 from ._llm import with_own_http_client
-from ._secrets import redact
+from ._secrets import credentials, redact, remove_secrets
 
 __all__ = [
     "USAGE_KEY",
@@ -302,6 +303,7 @@ class ModelCaller:
         self.token_budget = TokenBudget(self.limits.tpm) if self.limits.tpm else None
         self.estimate_tokens = estimate_tokens if self.limits.tpm else None
         self.secrets = tuple(s for s in secrets if s)
+        self._credentials = credentials(self.secrets)
         self.on_wait = on_wait
         self._last_success = time.monotonic()
         self._unreachable = 0  # unreachable errors in a row, across the run
@@ -449,7 +451,7 @@ class ModelCaller:
                 raise TypeError(f"the chat model returned {type(reply).__name__}, not AIMessage")
             self._last_success = time.monotonic()
             self._unreachable = 0
-            return reply
+            return clean_reply(reply, self._credentials)
         self._unreachable = self._unreachable + 1 if error.kind == "unreachable" else 0
         raise self._exception_for(error)  # outside the except: the provider's error, which
         # may quote the key, is not kept as __context__
@@ -471,6 +473,55 @@ class ModelCaller:
                 "to resume"
             )
         return _Retry(error)
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# The same written as a JSON escape: a high half not followed by a low one, or a low
+# half not after a high one ("\\ud83d\\ude00" is one character, and is kept).
+_LONE_SURROGATE_ESCAPE = re.compile(
+    r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
+
+
+def clean_reply(reply: AIMessage, secrets: Sequence[str] = ()) -> AIMessage:
+    """``reply`` without lone surrogates and without ``secrets`` in its text.
+
+    A server may send ``"\\ud800"``, as a character or as an escape in the reply's
+    JSON: valid JSON, but no text that could be saved or written (UTF-8 has no such
+    character), so it becomes U+FFFD; and a server that quotes the API key back must
+    not get it into the pairs, the state or a report."""
+    content = reply.content
+    if isinstance(content, str):
+        cleaned: Any = _clean_text(content, secrets)
+        changed = cleaned is not content
+    elif isinstance(content, list):
+        cleaned = [_clean_block(block, secrets) for block in content]
+        changed = any(new is not old for new, old in zip(cleaned, content, strict=True))
+    else:
+        return reply
+    return reply.model_copy(update={"content": cleaned}) if changed else reply
+
+
+def _clean_block(block: Any, secrets: Sequence[str]) -> Any:
+    if isinstance(block, str):
+        return _clean_text(block, secrets)
+    if isinstance(block, dict) and isinstance(block.get("text"), str):
+        text = _clean_text(block["text"], secrets)
+        return block if text is block["text"] else {**block, "text": text}
+    return block
+
+
+def _clean_text(text: str, secrets: Sequence[str]) -> str:
+    """``text``, or (only when something changed) a cleaned copy of it."""
+    cleaned = text
+    if not text.isascii() and _LONE_SURROGATE.search(text) is not None:
+        cleaned = _LONE_SURROGATE.sub("\ufffd", cleaned)
+    if "\\u" in cleaned and _LONE_SURROGATE_ESCAPE.search(cleaned) is not None:
+        cleaned = _LONE_SURROGATE_ESCAPE.sub(r"\\ufffd", cleaned)  # in the reply's JSON
+    if any(secret in cleaned for secret in secrets):
+        cleaned = remove_secrets(cleaned, secrets)
+    return text if cleaned == text else cleaned
 
 
 def _cut_off_reply(exc: BaseException) -> AIMessage | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-__all__ = ["REDACTED", "redact", "remove_secrets"]
+__all__ = ["REDACTED", "credentials", "redact", "remove_secrets"]
 
 REDACTED = "[redacted]"
 _KEY_PATTERN = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{4,}|Bearer\s+\S+)")
@@ -28,3 +28,18 @@ def remove_secrets(text: str, secrets: Iterable[str | None] = ()) -> str:
 def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
     """``text`` without the given secrets and without anything shaped like a key."""
     return _KEY_PATTERN.sub(REDACTED, remove_secrets(text, secrets))
+
+
+def credentials(secrets: Iterable[str | None]) -> tuple[str, ...]:
+    """The secrets that look like credentials: 12 characters or more, with letters and
+    digits. These are removed from model replies too, should a server quote one back.
+    A placeholder that local servers take as a key ("EMPTY", "ollama", "lm-studio")
+    is no secret, and removing it from the pairs would change what they say."""
+    return tuple(
+        secret
+        for secret in secrets
+        if secret
+        and len(secret) >= 12
+        and any(c.isdigit() for c in secret)
+        and any(c.isalpha() for c in secret)
+    )

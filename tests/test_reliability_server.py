@@ -356,6 +356,9 @@ def leaky_responder(ctx: ReplyContext) -> Reply:
         return ErrorReply(400, f"Invalid request from key {KEY}.")
     if "prose note" in text:
         return Content(f"I cannot answer in JSON. Key {KEY} noted.")
+    if "answer note" in text:  # in the pairs themselves
+        pair = {"question": "What does the answer note say?", "answer": f"It names {KEY}."}
+        return Content(json.dumps({"question_answer_pairs": [pair]}))
     return default_responder(ctx)
 
 
@@ -370,7 +373,9 @@ def test_a_key_of_any_shape_never_reaches_a_file_or_the_terminal(
     tmp_path: Path, api_key: str
 ) -> None:
     folder = notes(
-        tmp_path / "notes", 1, **{n: f"The {n} note." for n in ("server_error", "invalid", "prose")}
+        tmp_path / "notes",
+        1,
+        **{n: f"The {n} note." for n in ("server_error", "invalid", "prose", "answer")},
     )
     out = tmp_path / "run" / "out.jsonl"
     with FakeOpenAIServer(responder=leaky_responder) as server:
@@ -385,6 +390,31 @@ def test_a_key_of_any_shape_never_reaches_a_file_or_the_terminal(
     ]
     assert len(reasons) == 3 and sum("[redacted]" in r for r in reasons) == 2
     assert_nowhere(tmp_path / "run", result.output)
+
+
+def test_a_reply_holding_a_lone_surrogate_is_written_not_a_crash(tmp_path: Path) -> None:
+    """ "\\ud800" is valid JSON but no character: it could be neither saved nor written,
+    and every rerun would pay for the same reply and stop on it again."""
+
+    def responder(ctx: ReplyContext) -> Reply:
+        pair = {
+            "question": "How many holes did the Zephyr rover drill in crater 7?",
+            "answer": "Two holes \ud800.",
+        }
+        return Content(json.dumps({"question_answer_pairs": [pair]}))
+
+    out = tmp_path / "out.jsonl"
+    with FakeOpenAIServer(responder=responder) as server:
+        result = generate(server.base_url, out, notes(tmp_path / "notes", 1),
+                          extra=("--no-grounding-check", "--language", "off"))  # fmt: skip
+        llm = ChatOpenAI(model="m", base_url=server.base_url, api_key="k", max_retries=0)
+        cached = synthesize("The rover drilled two holes.", llm=llm, progress=False,
+                            cache=tmp_path / "cache.sqlite", checks=[])  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    [line] = out.read_text(encoding="utf-8").splitlines()
+    assert json.loads(line)["messages"][-1]["content"] == "Two holes \ufffd."
+    assert [r.answer for r in cached.records] == ["Two holes \ufffd."]
 
 
 @pytest.mark.parametrize("given_as", ["model-object", "api_key-option", "environment"])
