@@ -37,7 +37,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 
 from ._errors import AuthenticationError, ModelError, UnreachableError
 from ._limits import AdaptiveLimiter, TokenBudget, Turns
-from ._llm import with_own_http_client
+from ._llm import check_key, with_own_http_client
 from ._secrets import credentials, redact, remove_secrets
 
 __all__ = [
@@ -285,6 +285,8 @@ class ModelCaller:
     ) -> None:
         """``own_http_client``: give an OpenAI chat model an HTTP client for this run
         (see :func:`~qasynth._llm.with_own_http_client`); :meth:`aclose` closes it."""
+        if own_http_client:  # a run's own caller (not one wrapping it): its key is sent
+            check_key(llm)
         own: tuple[BaseChatModel, Any] = (
             with_own_http_client(llm) if own_http_client else (llm, None)
         )
@@ -417,7 +419,10 @@ class ModelCaller:
         usage.retries += 1
         sleep = state.next_action.sleep if state.next_action is not None else 0.0
         usage.waited += sleep
-        if self.on_wait is not None and sleep >= 1.0:
+        outcome = state.outcome
+        error = outcome.exception() if outcome is not None else None
+        limited = isinstance(error, _Retry) and error.error.kind == "rate_limit"
+        if self.on_wait is not None and sleep >= 1.0 and limited:  # "the provider asked..."
             self.on_wait(sleep)
 
     async def _attempt(

@@ -162,6 +162,33 @@ def secrets_of(llm: BaseChatModel | None, *extra: str | None) -> tuple[str, ...]
     return tuple(dict.fromkeys(found))
 
 
+def check_key(llm: BaseChatModel) -> None:
+    """Raise ``ConfigurationError`` when the key the model sends holds a character an
+    HTTP header cannot carry (a line break, a space or tab at either end, a non-ASCII
+    character): every request would fail before it left, one retry after another.
+    The message says which character, never the key."""
+    for attribute in ("openai_api_key", "api_key", "anthropic_api_key", "google_api_key"):
+        value = getattr(llm, attribute, None)
+        if value is not None and hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        if not isinstance(value, str) or not value:
+            continue
+        for position, char in enumerate(value, 1):
+            if char in "\r\n":
+                what = "a line break"
+            elif char.isspace() and (position == 1 or position == len(value)):
+                what = "a space at the start" if position == 1 else "a space at the end"
+            elif not (char.isascii() and char.isprintable()):
+                what = "a character that is not printable ASCII"
+            else:
+                continue
+            raise ConfigurationError(
+                f"the API key holds {what} (character {position} of {len(value)}), which "
+                "an HTTP header cannot carry; set the key again without it (a key read "
+                "from a file often ends with a line break)"
+            )
+
+
 def with_own_http_client(llm: BaseChatModel) -> tuple[BaseChatModel, Any]:
     """``llm`` for one run: for an OpenAI chat model (``ChatOpenAI``, ``AzureChatOpenAI``)
     on langchain-openai's process-wide async HTTP client, a copy with an HTTP client of

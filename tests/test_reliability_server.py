@@ -342,6 +342,46 @@ def test_while_waiting_for_a_rate_limit_the_progress_says_so(
     assert waits == ["qasynth: waiting 1 s: the provider asked to slow down"]
 
 
+def test_a_wait_after_a_server_error_is_not_called_a_rate_limit(
+    tmp_path: Path, offline_encoding: tiktoken.Encoding, caplog: pytest.LogCaptureFixture
+) -> None:
+    faults = {1: ErrorReply(503, "Overloaded.", retry_after=1)}
+    with FakeOpenAIServer(faults=faults) as server:
+        llm = ChatOpenAI(model="m", base_url=server.base_url, api_key="k", max_retries=0)
+        synth = Synthesizer.from_options(llm=llm, encoding=offline_encoding, progress=True)
+        with caplog.at_level(logging.INFO, logger="qasynth.progress"):
+            ds = synth.invoke("The rover drilled two holes.")
+
+    assert len(ds) == 1 and ds.stats.retries == 1 and ds.stats.waited >= 1
+    assert not [r for r in caplog.records if "slow down" in r.getMessage()]
+
+
+@pytest.mark.parametrize(
+    ("key", "what"),
+    [
+        pytest.param(KEY + " ", "a space at the end (character 23 of 23)", id="trailing-space"),
+        pytest.param(KEY + "\n", "a line break (character 23 of 23)", id="line-break"),
+        pytest.param("k\u00e9y-" + KEY, "a character that is not printable ASCII (character 2",
+                     id="not-ascii"),
+    ],
+)  # fmt: skip
+def test_a_key_an_http_header_cannot_carry_stops_before_any_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key: str, what: str
+) -> None:
+    """Such a key fails every request before it leaves: without this check each chunk
+    was retried five times (as "the provider asked to slow down") and then failed."""
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    with FakeOpenAIServer() as server:
+        result = generate(server.base_url, tmp_path / "out.jsonl", notes(tmp_path / "n", 2))
+        requests = len(server.requests)
+
+    assert result.exit_code == 2
+    [line] = error_lines(result)
+    assert line.startswith(f"Error: the API key holds {what}")
+    assert "an HTTP header cannot carry" in line
+    assert requests == 0 and KEY not in result.output
+
+
 # -- 5. secrets never land anywhere ------------------------------------------------------------
 
 
