@@ -238,6 +238,10 @@ def salvage(text: str) -> ParsedReply:
     except json.JSONDecodeError:
         value, truncated = _first_with_pairs(stripped, reply.repairs)
     items = _find_items(value, text, reply.repairs)
+    said_none = isinstance(value, dict) and isinstance(value.get(_LIST_KEY), list)
+    if not items and not said_none and {"surrounding_text", "json_repair"} & set(reply.repairs):
+        # prose with stray brackets ("I cannot comply {{{"): not a reply that has no pairs
+        raise _unusable("the reply holds no pairs: only text and an empty or broken JSON", text)
     for position, item in enumerate(items):
         if truncated and position == len(items) - 1:
             reply.rejected.append(("truncated_pair", *_describe(item)))

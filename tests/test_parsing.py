@@ -235,3 +235,21 @@ def test_without_a_fixer_model_unusable_output_fails_after_one_attempt() -> None
 def test_negative_max_fix_attempts_is_refused() -> None:
     with pytest.raises(ValueError, match="max_fix_attempts"):
         ReplyParser(fixer(), max_fix_attempts=-1)
+
+
+@pytest.mark.parametrize(
+    "reply", ["I cannot comply with this request {{{", "Sorry, there is nothing to ask. []"]
+)
+def test_prose_with_stray_brackets_is_unusable_not_a_reply_without_pairs(reply: str) -> None:
+    """A refusal is not "no pairs": it goes to the fixer, and fails with its raw output
+    kept, rather than finishing the chunk with nothing."""
+    parser = ReplyParser(None, max_fix_attempts=0)
+    with pytest.raises(ParseError, match="no pairs: only text") as failure:
+        parser.parse(reply)
+    assert failure.value.raw_output == reply
+
+
+@pytest.mark.parametrize("reply", ['{"question_answer_pairs": []}', "[]",
+                                   'None apply: {"question_answer_pairs": []}'])  # fmt: skip
+def test_a_reply_that_says_it_has_no_pairs_is_taken_at_its_word(reply: str) -> None:
+    assert ReplyParser(None, max_fix_attempts=0).parse(reply).pairs == []
