@@ -190,11 +190,15 @@ def check_key(llm: BaseChatModel) -> None:
 
 
 def with_own_http_client(llm: BaseChatModel) -> tuple[BaseChatModel, Any]:
-    """``llm`` for one run: for an OpenAI chat model (``ChatOpenAI``, ``AzureChatOpenAI``)
-    on langchain-openai's process-wide async HTTP client, a copy with an HTTP client of
-    its own, and that client (to close at the end of the run); else ``llm`` and ``None``.
+    """``llm`` for one run: for an OpenAI chat model (``ChatOpenAI``, ``AzureChatOpenAI``),
+    a copy whose client retries nothing itself and, when the model is on
+    langchain-openai's process-wide async HTTP client, has an HTTP client of its own,
+    returned too (to close at the end of the run); else ``llm`` and ``None``.
 
-    The shared client keeps its connections open for the next call, bound to the
+    Retries are qasynth's alone, so each one is counted, honours Retry-After and slows
+    the run down on 429s (the client's own, 2 by default, were invisible to it).
+
+    The shared HTTP client keeps its connections open for the next call, bound to the
     event loop they were opened in. A run on another event loop (a second
     ``asyncio.run``, a notebook that mixes ``synthesize`` with ``await asynthesize``)
     then fails on them after the server has answered, and the request is sent, and
@@ -205,18 +209,15 @@ def with_own_http_client(llm: BaseChatModel) -> tuple[BaseChatModel, Any]:
     except ImportError:  # pragma: no cover - langchain-openai is a dependency
         return llm, None
     root = getattr(llm, "root_async_client", None)
-    if (
-        not isinstance(llm, BaseChatOpenAI)
-        or llm.http_async_client is not None
-        or llm.openai_proxy
-        or root is None
-        or not hasattr(root, "copy")
-    ):
+    if not isinstance(llm, BaseChatOpenAI) or root is None or not hasattr(root, "copy"):
+        return llm, None
+    shared = llm.http_async_client is None and not llm.openai_proxy
+    if not shared and root.max_retries == 0:
         return llm, None
     import openai
 
-    http = openai.DefaultAsyncHttpxClient(timeout=root.timeout)
-    client = root.copy(http_client=http)
+    http = openai.DefaultAsyncHttpxClient(timeout=root.timeout) if shared else None
+    client = root.copy(max_retries=0, **({"http_client": http} if shared else {}))
     own = llm.model_copy()
     own.root_async_client = client
     own.async_client = client.chat.completions

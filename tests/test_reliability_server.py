@@ -627,3 +627,17 @@ def test_runs_on_different_event_loops_send_each_request_once() -> None:
         sent = [r for r in server.requests if r.path.endswith("/chat/completions")]
     assert (calls, retries, len(sent)) == (30, 0, 30)
     assert llm.root_async_client is shared  # the user's model is left as it was
+
+
+def test_retries_of_an_openai_model_object_are_qasynths_and_are_counted() -> None:
+    """ChatOpenAI retries twice by default inside its client, where no retry is counted,
+    no Retry-After honoured by the run and no 429 slows it down: qasynth's replace them."""
+    faults = {2: ErrorReply(500, "Oops."), 3: ErrorReply(500, "Oops again.")}
+    docs = [f"Port{i} is the capital of region {i} of Atlantis." for i in range(4)]
+    with FakeOpenAIServer(faults=faults) as server:
+        llm = ChatOpenAI(model="gpt-4o-mini", base_url=server.base_url, api_key="sk-x", timeout=10)
+        ds = synthesize(docs, llm=llm, progress=False, retry_base_delay=0)
+        sent = len(chat_requests(server))
+
+    assert (ds.stats.model_calls, ds.stats.retries, sent) == (4, 2, 6)
+    assert llm.max_retries is None or llm.max_retries > 0  # the user's model is unchanged
