@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import re
 import time
@@ -53,6 +54,8 @@ __all__ = [
     "Usage",
     "classify_error",
 ]
+
+logger = logging.getLogger("qasynth")
 
 USAGE_KEY = "__qasynth_usage"
 """``config["configurable"]`` key of the :class:`Usage` that a call is counted in."""
@@ -422,6 +425,11 @@ class ModelCaller:
         outcome = state.outcome
         error = outcome.exception() if outcome is not None else None
         limited = isinstance(error, _Retry) and error.error.kind == "rate_limit"
+        logger.info(
+            "retrying a model call in %.1f s (attempt %d failed: %s)",
+            sleep, state.attempt_number,
+            error.error.message if isinstance(error, _Retry) else type(error).__name__,
+        )  # fmt: skip
         if self.on_wait is not None and sleep >= 1.0 and limited:  # "the provider asked..."
             self.on_wait(sleep)
 

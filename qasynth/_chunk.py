@@ -364,7 +364,7 @@ def _failure(chunk: Chunk, exc: CallFailed | ParseError, secrets: Sequence[str])
     else:
         reason, raw, attempts = f"model call failed: {exc}", "", exc.attempts
         transient = True
-    return ChunkFailure(
+    failure = ChunkFailure(
         chunk_id=chunk.id,
         source=chunk.source,
         theme=chunk.theme,
@@ -374,3 +374,5 @@ def _failure(chunk: Chunk, exc: CallFailed | ParseError, secrets: Sequence[str])
         attempts=attempts,
         transient=transient,
     )
+    logger.warning("chunk %d of %s failed: %s", chunk.index, chunk.source, failure.reason)
+    return failure

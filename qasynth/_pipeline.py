@@ -346,7 +346,8 @@ class Synthesizer(Runnable[Any, Dataset]):
                     await wake.wait()
                 if stopping:  # every chunk in progress finished and was saved
                     raise asyncio.CancelledError
-            except ModelError:
+            except ModelError as exc:
+                logger.error("the run stops: %s", exc)
                 # the run must stop; replies already on their way are paid for: let the
                 # chunks in flight finish (briefly) and keep what they made
                 if pending:

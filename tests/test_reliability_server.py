@@ -641,3 +641,23 @@ def test_retries_of_an_openai_model_object_are_qasynths_and_are_counted() -> Non
 
     assert (ds.stats.model_calls, ds.stats.retries, sent) == (4, 2, 6)
     assert llm.max_retries is None or llm.max_retries > 0  # the user's model is unchanged
+
+
+def test_failed_chunks_retries_and_a_stop_are_logged(caplog: pytest.LogCaptureFixture) -> None:
+    """A script that sets up logging sees what the summary would say, as it happens."""
+    faults = {1: ErrorReply(503, "Overloaded.", retry_after=0)}
+    with FakeOpenAIServer(faults=faults, responder=lambda ctx: Content("No JSON here.")) as server:
+        llm = ChatOpenAI(model="m", base_url=server.base_url, api_key="k", max_retries=0)
+        with caplog.at_level(logging.INFO, logger="qasynth"):
+            ds = synthesize("The rover drilled two holes.", llm=llm, progress=False,
+                            max_fix_attempts=0)  # fmt: skip
+    with FakeOpenAIServer(faults={1: ErrorReply(401, "Bad key.")}) as server:
+        llm = ChatOpenAI(model="m", base_url=server.base_url, api_key="k", max_retries=0)
+        with caplog.at_level(logging.INFO, logger="qasynth"), pytest.raises(AuthenticationError):
+            synthesize("The rover drilled two holes.", llm=llm, progress=False)
+
+    assert len(ds.failures) == 1
+    levels = {(r.levelname, r.getMessage().split(":")[0]) for r in caplog.records}
+    assert ("INFO", "retrying a model call in 0.0 s (attempt 1 failed") in levels
+    assert ("WARNING", "chunk 0 of <text 1> failed") in levels
+    assert any(level == "ERROR" and m.startswith("the run stops") for level, m in levels)
