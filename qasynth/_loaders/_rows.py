@@ -60,6 +60,12 @@ def _jsonl_rows(file: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                     "each line must be one JSON object",
                     path=file,
                 ) from exc
+            except RecursionError as exc:
+                raise DocumentError(
+                    f"{file} line {number}: JSON nested too deeply to read (arrays or objects "
+                    "thousands deep inside one another); remove the line or flatten it",
+                    path=file,
+                ) from exc
             if not isinstance(row, dict):
                 raise DocumentError(
                     f"{file} line {number}: a JSON {type(row).__name__}, not an object; each "
