@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import codecs
+import re
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,72 @@ def test_a_file_that_is_not_utf8_is_a_document_error_naming_the_file(tmp_path: P
     assert "UTF-8" in str(error)
     assert "line 2" in str(error)
     assert isinstance(error.__cause__, UnicodeDecodeError)
+
+
+@pytest.mark.parametrize(
+    ("bom", "codec"),
+    [
+        (codecs.BOM_UTF16_LE, "utf-16-le"),
+        (codecs.BOM_UTF16_BE, "utf-16-be"),
+        (codecs.BOM_UTF32_LE, "utf-32-le"),
+        (codecs.BOM_UTF32_BE, "utf-32-be"),
+    ],
+)
+def test_utf16_and_utf32_text_with_a_byte_order_mark_is_read_as_text(
+    tmp_path: Path, bom: bytes, codec: str
+) -> None:
+    text = f"{JAPANESE}\r\nMars has two moons."
+    write(tmp_path / "notes.txt", bom + text.encode(codec))
+    write(tmp_path / "notes.md", bom + text.encode(codec))
+    write(tmp_path / "page.html", bom + f"<p>{JAPANESE}</p><p>Mars</p>".encode(codec))
+
+    documents = list(iter_documents(tmp_path))
+
+    assert [d.page_content for d in documents] == [
+        f"{JAPANESE}\nMars has two moons.",
+        f"{JAPANESE}\nMars has two moons.",
+        f"{' '.join(JAPANESE.split())}\n\nMars",
+    ]
+
+
+def test_the_not_utf8_hint_names_the_path_as_given_and_no_single_encoding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "txt" / "latin1.txt", "Café crème.".encode("latin-1"))
+
+    with pytest.raises(DocumentError) as caught:
+        read_text_file("txt/latin1.txt")
+
+    message = str(caught.value)
+    assert "iconv -f ENCODING -t utf-8 txt/latin1.txt > txt/latin1.utf8.txt" in message
+    assert "cp932" in message and "latin-1" in message
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "fragment"),
+    [
+        (
+            "corpus.csv",
+            b'text\nok\n"two\nlines"\nCaf\xe9\n',
+            "corpus.csv line 5 is not valid UTF-8 (byte 3 of the line",
+        ),
+        ("corpus.jsonl", b'{"text": "ok"}\n{"text": "Caf\xe9"}\n', "corpus.jsonl line 2"),
+        (
+            "corpus.csv",
+            "text\nok\n".encode("utf-16"),
+            "corpus.csv is UTF-16 text (it starts with a UTF-16 byte-order mark), but a table",
+        ),
+    ],
+)
+def test_a_table_of_documents_that_is_not_utf8_is_an_error_naming_its_line(
+    tmp_path: Path, name: str, data: bytes, fragment: str
+) -> None:
+    path = write(tmp_path / name, data)
+
+    for inputs in (path, tmp_path):  # named, and in a folder
+        with pytest.raises(DocumentError, match=re.escape(fragment)):
+            list(iter_documents(inputs))
 
 
 def test_synthesize_reports_a_non_utf8_file_as_a_document_error(
