@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from langchain_core.documents import Document
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from qasynth import DocumentError, synthesize
-from qasynth._loaders import iter_documents, read_text_file
+from qasynth._loaders import check_inputs, iter_documents, read_text_file
 
 JAPANESE = "東京は日本の首都です。\n富士山は高い。"
 
@@ -145,6 +146,31 @@ def test_a_folder_is_read_recursively_for_txt_and_md_files_in_sorted_order(
     names = ["a.md", "b.txt", "sub/c.txt", "sub/deeper/d.MD", "z.txt"]
     assert [d.metadata["source"] for d in docs] == [str(root / n) for n in names]
     assert [d.page_content for d in docs] == [f"content of {n}" for n in names]
+
+
+def test_symlinks_are_followed_each_file_is_read_once_and_a_broken_one_is_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = tmp_path / "notes"
+    write(root / "a.txt", b"Mars has two moons.")
+    write(tmp_path / "elsewhere" / "g.txt", b"Venus has none.")
+    (root / "sub").mkdir()
+    (root / "sub" / "link_a.txt").symlink_to("../a.txt")  # a second path to a.txt
+    (root / "linked").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (root / "sub" / "up").symlink_to("..", target_is_directory=True)  # a loop
+    (root / "gone.txt").symlink_to("nowhere.txt")
+
+    with caplog.at_level(logging.WARNING, logger="qasynth"):
+        docs = list(iter_documents([root, root / "linked" / "g.txt"]))
+    notes = check_inputs([root, root / "linked" / "g.txt"])
+
+    assert [d.metadata["source"] for d in docs] == [str(root / "a.txt"), str(root / "linked/g.txt")]
+    assert notes == [
+        f"skipping {root / 'gone.txt'}: a broken symlink (to nowhere.txt)",
+        f"skipping {root / 'sub/link_a.txt'}: the same file as {root / 'a.txt'}, read once",
+        f"skipping {root / 'linked/g.txt'}: given twice, read once",
+    ]
+    assert [r.getMessage() for r in caplog.records] == notes
 
 
 def test_a_folder_without_text_files_is_a_document_error(tmp_path: Path) -> None:
