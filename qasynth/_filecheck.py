@@ -13,7 +13,9 @@ unsupported by this checker); content not a string or empty (an assistant
 message with ``tool_calls`` or ``function_call`` may omit it); ``weight`` not 0
 or 1, or on a non-assistant message; no assistant message; a BOM; fewer than
 ``min_examples`` valid examples (line 0: the whole file); JSON nested too deeply
-to read. A file that is not UTF-8 gives one problem, and checking stops there.
+to read; a string that is not valid Unicode (a lone surrogate escape such as
+``"\\ud800"``: valid JSON, but the provider rejects it). A file that is not
+UTF-8 gives one problem, and checking stops there.
 
 Tokens, epochs and billed tokens are worked out as OpenAI's cookbook does (see
 :func:`~qasynth._pricing.count_example_tokens`, :func:`~qasynth._pricing.default_epochs`
@@ -26,6 +28,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -60,6 +63,8 @@ _BOM = "starts with a byte order mark (BOM); save the file as UTF-8 without BOM"
 _ROLE_LIST = "system, user, assistant"
 _SHOWN_DUPLICATES = 5
 _TOO_DEEP = "not valid JSON: nested too deeply to read (arrays or objects inside one another)"
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -281,6 +286,10 @@ def _line_problems(text: str) -> tuple[list[str], list[Any] | None]:
         return [f"not valid JSON: {detail}"], None
     if not isinstance(obj, dict):
         return [f'not a JSON object (got {json_type(obj)}); write {{"messages": [...]}}'], None
+    if _SURROGATE_ESCAPE.search(text):  # a pair of escapes decodes to one valid character
+        surrogate = _lone_surrogate(obj)
+        if surrogate is not None:
+            return [surrogate], None
     allowed = ", ".join(sorted(ALLOWED_KEYS))
     found = [f"unknown key {key!r} (allowed: {allowed})" for key in obj if key not in ALLOWED_KEYS]
     messages = obj.get("messages")
@@ -295,6 +304,36 @@ def _line_problems(text: str) -> tuple[list[str], list[Any] | None]:
     if not any(isinstance(m, dict) and m.get("role") == "assistant" for m in messages):
         found.append("no assistant message; each example needs at least one")
     return found, messages
+
+
+def _lone_surrogate(obj: Any) -> str | None:
+    """Where the first string holding a lone surrogate is, and which, or ``None``.
+
+    The walk keeps its own stack: the object may be nested nearly as deep as
+    ``json`` reads."""
+    stack: list[tuple[str, Any]] = [("", obj)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, dict):
+            items = [(f"{where}.{key}" if where else key, item) for key, item in value.items()]
+            stack.extend(reversed(items))
+            keys = [key for key in value if _SURROGATE.search(key)]
+            if keys:
+                value, where = keys[0], f"a key of {where or 'the object'}"
+        elif isinstance(value, list):
+            stack.extend(reversed([(f"{where}[{i}]", item) for i, item in enumerate(value)]))
+        if isinstance(value, str) and (found := _SURROGATE.search(value)):
+            return (
+                f"{_printable(where)}: not valid Unicode (a lone surrogate "
+                f"\\u{ord(found.group()):04x}, which the provider rejects); remove it, or "
+                "fix the program that wrote it"
+            )
+    return None
+
+
+def _printable(where: str) -> str:
+    """``where`` with any surrogate in a key written as its escape."""
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", where)
 
 
 def _message_problems(where: str, message: Any) -> list[str]:

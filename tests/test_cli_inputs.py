@@ -94,6 +94,13 @@ def test_generate_reads_a_folder_of_pdf_docx_and_html(
         ("locked.pdf", lambda p: make_encrypted_pdf(p, [["x"]], password="pw"), "encrypted"),
         ("report.docx", lambda p: p.write_bytes(b"not a zip"), "not a readable DOCX"),
         ("table.xlsx", lambda p: p.write_bytes(b"PK"), "unsupported file type .xlsx"),
+        (
+            "deep.jsonl",
+            lambda p: p.write_text(
+                '{"text": "ok"}\n{"text": "a", "x": ' + "[" * 5000 + "]" * 5000 + "}\n"
+            ),
+            "line 2: JSON nested too deeply to read",
+        ),
     ],
 )
 def test_a_bad_file_stops_generate_with_one_line_before_any_model_call(

@@ -176,6 +176,30 @@ def test_check_reports_problems_by_line_and_exits_1(tmp_path: Path) -> None:
     assert data["price_per_mtok"] == 10
 
 
+@pytest.mark.parametrize(
+    ("line", "where"),
+    [
+        (r'{"role": "user", "content": "Q \ud800"}', "messages[0].content"),
+        (r'{"role": "user", "content": "Q", "name": "\udfff"}', "messages[0].name"),
+        (r'{"role": "user", "content": "Q", "\ud800": 1}', "a key of messages[0]"),
+    ],
+)
+def test_check_reports_a_lone_surrogate_on_its_line_and_exits_1(
+    tmp_path: Path, line: str, where: str
+) -> None:
+    lines = [example(f"Q{n}", f"A{n}") for n in range(12)]
+    lines[4] = f'{{"messages": [{line}, {{"role": "assistant", "content": "A"}}]}}'
+    lines[5] = example("Emoji \U0001f600", "A pair of surrogate escapes is one valid character.")
+    path = write(tmp_path / "t.jsonl", "\n".join(lines) + "\n")
+
+    result = run("check", str(path))
+
+    assert result.exit_code == 1, result.output
+    assert f"line 5: {where}: not valid Unicode (a lone surrogate" in result.stdout
+    assert "line 6" not in result.stdout
+    assert "Examples            11" in result.stdout
+
+
 def test_check_of_a_missing_file_exits_2(tmp_path: Path) -> None:
     result = run("check", str(tmp_path / "nope.jsonl"))
     assert result.exit_code == 2

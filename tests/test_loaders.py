@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
+import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +14,7 @@ from langchain_core.documents import Document
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from qasynth import DocumentError, synthesize
-from qasynth._loaders import iter_documents, read_text_file
+from qasynth._loaders import check_inputs, iter_documents, read_text_file
 
 JAPANESE = "東京は日本の首都です。\n富士山は高い。"
 
@@ -50,6 +53,72 @@ def test_a_file_that_is_not_utf8_is_a_document_error_naming_the_file(tmp_path: P
     assert isinstance(error.__cause__, UnicodeDecodeError)
 
 
+@pytest.mark.parametrize(
+    ("bom", "codec"),
+    [
+        (codecs.BOM_UTF16_LE, "utf-16-le"),
+        (codecs.BOM_UTF16_BE, "utf-16-be"),
+        (codecs.BOM_UTF32_LE, "utf-32-le"),
+        (codecs.BOM_UTF32_BE, "utf-32-be"),
+    ],
+)
+def test_utf16_and_utf32_text_with_a_byte_order_mark_is_read_as_text(
+    tmp_path: Path, bom: bytes, codec: str
+) -> None:
+    text = f"{JAPANESE}\r\nMars has two moons."
+    write(tmp_path / "notes.txt", bom + text.encode(codec))
+    write(tmp_path / "notes.md", bom + text.encode(codec))
+    write(tmp_path / "page.html", bom + f"<p>{JAPANESE}</p><p>Mars</p>".encode(codec))
+
+    documents = list(iter_documents(tmp_path))
+
+    assert [d.page_content for d in documents] == [
+        f"{JAPANESE}\nMars has two moons.",
+        f"{JAPANESE}\nMars has two moons.",
+        f"{' '.join(JAPANESE.split())}\n\nMars",
+    ]
+
+
+def test_the_not_utf8_hint_names_the_path_as_given_and_no_single_encoding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "txt" / "latin1.txt", "Café crème.".encode("latin-1"))
+
+    with pytest.raises(DocumentError) as caught:
+        read_text_file("txt/latin1.txt")
+
+    message = str(caught.value)
+    assert "iconv -f ENCODING -t utf-8 txt/latin1.txt > txt/latin1.utf8.txt" in message
+    assert "cp932" in message and "latin-1" in message
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "fragment"),
+    [
+        (
+            "corpus.csv",
+            b'text\nok\n"two\nlines"\nCaf\xe9\n',
+            "corpus.csv line 5 is not valid UTF-8 (byte 3 of the line",
+        ),
+        ("corpus.jsonl", b'{"text": "ok"}\n{"text": "Caf\xe9"}\n', "corpus.jsonl line 2"),
+        (
+            "corpus.csv",
+            "text\nok\n".encode("utf-16"),
+            "corpus.csv is UTF-16 text (it starts with a UTF-16 byte-order mark), but a table",
+        ),
+    ],
+)
+def test_a_table_of_documents_that_is_not_utf8_is_an_error_naming_its_line(
+    tmp_path: Path, name: str, data: bytes, fragment: str
+) -> None:
+    path = write(tmp_path / name, data)
+
+    for inputs in (path, tmp_path):  # named, and in a folder
+        with pytest.raises(DocumentError, match=re.escape(fragment)):
+            list(iter_documents(inputs))
+
+
 def test_synthesize_reports_a_non_utf8_file_as_a_document_error(
     tmp_path: Path, offline_encoding: tiktoken.Encoding
 ) -> None:
@@ -77,6 +146,31 @@ def test_a_folder_is_read_recursively_for_txt_and_md_files_in_sorted_order(
     names = ["a.md", "b.txt", "sub/c.txt", "sub/deeper/d.MD", "z.txt"]
     assert [d.metadata["source"] for d in docs] == [str(root / n) for n in names]
     assert [d.page_content for d in docs] == [f"content of {n}" for n in names]
+
+
+def test_symlinks_are_followed_each_file_is_read_once_and_a_broken_one_is_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = tmp_path / "notes"
+    write(root / "a.txt", b"Mars has two moons.")
+    write(tmp_path / "elsewhere" / "g.txt", b"Venus has none.")
+    (root / "sub").mkdir()
+    (root / "sub" / "link_a.txt").symlink_to("../a.txt")  # a second path to a.txt
+    (root / "linked").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (root / "sub" / "up").symlink_to("..", target_is_directory=True)  # a loop
+    (root / "gone.txt").symlink_to("nowhere.txt")
+
+    with caplog.at_level(logging.WARNING, logger="qasynth"):
+        docs = list(iter_documents([root, root / "linked" / "g.txt"]))
+    notes = check_inputs([root, root / "linked" / "g.txt"])
+
+    assert [d.metadata["source"] for d in docs] == [str(root / "a.txt"), str(root / "linked/g.txt")]
+    assert notes == [
+        f"skipping {root / 'gone.txt'}: a broken symlink (to nowhere.txt)",
+        f"skipping {root / 'sub/link_a.txt'}: the same file as {root / 'a.txt'}, read once",
+        f"skipping {root / 'linked/g.txt'}: given twice, read once",
+    ]
+    assert [r.getMessage() for r in caplog.records] == notes
 
 
 def test_a_folder_without_text_files_is_a_document_error(tmp_path: Path) -> None:

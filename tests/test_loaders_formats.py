@@ -154,6 +154,35 @@ def test_docx_paragraphs_tables_and_headings_are_read_in_order(tmp_path: Path) -
     assert document.metadata["title"] == "Acme X200 Service"
 
 
+def test_docx_tables_nested_in_cells_are_read_after_their_row_and_merged_cells_once(
+    tmp_path: Path,
+) -> None:
+    import docx
+
+    word = docx.Document()
+    outer = word.add_table(rows=3, cols=3)
+    outer.cell(0, 0).merge(outer.cell(0, 2)).text = "Acme grinders"
+    model = outer.cell(1, 0).merge(outer.cell(2, 0))
+    model.text = "X200"
+    inner = model.add_table(rows=2, cols=2)
+    inner.cell(0, 0).text, inner.cell(0, 1).text = "Steel burrs", "38 mm"
+    inner.cell(1, 0).text, inner.cell(1, 1).text = "Ceramic burrs", "40 mm"
+    inner.cell(1, 1).add_table(rows=1, cols=1).cell(0, 0).text = "sold in 2023 only"
+    outer.cell(1, 1).text, outer.cell(1, 2).text = "Burrs", "Every 2 years"
+    outer.cell(2, 1).text, outer.cell(2, 2).text = "Motor", "Every 5 years"
+    word.add_paragraph("Ask the Acme service desk.")
+    path = tmp_path / "nested.docx"
+    word.save(str(path))
+
+    [document] = iter_documents(path)
+
+    assert document.page_content == (
+        "Acme grinders\nX200 | Burrs | Every 2 years\nSteel burrs | 38 mm\n"
+        "Ceramic burrs | 40 mm\nsold in 2023 only\nX200 | Motor | Every 5 years\n\n"
+        "Ask the Acme service desk."
+    )
+
+
 def test_a_docx_without_a_title_property_takes_its_title_paragraph(tmp_path: Path) -> None:
     [document] = iter_documents(make_docx(tmp_path / "guide.docx", DOCX_BLOCKS))
 

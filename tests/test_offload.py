@@ -220,7 +220,7 @@ def test_workers_asked_for_load_while_the_inputs_are_split_and_stop_if_a_file_is
     monkeypatch.setattr(_Worker, "start", classmethod(start))
     monkeypatch.setattr(Synthesizer, "iter_chunks", iter_chunks)
     bad = tmp_path / "bad.txt"
-    bad.write_bytes(b"\xff\xfe\x00broken \x81\x82")
+    bad.write_bytes(b"\x00\xffbroken \x81\x82")  # not text (a UTF-16 BOM would make it text)
     synth = Synthesizer.from_options(
         llm=ScriptedChatModel(replies={}), encoding=offline_encoding, check_workers=1,
         progress=False,

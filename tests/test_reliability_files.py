@@ -200,7 +200,7 @@ def test_the_library_reads_every_input_before_the_first_model_call(
     tmp_path: Path, server: FakeOpenAIServer, offline_encoding: tiktoken.Encoding
 ) -> None:
     folder = notes(tmp_path / "notes", 5)
-    (folder / "zz_bad.txt").write_bytes(b"\xff\xfe\x00bad")
+    (folder / "zz_bad.txt").write_bytes(b"\x00\xffbad")  # not text
     llm = ChatOpenAI(model="m", base_url=server.base_url, api_key="k", max_retries=0)
     synth = Synthesizer.from_options(llm=llm, encoding=offline_encoding, progress=False)
 

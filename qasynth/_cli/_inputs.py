@@ -10,6 +10,7 @@ printed as ``Warning:`` lines.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -100,8 +101,9 @@ def collect_documents(inputs: Sequence[str], options: dict[str, Any]) -> LoadedI
             continue
         path = Path(raw)
         if not (path.is_dir() or path.is_file()):
+            broken = f" (a broken symlink to {os.readlink(path)})" if path.is_symlink() else ""
             raise DocumentError(
-                f"input not found: {path}; pass an existing file, a folder of files "
+                f"input not found: {path}{broken}; pass an existing file, a folder of files "
                 f"({', '.join(SUFFIXES)}), or - to read stdin",
                 path=path,
             )

@@ -10,7 +10,10 @@ PDF, DOCX, HTML (``.html``, ``.htm``), and tables of documents (``.jsonl``,
 read as UTF-8 text. A folder gives the files of those kinds below it, sorted,
 hidden ones (a name starting with ``.``) left out, narrowed by
 :class:`LoadOptions` globs; a JSONL or CSV file in a folder whose rows have no
-text field (chat data, a Q&A table) is left out with a warning.
+text field (chat data, a Q&A table) is left out with a warning. Symlinked
+files and folders are followed (a folder once, so loops end); a file reached
+by several paths is read once, by the first; a broken symlink is left out with
+a warning.
 
 Files are read lazily, one at a time; :func:`check_inputs` opens every file up
 front, so that a command can refuse a bad input before any model call.
@@ -137,25 +140,49 @@ def _holds_documents(file: Path, options: LoadOptions, notes: list[str] | None) 
         f"skipping {file}: its first row has no {options.text_field!r} field (fields: "
         f"{', '.join(fields or []) or 'none'}); pass --text-field, or name the file, to read it"
     )
+    _note(note, notes)
+    return False
+
+
+def _note(note: str, notes: list[str] | None) -> None:
     if notes is None:
         logger.warning("%s", note)
     else:
         notes.append(note)
-    return False
+
+
+def _walk(folder: Path) -> list[Path]:
+    """Every name below ``folder`` that is not a folder, sorted, following symlinked
+    folders; a folder already entered (a symlink loop, or two links to one folder) is
+    entered only once, by the first path in sorted order. Hidden folders are not entered."""
+    found: list[Path] = []
+    entered: set[Path] = set()
+    for root, folders, names in os.walk(folder, followlinks=True):
+        real = Path(root).resolve()
+        if real in entered:
+            folders.clear()
+            continue
+        entered.add(real)
+        folders[:] = sorted(name for name in folders if not name.startswith("."))
+        found += (Path(root, name) for name in names)
+    return sorted(found)
 
 
 def _folder_files(folder: Path, options: LoadOptions, notes: list[str] | None) -> list[Path]:
     found: list[Path] = []
-    for file in sorted(folder.rglob("*")):
+    for file in _walk(folder):
         relative = PurePosixPath(file.relative_to(folder).as_posix())
         if any(part.startswith(".") for part in relative.parts) or file.name.startswith("~$"):
             continue  # hidden files and folders, and Word's lock files
-        kind = _KINDS.get(file.suffix.lower())
-        if kind is None or not file.is_file():
-            continue
         if options.include and not _matches(relative, options.include):
             continue
         if _matches(relative, options.exclude):
+            continue
+        if file.is_symlink() and not file.exists():
+            _note(f"skipping {file}: a broken symlink (to {os.readlink(file)})", notes)
+            continue
+        kind = _KINDS.get(file.suffix.lower())
+        if kind is None or not file.is_file():
             continue
         if kind.rows and not _holds_documents(file, options, notes):
             continue
@@ -183,7 +210,38 @@ def input_files(
     if path.is_file():
         _kind_of(path)
         return [path]
+    if path.is_symlink():
+        raise DocumentError(
+            f"file not found: {path} is a broken symlink (to {os.readlink(path)})", path=path
+        )
     raise DocumentError(f"file not found: {path}", path=path)
+
+
+class _Once:
+    """The files of one call's inputs, each read once however many paths reach it
+    (symlinks, a folder and a file in it both given)."""
+
+    def __init__(self, notes: list[str] | None) -> None:
+        self._notes = notes
+        self._seen: dict[tuple[int, int], Path] = {}
+
+    def files(self, path: Path, options: LoadOptions) -> Iterator[Path]:
+        for file in input_files(path, options, notes=self._notes):
+            try:
+                status = file.stat()
+            except OSError as exc:
+                raise DocumentError(
+                    f"cannot read {file}: {exc.strerror or exc}", path=file
+                ) from exc
+            key = (status.st_dev, status.st_ino)
+            first = self._seen.get(key)
+            if first is None:
+                self._seen[key] = file
+                yield file
+            elif first == file:
+                _note(f"skipping {file}: given twice, read once", self._notes)
+            else:
+                _note(f"skipping {file}: the same file as {first}, read once", self._notes)
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -209,8 +267,8 @@ def _is_existing_path(text: str) -> bool:
         return False
 
 
-def _path_documents(path: Path, options: LoadOptions) -> Iterator[Document]:
-    for file in input_files(path, options):
+def _path_documents(path: Path, options: LoadOptions, once: _Once) -> Iterator[Document]:
+    for file in once.files(path, options):
         yield from _kind_of(file).read(file, options)
 
 
@@ -248,10 +306,11 @@ def iter_documents(
     Raw strings get a ``source`` of ``<text N>`` (N counts from 1).
     """
     options = options or LoadOptions()
+    once = _Once(None)
     for number, item in enumerate(_items(inputs), start=1):
         path = _as_path(item, number)
         if path is not None:
-            yield from _path_documents(path, options)
+            yield from _path_documents(path, options, once)
         elif isinstance(item, Document):
             yield item
         else:
@@ -270,11 +329,12 @@ def check_inputs(
     """
     options = options or LoadOptions()
     notes: list[str] = []
+    once = _Once(notes)
     for number, item in enumerate(_items(inputs), start=1):
         path = _as_path(item, number)
         if path is None:
             continue
-        for file in input_files(path, options, notes=notes):
+        for file in once.files(path, options):
             _kind_of(file).check(file, options, notes)
     return notes
 

@@ -3,8 +3,9 @@
 Headings (the built-in "Title" and "Heading 1" to "Heading 9" styles, and
 styles based on them) become Markdown ``#`` lines, so chunks know their heading
 path; list items start with ``- ``; each table row becomes one line of cells
-separated by `` | ``. The title is the file's "Title" property, else its first
-paragraph in the Title style.
+separated by `` | ``, and a table inside a cell gives its rows as lines of
+their own, after the row that holds it. The title is the file's "Title"
+property, else its first paragraph in the Title style.
 """
 
 from __future__ import annotations
@@ -86,18 +87,33 @@ def _paragraph_text(paragraph: Paragraph) -> str:
 
 
 def _table_text(table: Table) -> str:
-    lines: list[str] = []
+    return "\n".join(_table_lines(table))
+
+
+def _table_lines(table: Table) -> Iterator[str]:
+    """Each row as one line of cells, then the rows of the tables nested in its cells.
+
+    A merged cell repeats for every column (and row) it spans, so its text is
+    taken once a row and its nested tables once a table. The sets hold the
+    cells' elements, not their ids: lxml makes a new proxy for a node whose
+    last one was dropped, and that one can take a freed id."""
+    nested_read: set[Any] = set()
     for row in table.rows:
         cells: list[str] = []
-        seen: set[int] = set()
+        nested: list[Table] = []
+        seen: set[Any] = set()
         for cell in row.cells:
-            if id(cell._tc) in seen:  # a merged cell repeats for every column it spans
+            if cell._tc in seen:
                 continue
-            seen.add(id(cell._tc))
-            cells.append(" ".join(cell.text.split()))
+            seen.add(cell._tc)
+            cells.append(" ".join(cell.text.split()))  # the cell's own paragraphs
+            if cell._tc not in nested_read:
+                nested_read.add(cell._tc)
+                nested += cell.tables
         if any(cells):
-            lines.append(" | ".join(cells))
-    return "\n".join(lines)
+            yield " | ".join(cells)
+        for inner in nested:
+            yield from _table_lines(inner)
 
 
 def _blocks(document: DocxDocument) -> Iterator[tuple[str, bool]]:

@@ -23,7 +23,7 @@ from typing import NamedTuple
 from langchain_core.documents import Document
 
 from .._errors import DocumentError
-from ._text import decode_utf8, read_bytes
+from ._text import decode_text, read_bytes
 from ._titles import clean_title
 
 __all__ = ["check_html", "html_to_text", "read_html"]
@@ -216,15 +216,8 @@ def html_to_text(html: str) -> tuple[str, str | None]:
 
 def _decode(data: bytes, file: Path) -> str:
     """Text of an HTML file: by its byte-order mark, else its declared charset, else UTF-8."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            return data.decode("utf-16").replace("\r\n", "\n").replace("\r", "\n")
-        except UnicodeDecodeError as exc:
-            raise DocumentError(
-                f"{file} starts with a UTF-16 byte-order mark but is not valid UTF-16 (byte "
-                f"{exc.start}); save it again as UTF-8",
-                path=file,
-            ) from exc
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 or UTF-32
+        return decode_text(data, file)
     declared = _CHARSET.search(data[:4096])
     if declared and not data.startswith(b"\xef\xbb\xbf"):
         name = declared.group(1).decode("ascii").lower()
@@ -239,7 +232,7 @@ def _decode(data: bytes, file: Path) -> str:
                     f"{exc.start}); fix the <meta charset> or convert the file to UTF-8",
                     path=file,
                 ) from exc
-    return decode_utf8(data, file)
+    return decode_text(data, file)
 
 
 def check_html(file: Path) -> None:

@@ -8,6 +8,7 @@ line (a warning) and counted as an empty document.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 import logging
@@ -19,6 +20,7 @@ from langchain_core.documents import Document
 
 from .._errors import DocumentError
 from ._options import LoadOptions
+from ._text import not_utf8_hint
 
 __all__ = ["check_rows", "first_row_fields", "read_rows"]
 
@@ -45,11 +47,7 @@ def _jsonl_rows(file: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             try:
                 line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
             except UnicodeDecodeError as exc:
-                raise DocumentError(
-                    f"{file} line {number} is not valid UTF-8 (byte {exc.start} of the line); "
-                    "convert the file to UTF-8 first",
-                    path=file,
-                ) from exc
+                raise _not_utf8(file, number, raw, exc) from exc
             if not line.strip():
                 continue
             try:
@@ -58,6 +56,12 @@ def _jsonl_rows(file: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 raise DocumentError(
                     f"{file} line {number}: not valid JSON ({exc.msg}, column {exc.colno}); "
                     "each line must be one JSON object",
+                    path=file,
+                ) from exc
+            except RecursionError as exc:
+                raise DocumentError(
+                    f"{file} line {number}: JSON nested too deeply to read (arrays or objects "
+                    "thousands deep inside one another); remove the line or flatten it",
                     path=file,
                 ) from exc
             if not isinstance(row, dict):
@@ -81,13 +85,36 @@ def _csv_rows(file: Path, options: LoadOptions) -> Iterator[tuple[int, dict[str,
                 yield start, row
                 start = reader.line_num + 1
     except UnicodeDecodeError as exc:
-        raise DocumentError(
-            f"{file} is not valid UTF-8 (near byte {exc.start} of a block); convert it to "
-            "UTF-8 first",
-            path=file,
-        ) from exc
+        raise _first_not_utf8(file) from exc
     except csv.Error as exc:
         raise DocumentError(f"{file}: not a readable CSV file ({exc})", path=file) from exc
+
+
+def _not_utf8(file: Path, number: int, raw: bytes, exc: UnicodeDecodeError) -> DocumentError:
+    if number == 1 and raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return DocumentError(
+            f"{file} is UTF-16 text (it starts with a UTF-16 byte-order mark), but a table "
+            "of documents must be UTF-8 (in Excel: save as CSV UTF-8); "
+            f"{not_utf8_hint(file, encoding='UTF-16')}",
+            path=file,
+        )
+    return DocumentError(
+        f"{file} line {number} is not valid UTF-8 (byte {exc.start} of the line: "
+        f"{raw[exc.start : exc.start + 4]!r}); {not_utf8_hint(file)}",
+        path=file,
+    )
+
+
+def _first_not_utf8(file: Path) -> DocumentError:
+    """The error for a file that is not UTF-8, naming its first line that is not (the csv
+    module reads blocks, so its error knows only a position in one)."""
+    with file.open("rb") as stream:
+        for number, raw in enumerate(stream, start=1):
+            try:
+                raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                return _not_utf8(file, number, raw, exc)
+    return DocumentError(f"{file} is not valid UTF-8; {not_utf8_hint(file)}", path=file)
 
 
 def _read(step: Callable[[], T]) -> T:
@@ -111,7 +138,9 @@ def first_row_fields(file: Path) -> list[str] | None:
         try:
             with file.open(encoding="utf-8-sig", newline="") as stream:
                 return _read(lambda: next(csv.reader(stream), None))
-        except (UnicodeDecodeError, csv.Error) as exc:
+        except UnicodeDecodeError as exc:
+            raise _first_not_utf8(file) from exc
+        except csv.Error as exc:
             raise DocumentError(f"{file}: not a readable CSV file ({exc})", path=file) from exc
     for _, row in _jsonl_rows(file):
         return list(row)
