@@ -318,6 +318,9 @@ class ModelCaller:
         hold no request slot)."""
         self.turns = Turns()
         """The order in which replies get the event loop (requests to send go first)."""
+        self.stopping = False
+        """Set when the run stops gently (a first Ctrl-C): a chunk none of whose calls
+        has been answered sends no request more (no retry either); the others finish."""
         self.on_waiting_change: Callable[[], None] | None = None
         """Called whenever :attr:`waiting` changes (the run then starts another chunk)."""
 
@@ -402,7 +405,7 @@ class ModelCaller:
                     sleeping = False
                     self._set_waiting(-1)
                 with attempt:
-                    reply = await self._attempt(messages, config, bound)
+                    reply = await self._attempt(messages, config, bound, usage)
         except _Retry as exc:
             raise CallFailed(exc.error, retrying.statistics.get("attempt_number", 1)) from None
         finally:
@@ -438,12 +441,18 @@ class ModelCaller:
         messages: Sequence[BaseMessage],
         config: RunnableConfig | None,
         bound: dict[str, Any] | None = None,
+        usage: Usage | None = None,
     ) -> AIMessage:
         if self.rate_limiter is not None:
             await self.rate_limiter.aacquire()
         if self.token_budget is not None and self.estimate_tokens is not None:
             await self.token_budget.acquire(self.estimate_tokens(messages))
         await self.limiter.acquire()
+        if self.stopping and usage is not None and not usage.calls:
+            # the run stops, and nothing of this chunk is paid for yet (its first request,
+            # or a retry of it): the chunk stops too, and the next run asks it
+            await self.limiter.release(rate_limited=False, retry_after=None)
+            raise asyncio.CancelledError
         error: CallError | None = None
         reply: Any = None
         try:

@@ -310,6 +310,7 @@ class Synthesizer(Runnable[Any, Dataset]):
         def stop() -> None:  # start nothing more; finish the chunks in progress
             nonlocal more, stopping
             more, stopping = False, True
+            caller.stopping = True  # and send no request that nothing paid for needs
             progress.stopping(len(pending))
             wake.set()
 
@@ -524,7 +525,9 @@ def _kept(finished: collections.deque[asyncio.Task[ChunkResult]]) -> list[ChunkR
 def _results_of(done: list[asyncio.Task[ChunkResult]]) -> Iterator[ChunkResult]:
     """The results of finished tasks, then the first error among them: every task's
     outcome is looked at (so none prints "exception was never retrieved"), and the
-    chunks that finished alongside a failing one are still yielded (and saved)."""
+    chunks that finished alongside a failing one are still yielded (and saved). A
+    chunk stopped by a gentle stop (cancelled) has no result: the next run does it."""
+    done = [task for task in done if not task.cancelled()]  # stopped by a gentle stop
     errors = [e for task in done if (e := task.exception()) is not None]
     yield from (task.result() for task in done if task.exception() is None)
     if errors:

@@ -32,14 +32,15 @@ def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
 
 def credentials(secrets: Iterable[str | None]) -> tuple[str, ...]:
     """The secrets that look like credentials: 12 characters or more, with letters and
-    digits. These are removed from model replies too, should a server quote one back.
-    A placeholder that local servers take as a key ("EMPTY", "ollama", "lm-studio")
-    is no secret, and removing it from the pairs would change what they say."""
+    digits or shaped like a key (``sk-...``). These are removed from model replies
+    too, should a server quote one back. A placeholder that local servers take as a
+    key ("EMPTY", "ollama", "lm-studio") is no secret, and removing it from the pairs
+    would change what they say."""
     return tuple(
         secret
         for secret in secrets
         if secret
         and len(secret) >= 12
-        and any(c.isdigit() for c in secret)
         and any(c.isalpha() for c in secret)
+        and (any(c.isdigit() for c in secret) or _KEY_PATTERN.fullmatch(secret) is not None)
     )

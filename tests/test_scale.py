@@ -251,6 +251,37 @@ def test_ctrl_c_finishes_the_requests_on_their_way_and_a_second_stops_at_once(
             assert saved_chunks(out) == replied == set()  # not waited for
 
 
+class DroppingModel(TimedModel):
+    """Takes ``latency`` seconds, then the connection drops (a retried error)."""
+
+    async def _agenerate(
+        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any
+    ) -> ChatResult:
+        self.log.append(("request", marker(messages[-1].text)))
+        await asyncio.sleep(self.latency)
+        raise ConnectionResetError("the connection dropped")
+
+
+def test_after_ctrl_c_a_chunk_nothing_was_paid_for_is_not_retried(
+    tmp_path: Path, offline_encoding: tiktoken.Encoding
+) -> None:
+    """Retrying would send new requests after the user asked to stop (against a server
+    that hangs, one each timeout): the stop waits only for what is already billed."""
+    model = DroppingModel(latency=0.3)
+    synth = Synthesizer.from_options(
+        llm=model, concurrency=6, progress=False, encoding=offline_encoding, check_workers=0,
+        retry_base_delay=0,
+    )  # fmt: skip
+    docs = [f"Report #{i}: the rover reached crater {i}." for i in range(18)]
+    pressing = interrupt_when(model.log, requests=6, times=1)
+    with pytest.raises(KeyboardInterrupt):
+        synth.run_to_file(docs, tmp_path / "out.jsonl")
+    pressing.join()
+
+    assert sorted(n for kind, n in model.log if kind == "request") == list(range(6))  # once each
+    assert saved_chunks(tmp_path / "out.jsonl") == set()
+
+
 async def test_turns_start_afresh_on_a_new_event_loop_and_skip_cancelled_waits() -> None:
     turns = Turns()
     waiter = asyncio.ensure_future(turns.wait())
