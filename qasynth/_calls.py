@@ -112,22 +112,37 @@ class Usage:
     output_tokens: int = 0
     retries: int = 0
     waited: float = 0.0
+    batch_tokens: tuple[int, int, int] = (0, 0, 0)
+    """Input, cached input and output tokens of the replies that came from the Batch
+    API (part of the totals above, billed at the batch rate)."""
 
     def add_reply(self, step: str, reply: AIMessage) -> None:
         self.calls[step] += 1
         meta: dict[str, Any] = dict(reply.usage_metadata or {})
-        self.input_tokens += int(meta.get("input_tokens", 0))
-        self.output_tokens += int(meta.get("output_tokens", 0))
         details = meta.get("input_token_details") or {}
-        self.cached_input_tokens += int(details.get("cache_read", 0) or 0)
+        tokens = (
+            int(meta.get("input_tokens", 0)),
+            int(details.get("cache_read", 0) or 0),
+            int(meta.get("output_tokens", 0)),
+        )
+        self.input_tokens += tokens[0]
+        self.cached_input_tokens += tokens[1]
+        self.output_tokens += tokens[2]
+        if step == "batch":
+            self.batch_tokens = _sum(self.batch_tokens, tokens)
 
     def merge(self, other: Usage) -> None:
         self.calls.update(other.calls)
         self.input_tokens += other.input_tokens
         self.cached_input_tokens += other.cached_input_tokens
         self.output_tokens += other.output_tokens
+        self.batch_tokens = _sum(self.batch_tokens, other.batch_tokens)
         self.retries += other.retries
         self.waited += other.waited
+
+
+def _sum(a: tuple[int, int, int], b: tuple[int, int, int]) -> tuple[int, int, int]:
+    return (a[0] + b[0], a[1] + b[1], a[2] + b[2])
 
 
 # -- errors ---------------------------------------------------------------------------

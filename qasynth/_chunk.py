@@ -79,6 +79,10 @@ class ChunkResult:
         stats.input_tokens += self.usage.input_tokens
         stats.cached_input_tokens += self.usage.cached_input_tokens
         stats.output_tokens += self.usage.output_tokens
+        batch_in, batch_cached, batch_out = self.usage.batch_tokens
+        stats.batch_input_tokens += batch_in
+        stats.batch_cached_input_tokens += batch_cached
+        stats.batch_output_tokens += batch_out
         stats.local_repairs += any(r != "llm_fix" for r in self.repairs)
         stats.repairs.update(self.repairs)
         stats.step_errors.update(self.step_errors)

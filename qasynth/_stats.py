@@ -20,7 +20,9 @@ class Stats:
     timeouts) and ``waited`` the seconds spent waiting before retries;
     ``step_errors`` checks that failed on a chunk (its records were kept).
     ``cached_input_tokens`` are input tokens the provider served from its prompt
-    cache (part of ``input_tokens``, billed at a lower rate).
+    cache (part of ``input_tokens``, billed at a lower rate); the ``batch_*`` tokens
+    are those of replies that came from the Batch API (part of the totals, billed at
+    the batch rate).
     """
 
     documents: int = 0
@@ -39,6 +41,9 @@ class Stats:
     input_tokens: int = 0
     cached_input_tokens: int = 0
     output_tokens: int = 0
+    batch_input_tokens: int = 0
+    batch_cached_input_tokens: int = 0
+    batch_output_tokens: int = 0
     rejections: Counter[str] = field(default_factory=Counter)
     repairs: Counter[str] = field(default_factory=Counter)
     calls_by_kind: Counter[str] = field(default_factory=Counter)

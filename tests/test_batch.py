@@ -136,6 +136,23 @@ def test_a_batch_run_writes_the_same_file_as_a_live_run_from_the_same_requests(
     assert KEY not in result.output + result.stderr
 
 
+def test_the_summary_of_a_batch_run_says_so_and_prices_it_at_the_batch_rate(
+    tmp_path: Path, docs: Path
+) -> None:
+    with FakeOpenAIServer() as live:
+        live_run = generate(live, tmp_path / "live.jsonl", docs)
+    with FakeOpenAIServer() as server:
+        batch_run = generate_batch(server, tmp_path / "batch.jsonl", docs)
+
+    def cost(result: Result) -> float:
+        [line] = [line for line in result.stderr.splitlines() if line.strip().startswith("cost")]
+        return float(line.split("~$", 1)[1].split()[0])
+
+    assert "model calls  3 (batch 3), plus 0 fix calls" in batch_run.stderr
+    assert "batch replies at 50% of that" in batch_run.stderr
+    assert cost(batch_run) == pytest.approx(cost(live_run) / 2, abs=0.00011)
+
+
 def stop_while_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make the run stop as on Ctrl-C at its first look at the batch."""
 

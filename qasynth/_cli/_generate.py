@@ -374,23 +374,30 @@ def _tokens_text(report: RunReport) -> str:
 
 
 def _cost_text(report: RunReport, model: str) -> str:
-    from .._pricing import model_price
+    from .._pricing import batch_price_factor, model_price
 
     stats = report.stats
     price = model_price(model)
-    cost = (
-        None
-        if price is None
-        else price.cost(stats.input_tokens, stats.output_tokens, stats.cached_input_tokens)
+    batch = (stats.batch_input_tokens, stats.batch_output_tokens, stats.batch_cached_input_tokens)
+    live = (
+        stats.input_tokens - batch[0],
+        stats.output_tokens - batch[1],
+        stats.cached_input_tokens - batch[2],
     )
-    if price is None or cost is None:
+    live_cost = None if price is None else price.cost(*live)
+    batch_cost = None if price is None else price.cost(*batch)
+    if price is None or live_cost is None or batch_cost is None:
         return f"unknown (no prices for {model!r} in qasynth's price table)"
+    cost = live_cost + batch_price_factor() * batch_cost
     cached = ""
     if stats.cached_input_tokens and price.cached_input_per_mtok is not None:
         cached = f", cached input at ${price.cached_input_per_mtok:,.3f}"
+    rate = ""
+    if any(batch):
+        rate = f"; batch replies at {batch_price_factor():.0%} of that"
     return (
         f"~${cost:,.4f} at {price.model} prices (${price.input_per_mtok:,.2f} in{cached}, "
-        f"${price.output_per_mtok:,.2f} out per 1M tokens; an estimate)"
+        f"${price.output_per_mtok:,.2f} out per 1M tokens{rate}; an estimate)"
     )
 
 
@@ -405,7 +412,7 @@ def _retries_text(report: RunReport) -> str:
 def _calls_text(report: RunReport) -> str:
     stats = report.stats
     text = f"{stats.model_calls:,}"
-    if len(stats.calls_by_kind) > 1:
+    if len(stats.calls_by_kind) > 1 or "batch" in stats.calls_by_kind:  # say where they came from
         text += " (" + ", ".join(f"{k} {n:,}" for k, n in stats.calls_by_kind.items()) + ")"
     return f"{text}, plus {_plural(stats.fix_calls, 'fix call')}"
 
