@@ -65,6 +65,9 @@ _READY = -1
 MAX_WAIT = 0.5
 """Seconds a chunk may be expected to wait behind a worker's other chunks (from the
 worker's recent time per chunk); past that the main process checks it."""
+STALL_SECONDS = 60.0
+"""A worker that holds chunks and answers none for this long is stuck (a check caught
+in a loop, a stopped process): it is killed, and its chunks are checked inline."""
 _SMOOTHING = 0.2
 AUTO_MIN_CHUNKS = 200
 AUTO_WARMUP_CHUNKS = 8
@@ -134,8 +137,11 @@ class _Worker:
         """The worker's recent time per chunk (a moving average; 0 until it replies)."""
         self.ready = asyncio.Event()
         """Set once the worker has imported everything and loaded the checks."""
+        self.progress = time.monotonic()
+        """When the worker last answered, or was given work while it had none."""
         self.reader = asyncio.ensure_future(self._read())
         self.errors = asyncio.ensure_future(self._log_errors())
+        self.watchdog = asyncio.ensure_future(self._watch())
 
     @classmethod
     async def start(cls, checks: Sequence[Check]) -> _Worker:
@@ -164,6 +170,8 @@ class _Worker:
 
     async def check(self, job: int, chunk: Chunk, records: Sequence[QARecord]) -> Checked:
         future: asyncio.Future[Checked] = asyncio.get_running_loop().create_future()
+        if not self.jobs:
+            self.progress = time.monotonic()
         self.jobs[job] = future
         try:
             self._send((job, chunk, list(records)))
@@ -185,6 +193,7 @@ class _Worker:
                 if job == _READY:
                     self.ready.set()
                     continue
+                self.progress = time.monotonic()
                 last = self.seconds_per_chunk
                 self.seconds_per_chunk = last + _SMOOTHING * (seconds - last) if last else seconds
                 future = self.jobs.pop(job, None)
@@ -201,6 +210,19 @@ class _Worker:
                 if not future.done():
                     future.set_exception(error)
             self.jobs.clear()
+
+    async def _watch(self) -> None:
+        """Kill the worker when it holds chunks and has answered none for
+        :data:`STALL_SECONDS` (its reader then hands them back, to be checked inline)."""
+        while self.process.returncode is None:
+            await asyncio.sleep(min(STALL_SECONDS / 4, 5.0))
+            if self.jobs and time.monotonic() - self.progress > STALL_SECONDS:
+                logger.warning(
+                    "check worker answered nothing for %.0f s; stopping it and checking "
+                    "inline from now on", STALL_SECONDS,
+                )  # fmt: skip
+                self.process.kill()
+                return
 
     def expected_wait(self) -> float:
         """Seconds a chunk sent now would wait for the worker's other chunks."""
@@ -221,7 +243,8 @@ class _Worker:
         except asyncio.TimeoutError:
             self.process.kill()
             await self.process.wait()
-        await asyncio.gather(self.reader, self.errors, return_exceptions=True)
+        self.watchdog.cancel()
+        await asyncio.gather(self.reader, self.errors, self.watchdog, return_exceptions=True)
 
 
 class CheckOffload:

@@ -20,6 +20,7 @@ import pytest
 import tiktoken
 from langchain_core.messages import BaseMessage, HumanMessage
 
+import qasynth._offload
 from qasynth import DocumentError, Limits, Synthesizer
 from qasynth._offload import (
     MAX_AUTO_WORKERS,
@@ -250,6 +251,31 @@ def test_a_worker_that_dies_costs_nothing(caplog: pytest.LogCaptureFixture) -> N
     with caplog.at_level(logging.WARNING, logger="qasynth"):
         asyncio.run(scenario())
     assert "checking inline from now on" in caplog.text
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGSTOP"), reason="stops the worker with SIGSTOP")
+def test_a_stuck_worker_is_stopped_and_its_chunk_checked_inline(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A worker that takes a chunk and never answers (stopped, or a check in a loop)
+    must not hold the run forever."""
+    monkeypatch.setattr(qasynth._offload, "STALL_SECONDS", 0.5)
+    chunk = Chunk(text=DOCS[0], theme="t", source="s", index=0)
+    records = [QARecord.of(chunk, "Who led the survey in 1990?", "Dr. Amara Ito led it.")]
+
+    async def scenario() -> tuple[Any, Any, int | None]:
+        offload = CheckOffload(default_checks(), workers=1)
+        offload.plan(5)
+        await offload.wait_ready()
+        process = offload._workers[0].process
+        os.kill(process.pid, signal.SIGSTOP)
+        checked = await asyncio.wait_for(offload.check(chunk, records), timeout=30)
+        await offload.aclose()
+        return checked, run_checks(offload.checks, chunk, records), process.returncode
+
+    checked, inline, returncode = asyncio.run(scenario())
+    assert checked == inline and returncode is not None  # checked here; the worker is gone
+    assert "answered nothing for 0 s" in caplog.text
 
 
 def test_ctrl_c_is_left_to_the_parent_and_the_worker_ends_with_its_stdin() -> None:
