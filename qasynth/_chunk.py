@@ -60,6 +60,8 @@ class ChunkResult:
     step_errors: Counter[str] = field(default_factory=Counter)
     repairs: list[str] = field(default_factory=list)
     pairs_returned: int = 0
+    pairs_added: int = 0
+    """Pairs the checks made from the returned ones (paraphrases, translations)."""
     raw_output: str = ""
 
     @property
@@ -87,6 +89,7 @@ class ChunkResult:
         stats.repairs.update(self.repairs)
         stats.step_errors.update(self.step_errors)
         stats.pairs_returned += self.pairs_returned
+        stats.pairs_added += self.pairs_added
         stats.rejections.update(r.reason for r in self.rejections)
 
 
@@ -213,7 +216,7 @@ class ChunkRunner:
         current = 0
 
         async def settle(ctx: ChunkContext) -> None:
-            await self._settle(ctx, self.checks[:current])
+            result.pairs_added += await self._settle(ctx, self.checks[:current])
 
         ctx = ChunkContext(
             chunk, records, prompt=self.prompt, settle=settle,
@@ -269,16 +272,19 @@ class ChunkRunner:
         return self._take(parsed, result.chunk, result)
 
     @staticmethod
-    async def _settle(ctx: ChunkContext, earlier_checks: Sequence[Check]) -> None:
-        """Put records added by the current check through every earlier model-free check."""
+    async def _settle(ctx: ChunkContext, earlier_checks: Sequence[Check]) -> int:
+        """Put records added by the current check through every earlier model-free check;
+        returns how many of them the check made from other pairs (top-up pairs come
+        from the model, and are counted as returned)."""
         added = ctx.take_added()
         if not added:
-            return
+            return 0
         sub = ctx.sub_context(added)
         for earlier in earlier_checks:
             if not earlier.calls_model:
                 await earlier.acheck_chunk(sub)
         ctx.absorb(added, sub)
+        return sum(record.origin != "generated" for record in added)
 
     def _take(self, parsed: ParsedReply, chunk: Chunk, result: ChunkResult) -> list[QARecord]:
         result.repairs.extend(parsed.repairs)

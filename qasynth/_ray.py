@@ -55,6 +55,7 @@ def result_to_dict(result: ChunkResult) -> dict[str, Any]:
         "step_errors": dict(result.step_errors),
         "repairs": list(result.repairs),
         "pairs_returned": result.pairs_returned,
+        "pairs_added": result.pairs_added,
         "raw_output": result.raw_output,
     }
 
@@ -77,6 +78,7 @@ def result_from_dict(data: Mapping[str, Any]) -> ChunkResult:
         step_errors=Counter(data.get("step_errors") or {}),
         repairs=list(data.get("repairs") or []),
         pairs_returned=int(data.get("pairs_returned", 0)),
+        pairs_added=int(data.get("pairs_added", 0)),
         raw_output=str(data.get("raw_output", "")),
     )
 

@@ -19,6 +19,10 @@ class Stats:
     paid calls. ``retries`` counts requests that were retried (429, 5xx,
     timeouts) and ``waited`` the seconds spent waiting before retries;
     ``step_errors`` checks that failed on a chunk (its records were kept).
+    ``pairs_returned`` are the pairs the model returned and ``pairs_added`` those the
+    checks made from them (paraphrases, translations): together they are
+    ``pairs_kept + pairs_rejected`` in one run (a resumed file run keeps and rejects
+    the pairs of earlier invocations too).
     ``cached_input_tokens`` are input tokens the provider served from its prompt
     cache (part of ``input_tokens``, billed at a lower rate); the ``batch_*`` tokens
     are those of replies that came from the Batch API (part of the totals, billed at
@@ -37,6 +41,7 @@ class Stats:
     waited: float = 0.0
     local_repairs: int = 0
     pairs_returned: int = 0
+    pairs_added: int = 0
     pairs_kept: int = 0
     input_tokens: int = 0
     cached_input_tokens: int = 0

@@ -257,6 +257,9 @@ def test_answer_paraphrases_repeat_the_question_and_combine_with_other_variants(
         (Q23, "The 2023 FIFA Women's World Cup was won by Spain.", Q23)
     ]
     assert ds.stats.rejections["answer_number_not_in_text"] == 1
+    stats = ds.stats  # what the model returned and what the checks made add up
+    assert (stats.pairs_returned, stats.pairs_added) == (1, 4)
+    assert stats.pairs_returned + stats.pairs_added == stats.pairs_kept + stats.pairs_rejected
     assert {r.origin for r in ds} == {
         "generated", "paraphrase", "answer_paraphrase", "translation:ja",
     }  # fmt: skip

@@ -423,4 +423,9 @@ def _pairs_text(report: RunReport) -> str:
     if rejections:
         reasons = ", ".join(f"{reason} {count:,}" for reason, count in rejections.most_common())
         text += f" ({reasons})"
+    if report.stats.pairs_added:  # this invocation's: the model's, and those made from them
+        text += (
+            f"; {report.stats.pairs_returned:,} returned by the model, "
+            f"{report.stats.pairs_added:,} made from them (paraphrases, translations)"
+        )
     return text
