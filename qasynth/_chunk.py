@@ -31,7 +31,7 @@ from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from pydantic import BaseModel
 
 from ._calls import USAGE_KEY, CallFailed, ModelCaller, RequestRefused, Usage, as_messages
-from ._errors import ParseError
+from ._errors import CheckError, ParseError, QasynthError
 from ._links import as_link, builds_its_messages, link_config, untraced
 from ._offload import CheckOffload
 from ._parsing import ParsedReply, ReplyParser, StructuredParser, message_text
@@ -232,6 +232,13 @@ class ChunkRunner:
             except (CallFailed, ParseError) as exc:
                 logger.warning("check %s failed for chunk %s: %s", check.name, chunk.id, exc)
                 result.step_errors[check.name] += 1  # the chunk keeps what it had
+            except QasynthError:
+                raise
+            except Exception as exc:  # a bug in the check: say which, and where
+                raise CheckError(
+                    f"check {check.name!r} ({type(check).__name__}) failed on chunk "
+                    f"{chunk.index} of {chunk.source}: {type(exc).__name__}: {exc}"
+                ) from exc
             await settle(ctx)
         result.records = ctx.records
         result.rejections.extend(ctx.rejections)

@@ -27,6 +27,7 @@ from typing import Any
 
 __all__ = [
     "AuthenticationError",
+    "CheckError",
     "ColumnError",
     "ConfigurationError",
     "DocumentError",
@@ -87,6 +88,15 @@ class ModelError(QasynthError):
     When raised by ``Synthesizer.arun``/``synthesize``, ``partial`` holds the
     ``Dataset`` of what was already made, so nothing paid for is lost.
     """
+
+    partial: Any = None
+
+
+class CheckError(QasynthError):
+    """A check raised an error of its own (a bug in a check, not a model failure); the
+    message names the check and the chunk. The run stops; when raised by
+    ``Synthesizer.arun``/``synthesize``, ``partial`` holds the ``Dataset`` of what was
+    already made, and a file run keeps every finished chunk in its state."""
 
     partial: Any = None
 

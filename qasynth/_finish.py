@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from ._dataset import Dataset
+from ._errors import CheckError, QasynthError
 from ._schema import ChunkFailure, QARecord, Rejection
 from ._stats import Stats
 from .checks._contract import Check, RunContext
@@ -28,9 +29,21 @@ def finish(
     """Apply the run-scope checks, in order, to records in chunk order, and build the
     :class:`Dataset` (``rejections`` and ``failures`` are the chunks' own)."""
     ctx = RunContext(list(records))
+    error: CheckError | None = None
     for check in checks:
-        if check.scope == "run":
+        if check.scope != "run":
+            continue
+        try:
             check.check_run(ctx)
+        except QasynthError:
+            raise
+        except Exception as exc:  # a bug in the check: the records so far are the partial
+            error = CheckError(
+                f"run check {check.name!r} ({type(check).__name__}) failed: "
+                f"{type(exc).__name__}: {exc}"
+            )
+            error.__cause__ = exc
+            break
     kept = ctx.records
     stats = stats if stats is not None else Stats()
     stats.calls_by_kind.update(ctx.calls)
@@ -38,10 +51,14 @@ def finish(
     all_rejections = [*rejections, *ctx.rejections]
     stats.rejections = Counter(r.reason for r in all_rejections)
     stats.pairs_kept = len(kept)
-    return Dataset(
+    dataset = Dataset(
         kept,
         failures=list(failures),
         rejections=all_rejections,
         stats=stats,
         chunk_links=[(a.chunk_id, b.chunk_id) for a, b in ctx.links if a.chunk_id != b.chunk_id],
     )
+    if error is not None:
+        error.partial = dataset
+        raise error
+    return dataset

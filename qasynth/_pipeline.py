@@ -30,7 +30,7 @@ from ._calls import Limits, ModelCaller
 from ._chunk import ChunkResult, ChunkRunner
 from ._chunking import Chunker
 from ._dataset import Dataset
-from ._errors import ModelError
+from ._errors import CheckError, ModelError
 from ._filerun import RunReport, SplitOptions, run_to_file
 from ._finish import finish
 from ._llm import DEFAULT_MODEL, default_chat_model, model_name_of, model_params_of, secrets_of
@@ -347,7 +347,7 @@ class Synthesizer(Runnable[Any, Dataset]):
                     await wake.wait()
                 if stopping:  # every chunk in progress finished and was saved
                     raise asyncio.CancelledError
-            except ModelError as exc:
+            except (ModelError, CheckError) as exc:
                 logger.error("the run stops: %s", exc)
                 # the run must stop; replies already on their way are paid for: let the
                 # chunks in flight finish (briefly) and keep what they made
@@ -405,8 +405,9 @@ class Synthesizer(Runnable[Any, Dataset]):
         """Process every chunk and return the :class:`Dataset` (records in chunk order).
 
         If the provider refuses every request part-way (a bad key, an unknown
-        model), the error raised carries what was already made as
-        ``error.partial`` (a ``Dataset``), so nothing paid for is lost.
+        model), or a check fails with an error of its own (``CheckError``), the error
+        raised carries what was already made as ``error.partial`` (a ``Dataset``),
+        so nothing paid for is lost.
         """
         stats = Stats()
         results: list[ChunkResult] = []
@@ -415,7 +416,7 @@ class Synthesizer(Runnable[Any, Dataset]):
                 async for result in self._results(input, child, stats):
                     result.add_to(stats)
                     results.append(result)
-            except ModelError as exc:
+            except (ModelError, CheckError) as exc:
                 exc.partial = self._finish(results, stats)
                 raise
             return self._finish(results, stats)

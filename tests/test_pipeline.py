@@ -21,9 +21,24 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field
 
-from qasynth import AuthenticationError, ConfigurationError, Dataset, asynthesize, synthesize
-from qasynth._schema import chunk_id
-from qasynth.checks import ExactDuplicates, MaxLength, NonEmpty, NotEcho
+from qasynth import (
+    AuthenticationError,
+    CheckError,
+    ConfigurationError,
+    Dataset,
+    asynthesize,
+    synthesize,
+)
+from qasynth._schema import Chunk, QARecord, chunk_id
+from qasynth.checks import (
+    Check,
+    ExactDuplicates,
+    MaxLength,
+    NonEmpty,
+    NotEcho,
+    PairCheck,
+    RunContext,
+)
 
 # -- a small scripted chat model ------------------------------------------------------
 
@@ -375,6 +390,43 @@ def test_refused_credentials_stop_the_run_without_leaking_the_key(
     partial = error.partial
     assert isinstance(partial, Dataset)
     assert [r.source for r in partial] == ["<text 1>"]
+
+
+class BuggyCheck(PairCheck):
+    """A custom check with a bug that shows on the third note only."""
+
+    name = "mine"
+
+    def check_pair(self, record: QARecord, chunk: Chunk) -> str | None:
+        if "third" in chunk.text:
+            raise RuntimeError("bug in my check")
+        return None
+
+
+class BuggyRunCheck(Check):
+    name = "my_run_check"
+    scope = "run"
+
+    def check_run(self, ctx: RunContext) -> None:
+        raise KeyError("missing")
+
+
+def test_a_check_with_a_bug_names_itself_and_the_chunk_and_keeps_what_was_made(
+    offline_encoding: tiktoken.Encoding,
+) -> None:
+    docs = ["The first note.", "The second note.", "The third note."]
+    checks = {"checks": [*core_checks()["checks"], BuggyCheck()]}
+    with pytest.raises(CheckError) as caught:
+        run(docs, ScriptedChat(respond=echo), offline_encoding, concurrency=1, **checks)
+    assert str(caught.value) == (
+        "check 'mine' (BuggyCheck) failed on chunk 0 of <text 3>: RuntimeError: bug in my check"
+    )
+    assert [r.source for r in caught.value.partial] == ["<text 1>", "<text 2>"]
+
+    checks = {"checks": [*core_checks()["checks"], BuggyRunCheck()]}
+    with pytest.raises(CheckError, match=r"run check 'my_run_check' .* KeyError") as caught:
+        run(docs, ScriptedChat(respond=echo), offline_encoding, **checks)
+    assert len(caught.value.partial) == 3  # every pair made, before the run check
 
 
 def test_a_server_error_is_retried_and_counted(offline_encoding: tiktoken.Encoding) -> None:

@@ -46,6 +46,7 @@ def test_all_names_every_public_member_and_only_existing_ones() -> None:
 ROOT_NAMES = [
     "QA",
     "AuthenticationError",
+    "CheckError",
     "Chunk",
     "ChunkFailure",
     "Chunker",
