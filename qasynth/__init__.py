@@ -19,7 +19,6 @@ if typing.TYPE_CHECKING:
     from ._dataset import Dataset
     from ._errors import (
         AuthenticationError,
-        CheckError,
         ColumnError,
         ConfigurationError,
         DocumentError,
@@ -52,7 +51,6 @@ _EXPORTS = {
     "csv_to_jsonl": "._convert",
     "Dataset": "._dataset",
     "AuthenticationError": "._errors",
-    "CheckError": "._errors",
     "ColumnError": "._errors",
     "ConfigurationError": "._errors",
     "DocumentError": "._errors",
@@ -95,7 +93,6 @@ OpenAI client before it needs them."""
 __all__ = [
     "QA",
     "AuthenticationError",
-    "CheckError",
     "Chunk",
     "ChunkFailure",
     "Chunker",

@@ -23,7 +23,6 @@ from pydantic import Field
 
 from qasynth import (
     AuthenticationError,
-    CheckError,
     ConfigurationError,
     Dataset,
     asynthesize,
@@ -32,6 +31,7 @@ from qasynth import (
 from qasynth._schema import Chunk, QARecord, chunk_id
 from qasynth.checks import (
     Check,
+    CheckError,
     ExactDuplicates,
     MaxLength,
     NonEmpty,

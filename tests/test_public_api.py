@@ -46,7 +46,6 @@ def test_all_names_every_public_member_and_only_existing_ones() -> None:
 ROOT_NAMES = [
     "QA",
     "AuthenticationError",
-    "CheckError",
     "Chunk",
     "ChunkFailure",
     "Chunker",
@@ -91,6 +90,7 @@ CHECKS_NAMES = [
     "AnswerParaphraser",
     "CallEstimate",
     "Check",
+    "CheckError",
     "ChunkContext",
     "ExactDuplicates",
     "GroundingCheck",

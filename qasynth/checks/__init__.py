@@ -26,6 +26,7 @@ import typing
 from .._lazy import lazy_exports as _lazy_exports
 
 if typing.TYPE_CHECKING:
+    from .._errors import CheckError
     from ._basic import ExactDuplicates, MaxLength, NonEmpty, NotEcho
     from ._contract import CallEstimate, Check, ChunkContext, PairCheck, RunContext
     from ._defaults import default_checks
@@ -39,6 +40,7 @@ _EXPORTS = {
     "MaxLength": "._basic",
     "NonEmpty": "._basic",
     "NotEcho": "._basic",
+    "CheckError": ".._errors",
     "CallEstimate": "._contract",
     "Check": "._contract",
     "ChunkContext": "._contract",
@@ -64,6 +66,7 @@ __all__ = [
     "AnswerParaphraser",
     "CallEstimate",
     "Check",
+    "CheckError",
     "ChunkContext",
     "ExactDuplicates",
     "GroundingCheck",
