@@ -36,7 +36,7 @@ from langchain_core.rate_limiters import InMemoryRateLimiter
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 
-from ._errors import AuthenticationError, ModelError, UnreachableError
+from ._errors import AuthenticationError, ConfigurationError, ModelError, UnreachableError
 from ._limits import AdaptiveLimiter, TokenBudget, Turns
 from ._llm import check_key, with_own_http_client
 from ._secrets import credentials, redact, remove_secrets
@@ -84,6 +84,16 @@ class Limits:
     check_workers: int | None = None
 
     def __post_init__(self) -> None:
+        for name in ("concurrency", "tpm", "attempts", "check_workers"):  # whole numbers
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ConfigurationError(f"Limits: {name} must be a whole number, got {value!r}")
+        for name in ("rpm", "timeout", "backoff", "max_wait"):
+            value = getattr(self, name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, float))
+            ):
+                raise ConfigurationError(f"Limits: {name} must be a number, got {value!r}")
         checks = [
             (self.concurrency >= 1, "concurrency must be at least 1"),
             (self.rpm is None or self.rpm > 0, "rpm must be above 0"),
@@ -99,7 +109,7 @@ class Limits:
         ]
         for ok, message in checks:
             if not ok:
-                raise ValueError(f"Limits: {message}, got {self}")
+                raise ConfigurationError(f"Limits: {message}, got {self}")
 
 
 @dataclass

@@ -74,8 +74,9 @@ class OutputError(InputError):
         self.path = None if path is None else Path(path)
 
 
-class ConfigurationError(QasynthError):
-    """The run cannot start as configured (missing API key, unknown encoding, ...)."""
+class ConfigurationError(QasynthError, ValueError):
+    """The run cannot start as configured (missing API key, unknown encoding, an option
+    out of range, ...); also a ``ValueError``, as a bad argument is."""
 
 
 class EncodingUnavailableError(ConfigurationError):

@@ -46,6 +46,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from ._errors import ConfigurationError
 from ._schema import Chunk, QARecord, Rejection
 from .checks._basic import MaxLength, NonEmpty, NotEcho
 from .checks._contract import Check, ChunkContext
@@ -256,7 +257,7 @@ class CheckOffload:
         """``slots``: the run's request slots (its concurrency), the most chunks the
         workers may hold at once."""
         if workers is not None and workers < 0:
-            raise ValueError(f"check workers must be 0 or more, got {workers}")
+            raise ConfigurationError(f"check workers must be 0 or more, got {workers}")
         self.slots = slots
         self.checks = offloadable_prefix(checks)
         self.workers_wanted = workers

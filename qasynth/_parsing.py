@@ -31,7 +31,7 @@ from langchain_core.runnables import Runnable, RunnableLambda
 from pydantic import BaseModel, PrivateAttr, ValidationError
 
 from ._constants import DEFAULT_MAX_FIX_ATTEMPTS
-from ._errors import ParseError
+from ._errors import ConfigurationError, ParseError
 from ._schema import QA, QACollection
 
 __all__ = [
@@ -317,7 +317,7 @@ class _FixingParser(Generic[R]):
         max_fix_attempts: int,
     ) -> None:
         if max_fix_attempts < 0:
-            raise ValueError(f"max_fix_attempts must be 0 or more, got {max_fix_attempts}")
+            raise ConfigurationError(f"max_fix_attempts must be 0 or more, got {max_fix_attempts}")
         self.max_fix_attempts = max_fix_attempts if llm is not None else 0
         self.fix_calls = 0
         self.transcript: list[str] = []

@@ -30,7 +30,7 @@ from ._calls import Limits, ModelCaller
 from ._chunk import ChunkResult, ChunkRunner
 from ._chunking import Chunker
 from ._dataset import Dataset
-from ._errors import CheckError, ModelError
+from ._errors import CheckError, ConfigurationError, ModelError
 from ._filerun import RunReport, SplitOptions, run_to_file
 from ._finish import finish
 from ._llm import DEFAULT_MODEL, default_chat_model, model_name_of, model_params_of, secrets_of
@@ -125,7 +125,7 @@ class Synthesizer(Runnable[Any, Dataset]):
         self.temperature = temperature
         self.theme = theme
         if max_fix_attempts < 0:
-            raise ValueError(f"max_fix_attempts must be 0 or more, got {max_fix_attempts}")
+            raise ConfigurationError(f"max_fix_attempts must be 0 or more, got {max_fix_attempts}")
         self.max_fix_attempts = max_fix_attempts
         self.progress = progress
         self.context = context

@@ -55,6 +55,7 @@ from langchain_core.messages import BaseMessage
 
 from ._chunking import Chunker
 from ._constants import DEFAULT_OUTPUT_RATIO
+from ._errors import ConfigurationError
 from ._pipeline import Inputs, Synthesizer
 from ._pricing import (
     ModelPrice,
@@ -191,7 +192,7 @@ def plan(
     :class:`~qasynth._errors.ConfigurationError` for a bad chunking or encoding.
     """
     if output_ratio < 0:
-        raise ValueError(f"output_ratio must not be negative, got {output_ratio}")
+        raise ConfigurationError(f"output_ratio must not be negative, got {output_ratio}")
     synth = synthesizer if synthesizer is not None else Synthesizer.from_options(**options)
     chunker = synth.chunker
     stats = Stats()

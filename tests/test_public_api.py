@@ -5,15 +5,19 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
 import qasynth
+import qasynth.checks
+from qasynth.testing import ScriptedChatModel
 
 
 def isort_key(name: str) -> tuple[int, str]:
@@ -271,3 +275,41 @@ def test_the_library_logger_in_this_process_has_only_null_handlers() -> None:
 
     assert logger.handlers
     assert all(isinstance(h, logging.NullHandler) for h in logger.handlers)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: qasynth.Limits(concurrency=0), "concurrency must be at least 1"),
+        (lambda: qasynth.Limits(concurrency="8"), "concurrency must be a whole number, got '8'"),
+        (lambda: qasynth.Limits(attempts=1.5), "attempts must be a whole number, got 1.5"),
+        (lambda: qasynth.Limits(timeout="x"), "timeout must be a number, got 'x'"),
+        (lambda: qasynth.checks.default_checks(judge="some"), "judge must be True, 'all'"),
+        (lambda: qasynth.checks.GroundingCheck(threshold=2), "grounding threshold must be"),
+    ],
+)
+def test_a_bad_setting_is_a_configuration_error_that_says_what_to_change(
+    make: Any, message: str
+) -> None:
+    """One exception class to catch (QasynthError), and still a ValueError."""
+    with pytest.raises(qasynth.ConfigurationError, match=re.escape(message)) as caught:
+        make()
+    assert isinstance(caught.value, qasynth.QasynthError) and isinstance(caught.value, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        (None, "the input is a NoneType; pass text, a path"),
+        (b"Spain won the cup.", "the input is bytes; pass text (decode it"),
+        ({"text": "Spain won the cup."}, "the input is a dict; pass text"),
+        ([b"Spain won the cup."], "input #1 is a bytes (decode it first)"),
+    ],
+)
+def test_inputs_that_are_not_documents_are_refused_before_any_call(
+    inputs: Any, message: str
+) -> None:
+    llm = ScriptedChatModel(replies={})
+    with pytest.raises(qasynth.DocumentError, match=re.escape(message)):
+        qasynth.synthesize(inputs, llm=llm, progress=False)
+    assert llm.calls == []

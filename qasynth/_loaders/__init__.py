@@ -24,7 +24,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Union
@@ -273,7 +273,21 @@ def _path_documents(path: Path, options: LoadOptions, once: _Once) -> Iterator[D
 
 
 def _items(inputs: DocumentInput | Iterable[DocumentInput]) -> Iterable[DocumentInput]:
-    return [inputs] if isinstance(inputs, (str, os.PathLike, Document)) else inputs
+    """The inputs one by one: one text, path or Document, or a list (any iterable) of
+    them. Bytes, a mapping or anything else is refused with what to pass instead."""
+    if isinstance(inputs, (str, os.PathLike, Document)):
+        return [inputs]
+    if isinstance(inputs, (bytes, bytearray)):
+        raise DocumentError(
+            "the input is bytes; pass text (decode it, e.g. data.decode('utf-8')), a path "
+            "or a langchain_core.documents.Document"
+        )
+    if isinstance(inputs, Mapping) or not isinstance(inputs, Iterable):
+        raise DocumentError(
+            f"the input is a {type(inputs).__name__}; pass text, a path, a "
+            "langchain_core.documents.Document, or a list of them"
+        )
+    return inputs
 
 
 def _as_path(item: object, number: int) -> Path | None:
@@ -292,8 +306,9 @@ def _as_path(item: object, number: int) -> Path | None:
         return None
     if isinstance(item, Document):
         return None
+    hint = " (decode it first)" if isinstance(item, (bytes, bytearray)) else ""
     raise DocumentError(
-        f"input #{number} is a {type(item).__name__}; pass text, a path or a "
+        f"input #{number} is a {type(item).__name__}{hint}; pass text, a path or a "
         "langchain_core.documents.Document"
     )
 

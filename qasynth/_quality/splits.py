@@ -18,6 +18,7 @@ import hashlib
 import math
 from collections.abc import Iterable, Sequence
 
+from .._errors import ConfigurationError
 from ._unionfind import UnionFind
 
 __all__ = ["check_fractions", "merge_group_keys", "split_groups", "split_of"]
@@ -50,7 +51,7 @@ def check_fractions(val_fraction: float, test_fraction: float) -> None:
     _check_fraction("val_fraction", val_fraction)
     _check_fraction("test_fraction", test_fraction)
     if val_fraction + test_fraction >= 1.0:
-        raise ValueError(
+        raise ConfigurationError(
             f"val_fraction + test_fraction must be below 1 so something is left for training; "
             f"got {val_fraction} + {test_fraction} = {val_fraction + test_fraction}. "
             "Lower one of them (0.1 each is common)."
@@ -64,9 +65,9 @@ def split_of(key: str, *, val_fraction: float, test_fraction: float, seed: int =
 
 def _check_fraction(name: str, value: float) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
+        raise ConfigurationError(f"{name} must be a number in [0, 1), got {value!r}")
     if not 0.0 <= value < 1.0:
-        raise ValueError(
+        raise ConfigurationError(
             f"{name} must be in [0, 1), got {value!r}; pass a share such as 0.1 (not a percentage)"
         )
 
@@ -88,7 +89,7 @@ def merge_group_keys(
     them, their whole base groups. Each merged group takes the smallest base key it
     contains, so items without links keep their own key (and their split)."""
     if len(base_keys) != n_items:
-        raise ValueError(
+        raise ConfigurationError(
             f"base_keys has {len(base_keys)} keys for {n_items} items; give one key per item"
         )
     sets = UnionFind(n_items)

@@ -6,6 +6,7 @@ import itertools
 import sqlite3
 from collections.abc import Iterator
 
+from .._errors import ConfigurationError
 from .._quality.text import normalize
 from .._schema import Chunk, QARecord
 from .._scratch import insert_batches, key64, scratch_database
@@ -59,7 +60,7 @@ class MaxLength(PairCheck):
         max_answer_chars: int = DEFAULT_MAX_ANSWER_CHARS,
     ) -> None:
         if max_question_chars < 1 or max_answer_chars < 1:
-            raise ValueError("max_question_chars and max_answer_chars must be at least 1")
+            raise ConfigurationError("max_question_chars and max_answer_chars must be at least 1")
         self.max_question_chars = max_question_chars
         self.max_answer_chars = max_answer_chars
 

@@ -82,7 +82,7 @@ def default_checks(
         checks.append(StandaloneCheck())
     if repair_dangling:
         if not standalone:
-            raise ValueError("repair_dangling repairs what the stand-alone check rejects; "
+            raise ConfigurationError("repair_dangling repairs what the stand-alone check rejects; "
                              "turn standalone on, or repair_dangling off")  # fmt: skip
         checks.append(RepairDangling())
     if language is not None and language.strip().lower() not in ("off", ""):
@@ -102,7 +102,7 @@ def default_checks(
     if judge:
         mode = "all" if judge is True else judge
         if mode not in ("all", "uncertain"):
-            raise ValueError(f"judge must be True, 'all' or 'uncertain', got {judge!r}")
+            raise ConfigurationError(f"judge must be True, 'all' or 'uncertain', got {judge!r}")
         checks.append(LLMJudge(threshold=judge_threshold, only_uncertain=mode == "uncertain"))
     if paraphrases:
         checks.append(Paraphraser(paraphrases))

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._constants import DEFAULT_GROUNDING_THRESHOLD, DEFAULT_NEAR_DUPLICATE_THRESHOLD
+from .._errors import ConfigurationError
 from .._quality import (
     StandaloneRules,
     check_standalone,
@@ -153,9 +154,11 @@ class GroundingCheck(Check):
         unsure_margin: float = DEFAULT_UNSURE_MARGIN,
     ) -> None:
         if not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"grounding threshold must be between 0 and 1, got {threshold}")
+            raise ConfigurationError(
+                f"grounding threshold must be between 0 and 1, got {threshold}"
+            )
         if unsure_margin < 0:
-            raise ValueError(f"unsure_margin must not be negative, got {unsure_margin}")
+            raise ConfigurationError(f"unsure_margin must not be negative, got {unsure_margin}")
         self.threshold = threshold
         self.unsure_margin = unsure_margin
 
@@ -199,7 +202,7 @@ class NearDuplicates(Check):
 
     def __init__(self, *, threshold: float = DEFAULT_NEAR_DUPLICATE_THRESHOLD) -> None:
         if not 0.0 < threshold <= 1.0:
-            raise ValueError(f"near-duplicate threshold must be in (0, 1], got {threshold}")
+            raise ConfigurationError(f"near-duplicate threshold must be in (0, 1], got {threshold}")
         self.threshold = threshold
 
     def check_run(self, ctx: RunContext) -> None:

@@ -30,6 +30,7 @@ from typing import ClassVar
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
+from .._errors import ConfigurationError
 from .._prompts import topup_messages
 from .._quality.language import language_codes
 from .._quality.text import normalize
@@ -94,7 +95,7 @@ class TopUp(Check):
 
     def __init__(self, min_pairs: int, *, max_calls: int = 2) -> None:
         if min_pairs < 1 or max_calls < 0:
-            raise ValueError(f"min_pairs must be at least 1 and max_calls 0 or more, got "
+            raise ConfigurationError(f"min_pairs must be at least 1 and max_calls 0 or more, got "
                              f"{min_pairs} and {max_calls}")  # fmt: skip
         self.min_pairs = min_pairs
         self.max_calls = max_calls
@@ -158,9 +159,11 @@ class LLMJudge(Check):
         uncertain_share: float = DEFAULT_UNCERTAIN_SHARE,
     ) -> None:
         if not 1 <= threshold <= 5:
-            raise ValueError(f"judge threshold must be between 1 and 5, got {threshold}")
+            raise ConfigurationError(f"judge threshold must be between 1 and 5, got {threshold}")
         if not 0.0 <= uncertain_share <= 1.0:
-            raise ValueError(f"uncertain_share must be between 0 and 1, got {uncertain_share}")
+            raise ConfigurationError(
+                f"uncertain_share must be between 0 and 1, got {uncertain_share}"
+            )
         self.threshold = threshold
         self.only_uncertain = only_uncertain
         self.uncertain_share = uncertain_share
@@ -243,7 +246,7 @@ class Paraphraser(Check):
 
     def __init__(self, n: int) -> None:
         if n < 1:
-            raise ValueError(f"the number of paraphrases must be at least 1, got {n}")
+            raise ConfigurationError(f"the number of paraphrases must be at least 1, got {n}")
         self.n = n
 
     def estimate(self, *, chunk_tokens: int, pair_tokens: int) -> CallEstimate:
@@ -298,7 +301,7 @@ class Translator(Check):
     def __init__(self, languages: str | Sequence[str]) -> None:
         self.languages = language_codes(languages, "languages")
         if not self.languages:
-            raise ValueError("give at least one language code, e.g. ['ja', 'en']")
+            raise ConfigurationError("give at least one language code, e.g. ['ja', 'en']")
 
     def estimate(self, *, chunk_tokens: int, pair_tokens: int) -> CallEstimate:
         """Per language: the pairs plus ~100 in, as many tokens out."""
@@ -347,7 +350,9 @@ class AnswerParaphraser(Check):
 
     def __init__(self, n: int) -> None:
         if n < 1:
-            raise ValueError(f"the number of answer paraphrases must be at least 1, got {n}")
+            raise ConfigurationError(
+                f"the number of answer paraphrases must be at least 1, got {n}"
+            )
         self.n = n
 
     def estimate(self, *, chunk_tokens: int, pair_tokens: int) -> CallEstimate:

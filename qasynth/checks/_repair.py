@@ -19,6 +19,7 @@ from typing import ClassVar
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel
 
+from .._errors import ConfigurationError
 from .._quality.text import normalize
 from .._schema import Chunk, QARecord
 from ._contract import CallEstimate, Check, ChunkContext
@@ -58,7 +59,9 @@ class RepairDangling(Check):
 
     def __init__(self, *, dangling_share: float = DEFAULT_DANGLING_SHARE) -> None:
         if not 0.0 <= dangling_share <= 1.0:
-            raise ValueError(f"dangling_share must be between 0 and 1, got {dangling_share}")
+            raise ConfigurationError(
+                f"dangling_share must be between 0 and 1, got {dangling_share}"
+            )
         self.dangling_share = dangling_share
 
     def estimate(self, *, chunk_tokens: int, pair_tokens: int) -> CallEstimate:

@@ -133,13 +133,15 @@ class SemanticDuplicates(Check):
         seed: int = 0,
     ) -> None:
         if not isinstance(embeddings, Embeddings):
-            raise ValueError(
+            raise ConfigurationError(
                 f"embeddings must be a LangChain Embeddings object, got {type(embeddings).__name__}"
             )
         if not 0.0 < threshold <= 1.0:
-            raise ValueError(f"semantic duplicate threshold must be in (0, 1], got {threshold}")
+            raise ConfigurationError(
+                f"semantic duplicate threshold must be in (0, 1], got {threshold}"
+            )
         if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+            raise ConfigurationError(f"batch_size must be at least 1, got {batch_size}")
         self.embeddings = embeddings
         self.threshold = threshold
         self.batch_size = batch_size
