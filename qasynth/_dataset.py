@@ -50,6 +50,21 @@ class Dataset:
     def __getitem__(self, index: int | slice) -> QARecord | list[QARecord]:
         return self.records[index]
 
+    def __add__(self, other: Dataset) -> Dataset:
+        """Both datasets in one, ``self``'s items first: records, failures, rejections,
+        links and summed stats. This is how the pieces :meth:`Synthesizer.stream`
+        yields (one per chunk) add up to the run, as LangChain does when a streaming
+        step feeds one that takes a whole input (``synth | next_step``)."""
+        if not isinstance(other, Dataset):
+            return NotImplemented
+        return Dataset(
+            [*self.records, *other.records],
+            failures=[*self.failures, *other.failures],
+            rejections=[*self.rejections, *other.rejections],
+            stats=self.stats + other.stats,
+            chunk_links=[*self.chunk_links, *other.chunk_links],
+        )
+
     def __repr__(self) -> str:
         return (
             f"Dataset({len(self.records)} records, {len(self.failures)} failed chunks, "

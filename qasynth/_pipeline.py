@@ -428,11 +428,19 @@ class Synthesizer(Runnable[Any, Dataset]):
     async def astream(
         self, input: Inputs, config: RunnableConfig | None = None, **kwargs: Any
     ) -> AsyncIterator[Dataset]:
-        """Yield a small :class:`Dataset` per chunk (its records, rejections and
-        failure) as soon as the chunk is finished; run-scope checks are not applied."""
+        """Yield a small :class:`Dataset` per chunk (its records, rejections, failure
+        and counts) as soon as the chunk is finished; run-scope checks are not applied.
+        The pieces add up (``+``) to the run, in the order the chunks finished."""
         async with self._traced(config, input) as child:
-            async for result in self._results(input, child, Stats()):
-                yield self._finish([result], Stats(), checks=())
+            run = Stats()  # documents and chunks: counted before the first chunk is done
+            first = True
+            async for result in self._results(input, child, run):
+                stats = Stats()
+                result.add_to(stats)
+                if first:  # the run's own counts go with the first piece
+                    stats.documents, stats.empty_documents = run.documents, run.empty_documents
+                    stats.chunks, first = run.chunks, False
+                yield self._finish([result], stats, checks=())
 
     def stream(
         self, input: Inputs, config: RunnableConfig | None = None, **kwargs: Any

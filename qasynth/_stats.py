@@ -61,6 +61,17 @@ class Stats:
             data[f.name] = dict(sorted(value.items())) if isinstance(value, Counter) else value
         return data
 
+    def __add__(self, other: Stats) -> Stats:
+        """The counts of two runs (or two parts of one) together."""
+        if not isinstance(other, Stats):
+            return NotImplemented
+        total = Stats()
+        for f in fields(self):
+            mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            setattr(total, f.name, Counter(mine) + Counter(theirs)
+                    if isinstance(mine, Counter) else mine + theirs)  # fmt: skip
+        return total
+
     @property
     def pairs_rejected(self) -> int:
         return sum(self.rejections.values())

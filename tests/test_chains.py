@@ -12,7 +12,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.prompts import ChatPromptTemplate
-from langchain_core.runnables import Runnable
+from langchain_core.runnables import Runnable, RunnableLambda
 
 import qasynth
 from qasynth import ConfigurationError, Dataset, QAPrompt, Synthesizer
@@ -118,6 +118,25 @@ def test_the_synthesizer_is_a_runnable_with_invoke_batch_and_stream(
     pieces = list(s.stream([WWC]))
     assert all(isinstance(p, Dataset) for p in pieces)
     assert [r.question for p in pieces for r in p] == [GOOD[0]]
+
+
+def test_streamed_pieces_add_up_to_the_run_also_through_a_following_step(
+    offline_encoding: tiktoken.Encoding,
+) -> None:
+    """LangChain adds up (+) the pieces a streaming step yields for a step that takes a
+    whole input: without Dataset + it kept the last chunk's records only."""
+    docs = [WWC, "England lost the final 1-0 to Spain in Sydney in 2023."]
+    second = ("Which team did Spain beat in the 2023 final in Sydney?", "England.")
+    replies = [pairs_reply(GOOD), pairs_reply(second)] * 3
+    whole = synth(fake(*replies), offline_encoding, checks=[]).invoke(docs)
+    counted = synth(fake(*replies), offline_encoding, checks=[]) | RunnableLambda(len)
+    pieces = list(synth(fake(*replies), offline_encoding, checks=[]).stream(docs))
+
+    assert list(counted.stream(docs)) == [len(whole)] == [2]
+    total = pieces[0] + pieces[1]
+    assert sorted(r.question for r in total) == sorted(r.question for r in whole)
+    for name in ("documents", "chunks", "chunks_done", "model_calls", "pairs_kept"):
+        assert getattr(total.stats, name) == getattr(whole.stats, name), name
 
 
 # -- tracing -------------------------------------------------------------------------------
