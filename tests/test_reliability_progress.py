@@ -149,12 +149,39 @@ def test_the_summary_shows_retries_waits_and_local_repairs_and_says_what_they_co
         second = generate(server.base_url, tmp_path / "out.jsonl", tmp_path / "n", "-q")
 
     assert first.exit_code == 0, first.stderr
-    assert "1 requests retried, 0 s waited; 2 replies repaired locally (no paid fix)" in (
-        first.stderr
-    )
+    assert (
+        "1 requests retried after 0 s of waits (summed over the requests that waited side "
+        "by side); 2 replies repaired locally (no paid fix)"
+    ) in first.stderr
     assert "(calls, tokens and retries are this invocation's" not in first.stderr
     assert "1 done, 0 failed, 2 resumed from an earlier run" in second.stderr
-    assert "0 requests retried, 0 s waited; 1 replies repaired locally" in second.stderr
+    assert "0 requests retried after 0 s of waits" in second.stderr
     assert "(calls, tokens and retries are this invocation's; pairs and failures are the " in (
         second.stderr
+    )
+
+
+def test_the_summary_says_how_each_kind_of_failed_chunk_is_tried_again(tmp_path: Path) -> None:
+    """A chunk that failed on timeouts or server errors is retried by a plain rerun;
+    only one whose output stayed unusable needs --retry-failed."""
+    from qasynth._cli._generate import summary_lines
+    from qasynth._filerun import RunReport
+    from qasynth._schema import ChunkFailure
+    from qasynth._stats import Stats
+
+    def failed(transient: bool) -> ChunkFailure:
+        return ChunkFailure(chunk_id="c", source="s", theme="t", chunk_index=0,
+                            reason="r", raw_output="", attempts=1, transient=transient)  # fmt: skip
+
+    def hint(*failures: ChunkFailure) -> str:
+        report = RunReport(tmp_path / "o.jsonl", tmp_path / "o.failures.jsonl",
+                           tmp_path / "o.sqlite", 0, Stats(), failures=list(failures))  # fmt: skip
+        [line] = [line for line in summary_lines(report) if line.strip().startswith("failed")]
+        return line.split("; ", 1)[1]
+
+    assert hint(failed(True)) == "run the same command again to retry them"
+    assert hint(failed(False)) == "add --retry-failed to try them again"
+    assert hint(failed(True), failed(False)) == (
+        "a rerun retries the 1 that failed on timeouts or server errors; add --retry-failed "
+        "for the others"
     )

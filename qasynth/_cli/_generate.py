@@ -331,11 +331,20 @@ def summary_lines(report: RunReport, *, model: str | None = None) -> list[str]:
         errors = ", ".join(f"{kind} {n:,}" for kind, n in stats.step_errors.most_common())
         rows.append(("step errors", f"{errors} (those chunks kept the pairs they had)"))
     if report.failures:
+        lasting = sum(not failure.transient for failure in report.failures)
+        again = (  # transient failures (timeouts, 5xx) are tried again by a plain rerun
+            "add --retry-failed to try them again"
+            if lasting == len(report.failures)
+            else "run the same command again to retry them"
+            if not lasting
+            else f"a rerun retries the {len(report.failures) - lasting:,} that failed on "
+            "timeouts or server errors; add --retry-failed for the others"
+        )
         rows.append(
             (
                 "failed",
                 f"{_plural(len(report.failures), 'chunk')} written to {report.failures_path} "
-                "(reason and raw model output); add --retry-failed to try them again",
+                f"(reason and raw model output); {again}",
             )
         )
     width = max(len(label) for label, _ in rows)
@@ -404,7 +413,8 @@ def _cost_text(report: RunReport, model: str) -> str:
 def _retries_text(report: RunReport) -> str:
     stats = report.stats
     return (
-        f"{stats.retries:,} requests retried, {stats.waited:,.0f} s waited; "
+        f"{stats.retries:,} requests retried after {stats.waited:,.0f} s of waits "
+        "(summed over the requests that waited side by side); "
         f"{stats.local_repairs:,} replies repaired locally (no paid fix)"
     )
 
