@@ -92,6 +92,9 @@ class Chunker:
         encoding: EncodingLike | None = None,
         model: str | None = None,
     ) -> None:
+        for name, value in (("chunk_size", chunk_size), ("chunk_overlap", chunk_overlap)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigurationError(f"{name} must be a whole number of tokens, got {value!r}")
         if chunk_size < 1:
             raise ConfigurationError(f"chunk_size must be at least 1 token, got {chunk_size}")
         if not 0 <= chunk_overlap < chunk_size:

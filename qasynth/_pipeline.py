@@ -109,6 +109,10 @@ class Synthesizer(Runnable[Any, Dataset]):
         context: str | None = None,
         structured: str | bool = "auto",
     ) -> None:
+        if isinstance(checks, Iterable) and not isinstance(checks, (str, bytes)):
+            checks = list(checks)  # a generator is read once, here
+        _check_types(llm=llm, chunker=chunker, checks=checks, limits=limits, cache=cache,
+                     theme=theme, context=context, max_fix_attempts=max_fix_attempts)  # fmt: skip
         if isinstance(llm, BaseChatModel):
             self.llm: BaseChatModel | None = llm
             self.model = model_name_of(llm)
@@ -517,6 +521,34 @@ class Synthesizer(Runnable[Any, Dataset]):
     def run_to_file(self, docs: Inputs, output: str | Path, **options: Any) -> RunReport:
         """Synchronous :meth:`arun_to_file` (same options)."""
         return run_sync(self.arun_to_file(docs, output, **options))
+
+
+def _check_types(**given: Any) -> None:
+    """Raise ``ConfigurationError`` for a ``Synthesizer`` argument of the wrong kind,
+    saying what it must be (else it would fail later, as an ``AttributeError``)."""
+    kinds: dict[str, tuple[tuple[type, ...], str]] = {
+        "llm": ((BaseChatModel, str), "a LangChain chat model or a model name"),
+        "chunker": ((Chunker,), "a qasynth.Chunker"),
+        "limits": ((Limits,), "a qasynth.Limits"),
+        "cache": ((BaseCache, str, Path), "a LangChain BaseCache or a path"),
+        "theme": ((str,), "text"),
+        "context": ((str,), "text"),
+        "max_fix_attempts": ((int,), "a whole number"),
+    }
+    for name, (types, what) in kinds.items():
+        value = given[name]
+        if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
+            raise ConfigurationError(f"{name} must be {what}, got {value!r}")
+    checks = given["checks"]
+    if checks is not None:
+        if isinstance(checks, (str, bytes)) or not isinstance(checks, Iterable):
+            raise ConfigurationError(f"checks must be a list of checks, got {checks!r}")
+        for check in checks:
+            if not isinstance(check, Check):
+                raise ConfigurationError(
+                    f"checks must hold qasynth.checks.Check objects, got {check!r}; "
+                    "write your own as a subclass of Check or PairCheck"
+                )
 
 
 def _nothing() -> None:

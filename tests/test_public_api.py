@@ -313,3 +313,21 @@ def test_inputs_that_are_not_documents_are_refused_before_any_call(
     with pytest.raises(qasynth.DocumentError, match=re.escape(message)):
         qasynth.synthesize(inputs, llm=llm, progress=False)
     assert llm.calls == []
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"limits": "fast"}, "limits must be a qasynth.Limits, got 'fast'"),
+        ({"checks": [42]}, "checks must hold qasynth.checks.Check objects, got 42"),
+        ({"cache": 42}, "cache must be a LangChain BaseCache or a path, got 42"),
+        ({"theme": 42}, "theme must be text, got 42"),
+    ],
+)
+def test_a_synthesizer_argument_of_the_wrong_kind_says_what_it_must_be(
+    options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(qasynth.ConfigurationError, match=re.escape(message)):
+        qasynth.Synthesizer(ScriptedChatModel(replies={}), **options)
+    with pytest.raises(qasynth.ConfigurationError, match="chunk_size must be a whole number"):
+        qasynth.Chunker(chunk_size=1.5)  # type: ignore[arg-type]
