@@ -8,8 +8,10 @@ slow the whole run down instead of every request retrying on its own.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import os
+import weakref
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -189,11 +191,18 @@ def check_key(llm: BaseChatModel) -> None:
             )
 
 
+_OWN_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, tuple[Any, Any]]] = (
+    weakref.WeakKeyDictionary()
+)
+"""Per event loop, per client of a user's model: (that client, the client qasynth uses)."""
+
+
 def with_own_http_client(llm: BaseChatModel) -> tuple[BaseChatModel, Any]:
-    """``llm`` for one run: for an OpenAI chat model (``ChatOpenAI``, ``AzureChatOpenAI``),
+    """``llm`` for a run: for an OpenAI chat model (``ChatOpenAI``, ``AzureChatOpenAI``),
     a copy whose client retries nothing itself and, when the model is on
-    langchain-openai's process-wide async HTTP client, has an HTTP client of its own,
-    returned too (to close at the end of the run); else ``llm`` and ``None``.
+    langchain-openai's process-wide async HTTP client, has an HTTP client of the
+    running event loop's own; else ``llm``. Also returns an HTTP client to close at
+    the end of the run (made when no event loop runs yet), else ``None``.
 
     Retries are qasynth's alone, so each one is counted, honours Retry-After and slows
     the run down on 429s (the client's own, 2 by default, were invisible to it).
@@ -202,8 +211,10 @@ def with_own_http_client(llm: BaseChatModel) -> tuple[BaseChatModel, Any]:
     event loop they were opened in. A run on another event loop (a second
     ``asyncio.run``, a notebook that mixes ``synthesize`` with ``await asynthesize``)
     then fails on them after the server has answered, and the request is sent, and
-    paid for, again. A model given its own HTTP client (``http_async_client=``) or a
-    proxy keeps it."""
+    paid for, again. So each event loop gets a client of its own, which the runs on
+    that loop share (the sync calls' loop lives as long as the process: their runs
+    reuse its connections). A model given its own HTTP client
+    (``http_async_client=``) or a proxy keeps it."""
     try:
         from langchain_openai.chat_models.base import BaseChatOpenAI
     except ImportError:  # pragma: no cover - langchain-openai is a dependency
@@ -214,11 +225,22 @@ def with_own_http_client(llm: BaseChatModel) -> tuple[BaseChatModel, Any]:
     shared = llm.http_async_client is None and not llm.openai_proxy
     if not shared and root.max_retries == 0:
         return llm, None
-    import openai
+    try:
+        clients = _OWN_CLIENTS.setdefault(asyncio.get_running_loop(), {})
+    except RuntimeError:  # no loop yet: a client for this run alone
+        clients = None
+    entry = clients.get(id(root)) if clients is not None else None
+    close = None
+    if entry is None or entry[0] is not root:
+        import openai
 
-    http = openai.DefaultAsyncHttpxClient(timeout=root.timeout) if shared else None
-    client = root.copy(max_retries=0, **({"http_client": http} if shared else {}))
+        http = openai.DefaultAsyncHttpxClient(timeout=root.timeout) if shared else None
+        entry = (root, root.copy(max_retries=0, **({"http_client": http} if shared else {})))
+        if clients is not None:
+            clients[id(root)] = entry
+        else:
+            close = http
     own = llm.model_copy()
-    own.root_async_client = client
-    own.async_client = client.chat.completions
-    return own, http
+    own.root_async_client = entry[1]
+    own.async_client = entry[1].chat.completions
+    return own, close

@@ -661,3 +661,19 @@ def test_failed_chunks_retries_and_a_stop_are_logged(caplog: pytest.LogCaptureFi
     assert ("INFO", "retrying a model call in 0.0 s (attempt 1 failed") in levels
     assert ("WARNING", "chunk 0 of <text 1> failed") in levels
     assert any(level == "ERROR" and m.startswith("the run stops") for level, m in levels)
+
+
+def test_runs_on_one_event_loop_share_its_connections_and_other_loops_get_their_own() -> None:
+    """A script that calls synthesize again and again must not open new connections
+    (a TLS handshake each, with a hosted model) for every run."""
+    from qasynth._calls import ModelCaller
+
+    llm = ChatOpenAI(model="m", base_url="http://127.0.0.1:9/v1", api_key="k", max_retries=2)
+
+    async def clients() -> tuple[Any, Any]:
+        return ModelCaller(llm).llm.root_async_client, ModelCaller(llm).llm.root_async_client
+
+    first, second = asyncio.run(clients())
+    other, _ = asyncio.run(clients())
+    assert first is second and first is not other
+    assert first.max_retries == 0 and llm.root_async_client.max_retries == 2
