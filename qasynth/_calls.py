@@ -19,6 +19,7 @@ Errors are classified by status code and exception type (:func:`classify_error`)
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import random
@@ -27,7 +28,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
@@ -49,6 +50,7 @@ __all__ = [
     "Limits",
     "ModelCaller",
     "RateLimitWait",
+    "ReplyStore",
     "RequestRefused",
     "TokenBudget",
     "Usage",
@@ -298,6 +300,14 @@ def step_of(config: RunnableConfig | None) -> str:
     return value if isinstance(value, str) else "generate"
 
 
+class ReplyStore(Protocol):
+    """Keeps generation replies by chunk and request until their chunk is saved."""
+
+    def saved_reply(self, chunk_id: str, digest: str) -> AIMessage | None: ...
+
+    def save_reply(self, chunk_id: str, digest: str, reply: AIMessage) -> None: ...
+
+
 class ModelCaller:
     """Calls a chat model under a run's :class:`Limits`; see the module docstring."""
 
@@ -343,6 +353,9 @@ class ModelCaller:
         hold no request slot)."""
         self.turns = Turns()
         """The order in which replies get the event loop (requests to send go first)."""
+        self.reply_store: ReplyStore | None = None
+        """Where a file run keeps each chunk's generation reply until the chunk is saved
+        (its state): a rerun after a kill takes a kept reply instead of paying again."""
         self.stopping = False
         """Set when the run stops gently (a first Ctrl-C): a chunk none of whose calls
         has been answered sends no request more (no retry either); the others finish."""
@@ -405,6 +418,9 @@ class ModelCaller:
         subclass for what holds for every request (the run must stop).
         """
         usage = usage_of(config)
+        kept = self._kept_request(messages, config, bound)
+        if kept is not None and (saved := kept[0].saved_reply(kept[1], kept[2])) is not None:
+            return saved  # paid for by an earlier run that was stopped before saving its chunk
         sleeping = False
         refused = 0  # attempts answered 429
 
@@ -437,6 +453,8 @@ class ModelCaller:
             if sleeping:
                 self._set_waiting(-1)
         usage.add_reply(step_of(config), reply)
+        if kept is not None:
+            kept[0].save_reply(kept[1], kept[2], reply)
         # the local work on this reply waits for its turn (see Turns): meanwhile it holds
         # no request slot, and the run sends the next requests first
         self._set_waiting(1)
@@ -445,6 +463,19 @@ class ModelCaller:
         finally:
             self._set_waiting(-1)
         return reply
+
+    def _kept_request(
+        self, messages: Sequence[BaseMessage], config: RunnableConfig | None, bound: dict[str, Any]
+    ) -> tuple[ReplyStore, str, str] | None:
+        """(the store, the chunk id, the request's digest) for a generation call of a run
+        that keeps its replies (see :attr:`reply_store`), else ``None``."""
+        chunk_id = ((config or {}).get("metadata") or {}).get("qasynth_chunk_id")
+        store = self.reply_store
+        if store is None or not isinstance(chunk_id, str) or step_of(config) != "generate":
+            return None
+        request = [[m.type, m.content] for m in messages], sorted(bound.items())
+        digest = hashlib.sha256(json.dumps(request, default=str).encode()).hexdigest()
+        return store, chunk_id, digest
 
     def _before_sleep(self, state: RetryCallState, usage: Usage) -> None:
         usage.retries += 1

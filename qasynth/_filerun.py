@@ -33,7 +33,9 @@ from .checks._contract import Check
 
 __all__ = ["RunReport", "SplitOptions", "run_to_file"]
 
-Results = Callable[[Callable[[Chunk], bool], Stats], AsyncIterator[ChunkResult]]
+Results = Callable[[Callable[[Chunk], bool], Stats, RunState], AsyncIterator[ChunkResult]]
+"""The run's chunk results, given what to skip, the stats to count in and the state
+(which keeps generation replies until their chunk is saved)."""
 """Runs the chunks that ``skip`` does not leave out, yielding each result."""
 
 
@@ -97,7 +99,7 @@ async def run_to_file(
                 return status == "done" or (status == "failed" and not retry_failed)
 
             stats = Stats()
-            async for result in results(skip, stats):
+            async for result in results(skip, stats, state):
                 state.save(result)
                 result.add_to(stats)
             return _finish(state, checks, stats, output, system_prompt=system_prompt, splits=splits)

@@ -26,7 +26,7 @@ from langchain_core.runnables.config import get_async_callback_manager_for_confi
 
 from ._batch import BatchRun
 from ._cache import SQLiteResponseCache
-from ._calls import Limits, ModelCaller
+from ._calls import Limits, ModelCaller, ReplyStore
 from ._chunk import ChunkResult, ChunkRunner
 from ._chunking import Chunker
 from ._dataset import Dataset
@@ -44,7 +44,7 @@ from ._prompts import (
     configure_prompt,
     prompt_fingerprint,
 )
-from ._runs import state_path_for
+from ._runs import RunState, state_path_for
 from ._schema import Chunk
 from ._settings import build_synthesizer_options
 from ._stats import Stats
@@ -258,6 +258,7 @@ class Synthesizer(Runnable[Any, Dataset]):
         skip: Callable[[Chunk], bool] | None = None,
         batch: BatchRun | None = None,
         keep_paid: bool = False,
+        replies: ReplyStore | None = None,
     ) -> AsyncIterator[ChunkResult]:
         """Each chunk's result as soon as it is finished (not in order).
 
@@ -290,6 +291,7 @@ class Synthesizer(Runnable[Any, Dataset]):
         del chunks
         if batch is not None:
             runner = self.runner(caller := await batch.caller(caller, todo))
+        caller.reply_store = replies  # a file run keeps each generation reply until it is saved
         runner.offload.plan(len(todo))
         progress = Progress(len(todo), enabled=self.progress, resumed=resumed)
         caller.on_wait = progress.waiting
@@ -509,8 +511,12 @@ class Synthesizer(Runnable[Any, Dataset]):
             )  # fmt: skip
         async with self._traced(config, docs) as child:
 
-            def results(skip: Callable[[Chunk], bool], stats: Stats) -> AsyncIterator[ChunkResult]:
-                return self._results(docs, child, stats, skip, batcher, keep_paid=True)
+            def results(
+                skip: Callable[[Chunk], bool], stats: Stats, state: RunState
+            ) -> AsyncIterator[ChunkResult]:
+                return self._results(
+                    docs, child, stats, skip, batcher, keep_paid=True, replies=state
+                )
 
             return await run_to_file(
                 results, Path(output), fingerprint=self.fingerprint(), checks=self.checks,

@@ -181,7 +181,9 @@ async def run_to_file_on_ray(
     store = store_path_for(output)
     store.mkdir(parents=True, exist_ok=True)
 
-    async def results(skip: Callable[[Chunk], bool], stats: Stats) -> AsyncIterator[ChunkResult]:
+    async def results(
+        skip: Callable[[Chunk], bool], stats: Stats, _state: Any
+    ) -> AsyncIterator[ChunkResult]:
         chunks = await asyncio.to_thread(lambda: list(synthesizer.iter_chunks(docs, stats=stats)))
         todo = [(seq, c) for seq, c in enumerate(chunks) if not skip(c)]
         stats.chunks_resumed += len(chunks) - len(todo)

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from langchain_core.messages import AIMessage
+
 from ._chunk import ChunkResult
 from ._errors import OutputError, StateError
 from ._schema import ChunkFailure
@@ -50,6 +52,9 @@ CREATE TABLE IF NOT EXISTS run_rejections (
 CREATE TABLE IF NOT EXISTS run_links (
     op INTEGER PRIMARY KEY, a TEXT NOT NULL, b TEXT NOT NULL, a_rid INTEGER, b_rid INTEGER);
 CREATE TABLE IF NOT EXISTS run_annotations (rid INTEGER PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS replies (
+    chunk_id TEXT NOT NULL, digest TEXT NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (chunk_id, digest));
 """
 _SEEN_BATCH = 5000
 _RUN_TABLES = ("run_chunks", "run_records", "run_rejections", "run_links", "run_annotations")
@@ -68,7 +73,10 @@ def failures_path_for(output: str | Path) -> Path:
     return out.with_name(f"{out.stem}.failures.jsonl")
 
 
-_OUR_TABLES = {"meta", "chunks", "records", "rejections", *_RUN_TABLES}
+_OUR_TABLES = {"meta", "chunks", "records", "rejections", "replies", *_RUN_TABLES}
+"""``replies``: a chunk's generation replies as they arrive, until the chunk is saved,
+so a run killed in between (its replies waiting to be checked) does not pay for
+them again: the next run takes them from here."""
 _BATCH_TABLES = {"batches", "batch_chunks"}  # kept by qasynth._batch_store
 
 
@@ -206,6 +214,37 @@ class RunState:
                 "WHERE c.status = 'done' ORDER BY rc.n, r.position"
             )
 
+    def saved_reply(self, chunk_id: str, digest: str) -> AIMessage | None:
+        """The generation reply an earlier run got for this request, if its chunk was
+        never saved (the run was killed while the chunk was checked)."""
+        row = self._db.execute(
+            "SELECT data FROM replies WHERE chunk_id=? AND digest=?", (chunk_id, digest)
+        ).fetchone()
+        if row is None:
+            return None
+        data = json.loads(row[0])
+        return AIMessage(
+            content=data["content"],
+            usage_metadata=data.get("usage_metadata"),
+            response_metadata=data.get("response_metadata") or {},
+        )
+
+    def save_reply(self, chunk_id: str, digest: str, reply: AIMessage) -> None:
+        """Keep a generation reply until its chunk is saved."""
+        data = {
+            "content": reply.content,
+            "usage_metadata": reply.usage_metadata,
+            "response_metadata": reply.response_metadata,
+        }
+        try:
+            with self._db:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO replies VALUES (?,?,?)",
+                    (chunk_id, digest, json.dumps(data, default=str)),
+                )
+        except sqlite3.OperationalError as exc:
+            raise output_error(self.path, exc) from None
+
     def save(self, result: ChunkResult) -> None:
         """Store one chunk's outcome and records in a single transaction."""
         try:
@@ -222,6 +261,7 @@ class RunState:
             "repairs": result.repairs,
         }
         with self._db:
+            self._db.execute("DELETE FROM replies WHERE chunk_id=?", (chunk.id,))
             self._db.execute("DELETE FROM records WHERE chunk_id=?", (chunk.id,))
             self._db.execute("DELETE FROM rejections WHERE chunk_id=?", (chunk.id,))
             self._db.execute(

@@ -394,7 +394,9 @@ def test_a_full_disk_while_saving_a_chunk_keeps_the_chunks_saved_before(
     assert f"{out}.qasynth.sqlite" in line and "free some disk space" in line
     assert resumed.exit_code == 0, resumed.stderr
     assert "2 resumed from an earlier run" in resumed.stderr
-    assert len(server.requests) - paid == 2
+    # the third chunk's reply was kept in the state as it arrived, so only the fourth
+    # chunk may be asked again (unless its reply, too, came back before the stop)
+    assert len(server.requests) - paid <= 1
 
 
 def test_a_full_disk_while_writing_the_jsonl_keeps_every_result_for_the_rerun(

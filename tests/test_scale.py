@@ -602,3 +602,56 @@ def test_requests_per_minute_spread_the_calls_out(offline_encoding: tiktoken.Enc
         elapsed = time.monotonic() - start
     assert ds.stats.model_calls == 6
     assert elapsed >= 0.45  # six calls at 10 a second need at least half a second
+
+
+SLOW_CHILD = """
+import asyncio, os, sys
+sys.path.insert(0, {tests!r})
+from conftest import build_offline_encoding
+from langchain_openai import ChatOpenAI
+from qasynth import Chunker, Limits, Synthesizer
+from qasynth.checks import Check
+
+class Slow(Check):
+    name = "slow"
+    async def acheck_chunk(self, ctx):
+        if os.environ.get("SLOW"):
+            await asyncio.sleep(5)  # replies are in, their chunks not yet saved
+
+llm = ChatOpenAI(model="m", base_url={url!r}, api_key="k", max_retries=0)
+Synthesizer(llm, chunker=Chunker(encoding=build_offline_encoding()), checks=[Slow()],
+            limits=Limits(concurrency=4, check_workers=0), progress=False).run_to_file(
+    {folder!r}, {out!r})
+"""
+
+
+def test_after_kill_9_the_replies_that_came_back_are_not_paid_for_again(tmp_path: Path) -> None:
+    """Replies wait their turn to be checked: a run killed then had them in memory only,
+    and the next run paid for them again. The state keeps each until its chunk is saved."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for i in range(12):
+        (folder / f"r{i:02d}.txt").write_text(f"Report #{i}: the rover reached crater {i}.")
+    out = tmp_path / "out.jsonl"
+
+    def numbers(server: FakeOpenAIServer) -> list[int]:
+        bodies = [r.body for r in server.requests if r.path.endswith("/chat/completions")]
+        return [marker(json.dumps(body)) for body in bodies]
+
+    with FakeOpenAIServer(latency=0.2) as server:
+        script = SLOW_CHILD.format(tests=str(Path(__file__).parent), url=server.base_url,
+                                   folder=str(folder), out=str(out))  # fmt: skip
+        child = subprocess.Popen([sys.executable, "-c", script], env={**os.environ, "SLOW": "1"})
+        wait_for(lambda: len(numbers(server)) >= 4 or child.poll() is not None)
+        time.sleep(1.0)  # the first four replies are back, and their chunks being checked
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+        first_round = sorted(numbers(server))[:4]
+        assert done_chunks(Path(f"{out}.qasynth.sqlite")) == 0  # nothing was saved
+        wait_for(lambda: server.in_flight == 0)
+        rerun = subprocess.run([sys.executable, "-c", script], env=dict(os.environ), timeout=120)
+        asked = Counter(numbers(server))
+
+    assert rerun.returncode == 0
+    assert all(asked[n] == 1 for n in first_round), asked  # their replies were kept
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 12
