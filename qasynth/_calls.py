@@ -321,8 +321,10 @@ class ModelCaller:
         on_wait: Callable[[float], None] | None = None,
         own_http_client: bool = True,
     ) -> None:
-        """``own_http_client``: give an OpenAI chat model an HTTP client for this run
-        (see :func:`~qasynth._llm.with_own_http_client`); :meth:`aclose` closes it."""
+        """``own_http_client``: give an OpenAI chat model the running event loop's own
+        HTTP client and no client-side retries (see
+        :func:`~qasynth._llm.with_own_http_client`); :meth:`aclose` closes a client
+        made for this run alone."""
         if own_http_client:  # a run's own caller (not one wrapping it): its key is sent
             check_key(llm)
         own: tuple[BaseChatModel, Any] = (
@@ -363,8 +365,8 @@ class ModelCaller:
         """Called whenever :attr:`waiting` changes (the run then starts another chunk)."""
 
     async def aclose(self) -> None:
-        """Close the HTTP client this run's model was given (see
-        :func:`~qasynth._llm.with_own_http_client`), if any."""
+        """Close the HTTP client made for this run alone (when the caller was made
+        outside an event loop; see :func:`~qasynth._llm.with_own_http_client`), if any."""
         http, self._http = self._http, None
         if http is not None:
             await http.aclose()
