@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from ._errors import OutputError
 from ._schema import QARecord
 
 __all__ = [
@@ -73,6 +74,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     created file (see the module docstring).
     """
     target = Path(path)
+    if target.is_dir():  # os.replace would fail naming the temporary file
+        raise OutputError(f"{target} is a folder; give the path of a file to write", path=target)
     directory = target.parent if str(target.parent) else Path(".")
     directory.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qasynth import Dataset, QARecord
+from qasynth import Dataset, OutputError, QARecord
 from qasynth._writers import write_chat_jsonl, write_jsonl
 
 TRICKY = [
@@ -135,3 +136,10 @@ def test_an_object_that_is_not_json_fails_without_touching_the_target(tmp_path: 
         write_jsonl(path, [{"ok": 1}, {"bad": object()}])
 
     assert list(tmp_path.iterdir()) == []
+
+
+def test_writing_to_a_folder_says_it_is_a_folder(tmp_path: Path) -> None:
+    """Not an IsADirectoryError that names a temporary file."""
+    with pytest.raises(OutputError, match=re.escape(f"{tmp_path} is a folder; give the")):
+        Dataset([]).to_jsonl(tmp_path)
+    assert list(tmp_path.iterdir()) == []  # no temporary file left behind
