@@ -498,15 +498,15 @@ class ModelCaller:
         self,
         messages: Sequence[BaseMessage],
         config: RunnableConfig | None,
-        bound: dict[str, Any] | None = None,
-        usage: Usage | None = None,
+        bound: dict[str, Any],
+        usage: Usage,
     ) -> AIMessage:
         if self.rate_limiter is not None:
             await self.rate_limiter.aacquire()
         if self.token_budget is not None and self.estimate_tokens is not None:
             await self.token_budget.acquire(self.estimate_tokens(messages))
         await self.limiter.acquire()
-        if self.stopping and usage is not None and not usage.calls:
+        if self.stopping and not usage.calls:
             # the run stops, and nothing of this chunk is paid for yet (its first request,
             # or a retry of it): the chunk stops too, and the next run asks it
             await self.limiter.release(rate_limited=False, retry_after=None)
@@ -515,7 +515,7 @@ class ModelCaller:
         reply: Any = None
         try:
             reply = await asyncio.wait_for(
-                self.llm.ainvoke(list(messages), config, **(bound or {})), self.limits.timeout
+                self.llm.ainvoke(list(messages), config, **bound), self.limits.timeout
             )
         except asyncio.TimeoutError:
             error = CallError("transient", None, None, f"no reply within {self.limits.timeout:g} s")

@@ -34,9 +34,8 @@ from .checks._contract import Check
 __all__ = ["RunReport", "SplitOptions", "run_to_file"]
 
 Results = Callable[[Callable[[Chunk], bool], Stats, RunState], AsyncIterator[ChunkResult]]
-"""The run's chunk results, given what to skip, the stats to count in and the state
-(which keeps generation replies until their chunk is saved)."""
-"""Runs the chunks that ``skip`` does not leave out, yielding each result."""
+"""Runs the chunks that ``skip`` does not leave out, yielding each result; counts in the
+given stats, and keeps generation replies in the given state until their chunk is saved."""
 
 
 @dataclass

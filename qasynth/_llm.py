@@ -155,13 +155,20 @@ def secrets_of(llm: BaseChatModel | None, *extra: str | None) -> tuple[str, ...]
         value = os.environ.get(name)
         if value:
             found.append(value)
+    found.extend(key for key in _model_keys(llm) if key != _LOCAL_KEY)
+    return tuple(dict.fromkeys(found))
+
+
+def _model_keys(llm: BaseChatModel | None) -> list[str]:
+    """The keys a model object holds (whichever provider's attribute has one)."""
+    keys = []
     for attribute in ("openai_api_key", "api_key", "anthropic_api_key", "google_api_key"):
         value = getattr(llm, attribute, None)
         if value is not None and hasattr(value, "get_secret_value"):
             value = value.get_secret_value()
-        if isinstance(value, str) and value and value != _LOCAL_KEY:
-            found.append(value)
-    return tuple(dict.fromkeys(found))
+        if isinstance(value, str) and value:
+            keys.append(value)
+    return keys
 
 
 def check_key(llm: BaseChatModel) -> None:
@@ -169,12 +176,7 @@ def check_key(llm: BaseChatModel) -> None:
     HTTP header cannot carry (a line break, a space or tab at either end, a non-ASCII
     character): every request would fail before it left, one retry after another.
     The message says which character, never the key."""
-    for attribute in ("openai_api_key", "api_key", "anthropic_api_key", "google_api_key"):
-        value = getattr(llm, attribute, None)
-        if value is not None and hasattr(value, "get_secret_value"):
-            value = value.get_secret_value()
-        if not isinstance(value, str) or not value:
-            continue
+    for value in _model_keys(llm):
         for position, char in enumerate(value, 1):
             if char in "\r\n":
                 what = "a line break"

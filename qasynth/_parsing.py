@@ -115,10 +115,11 @@ def _candidates(text: str, repairs: list[str]) -> Iterator[str]:
         position = start + end
 
 
-def _first_with_pairs(text: str, repairs: list[str]) -> tuple[Any, bool]:
+def _first_with_pairs(text: str, repairs: list[str]) -> tuple[Any, list[Any], bool]:
     """The first JSON value of ``text`` that holds a valid pair (else the first value
-    that holds a list), and whether it was cut off inside a pair."""
-    first: tuple[Any, bool, list[str]] | None = None
+    that holds a list): the value, its items, and whether it was cut off inside a pair.
+    Raises the first value's error when none holds a list."""
+    first: tuple[Any, list[Any], bool, list[str]] | None = None
     error: OutputParserException | None = None
     noted: list[str] = []  # the repairs of the candidate just found (code fence, prose)
     for candidate in _candidates(text, noted):
@@ -126,19 +127,20 @@ def _first_with_pairs(text: str, repairs: list[str]) -> tuple[Any, bool]:
         noted.clear()
         value = _load_lenient(candidate, made)
         try:
-            items = _find_items(value, text, list(made))
+            items = _find_items(value, text, made)
         except OutputParserException as exc:
             error = error or exc
             continue
-        found = (value, _cut_inside_pair(candidate), made)
+        found = (value, items, _cut_inside_pair(candidate), made)
         if any(_as_pair(item) is not None for item in items):
             first = found
             break
         first = first or found
     if first is None:
-        raise error or _unusable("the reply contains no JSON object", text)
-    repairs.extend(first[2])
-    return first[0], first[1]
+        assert error is not None  # _candidates yields a value or raises
+        raise error
+    repairs.extend(first[3])
+    return first[0], first[1], first[2]
 
 
 def _json_end(candidate: str) -> int | None:
@@ -236,8 +238,9 @@ def salvage(text: str) -> ParsedReply:
     try:
         value: Any = json.loads(stripped)
     except json.JSONDecodeError:
-        value, truncated = _first_with_pairs(stripped, reply.repairs)
-    items = _find_items(value, text, reply.repairs)
+        value, items, truncated = _first_with_pairs(stripped, reply.repairs)
+    else:
+        items = _find_items(value, text, reply.repairs)
     said_none = isinstance(value, dict) and isinstance(value.get(_LIST_KEY), list)
     if not items and not said_none and {"surrounding_text", "json_repair"} & set(reply.repairs):
         # prose with stray brackets ("I cannot comply {{{"): not a reply that has no pairs
