@@ -27,9 +27,10 @@ the run has request slots, or when the chunk would wait more than :data:`MAX_WAI
 there (from the worker's recent time per chunk), so a slow or saturated worker never
 holds the run up. In the run's last round, when no requests are left to send, the
 main process is idle and takes any chunk that would wait longer than one chunk's
-time in a worker. Until a worker has loaded the checks, chunks are checked in the
-main process too. A worker that fails costs nothing: its chunks are checked inline,
-and so is the rest of the run (logged).
+time in a worker. A worker still loading the checks (about a second) takes chunks
+too while requests are being sent: they wait for it there, holding no request slot,
+instead of taking the main process's time. A worker that fails costs nothing: its
+chunks are checked inline, and so is the rest of the run (logged).
 """
 
 from __future__ import annotations
@@ -311,17 +312,8 @@ class CheckOffload:
         if not self.checks:
             return list(records), []
         self._maybe_start()
-        # a ready worker takes the chunk unless the workers are behind (a whole round
-        # of requests, or MAX_WAIT); then it is checked here, so a starting or
-        # saturated worker never holds the run up
-        ready = [w for w in self._workers if w.ready.is_set()]
-        worker = min(ready, key=_Worker.expected_wait, default=None)
-        if (
-            worker is not None
-            and not self._broken
-            and self.in_workers < self.slots
-            and worker.expected_wait() <= self._max_wait(worker)
-        ):
+        worker = self._pick()
+        if worker is not None:
             self._jobs += 1
             self._count(1)
             try:
@@ -332,6 +324,26 @@ class CheckOffload:
             finally:
                 self._count(-1)
         return self._inline(chunk, records)
+
+    def _pick(self) -> _Worker | None:
+        """The worker to take a chunk, or None to check it here.
+
+        A ready worker takes it unless the workers are behind (they hold a whole
+        round of requests, or the chunk would wait more than MAX_WAIT). A worker still
+        loading the checks takes it too while the run sends requests: the chunk holds
+        no request slot there, so it costs the run nothing, where checking it here
+        would take the main process from sending requests. In the last round the main
+        process is idle and checks it itself."""
+        if self._broken or self.in_workers >= self.slots:
+            return None
+        ready = [w for w in self._workers if w.ready.is_set()]
+        worker = min(ready, key=_Worker.expected_wait, default=None)
+        if worker is not None and worker.expected_wait() <= self._max_wait(worker):
+            return worker
+        starting = [w for w in self._workers if not w.ready.is_set()]
+        if starting and not self.draining:
+            return min(starting, key=lambda w: len(w.jobs))
+        return None
 
     def _max_wait(self, worker: _Worker) -> float:
         """How long a chunk may wait behind ``worker``'s others: MAX_WAIT while the

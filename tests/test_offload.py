@@ -179,6 +179,40 @@ def test_in_the_last_round_the_main_process_takes_what_would_wait_in_a_busy_work
     assert jobs == 2  # waits of 0 and 0.05 s; the rest would wait longer than a chunk takes
 
 
+def test_a_worker_still_loading_takes_chunks_while_requests_go_out() -> None:
+    """Checking a chunk in the main process takes it from sending requests; a worker
+    still loading the checks takes the chunk instead (it holds no request slot there)
+    and gives what inline checks give. In the last round the main process is idle and
+    checks what comes back itself."""
+    chunks = [Chunk(text=DOCS[i], theme="t", source="s", index=i) for i in range(3)]
+
+    async def scenario() -> tuple[list[bool], list[Any], int, int]:
+        offload = CheckOffload(default_checks(), workers=1, slots=4)
+        await offload.start_early()  # the process runs; it is still importing
+        worker = offload._workers[0]
+        loading = [not worker.ready.is_set()]
+        first = offload.check(chunks[0], _batch(chunks[0]))  # decides before it waits
+        second = offload.check(chunks[1], _batch(chunks[1]))
+        results = list(await asyncio.gather(first, second))
+        jobs = offload._jobs
+        offload.draining = True
+        await offload.aclose()  # a fresh offload for the last-round case
+        offload = CheckOffload(default_checks(), workers=1, slots=4)
+        await offload.start_early()
+        offload.draining = True
+        loading.append(not offload._workers[0].ready.is_set())
+        results.append(await offload.check(chunks[2], _batch(chunks[2])))
+        last_round_jobs = offload._jobs
+        await offload.aclose()
+        return loading, results, jobs, last_round_jobs
+
+    loading, results, jobs, last_round_jobs = asyncio.run(scenario())
+    assert loading == [True, True]
+    assert jobs == 2 and last_round_jobs == 0
+    checks = offloadable_prefix(default_checks())
+    assert results == [run_checks(checks, c, _batch(c)) for c in chunks]
+
+
 def test_workers_asked_for_start_with_the_run_not_with_the_first_reply() -> None:
     """The first wave of replies comes back a model call after the run starts: a
     worker started then would leave that whole wave to the main process."""
