@@ -127,6 +127,9 @@ class Usage:
     batch_tokens: tuple[int, int, int] = (0, 0, 0)
     """Input, cached input and output tokens of the replies that came from the Batch
     API (part of the totals above, billed at the batch rate)."""
+    asked: Counter[str] = field(default_factory=Counter, repr=False, compare=False)
+    """How often each request (by digest) was made so far for this chunk: the n-th
+    identical request of a chunk is kept as its own reply (see ``ReplyStore``)."""
 
     def add_reply(self, step: str, reply: AIMessage) -> None:
         self.calls[step] += 1
@@ -301,7 +304,8 @@ def step_of(config: RunnableConfig | None) -> str:
 
 
 class ReplyStore(Protocol):
-    """Keeps generation replies by chunk and request until their chunk is saved."""
+    """Keeps a chunk's replies (generation, fixes, top-ups, checks' calls) by chunk and
+    request until the chunk is saved."""
 
     def saved_reply(self, chunk_id: str, digest: str) -> AIMessage | None: ...
 
@@ -356,8 +360,9 @@ class ModelCaller:
         self.turns = Turns()
         """The order in which replies get the event loop (requests to send go first)."""
         self.reply_store: ReplyStore | None = None
-        """Where a file run keeps each chunk's generation reply until the chunk is saved
-        (its state): a rerun after a kill takes a kept reply instead of paying again."""
+        """Where a file run keeps the replies of each chunk's calls until the chunk is
+        saved (its state): a rerun after a kill takes a kept reply instead of paying
+        again for the same request."""
         self.stopping = False
         """Set when the run stops gently (a first Ctrl-C): a chunk none of whose calls
         has been answered sends no request more (no retry either); the others finish."""
@@ -420,7 +425,7 @@ class ModelCaller:
         subclass for what holds for every request (the run must stop).
         """
         usage = usage_of(config)
-        kept = self._kept_request(messages, config, bound)
+        kept = self._kept_request(messages, config, bound, usage)
         if kept is not None and (saved := kept[0].saved_reply(kept[1], kept[2])) is not None:
             return saved  # paid for by an earlier run that was stopped before saving its chunk
         sleeping = False
@@ -467,17 +472,29 @@ class ModelCaller:
         return reply
 
     def _kept_request(
-        self, messages: Sequence[BaseMessage], config: RunnableConfig | None, bound: dict[str, Any]
+        self,
+        messages: Sequence[BaseMessage],
+        config: RunnableConfig | None,
+        bound: dict[str, Any],
+        usage: Usage,
     ) -> tuple[ReplyStore, str, str] | None:
-        """(the store, the chunk id, the request's digest) for a generation call of a run
-        that keeps its replies (see :attr:`reply_store`), else ``None``."""
+        """(the store, the chunk id, the request's key) for a chunk's call in a run that
+        keeps its replies (see :attr:`reply_store`), else ``None``.
+
+        The key is a digest of the request (its messages and bound arguments) and,
+        from the second time on, how often the chunk made the same request before: a
+        check that asks the same thing twice gets two replies, and a rerun, which makes
+        the chunk's requests again in the same order, finds each of them."""
         chunk_id = ((config or {}).get("metadata") or {}).get("qasynth_chunk_id")
         store = self.reply_store
-        if store is None or not isinstance(chunk_id, str) or step_of(config) != "generate":
-            return None
+        counted = ((config or {}).get("configurable") or {}).get(USAGE_KEY) is usage
+        if store is None or not isinstance(chunk_id, str) or not counted:
+            return None  # a call outside a chunk's config has no order to key it by
         request = [[m.type, m.content] for m in messages], sorted(bound.items())
         digest = hashlib.sha256(json.dumps(request, default=str).encode()).hexdigest()
-        return store, chunk_id, digest
+        earlier = usage.asked[digest]
+        usage.asked[digest] += 1
+        return store, chunk_id, f"{digest}#{earlier}" if earlier else digest
 
     def _before_sleep(self, state: RetryCallState, usage: Usage) -> None:
         usage.retries += 1

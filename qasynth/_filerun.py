@@ -35,7 +35,7 @@ __all__ = ["RunReport", "SplitOptions", "run_to_file"]
 
 Results = Callable[[Callable[[Chunk], bool], Stats, RunState], AsyncIterator[ChunkResult]]
 """Runs the chunks that ``skip`` does not leave out, yielding each result; counts in the
-given stats, and keeps generation replies in the given state until their chunk is saved."""
+given stats, and keeps its chunks' replies in the given state until each chunk is saved."""
 
 
 @dataclass

@@ -291,7 +291,7 @@ class Synthesizer(Runnable[Any, Dataset]):
         del chunks
         if batch is not None:
             runner = self.runner(caller := await batch.caller(caller, todo))
-        caller.reply_store = replies  # a file run keeps each generation reply until it is saved
+        caller.reply_store = replies  # a file run keeps each chunk's replies until it is saved
         runner.offload.plan(len(todo))
         progress = Progress(len(todo), enabled=self.progress, resumed=resumed)
         caller.on_wait = progress.waiting

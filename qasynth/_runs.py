@@ -74,9 +74,10 @@ def failures_path_for(output: str | Path) -> Path:
 
 
 _OUR_TABLES = {"meta", "chunks", "records", "rejections", "replies", *_RUN_TABLES}
-"""``replies``: a chunk's generation replies as they arrive, until the chunk is saved,
-so a run killed in between (its replies waiting to be checked) does not pay for
-them again: the next run takes them from here."""
+"""``replies``: the replies of a chunk's calls (generation, fixes, top-ups, checks'
+calls) as they arrive, until the chunk is saved, so a run killed in between (its
+replies waiting to be checked, or the chunk between two calls) does not pay for them
+again: the next run takes them from here."""
 _BATCH_TABLES = {"batches", "batch_chunks"}  # kept by qasynth._batch_store
 
 
@@ -215,8 +216,8 @@ class RunState:
             )
 
     def saved_reply(self, chunk_id: str, digest: str) -> AIMessage | None:
-        """The generation reply an earlier run got for this request, if its chunk was
-        never saved (the run was killed while the chunk was checked)."""
+        """The reply an earlier run got for this request of this chunk, if the chunk
+        was never saved (the run was killed before)."""
         row = self._db.execute(
             "SELECT data FROM replies WHERE chunk_id=? AND digest=?", (chunk_id, digest)
         ).fetchone()
@@ -230,7 +231,7 @@ class RunState:
         )
 
     def save_reply(self, chunk_id: str, digest: str, reply: AIMessage) -> None:
-        """Keep a generation reply until its chunk is saved."""
+        """Keep a reply until its chunk is saved."""
         data = {
             "content": reply.content,
             "usage_metadata": reply.usage_metadata,

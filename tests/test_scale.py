@@ -20,19 +20,24 @@ import pytest
 import tiktoken
 from conftest import real_encoding_names
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_openai import ChatOpenAI
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from qasynth import StateError, Synthesizer
 from qasynth._limits import AdaptiveLimiter, TokenBudget, Turns
 from qasynth.checks import Check, ChunkContext
 from qasynth.testing import (
+    FIXER_REPLY,
+    Content,
     ErrorReply,
     FakeOpenAIServer,
     Hang,
+    ReplyContext,
+    ScriptedChatModel,
     default_responder,
+    is_fix_request,
     malformed_responder,
 )
 
@@ -655,3 +660,83 @@ def test_after_kill_9_the_replies_that_came_back_are_not_paid_for_again(tmp_path
     assert rerun.returncode == 0
     assert all(asked[n] == 1 for n in first_round), asked  # their replies were kept
     assert len(out.read_text(encoding="utf-8").splitlines()) == 12
+
+
+def test_after_kill_9_the_fix_calls_that_came_back_are_not_paid_for_again(
+    tmp_path: Path,
+) -> None:
+    """A chunk can make several calls (the generation, then a fix of its reply, top-ups,
+    checks' calls): each reply is kept until the chunk is saved, so a chunk killed
+    after its fix call came back pays for neither call again."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for i in range(8):
+        (folder / f"r{i:02d}.txt").write_text(f"Report #{i}: the rover reached crater {i}.")
+    out = tmp_path / "out.jsonl"
+
+    def respond(ctx: ReplyContext) -> Content:
+        if is_fix_request(ctx):  # the fix request quotes the reply, and so its marker
+            return Content(FIXER_REPLY)
+        return Content(f"I cannot produce JSON for report #{marker(ctx.document_message)}.")
+
+    def asked(server: FakeOpenAIServer, fixes: bool) -> list[int]:
+        bodies = [json.dumps(r.body) for r in server.requests if r.path.endswith("/completions")]
+        return [marker(b) for b in bodies if ("Completion:" in b) == fixes]
+
+    with FakeOpenAIServer(latency=0.2, responder=respond) as server:
+        script = SLOW_CHILD.format(tests=str(Path(__file__).parent), url=server.base_url,
+                                   folder=str(folder), out=str(out))  # fmt: skip
+        child = subprocess.Popen([sys.executable, "-c", script], env={**os.environ, "SLOW": "1"})
+        wait_for(lambda: len(asked(server, fixes=True)) >= 4 or child.poll() is not None)
+        time.sleep(1.0)  # the first four fixes are back, and their chunks being checked
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+        fixed = sorted(asked(server, fixes=True))[:4]
+        assert done_chunks(Path(f"{out}.qasynth.sqlite")) == 0  # nothing was saved
+        wait_for(lambda: server.in_flight == 0)
+        rerun = subprocess.run([sys.executable, "-c", script], env=dict(os.environ), timeout=120)
+        generations = Counter(asked(server, fixes=False))
+        fixes = Counter(asked(server, fixes=True))
+
+    assert rerun.returncode == 0
+    assert all(generations[n] == 1 and fixes[n] == 1 for n in fixed), (generations, fixes)
+    assert sorted(fixes) == list(range(8))  # and every chunk got its fix
+
+
+class AskTwice(Check):
+    """Asks the model the same question twice per chunk (as a check wanting two samples
+    would) and rejects nothing; keeps what it heard."""
+
+    name = "twice"
+    heard: list[str] = []  # noqa: RUF012 (the test reads it)
+
+    async def acheck_chunk(self, ctx: ChunkContext) -> None:
+        messages = [HumanMessage(content="Give me a word.")]
+        for _ in range(2):
+            word = await ctx.ask(self.name, messages, Word)
+            self.heard.append(word.word)
+
+
+class Word(BaseModel):
+    word: str
+
+
+def test_the_same_request_twice_in_a_chunk_gets_two_replies(
+    tmp_path: Path, offline_encoding: tiktoken.Encoding
+) -> None:
+    """Replies are kept by request until their chunk is saved; a chunk that asks the
+    same thing twice still makes two calls and hears two replies."""
+    words = iter(["alpha", "beta", "gamma", "delta"])
+    llm = ScriptedChatModel(
+        replies={
+            "generate": '{"question_answer_pairs": []}',
+            "twice": lambda _: json.dumps({"word": next(words)}),
+        }
+    )
+    AskTwice.heard = []
+    synth = Synthesizer.from_options(
+        llm=llm, encoding=offline_encoding, checks=[AskTwice()], progress=False
+    )
+    synth.run_to_file(["Report #1: the rover reached crater 7."], tmp_path / "out.jsonl")
+    assert llm.steps() == ["generate", "twice", "twice"]
+    assert AskTwice.heard == ["alpha", "beta"]
