@@ -172,8 +172,8 @@ def _read_table(text: str, src: Path, sep: str) -> tuple[list[str], list[TableRe
             f"{src}, line {reader.line_num}: cannot read the table ({exc}); look for a cell "
             'with an unmatched double quote (") at or before this line'
         ) from exc
-    if records and records[-1].line < consumed:
-        _check_last_quote_closed(text, records[-1].line, sep, src)
+    if records:  # a quote left open in the last row runs to the end of the file
+        _check_last_quote_closed(text, records[-1].line, sep, src, consumed)
     return header or [], records
 
 
@@ -196,17 +196,20 @@ def _clean_cell(cell: str) -> str:
     return cell.replace("\r\n", "\n").replace("\r", "\n").strip()
 
 
-def _check_last_quote_closed(text: str, start: int, sep: str, src: Path) -> None:
-    """A quote left open swallows the rest of the file into one cell; catch that."""
+def _check_last_quote_closed(text: str, start: int, sep: str, src: Path, end: int) -> None:
+    """A quote left open swallows the rest of the file into one cell (the rest of the
+    row when it is the last line, which then looks like a row with empty cells); catch
+    that. ``start`` and ``end``: the first and last line of the last row."""
     tail = io.StringIO(text, newline="").readlines()[start - 1 :]
     try:
         for _ in csv.reader(tail, delimiter=sep, strict=True):
             pass
     except csv.Error as exc:
         if "end of data" in str(exc):
+            swallowed = "the rest of the file" if end > start else "the rest of the line"
             raise InputError(
                 f"{src}, line {start}: a quoted cell opened on this line is never closed, so "
-                'the rest of the file would be read as one cell; add the closing quote (") '
+                f'{swallowed} would be read as one cell; add the closing quote (") '
                 'and double any quote inside a quoted cell ("")'
             ) from exc
 

@@ -246,6 +246,19 @@ def test_a_quote_that_is_never_closed_is_an_error_not_a_swallowed_file(tmp_path:
         convert(source, tmp_path)
 
 
+def test_a_quote_left_open_on_the_last_line_is_named_not_called_an_empty_cell(
+    tmp_path: Path,
+) -> None:
+    """The open quote takes the rest of the line, so the row looked like one with an
+    empty answer and was skipped as such."""
+    source = write(tmp_path, "qa.csv", 'user,assistant\nQ1,A1\n"Q2 never closed,A2\n')
+
+    with pytest.raises(
+        InputError, match=r"line 3: a quoted cell .* never closed, so the rest of the line"
+    ):
+        convert(source, tmp_path)
+
+
 def test_header_only_file_has_no_rows(tmp_path: Path) -> None:
     source = write(tmp_path, "qa.csv", "user,assistant\n\n")
 
