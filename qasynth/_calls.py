@@ -182,6 +182,10 @@ class CallError:
     retry_after: float | None
     message: str
     code: str | None = None
+    unexpected: bool = False
+    """A ``transient`` error that is no HTTP status, timeout or connection error: an
+    exception of the model object's own (a gateway's error body or empty choices, which
+    langchain-openai raises as ValueError, KeyError or TypeError; or a bug)."""
 
 
 def _retry_after(exc: BaseException) -> float | None:
@@ -262,7 +266,22 @@ def classify_error(exc: BaseException, secrets: Iterable[str | None] = ()) -> Ca
     status = status if isinstance(status, int) else None
     code = _error_code(exc)
     message = redact(f"{type(exc).__name__}: {exc}", secrets)[:500]
-    return CallError(_kind(exc, status, code), status, _retry_after(exc), message, code)
+    kind = _kind(exc, status, code)
+    return CallError(
+        kind, status, _retry_after(exc), message, code,
+        unexpected=kind == "transient" and status is None and not _is_transport_error(exc),
+    )  # fmt: skip
+
+
+def _is_transport_error(exc: BaseException) -> bool:
+    """A timeout, or an error of the HTTP client or provider SDK (connection, protocol)."""
+    import openai
+
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError, OSError, openai.APIError)):
+        return True
+    # other providers' SDKs and HTTP clients (anthropic, httpx, aiohttp, ...)
+    names = {klass.__name__ for klass in type(exc).__mro__}
+    return bool(names & {"APIError", "APIConnectionError", "HTTPError", "ClientError"})
 
 
 class CallFailed(Exception):
@@ -353,6 +372,8 @@ class ModelCaller:
         self.on_wait = on_wait
         self._last_success = time.monotonic()
         self._unreachable = 0  # unreachable errors in a row, across the run
+        self._answered = False  # whether any call of the run got a reply
+        self._same_unexpected: tuple[str, int] = ("", 0)  # an unexpected error, times in a row
         self.where = _where(llm)
         self.waiting = 0
         """Calls sleeping before a retry, or replied and waiting for their turn (they
@@ -548,8 +569,15 @@ class ModelCaller:
                 raise TypeError(f"the chat model returned {type(reply).__name__}, not AIMessage")
             self._last_success = time.monotonic()
             self._unreachable = 0
+            self._answered = True
             return clean_reply(reply, self._credentials)
         self._unreachable = self._unreachable + 1 if error.kind == "unreachable" else 0
+        last, times = self._same_unexpected
+        self._same_unexpected = (
+            (error.message, times + 1 if error.message == last else 1)
+            if error.unexpected
+            else ("", 0)
+        )
         raise self._exception_for(error)  # outside the except: the provider's error, which
         # may quote the key, is not kept as __context__
 
@@ -563,6 +591,14 @@ class ModelCaller:
             )
         if error.kind == "request":
             return RequestRefused(error, 1)
+        if not self._answered and self._same_unexpected[1] >= UNEXPECTED_LIMIT:
+            return ModelError(
+                f"every call so far failed with the same error ({self._same_unexpected[1]} "
+                f"in a row, none answered): {error.message}. This is not an HTTP error from "
+                f"the provider at {self.where}, so retrying is unlikely to help; check the "
+                "chat model object (or the server's replies), then run the same command again "
+                "to resume"
+            )
         if error.kind == "rate_limit" and (error.retry_after or 0) > self.limits.max_wait:
             return RateLimitWait(
                 f"the provider asks to wait {error.retry_after:.0f} s, more than the "
@@ -647,6 +683,12 @@ def _cut_off_reply(exc: BaseException) -> AIMessage | None:
 
 UNREACHABLE_LIMIT = 3
 """Unreachable errors in a row (across the run) after which the run stops."""
+UNEXPECTED_LIMIT = 5
+"""Calls in a row (across the run) that raised the same unexpected error (see
+:attr:`CallError.unexpected`), none of the run's calls having been answered, after which
+the run stops: a broken model object fails every call the same way, where retrying each
+chunk five times would take minutes and end with every chunk failed. Once a call is
+answered, such errors are retried as passing faults (gateways have them)."""
 
 
 class RateLimitWait(ModelError):

@@ -22,7 +22,7 @@ from click.testing import CliRunner, Result
 from langchain_openai import ChatOpenAI
 
 import qasynth._tokens
-from qasynth import AuthenticationError, Synthesizer, asynthesize, synthesize
+from qasynth import AuthenticationError, Limits, Synthesizer, asynthesize, synthesize
 from qasynth._cli import main
 from qasynth.testing import (
     Content,
@@ -226,6 +226,59 @@ def test_a_server_that_is_not_there_stops_the_run_within_seconds(
     assert answered <= 8 + 2  # the first round of requests in flight, no retries
     assert statuses(out) == {}  # nothing marked failed: the next run tries every chunk
     assert not out.exists()
+
+
+NULL_CHOICES = RawReply(
+    200,
+    '{"id": "x", "object": "chat.completion", "created": 1, "model": "m", "choices": null}',
+    "application/json",
+)  # a gateway's empty answer: langchain-openai raises TypeError, no HTTP error
+
+
+def test_a_model_that_fails_every_call_the_same_way_stops_the_run_within_seconds(
+    tmp_path: Path, api_key: str
+) -> None:
+    """Not an HTTP error, so it is retried as a passing fault; but when every call of the
+    run so far failed the same way, retrying each chunk five times only takes minutes
+    to end with every chunk failed."""
+    folder = notes(tmp_path / "notes", 25)
+    out = tmp_path / "out.jsonl"
+    with FakeOpenAIServer(responder=lambda ctx: NULL_CHOICES) as server:
+        started = time.monotonic()
+        result = generate(server.base_url, out, folder)
+        elapsed = time.monotonic() - started
+        asked = len(chat_requests(server))
+
+    assert result.exit_code == 1, result.stderr
+    [line] = error_lines(result)
+    assert "every call so far failed with the same error (5 in a row, none answered)" in line
+    assert "TypeError: Received response with null value for 'choices'" in line
+    assert "Traceback" not in result.stderr
+    assert elapsed < 10  # was minutes: 25 chunks, 5 tries each with backoff
+    assert asked <= 8 + 4  # the first round of requests, hardly a retry
+    assert statuses(out) == {}  # nothing marked failed: the next run tries every chunk
+
+
+def test_once_a_call_is_answered_the_same_faults_are_retried_as_passing(
+    offline_encoding: tiktoken.Encoding,
+) -> None:
+    """A gateway that fails now and then (seven times in a row here) is not a broken
+    model: after the run's first reply, such faults are retried, and the run finishes."""
+    failing = {1, 2, 3, 4, *range(6, 13)}  # request 5 is answered, then 7 fail in a row
+
+    def respond(ctx: ReplyContext) -> Reply:
+        return NULL_CHOICES if ctx.number in failing else default_responder(ctx)
+
+    with FakeOpenAIServer(responder=respond) as server:
+        llm = ChatOpenAI(model="m", base_url=server.base_url, api_key="k", max_retries=0)
+        synth = Synthesizer.from_options(
+            llm=llm, encoding=offline_encoding, progress=False,
+            limits=Limits(concurrency=1, attempts=10, backoff=0.001),
+        )  # fmt: skip
+        ds = synth.run([f"Document {i}: the rover reached crater {i}." for i in range(3)])
+
+    assert ds.stats.chunks_failed == 0 and ds.stats.chunks_done == 3
+    assert ds.stats.retries == len(failing)
 
 
 @pytest.mark.parametrize(
