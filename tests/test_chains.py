@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import weakref
 from typing import Any
 from uuid import UUID
 
@@ -137,6 +139,78 @@ def test_streamed_pieces_add_up_to_the_run_also_through_a_following_step(
     assert sorted(r.question for r in total) == sorted(r.question for r in whole)
     for name in ("documents", "chunks", "chunks_done", "model_calls", "pairs_kept"):
         assert getattr(total.stats, name) == getattr(whole.stats, name), name
+
+
+TWO_DOCS = [WWC, "England lost the final 1-0 to Spain in Sydney in 2023."]
+SECOND = ("Which team did Spain beat in the 2023 final in Sydney?", "England lost to Spain.")
+UNGROUNDED = ("What is the capital of Peru?", "Lima is the capital of Peru.")
+
+
+def one_at_a_time(enc: tiktoken.Encoding) -> Synthesizer:
+    """Two documents, one chunk each, done in order (the default checks, which reject
+    the ungrounded pair)."""
+    llm = fake(pairs_reply(GOOD), pairs_reply(SECOND, UNGROUNDED))
+    return synth(llm, enc, limits=qasynth.Limits(concurrency=1))
+
+
+def contents(ds: Dataset) -> tuple[Any, ...]:
+    return ds.records, ds.rejections, ds.failures, ds.stats, ds.chunk_links
+
+
+class Ends(BaseCallbackHandler):
+    """What each top-level run reported at its end."""
+
+    def __init__(self) -> None:
+        self.outputs: list[Any] = []
+
+    def on_chain_end(self, outputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
+                     **kw: Any) -> None:  # fmt: skip
+        if parent_run_id is None:
+            self.outputs.append(outputs)
+
+
+async def test_the_end_event_of_a_streamed_run_carries_the_dataset_invoke_returns(
+    offline_encoding: tiktoken.Encoding,
+) -> None:
+    whole = one_at_a_time(offline_encoding).invoke(TWO_DOCS)
+    streamed, ends = [], []
+    async for event in one_at_a_time(offline_encoding).astream_events(TWO_DOCS, version="v2"):
+        if event["name"] == "Synthesizer" and event["event"] == "on_chain_stream":
+            streamed.append(event["data"]["chunk"])
+        if event["name"] == "Synthesizer" and event["event"] == "on_chain_end":
+            ends.append(event["data"]["output"])
+
+    assert (len(whole), len(whole.rejections), len(streamed)) == (2, 1, 2)
+    [end] = ends
+    assert isinstance(end, Dataset)
+    assert contents(end) == contents(whole)
+    assert contents(end) == contents(streamed[0] + streamed[1])  # as LangChain adds them up
+
+
+def test_callback_handlers_see_the_dataset_at_the_end_of_invoke_and_of_stream(
+    offline_encoding: tiktoken.Encoding,
+) -> None:
+    ends = Ends()
+    whole = one_at_a_time(offline_encoding).invoke(TWO_DOCS, {"callbacks": [ends]})
+    pieces = list(one_at_a_time(offline_encoding).stream(TWO_DOCS, {"callbacks": [ends]}))
+
+    invoked, streamed = ends.outputs
+    assert invoked is whole
+    assert contents(streamed) == contents(whole) == contents(pieces[0] + pieces[1])
+
+
+def test_a_stream_no_handler_sees_keeps_no_record_it_has_yielded(
+    offline_encoding: tiktoken.Encoding,
+) -> None:
+    first: weakref.ref[qasynth.QARecord] | None = None
+    kept_while_streaming = []
+    for piece in one_at_a_time(offline_encoding).stream(TWO_DOCS):  # run to its end
+        if first is None:
+            first = weakref.ref(piece.records[0])
+        else:
+            gc.collect()
+            kept_while_streaming.append(first() is not None)
+    assert kept_while_streaming == [False]  # nothing adds the pieces up for an end unseen
 
 
 # -- tracing -------------------------------------------------------------------------------
