@@ -24,6 +24,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig, ensure_config, patch_config
 from langchain_core.runnables.config import get_async_callback_manager_for_config
+from pydantic import BaseModel
 
 from ._batch import BatchRun
 from ._cache import SQLiteResponseCache
@@ -34,6 +35,7 @@ from ._dataset import Dataset, add_into
 from ._errors import CheckError, ConfigurationError, ModelError
 from ._filerun import RunReport, SplitOptions, run_to_file
 from ._finish import finish
+from ._io_schema import SynthesizerInput, SynthesizerOutput
 from ._llm import DEFAULT_MODEL, default_chat_model, model_name_of, model_params_of, secrets_of
 from ._loaders import DocumentInput, iter_documents
 from ._parsing import DEFAULT_MAX_FIX_ATTEMPTS, message_text
@@ -91,7 +93,8 @@ class Synthesizer(Runnable[Any, Dataset]):
     which need every record), and ``with_config`` binds callbacks, tags and
     metadata for every model call of the run. The run's end (``on_chain_end`` of a
     callback handler, the ``on_chain_end`` event of ``astream_events``) reports the
-    Dataset, for a stream its pieces added up.
+    Dataset, for a stream its pieces added up; ``get_input_schema`` and
+    ``get_output_schema`` describe the inputs and the Dataset as JSON schemas.
     """
 
     def __init__(
@@ -250,6 +253,18 @@ class Synthesizer(Runnable[Any, Dataset]):
             "theme": self.theme,
             "checks": [c.describe() for c in self.checks if c.scope == "chunk"],
         }
+
+    # -- LangChain schemas --------------------------------------------------------------
+
+    def get_input_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
+        """What ``invoke`` takes: a text, path or ``Document``, or a list of them."""
+        return SynthesizerInput
+
+    def get_output_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
+        """What ``invoke`` returns, a :class:`Dataset`: its records, rejections,
+        failures, counts and chunk links (``invoke`` still returns the Dataset itself;
+        the model reads one with ``model_validate(dataset, from_attributes=True)``)."""
+        return SynthesizerOutput
 
     # -- running ----------------------------------------------------------------------
 

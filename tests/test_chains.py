@@ -5,16 +5,19 @@ from __future__ import annotations
 import gc
 import json
 import weakref
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import pytest
 import tiktoken
 from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.documents import Document
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import Runnable, RunnableLambda
+from pydantic import ValidationError
 
 import qasynth
 from qasynth import ConfigurationError, Dataset, QAPrompt, Synthesizer
@@ -211,6 +214,51 @@ def test_a_stream_no_handler_sees_keeps_no_record_it_has_yielded(
             gc.collect()
             kept_while_streaming.append(first() is not None)
     assert kept_while_streaming == [False]  # nothing adds the pieces up for an end unseen
+
+
+# -- schemas ---------------------------------------------------------------------------------
+
+
+def test_the_input_schema_is_a_text_path_or_document_or_a_list_of_them(
+    offline_encoding: tiktoken.Encoding,
+) -> None:
+    s = synth(fake(), offline_encoding)
+    schema = s.get_input_jsonschema()
+    single = [{"type": "string"}, {"type": "string", "format": "path"},
+              {"$ref": "#/$defs/Document"}]  # fmt: skip
+    assert schema["anyOf"] == [*single, {"type": "array", "items": {"anyOf": single}}]
+    assert schema["$defs"]["Document"]["required"] == ["page_content"]
+    assert s.input_schema is s.get_input_schema()
+    assert (s | RunnableLambda(len)).get_input_jsonschema() == schema
+    assert s.with_config(run_name="x").get_input_jsonschema() == schema
+
+    document = Document(page_content=WWC, metadata={"source": "a"})
+    read: Any = s.get_input_schema().model_validate([WWC, Path("manual.pdf"), document])
+    assert read.model_dump() == [WWC, Path("manual.pdf"), document.model_dump()]  # as given
+    with pytest.raises(ValidationError):
+        s.get_input_schema().model_validate(42)  # invoke refuses it too
+
+
+def test_the_output_schema_describes_the_dataset_invoke_returns(
+    offline_encoding: tiktoken.Encoding,
+) -> None:
+    s = synth(fake(pairs_reply(GOOD)), offline_encoding)
+    schema = s.get_output_jsonschema()
+    assert s.output_schema is s.get_output_schema()
+    assert set(schema["required"]) == {"records", "rejections", "failures", "stats",
+                                       "chunk_links"}  # fmt: skip
+    assert schema["properties"]["records"]["items"] == {"$ref": "#/$defs/QARecord"}
+    record = schema["$defs"]["QARecord"]
+    assert {"question", "answer", "source", "chunk_id"} <= set(record["required"])
+    stats = schema["$defs"]["Stats"]["properties"]
+    assert stats["pairs_kept"]["type"] == "integer"
+    assert stats["rejections"]["additionalProperties"] == {"type": "integer"}
+
+    ds = s.invoke(WWC)
+    read = s.get_output_schema().model_validate(ds, from_attributes=True).model_dump()
+    assert read["records"] == [r.to_dict() for r in ds.records]  # as records_to_jsonl
+    assert read["stats"] == ds.stats.to_dict() and read["stats"]["pairs_kept"] == 1
+    assert (read["rejections"], read["failures"], read["chunk_links"]) == ([], [], [])
 
 
 # -- tracing -------------------------------------------------------------------------------
