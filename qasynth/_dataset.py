@@ -16,7 +16,7 @@ from ._stats import Stats
 from ._tokens import EncodingLike
 from ._writers import atomic_writer, write_jsonl
 
-__all__ = ["Dataset"]
+__all__ = ["Dataset", "add_into"]
 
 
 class Dataset:
@@ -57,13 +57,10 @@ class Dataset:
         step feeds one that takes a whole input (``synth | next_step``)."""
         if not isinstance(other, Dataset):
             return NotImplemented
-        return Dataset(
-            [*self.records, *other.records],
-            failures=[*self.failures, *other.failures],
-            rejections=[*self.rejections, *other.rejections],
-            stats=self.stats + other.stats,
-            chunk_links=[*self.chunk_links, *other.chunk_links],
-        )
+        total = Dataset([])
+        add_into(total, self)
+        add_into(total, other)
+        return total
 
     def __repr__(self) -> str:
         return (
@@ -218,3 +215,14 @@ class Dataset:
         """Write the records with their provenance (one object per line)."""
         write_jsonl(path, (r.to_dict() for r in self.records))
         return Path(path)
+
+
+def add_into(total: Dataset, piece: Dataset) -> None:
+    """Add ``piece`` into ``total`` in place: ``total`` becomes ``total + piece``
+    without its lists being copied, so adding up a run's pieces one at a time costs
+    as much as the pieces (``+`` copies both sides each time). ``piece`` is unchanged."""
+    total.records.extend(piece.records)
+    total.failures.extend(piece.failures)
+    total.rejections.extend(piece.rejections)
+    total.stats = total.stats + piece.stats
+    total.chunk_links.extend(piece.chunk_links)

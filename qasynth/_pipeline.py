@@ -15,6 +15,7 @@ import collections
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +24,18 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig, ensure_config, patch_config
 from langchain_core.runnables.config import get_async_callback_manager_for_config
+from pydantic import BaseModel
 
 from ._batch import BatchRun
 from ._cache import SQLiteResponseCache
 from ._calls import Limits, ModelCaller, ReplyStore
 from ._chunk import ChunkResult, ChunkRunner
 from ._chunking import Chunker
-from ._dataset import Dataset
+from ._dataset import Dataset, add_into
 from ._errors import CheckError, ConfigurationError, ModelError
 from ._filerun import RunReport, SplitOptions, run_to_file
 from ._finish import finish
+from ._io_schema import SynthesizerInput, SynthesizerOutput
 from ._llm import DEFAULT_MODEL, default_chat_model, model_name_of, model_params_of, secrets_of
 from ._loaders import DocumentInput, iter_documents
 from ._parsing import DEFAULT_MAX_FIX_ATTEMPTS, message_text
@@ -88,7 +91,10 @@ class Synthesizer(Runnable[Any, Dataset]):
     As a Runnable: ``invoke``/``ainvoke``/``batch`` return a Dataset, ``stream``
     yields a small Dataset per chunk as it finishes (before the run-scope checks,
     which need every record), and ``with_config`` binds callbacks, tags and
-    metadata for every model call of the run.
+    metadata for every model call of the run. The run's end (``on_chain_end`` of a
+    callback handler, the ``on_chain_end`` event of ``astream_events``) reports the
+    Dataset, for a stream its pieces added up; ``get_input_schema`` and
+    ``get_output_schema`` describe the inputs and the Dataset as JSON schemas.
     """
 
     def __init__(
@@ -248,6 +254,18 @@ class Synthesizer(Runnable[Any, Dataset]):
             "checks": [c.describe() for c in self.checks if c.scope == "chunk"],
         }
 
+    # -- LangChain schemas --------------------------------------------------------------
+
+    def get_input_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
+        """What ``invoke`` takes: a text, path or ``Document``, or a list of them."""
+        return SynthesizerInput
+
+    def get_output_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
+        """What ``invoke`` returns, a :class:`Dataset`: its records, rejections,
+        failures, counts and chunk links (``invoke`` still returns the Dataset itself;
+        the model reads one with ``model_validate(dataset, from_attributes=True)``)."""
+        return SynthesizerOutput
+
     # -- running ----------------------------------------------------------------------
 
     async def _results(
@@ -385,10 +403,9 @@ class Synthesizer(Runnable[Any, Dataset]):
             progress.close()
 
     @contextlib.asynccontextmanager
-    async def _traced(
-        self, config: RunnableConfig | None, inputs: Any
-    ) -> AsyncIterator[RunnableConfig]:
-        """One parent run for everything a synthesis does; yields the child config."""
+    async def _traced(self, config: RunnableConfig | None, inputs: Any) -> AsyncIterator[_Trace]:
+        """One parent run for everything a synthesis does; its end reports the
+        ``output`` the block sets on the :class:`_Trace` it yields."""
         config = ensure_config(config)
         manager = get_async_callback_manager_for_config(config)
         run = await manager.on_chain_start(
@@ -397,13 +414,14 @@ class Synthesizer(Runnable[Any, Dataset]):
             name=config.get("run_name") or self.get_name(),
             run_id=config.pop("run_id", None),
         )
+        trace = _Trace(patch_config(config, callbacks=run.get_child()), bool(run.handlers))
         try:
-            yield patch_config(config, callbacks=run.get_child())
+            yield trace
         except BaseException as exc:
             await run.on_chain_error(exc)
             raise
         else:
-            await run.on_chain_end({"output": "done"})
+            await run.on_chain_end(trace.output)
 
     async def ainvoke(
         self, input: Inputs, config: RunnableConfig | None = None, **kwargs: Any
@@ -417,15 +435,16 @@ class Synthesizer(Runnable[Any, Dataset]):
         """
         stats = Stats()
         results: list[ChunkResult] = []
-        async with self._traced(config, input) as child:
+        async with self._traced(config, input) as trace:
             try:
-                async for result in self._results(input, child, stats):
+                async for result in self._results(input, trace.config, stats):
                     result.add_to(stats)
                     results.append(result)
             except (ModelError, CheckError) as exc:
                 exc.partial = self._finish(results, stats)
                 raise
-            return self._finish(results, stats)
+            trace.output = dataset = self._finish(results, stats)
+            return dataset
 
     def invoke(self, input: Inputs, config: RunnableConfig | None = None, **kwargs: Any) -> Dataset:
         """Synchronous :meth:`ainvoke` (also works inside a running event loop)."""
@@ -436,17 +455,29 @@ class Synthesizer(Runnable[Any, Dataset]):
     ) -> AsyncIterator[Dataset]:
         """Yield a small :class:`Dataset` per chunk (its records, rejections, failure
         and counts) as soon as the chunk is finished; run-scope checks are not applied.
-        The pieces add up (``+``) to the run, in the order the chunks finished."""
-        async with self._traced(config, input) as child:
+        The pieces add up (``+``) to the run, in the order the chunks finished.
+
+        As LangChain does for a streaming step, the run's end (``on_chain_end``, the
+        ``on_chain_end`` event of ``astream_events``) reports the pieces added up. They
+        are added up only when a callback handler sees the run, so a plain stream
+        keeps no record it has yielded."""
+        async with self._traced(config, input) as trace:
             run = Stats()  # documents and chunks: counted before the first chunk is done
+            total = Dataset([]) if trace.listened else None
             first = True
-            async for result in self._results(input, child, run):
+            async for result in self._results(input, trace.config, run):
                 stats = Stats()
                 result.add_to(stats)
                 if first:  # the run's own counts go with the first piece
                     stats.documents, stats.empty_documents = run.documents, run.empty_documents
                     stats.chunks, first = run.chunks, False
-                yield self._finish([result], stats, checks=())
+                piece = self._finish([result], stats, checks=())
+                if total is not None:
+                    add_into(total, piece)
+                yield piece
+            if total is not None and first:  # no piece: the run's own counts still
+                total.stats = run
+            trace.output = total
 
     def stream(
         self, input: Inputs, config: RunnableConfig | None = None, **kwargs: Any
@@ -509,13 +540,16 @@ class Synthesizer(Runnable[Any, Dataset]):
                 poll_interval=batch_poll_interval, progress=self.progress,
                 bound={"response_format": response_format()} if structured else None,
             )  # fmt: skip
-        async with self._traced(config, docs) as child:
+        async with self._traced(config, docs) as trace:
+            # the end reports no RunReport: a tracer would read every record from the
+            # state file to serialise it
+            trace.output = {"output": "done"}
 
             def results(
                 skip: Callable[[Chunk], bool], stats: Stats, state: RunState
             ) -> AsyncIterator[ChunkResult]:
                 return self._results(
-                    docs, child, stats, skip, batcher, keep_paid=True, replies=state
+                    docs, trace.config, stats, skip, batcher, keep_paid=True, replies=state
                 )
 
             return await run_to_file(
@@ -587,6 +621,18 @@ async def _cancel(tasks: set[asyncio.Task[ChunkResult]]) -> None:
         task.cancel()
     if tasks:
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@dataclass
+class _Trace:
+    """The one parent run of a synthesis, as the code inside it sees it."""
+
+    config: RunnableConfig
+    """The config of everything the run does (their runs nest under this one)."""
+    listened: bool
+    """Whether a callback handler sees the run (else its output goes nowhere)."""
+    output: Any = None
+    """What the run's end reports: the run sets it before it ends."""
 
 
 def _describe_inputs(inputs: Any) -> Any:

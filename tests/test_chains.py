@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import weakref
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import pytest
 import tiktoken
 from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.documents import Document
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import Runnable, RunnableLambda
+from pydantic import ValidationError
 
 import qasynth
 from qasynth import ConfigurationError, Dataset, QAPrompt, Synthesizer
@@ -137,6 +142,123 @@ def test_streamed_pieces_add_up_to_the_run_also_through_a_following_step(
     assert sorted(r.question for r in total) == sorted(r.question for r in whole)
     for name in ("documents", "chunks", "chunks_done", "model_calls", "pairs_kept"):
         assert getattr(total.stats, name) == getattr(whole.stats, name), name
+
+
+TWO_DOCS = [WWC, "England lost the final 1-0 to Spain in Sydney in 2023."]
+SECOND = ("Which team did Spain beat in the 2023 final in Sydney?", "England lost to Spain.")
+UNGROUNDED = ("What is the capital of Peru?", "Lima is the capital of Peru.")
+
+
+def one_at_a_time(enc: tiktoken.Encoding) -> Synthesizer:
+    """Two documents, one chunk each, done in order (the default checks, which reject
+    the ungrounded pair)."""
+    llm = fake(pairs_reply(GOOD), pairs_reply(SECOND, UNGROUNDED))
+    return synth(llm, enc, limits=qasynth.Limits(concurrency=1))
+
+
+def contents(ds: Dataset) -> tuple[Any, ...]:
+    return ds.records, ds.rejections, ds.failures, ds.stats, ds.chunk_links
+
+
+class Ends(BaseCallbackHandler):
+    """What each top-level run reported at its end."""
+
+    def __init__(self) -> None:
+        self.outputs: list[Any] = []
+
+    def on_chain_end(self, outputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
+                     **kw: Any) -> None:  # fmt: skip
+        if parent_run_id is None:
+            self.outputs.append(outputs)
+
+
+async def test_the_end_event_of_a_streamed_run_carries_the_dataset_invoke_returns(
+    offline_encoding: tiktoken.Encoding,
+) -> None:
+    whole = one_at_a_time(offline_encoding).invoke(TWO_DOCS)
+    streamed, ends = [], []
+    async for event in one_at_a_time(offline_encoding).astream_events(TWO_DOCS, version="v2"):
+        if event["name"] == "Synthesizer" and event["event"] == "on_chain_stream":
+            streamed.append(event["data"]["chunk"])
+        if event["name"] == "Synthesizer" and event["event"] == "on_chain_end":
+            ends.append(event["data"]["output"])
+
+    assert (len(whole), len(whole.rejections), len(streamed)) == (2, 1, 2)
+    [end] = ends
+    assert isinstance(end, Dataset)
+    assert contents(end) == contents(whole)
+    assert contents(end) == contents(streamed[0] + streamed[1])  # as LangChain adds them up
+
+
+def test_callback_handlers_see_the_dataset_at_the_end_of_invoke_and_of_stream(
+    offline_encoding: tiktoken.Encoding,
+) -> None:
+    ends = Ends()
+    whole = one_at_a_time(offline_encoding).invoke(TWO_DOCS, {"callbacks": [ends]})
+    pieces = list(one_at_a_time(offline_encoding).stream(TWO_DOCS, {"callbacks": [ends]}))
+
+    invoked, streamed = ends.outputs
+    assert invoked is whole
+    assert contents(streamed) == contents(whole) == contents(pieces[0] + pieces[1])
+
+
+def test_a_stream_no_handler_sees_keeps_no_record_it_has_yielded(
+    offline_encoding: tiktoken.Encoding,
+) -> None:
+    first: weakref.ref[qasynth.QARecord] | None = None
+    kept_while_streaming = []
+    for piece in one_at_a_time(offline_encoding).stream(TWO_DOCS):  # run to its end
+        if first is None:
+            first = weakref.ref(piece.records[0])
+        else:
+            gc.collect()
+            kept_while_streaming.append(first() is not None)
+    assert kept_while_streaming == [False]  # nothing adds the pieces up for an end unseen
+
+
+# -- schemas ---------------------------------------------------------------------------------
+
+
+def test_the_input_schema_is_a_text_path_or_document_or_a_list_of_them(
+    offline_encoding: tiktoken.Encoding,
+) -> None:
+    s = synth(fake(), offline_encoding)
+    schema = s.get_input_jsonschema()
+    single = [{"type": "string"}, {"type": "string", "format": "path"},
+              {"$ref": "#/$defs/Document"}]  # fmt: skip
+    assert schema["anyOf"] == [*single, {"type": "array", "items": {"anyOf": single}}]
+    assert schema["$defs"]["Document"]["required"] == ["page_content"]
+    assert s.input_schema is s.get_input_schema()
+    assert (s | RunnableLambda(len)).get_input_jsonschema() == schema
+    assert s.with_config(run_name="x").get_input_jsonschema() == schema
+
+    document = Document(page_content=WWC, metadata={"source": "a"})
+    read: Any = s.get_input_schema().model_validate([WWC, Path("manual.pdf"), document])
+    assert read.model_dump() == [WWC, Path("manual.pdf"), document.model_dump()]  # as given
+    with pytest.raises(ValidationError):
+        s.get_input_schema().model_validate(42)  # invoke refuses it too
+
+
+def test_the_output_schema_describes_the_dataset_invoke_returns(
+    offline_encoding: tiktoken.Encoding,
+) -> None:
+    s = synth(fake(pairs_reply(GOOD)), offline_encoding)
+    schema = s.get_output_jsonschema()
+    assert s.output_schema is s.get_output_schema()
+    assert set(schema["required"]) == {"records", "rejections", "failures", "stats",
+                                       "chunk_links"}  # fmt: skip
+    assert schema["properties"]["records"]["items"] == {"$ref": "#/$defs/QARecord"}
+    record = schema["$defs"]["QARecord"]
+    assert {"question", "answer", "source", "chunk_id"} <= set(record["required"])
+    stats = schema["$defs"]["Stats"]["properties"]
+    assert stats["pairs_kept"]["type"] == "integer"
+    assert stats["rejections"]["additionalProperties"] == {"type": "integer"}
+
+    ds = s.invoke(WWC)
+    read = s.get_output_schema().model_validate(ds, from_attributes=True).model_dump()
+    assert read["records"] == [r.to_dict() for r in ds.records]  # as records_to_jsonl
+    assert read["stats"] == ds.stats.to_dict() and read["stats"]["pairs_kept"] == 1
+    assert (read["rejections"], read["failures"], read["chunk_links"]) == ([], [], [])
 
 
 # -- tracing -------------------------------------------------------------------------------
