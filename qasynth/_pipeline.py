@@ -52,7 +52,7 @@ from ._schema import Chunk
 from ._settings import build_synthesizer_options
 from ._stats import Stats
 from ._structured import check_mode, response_format, use_structured
-from ._sync import run_sync, stop_request
+from ._sync import iterate_sync, run_sync, stop_request
 from .checks import Check, default_checks
 
 __all__ = ["Inputs", "Synthesizer", "asynthesize", "synthesize"]
@@ -483,7 +483,7 @@ class Synthesizer(Runnable[Any, Dataset]):
         self, input: Inputs, config: RunnableConfig | None = None, **kwargs: Any
     ) -> Iterator[Dataset]:
         """Synchronous :meth:`astream`."""
-        return _iterate_sync(self.astream(input, config))
+        return iterate_sync(self.astream(input, config))
 
     def _finish(
         self, results: Sequence[ChunkResult], stats: Stats, checks: Sequence[Check] | None = None
@@ -643,26 +643,6 @@ def _describe_inputs(inputs: Any) -> Any:
         text = str(getattr(item, "metadata", {}).get("source", "") or item)
         out.append(text if len(text) <= 200 else text[:199] + "…")
     return out
-
-
-def _iterate_sync(agen: AsyncIterator[Dataset]) -> Iterator[Dataset]:
-    async def next_piece() -> Dataset | None:
-        try:
-            return await agen.__anext__()
-        except StopAsyncIteration:
-            return None
-
-    async def close() -> None:
-        aclose = getattr(agen, "aclose", None)
-        if aclose is not None:
-            await aclose()
-
-    try:
-        while (piece := run_sync(next_piece())) is not None:
-            yield piece
-    finally:
-        with contextlib.suppress(Exception):
-            run_sync(close())
 
 
 def synthesize(docs: Inputs, *, config: RunnableConfig | None = None, **options: Any) -> Dataset:

@@ -8,6 +8,11 @@ process-wide async HTTP client, so a second ``synthesize`` call would fail with
 "Event loop is closed". The private loop also works when the caller is already
 inside a running loop (Jupyter).
 
+A sync stream (``Synthesizer.stream``) pulls each piece through the same loop. One
+left open when the program ends (neither finished nor closed) is closed before the
+interpreter shuts down, which stops its run; closing it later, as the interpreter
+clears its objects, would wait forever on the loop's thread, which no longer runs.
+
 Ctrl-C during a run that saves its results (a file run) stops it gently: the run
 starts nothing more and finishes the chunks it started, whose requests are already
 paid for (see :class:`StopRequest`); a second Ctrl-C stops it at once. Any other
@@ -17,13 +22,17 @@ run stops at once.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
+import contextlib
 import contextvars
+import sys
 import threading
-from collections.abc import Callable, Coroutine
+import weakref
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterator
 from typing import Any, TypeVar
 
-__all__ = ["StopRequest", "run_sync", "stop_request"]
+__all__ = ["StopRequest", "iterate_sync", "run_sync", "stop_request"]
 
 T = TypeVar("T")
 
@@ -127,3 +136,51 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
         raise
     except concurrent.futures.CancelledError:
         raise KeyboardInterrupt from None
+
+
+_open_streams: weakref.WeakSet[Generator[Any, None, None]] = weakref.WeakSet()
+_closes_at_exit = False
+
+
+def iterate_sync(agen: AsyncIterator[T]) -> Iterator[T]:
+    """Iterate an async iterator from sync code, each step on the private loop. The
+    iterator is closed (``aclose``) when the sync one is closed, finished or dropped,
+    or at the latest when the program ends."""
+    global _closes_at_exit
+    pieces = _pieces(agen)
+    with _lock:
+        _open_streams.add(pieces)
+        if not _closes_at_exit:
+            atexit.register(_close_open_streams)
+            _closes_at_exit = True
+    return pieces
+
+
+def _pieces(agen: AsyncIterator[T]) -> Generator[T, None, None]:
+    done = object()
+
+    async def next_piece() -> Any:
+        try:
+            return await agen.__anext__()
+        except StopAsyncIteration:
+            return done
+
+    async def close() -> None:
+        aclose = getattr(agen, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+    try:
+        while (piece := run_sync(next_piece())) is not done:
+            yield piece
+    finally:
+        if not sys.is_finalizing():  # else the loop's thread is stopped: it would hang
+            with contextlib.suppress(Exception):
+                run_sync(close())
+
+
+def _close_open_streams() -> None:
+    """At exit (while the loop's thread still runs): close the streams left open."""
+    for stream in list(_open_streams):
+        with contextlib.suppress(Exception):
+            stream.close()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import json
+import subprocess
+import sys
 import weakref
 from pathlib import Path
 from typing import Any
@@ -217,6 +219,37 @@ def test_a_stream_no_handler_sees_keeps_no_record_it_has_yielded(
 
 
 # -- schemas ---------------------------------------------------------------------------------
+
+
+ABANDONED_STREAM = """
+import atexit, sys
+sys.path.insert(0, {tests!r})
+from conftest import build_offline_encoding
+from qasynth import Synthesizer
+from qasynth.testing import ScriptedChatModel
+
+pair = '{{"question": "Who led the survey of crater 7?", "answer": "Dr. Ito led it."}}'
+llm = ScriptedChatModel(replies={{"generate": '{{"question_answer_pairs": [' + pair + ']}}'}})
+atexit.register(lambda: print("calls", len(llm.calls)))  # runs after qasynth's own
+synth = Synthesizer.from_options(llm=llm, encoding=build_offline_encoding(), progress=False,
+                                 concurrency=1)
+stream = synth.stream([f"Report {{i}}: Dr. Ito led the survey of crater 7." for i in range(9)])
+print("pieces", len(next(stream)))
+"""
+
+
+def test_a_sync_stream_left_open_at_the_end_of_a_program_stops_its_run_and_lets_it_exit() -> None:
+    """A stream neither finished nor closed used to hang the interpreter at exit (its
+    close waited on the loop's thread, which shutdown had stopped)."""
+    script = ABANDONED_STREAM.format(tests=str(Path(__file__).parent))
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("pieces ")  # the first chunk came
+    calls = int(lines[-1].split()[1])
+    assert calls < 9  # the run stopped with the program, not run to its end
 
 
 def test_the_input_schema_is_a_text_path_or_document_or_a_list_of_them(
