@@ -140,21 +140,49 @@ def numbers_and_canonical_texts(texts: Sequence[str]) -> list[tuple[set[str], st
     read: list[tuple[set[str], str]] = [(set(), text) for text in texts]
     for kinds, members in _by_kinds(texts).items():
         joined = "\n".join(texts[i] for i in members)
-        spans = _spans(joined, *kinds)
-        if not spans:
+        if not any(kinds) and _only_digits(joined):
+            lines = _digit_lines(joined)
+        else:
+            lines = _span_lines(joined, _spans(joined, *kinds))
+        if not lines:  # no number in these texts
             continue
-        numbers: list[set[str]] = [set() for _ in members]
-        ends = list(accumulate(len(texts[i]) + 1 for i in members))  # past each "\n"
-        member = 0
-        for start, _, value in spans:
-            while start >= ends[member]:
-                member += 1
-            numbers[member].add(value)
-        for i, found, text in zip(
-            members, numbers, _rewritten(joined, spans).split("\n"), strict=True
-        ):
-            read[i] = (found, text)
+        for i, line in zip(members, lines, strict=True):
+            read[i] = line
     return read
+
+
+def _span_lines(joined: str, spans: Sequence[tuple[int, int, str]]) -> list[tuple[set[str], str]]:
+    """(numbers, canonical text) of each line of ``joined``, from its ``spans``
+    (none when it has no number)."""
+    if not spans:
+        return []
+    numbers: list[set[str]] = [set() for _ in range(joined.count("\n") + 1)]
+    ends = list(accumulate(map(len, joined.split("\n")), lambda end, size: end + 1 + size))
+    member = 0
+    for start, _, value in spans:
+        while start > ends[member]:  # a line's "\n" stands at its end
+            member += 1
+        numbers[member].add(value)
+    return list(zip(numbers, _rewritten(joined, spans).split("\n"), strict=True))
+
+
+def _digit_lines(joined: str) -> list[tuple[set[str], str]]:
+    """:func:`_span_lines` of text in which every number is digits alone (see
+    :func:`_only_digits`), read from one ``re.split``, without a match object per
+    number: its pieces are the text between the numbers and the numbers, in turn."""
+    pieces = (_ASCII_DIGIT_SPLIT if joined.isascii() else _DIGIT_SPLIT).split(joined)
+    if len(pieces) == 1:
+        return []
+    values = [
+        str(int(digits)) if digits.isdigit() else _digits_value(digits) for digits in pieces[1::2]
+    ]
+    numbers: list[set[str]] = [set() for _ in range(joined.count("\n") + 1)]
+    line = 0
+    for before, value in zip(pieces[0:-1:2], values, strict=True):  # the text before each
+        line += before.count("\n")
+        numbers[line].add(value)
+    pieces[1::2] = values
+    return list(zip(numbers, "".join(pieces).split("\n"), strict=True))
 
 
 def _rewritten(text: str, spans: Iterable[tuple[int, int, str]]) -> str:
@@ -170,13 +198,32 @@ def _rewritten(text: str, spans: Iterable[tuple[int, int, str]]) -> str:
 
 
 def _by_kinds(texts: Sequence[str]) -> dict[tuple[bool, bool], list[int]]:
-    """The texts' positions by the kinds of numbers (words, kanji) each may hold."""
-    if _kinds("\n".join(texts)) == (False, False):  # none of the texts has either
+    """The texts' positions by the kinds of numbers (words, kanji) each may hold
+    (:func:`_kinds` of each), found in one pass over the texts joined by line breaks,
+    which no number word or numeral crosses."""
+    joined = "\n".join(texts)
+    worded = _lines_with(_NUMBER_WORD_PATTERN, joined.lower())
+    kanji = set() if joined.isascii() else _lines_with(_KANJI_NUMERAL, joined)
+    if not (worded or kanji):  # none of the texts has either
         return {(False, False): list(range(len(texts)))}
     groups: dict[tuple[bool, bool], list[int]] = {}
-    for i, text in enumerate(texts):
-        groups.setdefault(_kinds(text), []).append(i)
+    for i in range(len(texts)):
+        groups.setdefault((i in worded, i in kanji), []).append(i)
     return groups
+
+
+def _lines_with(pattern: re.Pattern[str], text: str) -> set[int]:
+    """The numbers of the lines of ``text`` in which ``pattern`` (which matches no line
+    break) has a match: one search per such line, from where the last one ended."""
+    lines: set[int] = set()
+    line = position = 0
+    while (match := pattern.search(text, position)) is not None:
+        line += text.count("\n", position, match.start())
+        lines.add(line)
+        position = text.find("\n", match.end())  # on to the next line
+        if position < 0:
+            break
+    return lines
 
 
 def _kinds(text: str) -> tuple[bool, bool]:
@@ -235,13 +282,42 @@ def _spans(text: str, words: bool, kanji: bool) -> tuple[tuple[int, int, str], .
     return tuple(spans)
 
 
+def _only_digits(text: str) -> bool:
+    """Whether every number :func:`_spans` finds in ``text`` (which holds no number
+    words or kanji numerals) is digits alone: no 万/億/兆 after it, no scale word.
+
+    The text holds no scale word in lower case, so the patterns (which ignore case)
+    could match one only through a letter that matches an ASCII letter without case
+    but is not one in lower case: "İ" and "ı" match "i", "ſ" matches "s" (and "K",
+    the Kelvin sign, matches "k", which no scale word has)."""
+    return text.isascii() or not any(char in text for char in _NOT_DIGITS_ALONE)
+
+
+_NOT_DIGITS_ALONE = "万億兆İıſ"
+# The digits of _DIGITS_PART alone, as the one group: re.split() returns the text
+# between the numbers and the numbers, with no match object per number.
+_DIGIT_SPLIT = re.compile(r"(\d\d*(?:,\d{3}(?!\d))*(?:\.\d+)?)")
+_ASCII_DIGIT_SPLIT = re.compile(_DIGIT_SPLIT.pattern, re.ASCII)
+
+
+def _digits_value(digits: str) -> str:
+    """The canonical value of a number written in digits alone, as :func:`_spans` reads it."""
+    if "." not in digits:
+        return str(int(digits.replace(",", "")))
+    return _canonical(_digits_decimal(digits, None, None))
+
+
+def _digits_decimal(digits: str, ja: str | None, scale: str | None) -> Decimal:
+    value = Decimal(digits.replace(",", ""))
+    value *= _JA_UNITS.get(ja or "", 1)
+    for word in (scale or "").split():
+        value *= _SCALES[word.lower()]
+    return value
+
+
 def _match_value(match: re.Match[str]) -> Decimal:
     if match.group("digits") is not None:
-        value = Decimal(match.group("digits").replace(",", ""))
-        value *= _JA_UNITS.get(match.group("ja") or "", 1)
-        for scale in (match.group("scale") or "").split():
-            value *= _SCALES[scale.lower()]
-        return value
+        return _digits_decimal(match.group("digits"), match.group("ja"), match.group("scale"))
     groups = match.groupdict()
     if groups.get("words") is not None:
         return _words_value(groups["words"].lower())

@@ -19,7 +19,15 @@ from itertools import compress
 from operator import itemgetter, ne
 
 from ._numbers import numbers_and_canonical_text, numbers_and_canonical_texts
-from .forms import _apostrophes, _codes, _is_function, _scored_clauses, _stem, _words
+from .forms import (
+    _CLAUSE_BREAK,
+    _apostrophes,
+    _codes,
+    _is_function,
+    _scored_clauses,
+    _stem,
+    _words,
+)
 from .language import detect_language
 from .roles import Outcome, outcomes
 from .text import _tokens, extract_names, normalize
@@ -68,6 +76,16 @@ class _Sentence:
     def names(self) -> frozenset[str]:
         """:func:`~qasynth._quality.text.extract_names` of the sentence."""
         return frozenset(extract_names(self.text))
+
+    @functools.cached_property
+    def nfkc(self) -> str:
+        """The sentence's text in NFKC form (as names are read)."""
+        return unicodedata.normalize("NFKC", self.text)
+
+    @functools.cached_property
+    def normalized_clauses(self) -> tuple[str, ...]:
+        """:attr:`normalized` cut at its clause breaks (see :data:`.forms._CLAUSE_BREAK`)."""
+        return tuple(_CLAUSE_BREAK.split(self.normalized))
 
     @functools.cached_property
     def codes(self) -> frozenset[tuple[str, str]]:

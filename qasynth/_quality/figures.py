@@ -19,20 +19,17 @@ from itertools import compress
 from .chunks import _OUTCOME_SHARE, ChunkAnalysis, _Sentence
 from .forms import (
     _CLAUSE_BREAK,
-    _FIRST_CHARACTER,
     _codes,
     _is_function,
     _name_form,
     _scorelines,
     _stem,
 )
-from .text import extract_names, extract_numbers, word_tokens
+from .text import _FIRST_CHARACTER, extract_names, extract_numbers, word_tokens
 
 __all__: list[str] = []
 
 _ORDINAL_SUFFIXES = frozenset({"st", "nd", "rd", "th"})
-_HIRAGANA = re.compile(r"[\u3041-\u309f]")
-_CJK_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
 _DERIVED = re.compile(
     r"(?i)(?<!first\s)(?<!second\s)\b(?:half|halved|twice|double[ds]?|doubling|triple[ds]?|tripled|third|quarter|"
     r"percent|per\s+cent)\b|%|半分|半数|倍|分の"
@@ -115,7 +112,7 @@ def _about_asked(sentence: _Sentence, subject: _Subject, lang: str) -> Sequence[
     counts nothing for it."""
     if not subject.codes and not subject.words:  # nothing to tell siblings by
         return sentence.sequence
-    if not _siblings_in(sentence.text, sentence.codes, lambda: sentence.names, subject):
+    if not _siblings_in(sentence.nfkc, sentence.codes, lambda: sentence.names, subject):
         return sentence.sequence
     if not _asked_in(sentence.text, sentence.codes, subject):
         return ()
@@ -124,28 +121,30 @@ def _about_asked(sentence: _Sentence, subject: _Subject, lang: str) -> Sequence[
         for clause in _CLAUSE_BREAK.split(sentence.text)
         if _asked_in(clause, _codes(clause), subject)
         or not _siblings_in(
-            clause, _codes(clause), functools.partial(extract_names, clause), subject
+            unicodedata.normalize("NFKC", clause),
+            _codes(clause),
+            functools.partial(extract_names, clause),
+            subject,
         )
     ]
     return word_tokens(" , ".join(kept), lang)
 
 
 def _siblings_in(
-    text: str,
+    normalized: str,
     codes: Collection[tuple[str, str]],
     names: Callable[[], Iterable[str]],
     subject: _Subject,
 ) -> bool:
-    """Whether ``text`` (with its ``codes``, and its ``names`` when asked for) names
-    something of the same kind as the question's subject but not it: another model
-    number, or a name ending in the same word."""
+    """Whether a text (NFKC-``normalized``, as names are read; with its ``codes``, and
+    its ``names`` when asked for) names something of the same kind as the question's
+    subject but not it: another model number, or a name ending in the same word."""
     if any(
         prefix == other_prefix and digits != other_digits
         for prefix, digits in codes
         for other_prefix, other_digits in subject.codes
     ):
         return True
-    normalized = unicodedata.normalize("NFKC", text)  # as names are read
     if not any(other[-1] in normalized for other in subject.words):
         return False  # no name of the text can end in a word of the subject's names
     return any(
@@ -181,7 +180,7 @@ def _clause_counts(answer: str, name: str, focus: Sequence[_Sentence]) -> dict[s
         clause
         for sentence in focus
         if form in sentence.normalized
-        for clause in _CLAUSE_BREAK.split(sentence.normalized)
+        for clause in sentence.normalized_clauses
         if form in clause
     ]
     return _counted(_clause_tokens(clause) for clause in clauses)
@@ -233,10 +232,11 @@ def _number_units(tokens: Sequence[str]) -> list[tuple[str, str | None]]:
                 break
             if following in _ORDINAL_SUFFIXES:
                 continue
-            if _CJK_CHAR.match(following):
-                # a counter: the first character of the CJK run ("年", "人", "つ")
-                first = following[0]
-                unit = first if first == "つ" or not _HIRAGANA.match(first) else None
+            first = following[0]
+            if "\u3040" <= first <= "\u30ff" or "\u3400" <= first <= "\u9fff":  # CJK
+                # a counter: the first character of the CJK run ("年", "人", "つ"), not
+                # hiragana (a particle)
+                unit = first if first == "つ" or not "\u3041" <= first <= "\u309f" else None
                 break
             if not _is_function(following):
                 unit = _stem(following)

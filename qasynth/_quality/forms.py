@@ -11,15 +11,11 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from operator import itemgetter
 
 from ._numbers import normalize_numbers
 from .text import _tokens, normalize
 
 __all__: list[str] = []
-
-_FIRST_CHARACTER = itemgetter(slice(1))
-"""A token's first character ("" for ""), as ``token[:1]``, for ``map``."""
 
 _EN_STOP_WORDS = (
     "a an the and or but of to in on at by for with from as into about over after before "
@@ -117,4 +113,12 @@ _CODE = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{1,4})-?(\d{2,5})(?![0-9])")
 
 def _codes(text: str) -> frozenset[tuple[str, str]]:
     """(lower-case prefix, digits) of each model code in ``text``."""
+    if _CODE_END.search(text) is None:  # most texts: no letter before two digits
+        return _NO_CODES
     return frozenset((prefix.lower(), digits) for prefix, digits in _CODE.findall(text))
+
+
+# Two digits after a letter, or after a letter and "-": what every match of _CODE holds.
+# A pattern that starts with "\d" is searched fast (the engine skips to the digits).
+_CODE_END = re.compile(r"\d\d(?:(?<=[A-Za-z]..)|(?<=[A-Za-z]-..))")
+_NO_CODES: frozenset[tuple[str, str]] = frozenset()

@@ -33,10 +33,10 @@ from operator import not_, or_
 
 from .chunks import ChunkAnalysis, _Sentence, analyze_chunk
 from .figures import missing_numbers, wrong_scorelines
-from .forms import _FIRST_CHARACTER, _is_function, _name_form, _stem, _stop_words, _words
+from .forms import _is_function, _name_form, _stem, _stop_words, _words
 from .language import detect_language, is_unspaced
 from .roles import Outcome, asked_role, outcomes
-from .text import extract_names, extract_numbers, word_tokens
+from .text import _FIRST_CHARACTER, extract_names, extract_numbers, word_tokens
 
 __all__ = ["ChunkAnalysis", "Grounding", "analyze_chunk", "grounding_score"]
 

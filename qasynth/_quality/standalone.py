@@ -88,6 +88,12 @@ class StandaloneRule:
         match = self._regex.search(question)
         if match is None:
             return None
+        return self._issue(question, match, names_subject)
+
+    def _issue(
+        self, question: str, match: re.Match[str], names_subject: Callable[[str], bool]
+    ) -> StandaloneIssue | None:
+        """The issue of ``match``, this rule's match in ``question``, unless let off."""
         if self._unless_regex is not None and self._unless_regex.search(question):
             return None
         if self.unless_named == "anywhere" and names_subject(question):
@@ -127,9 +133,33 @@ class LanguageRules:
 
     def check(self, question: str) -> list[StandaloneIssue]:
         """Every issue found in an already NFKC-normalised question."""
-        found = [self._length_issue(question)]
-        found.extend(rule.find(question, self.names_subject) for rule in self.rules)
-        return [issue for issue in found if issue is not None]
+        return self._check(question)[0]
+
+    def _check(self, question: str) -> tuple[list[StandaloneIssue], str | None]:
+        """(:meth:`check`, the first rule let off by a subject named before it,
+        ``unless_named == "before"``, whose pattern matches ``question``): each pattern
+        is searched once, and whether a text names its subject is asked once."""
+        issue = self._length_issue(question)
+        found = [] if issue is None else [issue]
+        pointing = None
+        named: dict[str, bool] = {}
+
+        def names_subject(text: str) -> bool:
+            known = named.get(text)
+            if known is None:
+                known = named[text] = self.names_subject(text)
+            return known
+
+        for rule in self.rules:
+            match = rule._regex.search(question)
+            if match is None:
+                continue
+            if pointing is None and rule.unless_named == "before":
+                pointing = rule.name
+            issue = rule._issue(question, match, names_subject)
+            if issue is not None:
+                found.append(issue)
+        return found, pointing
 
     def _length_issue(self, question: str) -> StandaloneIssue | None:
         if self.min_chars is not None:
@@ -273,8 +303,16 @@ def check_standalone(
 ) -> list[StandaloneIssue]:
     """Reasons ``question`` does not stand on its own (empty when it does).
     ``lang`` is detected when omitted; ``rules`` default to the built-in ones."""
+    return _judge(question, lang, rules)[0]
+
+
+def _judge(
+    question: str, lang: str | None, rules: StandaloneRules | None
+) -> tuple[list[StandaloneIssue], str | None]:
+    """(:func:`check_standalone`, the first rule that a subject named before its match
+    would let off whose pattern matches): see :meth:`LanguageRules._check`."""
     text = unicodedata.normalize("NFKC", question).strip()
     code = lang if lang is not None else detect_language(text)
     if code == "und":  # too short for the model to be sure: go by the writing system
         code = script_language(text)
-    return (rules if rules is not None else load_rules()).for_language(code).check(text)
+    return (rules if rules is not None else load_rules()).for_language(code)._check(text)

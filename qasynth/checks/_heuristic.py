@@ -19,24 +19,21 @@ send just those pairs to the model.
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
 from .._constants import DEFAULT_GROUNDING_THRESHOLD, DEFAULT_NEAR_DUPLICATE_THRESHOLD
 from .._errors import ConfigurationError
 from .._quality import (
+    StandaloneIssue,
     StandaloneRules,
-    check_standalone,
     detect_language,
     extract_numbers,
     grounding_score,
-    load_rules,
     matches_language,
-    script_language,
 )
 from .._quality.neardup_store import NearDuplicateStore
+from .._quality.standalone import _judge as _judge_standalone
 from .._schema import Chunk, QARecord
 from .._scratch import scratch_database
 from ._contract import Check, ChunkContext, PairCheck, RunContext
@@ -70,9 +67,10 @@ class StandaloneCheck(PairCheck):
 
     def __init__(self, *, rules: StandaloneRules | None = None) -> None:
         self.rules = rules
+        self._judged: dict[str, tuple[list[StandaloneIssue], str | None]] = {}
 
     def check_pair(self, record: QARecord, chunk: Chunk) -> tuple[str, str] | None:
-        issues = check_standalone(record.question, rules=self.rules)
+        issues = self._judge(record.question)[0]
         if issues:
             return "not_standalone", f"{issues[0].rule}: {issues[0].match}"
         return None
@@ -82,15 +80,18 @@ class StandaloneCheck(PairCheck):
         before it lets off: ``unless_named == "before"``) whose pattern matches the
         passing ``question``: "In the 2023 cup, who did she beat?" is probably fine,
         but a model-free check cannot be sure whom "she" means."""
-        text = unicodedata.normalize("NFKC", question).strip()
-        code = detect_language(text)
-        if code == "und":
-            code = script_language(text)
-        rules = (self.rules if self.rules is not None else load_rules()).for_language(code)
-        for rule in rules.rules:
-            if rule.unless_named == "before" and re.search(rule.pattern, text):
-                return rule.name
-        return None
+        return self._judge(question)[1]
+
+    def _judge(self, question: str) -> tuple[list[StandaloneIssue], str | None]:
+        """(:func:`check_standalone`, :meth:`near_miss`) of ``question``, found in one
+        pass over the rules and kept for the last question (:meth:`acheck_chunk` asks
+        for both, one after the other)."""
+        judged = self._judged.get(question)
+        if judged is None:
+            judged = _judge_standalone(question, None, self.rules)
+            self._judged.clear()
+            self._judged[question] = judged
+        return judged
 
     async def acheck_chunk(self, ctx: ChunkContext) -> None:
         for record in ctx.records:
