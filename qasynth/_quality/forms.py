@@ -11,6 +11,8 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Callable
+from typing import TypeVar
 
 from ._numbers import normalize_numbers
 from .text import _tokens, normalize
@@ -55,13 +57,35 @@ def _stop_words() -> frozenset[str]:
     return frozenset(_EN_STOP_WORDS.split())
 
 
-@functools.lru_cache(maxsize=1 << 16)  # asked of every word of every question and answer
-def _is_function(token: str) -> bool:
+_V = TypeVar("_V")
+
+
+class _WordMemo(dict[str, _V]):
+    """The values of a function of a word, remembered (up to ``limit`` words, then
+    forgotten all at once). Its ``__getitem__`` is the function: reading a dict costs a
+    fraction of calling an ``lru_cache``, and ``map`` calls it without a Python frame;
+    it is asked of every word of every question and answer, and words repeat."""
+
+    def __init__(self, function: Callable[[str], _V], limit: int) -> None:
+        super().__init__()
+        self.function = function
+        self.limit = limit
+
+    def __missing__(self, word: str) -> _V:
+        if len(self) >= self.limit:
+            self.clear()
+        value = self[word] = self.function(word)
+        return value
+
+
+def _is_function_word(token: str) -> bool:
     return token in _stop_words() or _HIRAGANA_ONLY.fullmatch(token) is not None
 
 
-@functools.lru_cache(maxsize=1 << 16)  # a chunk repeats its words, and so do chunks
-def _stem(token: str) -> str:
+_is_function = _WordMemo(_is_function_word, 1 << 16).__getitem__
+
+
+def _stem_of(token: str) -> str:
     """A light English stem, so that "died" ~ "die", "goals" ~ "goal", "cities" ~
     "city", "scoring" ~ "score" (other scripts are returned as they are)."""
     if not token.isascii() or not token.isalpha():
@@ -84,6 +108,9 @@ def _stem(token: str) -> str:
     if len(token) > 3 and token[-1] == token[-2] and token[-1] not in "aeiouls":
         token = token[:-1]
     return token[:-1] if len(token) > 3 and token.endswith("e") else token
+
+
+_stem = _WordMemo(_stem_of, 1 << 16).__getitem__
 
 
 # "(?=\d)" first: the look-behinds are tried only where a digit stands.
