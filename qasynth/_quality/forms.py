@@ -11,9 +11,8 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Callable
-from typing import TypeVar
 
+from ._memo import WordMemo
 from ._numbers import normalize_numbers
 from .text import _tokens, normalize
 
@@ -57,32 +56,11 @@ def _stop_words() -> frozenset[str]:
     return frozenset(_EN_STOP_WORDS.split())
 
 
-_V = TypeVar("_V")
-
-
-class _WordMemo(dict[str, _V]):
-    """The values of a function of a word, remembered (up to ``limit`` words, then
-    forgotten all at once). Its ``__getitem__`` is the function: reading a dict costs a
-    fraction of calling an ``lru_cache``, and ``map`` calls it without a Python frame;
-    it is asked of every word of every question and answer, and words repeat."""
-
-    def __init__(self, function: Callable[[str], _V], limit: int) -> None:
-        super().__init__()
-        self.function = function
-        self.limit = limit
-
-    def __missing__(self, word: str) -> _V:
-        if len(self) >= self.limit:
-            self.clear()
-        value = self[word] = self.function(word)
-        return value
-
-
 def _is_function_word(token: str) -> bool:
     return token in _stop_words() or _HIRAGANA_ONLY.fullmatch(token) is not None
 
 
-_is_function = _WordMemo(_is_function_word, 1 << 16).__getitem__
+_is_function = WordMemo(_is_function_word, 1 << 16).__getitem__
 
 
 def _stem_of(token: str) -> str:
@@ -110,7 +88,7 @@ def _stem_of(token: str) -> str:
     return token[:-1] if len(token) > 3 and token.endswith("e") else token
 
 
-_stem = _WordMemo(_stem_of, 1 << 16).__getitem__
+_stem = WordMemo(_stem_of, 1 << 16).__getitem__
 
 
 # "(?=\d)" first: the look-behinds are tried only where a digit stands.
