@@ -245,7 +245,7 @@ class ChunkAnalysis:
         # as a set per sentence would be, so its weights add up in the same order.
         alike: dict[int, _Alike] = {}
         for first, words in sorted([_lowest(members), words] for words, members in groups.items()):
-            keys = set(map(order.__getitem__, _bits(words)))
+            keys = set(map(order.__getitem__, _positions(words)))
             alike[words] = (keys, first, sum(map(weights.__getitem__, keys)))
         # The union of each sentence's words, taken in the order of a union of one set
         # per sentence (sentences in the order a question word first finds them), so
@@ -363,6 +363,12 @@ _NO_NUMBERS: frozenset[str] = frozenset()
 def _lowest(bits: int) -> int:
     """The position of the lowest set bit of ``bits`` (not 0)."""
     return (bits & -bits).bit_length() - 1
+
+
+@functools.lru_cache(maxsize=4096)  # a question's words, as bits: few values, over and over
+def _positions(bits: int) -> tuple[int, ...]:
+    """:func:`_bits` of ``bits``, as a tuple."""
+    return tuple(_bits(bits))
 
 
 def _bits(bits: int) -> Iterator[int]:

@@ -139,10 +139,14 @@ def _siblings_in(
     """Whether a text (NFKC-``normalized``, as names are read; with its ``codes``, and
     its ``names`` when asked for) names something of the same kind as the question's
     subject but not it: another model number, or a name ending in the same word."""
-    if any(
-        prefix == other_prefix and digits != other_digits
-        for prefix, digits in codes
-        for other_prefix, other_digits in subject.codes
+    if (
+        codes
+        and subject.codes
+        and any(
+            prefix == other_prefix and digits != other_digits
+            for prefix, digits in codes
+            for other_prefix, other_digits in subject.codes
+        )
     ):
         return True
     if not any(other[-1] in normalized for other in subject.words):

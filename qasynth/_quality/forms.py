@@ -12,6 +12,7 @@ import functools
 import re
 import unicodedata
 
+from ._memo import WordMemo
 from ._numbers import normalize_numbers
 from .text import _tokens, normalize
 
@@ -55,13 +56,14 @@ def _stop_words() -> frozenset[str]:
     return frozenset(_EN_STOP_WORDS.split())
 
 
-@functools.lru_cache(maxsize=1 << 16)  # asked of every word of every question and answer
-def _is_function(token: str) -> bool:
+def _is_function_word(token: str) -> bool:
     return token in _stop_words() or _HIRAGANA_ONLY.fullmatch(token) is not None
 
 
-@functools.lru_cache(maxsize=1 << 16)  # a chunk repeats its words, and so do chunks
-def _stem(token: str) -> str:
+_is_function = WordMemo(_is_function_word, 1 << 16).__getitem__
+
+
+def _stem_of(token: str) -> str:
     """A light English stem, so that "died" ~ "die", "goals" ~ "goal", "cities" ~
     "city", "scoring" ~ "score" (other scripts are returned as they are)."""
     if not token.isascii() or not token.isalpha():
@@ -84,6 +86,9 @@ def _stem(token: str) -> str:
     if len(token) > 3 and token[-1] == token[-2] and token[-1] not in "aeiouls":
         token = token[:-1]
     return token[:-1] if len(token) > 3 and token.endswith("e") else token
+
+
+_stem = WordMemo(_stem_of, 1 << 16).__getitem__
 
 
 # "(?=\d)" first: the look-behinds are tried only where a digit stands.

@@ -198,6 +198,8 @@ _NAME_WORDS = re.compile(r"[\w'-]+")
 _OWNER = re.compile(r"'s\s+")
 _TITLE = re.compile(r"(?:選手|氏|監督|投手|教授|博士|社長|会長|首相|大統領|議員)$")
 _BARE_KANJI = re.compile(r"^[一-龥々]{2,6}(?:です|でした|だ)?。?$")
+_COPULA_END = re.compile(r"(?:です|でした|だ)?。?$")
+_POSSESSIVE_END = re.compile(r"['’]s$")
 
 
 def _answer_names(answer: str) -> frozenset[str]:
@@ -207,12 +209,12 @@ def _answer_names(answer: str) -> frozenset[str]:
     names = extract_names(answer)
     stripped = answer.strip()
     words = stripped.split()
-    first = re.sub(r"['’]s$", "", words[0].strip(".,;:!?'’\"()")) if words else ""
+    first = _POSSESSIVE_END.sub("", words[0].strip(".,;:!?'’\"()")) if words else ""
     short = 0 < len(words) <= _SHORT_ANSWER_WORDS or (words and words[0].endswith(","))
     if short and _may_be_name(first):
         names |= {name for name in extract_names(f"x {stripped}") if name.split()[0] == first}
     if _BARE_KANJI.match(stripped) and not extract_numbers(stripped):
-        names.add(_TITLE.sub("", re.sub(r"(?:です|でした|だ)?。?$", "", stripped)))
+        names.add(_TITLE.sub("", _COPULA_END.sub("", stripped)))
     return frozenset(
         name for name in names if not any(name != other and name in other for other in names)
     )

@@ -36,6 +36,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
+from ._memo import WordMemo
+
 __all__ = [
     "detect_language",
     "is_cjk",
@@ -327,22 +329,28 @@ def _script_counts(text: str) -> dict[str, int]:
     if text.isascii():  # English and the like: count the letters in one C pass
         counts["latin"] = len(text) - len(text.translate(_NO_ASCII_LETTERS))
         return counts
-    ascii_part = _NOT_ASCII.sub("", text)
-    counts["latin"] = len(ascii_part) - len(ascii_part.translate(_NO_ASCII_LETTERS))
-    for char, count in Counter(text).items():
-        if not char.isascii() and (script := _script(char)) is not None:
+    ascii_part = text.encode("ascii", "ignore")
+    counts["latin"] = len(ascii_part) - len(ascii_part.translate(None, _ASCII_LETTERS))
+    characters = Counter(text)
+    for script, count in zip(map(_script, characters), characters.values(), strict=True):
+        if script is not None:
             counts[script] += count
     return counts
 
 
 _NO_ASCII_LETTERS = str.maketrans("", "", string.ascii_letters)
-_NOT_ASCII = re.compile(r"[^\x00-\x7f]+")
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _script(char: str) -> str | None:
+def _script_of(char: str) -> str | None:
+    """The writing system of a character that is not ASCII (ASCII letters are counted
+    apart: ``None``)."""
+    if char.isascii():
+        return None
     match = _RUNS.match(char)
     return None if match is None else match.lastgroup
+
+
+_script = WordMemo(_script_of, 1 << 16).__getitem__
 
 
 def _dominant_script(counts: dict[str, int], text: str) -> str | None:

@@ -180,7 +180,7 @@ class _Context:
     def annotate(self, record: QARecord, **values: Any) -> QARecord:
         """Attach values to ``record`` (kept with it, e.g. a score); returns the new record."""
         position = self._position(record)
-        updated = replace(record, annotations={**record.annotations, **values})
+        updated = _annotated(record, {**record.annotations, **values})
         self._records[position] = updated
         del self._where[id(record)]
         self._where[id(updated)] = position
@@ -189,6 +189,19 @@ class _Context:
     def link(self, a: QARecord, b: QARecord) -> None:
         """Say that ``a`` and ``b`` state the same fact (their chunks share a split)."""
         self._links.append((a, b))
+
+
+def _annotated(record: QARecord, annotations: dict[str, Any]) -> QARecord:
+    """``replace(record, annotations=annotations)``. A plain record is copied field by
+    field from its ``__dict__``: ``dataclasses.replace`` reads every field's settings and
+    runs ``__init__``, five times the cost, and the checks annotate every pair."""
+    if type(record) is not QARecord:
+        return replace(record, annotations=annotations)
+    updated: QARecord = object.__new__(QARecord)
+    fields = updated.__dict__
+    fields.update(record.__dict__)
+    fields["annotations"] = annotations
+    return updated
 
 
 Ask = Callable[[str, Sequence["BaseMessage"], type[BaseModel]], Awaitable[BaseModel]]
