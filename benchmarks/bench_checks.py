@@ -16,12 +16,18 @@ runs them. ``time.process_time()`` is taken around each check. Two workloads:
 
 Every repeat uses other documents, so no chunk or question is seen twice (the
 pipeline sees each chunk once; the checks' caches would otherwise flatter them).
+
+A full garbage collection (a tenth of a second here) lands on whichever check
+happens to allocate when it is due, which makes the figures of two runs hard to
+compare; ``--no-gc`` collects before each repeat and keeps the collector off while
+the checks run (steadier figures, without the cost of collections).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import statistics
 import time
 from collections import defaultdict
@@ -96,7 +102,7 @@ async def check_chunk(checks: list[Any], chunk: Chunk, times: dict[str, float]) 
     return len(ctx.records)
 
 
-async def measure(make: Callable[[int], str], n: int, repeats: int) -> None:
+async def measure(make: Callable[[int], str], n: int, repeats: int, *, no_gc: bool) -> None:
     checks = [c for c in default_checks() if c.scope == "chunk"]
     for chunk in chunks_of([make(10_000 + i) for i in range(2)]):  # warm up: models, rules
         await check_chunk(checks, chunk, defaultdict(float))
@@ -106,9 +112,15 @@ async def measure(make: Callable[[int], str], n: int, repeats: int) -> None:
         chunks = chunks_of([make(r * n + i) for i in range(n)])
         times: dict[str, float] = defaultdict(float)
         count += len(chunks)
-        for chunk in chunks:
-            kept += await check_chunk(checks, chunk, times)
-            pairs += len(qa_pairs(DEFAULT_PROMPT.build_messages(chunk)[-1].text))
+        if no_gc:
+            gc.collect()
+            gc.disable()
+        try:
+            for chunk in chunks:
+                kept += await check_chunk(checks, chunk, times)
+                pairs += len(qa_pairs(DEFAULT_PROMPT.build_messages(chunk)[-1].text))
+        finally:
+            gc.enable()
         samples.append({name: 1000 * t / len(chunks) for name, t in times.items()})
     names = [check.name for check in checks]
     per_check = {name: statistics.median(s[name] for s in samples) for name in names}
@@ -125,11 +137,16 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workload", choices=[*WORKLOADS, "all"], default="all")
+    parser.add_argument(
+        "--no-gc",
+        action="store_true",
+        help="collect garbage before each repeat, none while the checks run (steadier figures)",
+    )
     args = parser.parse_args()
     for name, make in WORKLOADS.items():
         if args.workload in (name, "all"):
             print(f"\n## {name}: {args.chunks} chunks, median of {args.repeats}")
-            asyncio.run(measure(make, args.chunks, args.repeats))
+            asyncio.run(measure(make, args.chunks, args.repeats, no_gc=args.no_gc))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import compress
+from itertools import compress, filterfalse
 from operator import itemgetter, ne
 
 from ._numbers import numbers_and_canonical_text, numbers_and_canonical_texts
@@ -212,8 +212,10 @@ class ChunkAnalysis:
         word, not one step per word and sentence: a common word ("led", "years") is
         in most sentences of a chunk. Words that the same sentences have split them
         at once."""
-        wanted = {token for token in _words(question, self.lang) if not _is_function(token)}
-        wanted |= {_stem(token) for token in wanted}
+        # (set() of an iterator adds one item at a time, as a comprehension does: the
+        # same sets, iterated in the same order)
+        wanted = set(filterfalse(_is_function, _words(question, self.lang)))
+        wanted |= set(map(_stem, wanted))
         order = list(wanted)
         index, by_count = self.index, self.by_count
         weights: dict[str, float] = {}  # of the words the chunk has

@@ -296,9 +296,12 @@ def _detect(text: str) -> tuple[str, bool]:
         letters = len(text) - len(text.translate(_NO_ASCII_LETTERS))
         script = "latin" if letters else None
     else:
-        counts = _script_counts(text)
-        script = _dominant_script(counts, text)
-        letters = 0 if script is None else counts[script]
+        script = _kana_or_hangul(text)
+        letters = 0  # unused: kana and Hangul name their language
+        if script is None:
+            counts = _script_counts(text)
+            script = _dominant_script(counts, text)
+            letters = 0 if script is None else counts[script]
     if script is None:
         return UNDETERMINED, False
     code = _CODES[script]
@@ -351,6 +354,33 @@ def _script_of(char: str) -> str | None:
 
 
 _script = WordMemo(_script_of, 1 << 16).__getitem__
+
+
+def _kana_or_hangul(text: str) -> str | None:
+    """``"kana"`` or ``"hangul"`` when :func:`_dominant_script` would find it because
+    the Latin letters are too few to make a sentence of their own (at most the weight
+    of the script's letters and the Han characters), found without counting every
+    character by script (``Counter`` over a Japanese chunk took most of its detection).
+    ``None`` when the full count must decide."""
+    for script in ("kana", "hangul"):
+        if _SCRIPT_CHARACTER[script].search(text) is None:
+            continue
+        cjk = len(text) - len(_SCRIPT_OR_HAN[script].sub("", text))
+        weight = cjk * _WEIGHTS[script]
+        ascii_part = text.encode("ascii", "ignore")
+        latin = len(ascii_part) - len(ascii_part.translate(None, _ASCII_LETTERS))
+        others = len(text) - cjk - len(ascii_part)  # at most this many more Latin letters
+        if latin + others > weight:
+            latin += len(text) - len(_NON_ASCII_LATIN.sub("", text))
+        return script if latin <= weight else None
+    return None
+
+
+_SCRIPT_CHARACTER = {"kana": re.compile(f"[{_KANA}]"), "hangul": re.compile(f"[{_HANGUL}]")}
+_SCRIPT_OR_HAN = {
+    name: re.compile(f"[{chars}{_HAN}]+") for name, chars in (("kana", _KANA), ("hangul", _HANGUL))
+}
+_NON_ASCII_LATIN = re.compile(f"[{_LATIN.replace('A-Za-z', '')}]+")
 
 
 def _dominant_script(counts: dict[str, int], text: str) -> str | None:

@@ -45,7 +45,10 @@ _EN_WON = re.compile(rf"(?P<a>{_NAME})\s+(?:won|clinched|claimed|took|captured)\
 
 _JA_NOUN = r"[一-龥々]*[ァ-ヺー・]{2,}|[一-龥々]{2,}|[A-Za-z][A-Za-z0-9.&'-]*"
 _HAS_JA = re.compile(r"[\u3040-\u30ff]")
+# "(?=[...])" first, the verbs' first letters: the engine skips to them, where "\b" first
+# would be tried at every character.
 _HAS_EN_VERB = re.compile(
+    r"(?=[abcdefkloprstuw])"
     r"\b(?:beat|beats|beating|beaten|defeat\w*|overc\w+|edg\w+|thrash\w+|routed|outs\w+|"
     r"outp\w+|elimin\w+|knocked|ousted|upset|downed|dethroned|swept|crush\w+|outlasted|won|"
     r"triumphed|prevailed|came|lost|loses|losing|fell|falling|succumbed|bowed|clinched|claimed|"
@@ -107,7 +110,7 @@ def outcomes(sentence: str) -> list[Outcome]:
             found.append(Outcome(match.group("b"), _last_name(match.group("a"))))
         for match in _matches(_EN_WON, sentence):
             found.append(Outcome(_last_name(match.group("a")), ""))
-    if _HAS_JA.search(sentence):
+    if not sentence.isascii() and _HAS_JA.search(sentence):
         for match in _matches(_JA_WIN, sentence):
             winner = match.group("a") or match.group("a2")
             found.append(Outcome(winner, match.group("b") or match.group("b2")))

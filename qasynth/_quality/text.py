@@ -261,6 +261,15 @@ def _is_capitalised(token: str) -> bool:
 
 def _flush_name(words: list[str], names: set[str]) -> None:
     if words:
-        name = _POSSESSIVE.sub("", " ".join(words))
+        name = " ".join(words)
+        # what _POSSESSIVE.sub("", name) leaves (a name holds no line break)
+        if name[-2:] in _POSSESSIVE_ENDS:
+            name = name[:-2]
+        elif name[-1:] in _APOSTROPHES:
+            name = name[:-1]
         if name:
             names.add(name)
+
+
+_POSSESSIVE_ENDS = ("'s", "’s")
+_APOSTROPHES = ("'", "’")
