@@ -297,7 +297,7 @@ def _detect(text: str) -> tuple[str, bool]:
         script = "latin" if letters else None
     else:
         script = _kana_or_hangul(text)
-        letters = 0  # unused: kana and Hangul name their language
+        letters = 0  # kana and Hangul name their language: no model, no letters needed
         if script is None:
             counts = _script_counts(text)
             script = _dominant_script(counts, text)

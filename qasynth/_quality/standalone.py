@@ -152,11 +152,14 @@ class LanguageRules:
 
         for rule in self.rules:
             match = rule._regex.search(question)
-            if match is None:
-                continue
-            if pointing is None and rule.unless_named == "before":
+            if match is not None and pointing is None and rule.unless_named == "before":
                 pointing = rule.name
-            issue = rule._issue(question, match, names_subject)
+            if type(rule).find is not StandaloneRule.find:  # a rule class's own find()
+                issue = rule.find(question, names_subject)
+            elif match is None:
+                continue
+            else:
+                issue = rule._issue(question, match, names_subject)
             if issue is not None:
                 found.append(issue)
         return found, pointing
