@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -254,3 +255,22 @@ def test_a_bad_pattern_names_its_rule(tmp_path: Path) -> None:
 def test_unless_named_accepts_only_known_modes() -> None:
     with pytest.raises(ValueError, match="unless_named must be"):
         StandaloneRule("r", "reason", "x", unless_named="always")  # type: ignore[arg-type]
+
+
+def test_a_rule_class_with_its_own_find_is_asked_through_it() -> None:
+    """A rule may decide in Python (``find``) rather than by its pattern alone; the
+    check asks it, whatever its pattern matches."""
+
+    class Shouting(StandaloneRule):
+        def find(self, question: str, names_subject: Any) -> StandaloneIssue | None:
+            if question.isupper():
+                return StandaloneIssue(self.name, self.reason, question)
+            return None
+
+    rules = load_rules().with_language(
+        "en",
+        Shouting("shouting", "a question in capitals", r"(?!)"),  # the pattern never matches
+    )
+    issues = check_standalone("WHO WON THE CUP IN 1998?", lang="en", rules=rules)
+    assert [issue.rule for issue in issues] == ["shouting"]
+    assert check_standalone("Who won the Orin Cup in 1998?", lang="en", rules=rules) == []
