@@ -10,8 +10,9 @@ requests (the default prompt over the same chunks):
 
 1. CPU: N chunks at zero latency, concurrency 32: (a) qasynth with the default
    checks (and with none, to show the checks' share), (b) a bare
-   ``ChatOpenAI.ainvoke`` loop, (c) a bare ``AsyncOpenAI`` loop. Chunks per
-   CPU-second, CPU ms per call, and each against (b).
+   ``ChatOpenAI.ainvoke`` loop (on langchain-openai's default transport, httpx,
+   and on aiohttp, the transport qasynth picks), (c) a bare ``AsyncOpenAI`` loop.
+   Chunks per CPU-second, CPU ms per call, and each against (b) on httpx.
 2. Latency-bound: 0.5 s per call, qasynth at concurrency 1, 8, 32 and 128;
    wall time against the ideal ceil(N / C) x latency (a bare LangChain loop
    beside it).
@@ -34,7 +35,7 @@ from typing import Any
 from _server_process import CLIENT_CORE, SERVER_CORE, pin, server_process
 from langchain_core.messages import BaseMessage
 from langchain_openai import ChatOpenAI
-from openai import AsyncOpenAI
+from openai import AsyncOpenAI, DefaultAioHttpClient
 
 import qasynth
 from qasynth._prompts import DEFAULT_PROMPT
@@ -74,10 +75,10 @@ def documents(n: int, start: int = 0) -> list[str]:
     return [document(i) for i in range(start, start + n)]
 
 
-def chat_model(base_url: str) -> ChatOpenAI:
+def chat_model(base_url: str, http: Any = None) -> ChatOpenAI:
     return ChatOpenAI(
         model="gpt-4o-mini", base_url=base_url, api_key="bench-key",
-        temperature=0, timeout=60, max_retries=0,
+        temperature=0, timeout=60, max_retries=0, http_async_client=http,
     )  # fmt: skip
 
 
@@ -106,13 +107,22 @@ async def bounded(n: int, concurrency: int, one: Callable[[int], Coroutine[Any, 
     await asyncio.gather(*(run(i) for i in range(n)))
 
 
-async def bare_langchain(base_url: str, requests: list[list[BaseMessage]], c: int) -> None:
-    llm = chat_model(base_url)
+async def bare_langchain(
+    base_url: str, requests: list[list[BaseMessage]], c: int, *, aiohttp: bool = False
+) -> None:
+    """``aiohttp``: on the OpenAI client's aiohttp transport (qasynth's own choice),
+    else on langchain-openai's default (httpx)."""
+    http = DefaultAioHttpClient(timeout=60) if aiohttp else None
+    llm = chat_model(base_url, http)
 
     async def one(i: int) -> None:
         await llm.ainvoke(requests[i])
 
-    await bounded(len(requests), c, one)
+    try:
+        await bounded(len(requests), c, one)
+    finally:
+        if http is not None:
+            await http.aclose()
 
 
 async def bare_openai(base_url: str, requests: list[list[BaseMessage]], c: int) -> None:
@@ -165,8 +175,8 @@ async def cpu_table(n: int, repeats: int, concurrency: int) -> None:
     print(f"## Client CPU: {n} chunks ({n} generation calls) a run, zero latency, "
           f"concurrency {concurrency}, median of {repeats} runs on other documents")  # fmt: skip
     print("(CPU s: the client process; workers: its check workers' CPU, on the server's core)")
-    print(f"{'client':<34}{'wall s':>8}{'CPU s':>8}{'workers':>9}{'chunks/CPU-s':>14}"
-          f"{'CPU ms/call':>13}{'vs LangChain':>14}")  # fmt: skip
+    print(f"{'client':<36}{'wall s':>8}{'CPU s':>8}{'workers':>9}{'chunks/CPU-s':>14}"
+          f"{'CPU ms/call':>13}{'vs LangChain':>14}{'vs LC aiohttp':>14}")  # fmt: skip
     with server_process(0.0) as url:
         inline = {"check_workers": 0}
         runs: dict[str, Callable[[list[str]], Coroutine[Any, Any, Any]]] = {
@@ -181,6 +191,9 @@ async def cpu_table(n: int, repeats: int, concurrency: int) -> None:
             ),
             "bare ChatOpenAI.ainvoke": lambda docs: bare_langchain(
                 url, requests[id(docs)], concurrency
+            ),
+            "bare ChatOpenAI.ainvoke (aiohttp)": lambda docs: bare_langchain(
+                url, requests[id(docs)], concurrency, aiohttp=True
             ),
             "bare AsyncOpenAI": lambda docs: bare_openai(url, requests[id(docs)], concurrency),
         }
@@ -198,9 +211,10 @@ async def cpu_table(n: int, repeats: int, concurrency: int) -> None:
                 statistics.median(s[3] for s in samples),
             )
         base = figures["bare ChatOpenAI.ainvoke"][1]
+        aio = figures["bare ChatOpenAI.ainvoke (aiohttp)"][1]
         for name, (wall, cpu, workers) in figures.items():
-            print(f"{name:<34}{wall:>8.2f}{cpu:>8.2f}{workers:>9.2f}{n / cpu:>14.1f}"
-                  f"{1000 * cpu / n:>13.2f}{cpu / base:>13.2f}x")  # fmt: skip
+            print(f"{name:<36}{wall:>8.2f}{cpu:>8.2f}{workers:>9.2f}{n / cpu:>14.1f}"
+                  f"{1000 * cpu / n:>13.2f}{cpu / base:>13.2f}x{cpu / aio:>13.2f}x")  # fmt: skip
 
 
 async def checked_run(url: str, concurrency: int, workers: int, docs: list[str]) -> Any:
@@ -217,7 +231,7 @@ async def latency_table(n: int, latency: float, levels: list[int], start: int = 
         " + the worker's)"
     )
     print(f"{'concurrency':<13}{'ideal s':>9}{'1 core s':>10}{'over':>8}{'2 cores s':>11}"
-          f"{'over':>8}{'bare LC s':>11}{'over':>8}")  # fmt: skip
+          f"{'over':>8}{'bare LC s':>11}{'over':>8}{'LC aio s':>11}{'over':>8}")  # fmt: skip
     with server_process(latency) as url:
         warm = documents(8, start=start)
         await bare_langchain(url, requests_of(warm), 8)  # warm up
@@ -241,12 +255,16 @@ async def latency_table(n: int, latency: float, levels: list[int], start: int = 
             bare, bare_cpu, _, _ = await measure(
                 functools.partial(bare_langchain, url, requests, c)
             )
+            aio, aio_cpu, _, _ = await measure(
+                functools.partial(bare_langchain, url, requests, c, aiohttp=True)
+            )
             ms = 1000 / n
             print(f"{c:<13}{ideal:>9.2f}{one:>10.2f}{one / ideal - 1:>8.1%}{two:>11.2f}"
-                  f"{two / ideal - 1:>8.1%}{bare:>11.2f}{bare / ideal - 1:>8.1%}")  # fmt: skip
+                  f"{two / ideal - 1:>8.1%}{bare:>11.2f}{bare / ideal - 1:>8.1%}"
+                  f"{aio:>11.2f}{aio / ideal - 1:>8.1%}")  # fmt: skip
             print(f"{'':<13}{'':>9}{f'[{one_cpu * ms:.1f}]':>18}"
                   f"{f'[{two_cpu * ms:.1f} + {worker_cpu * ms:.1f}]':>19}"
-                  f"{f'[{bare_cpu * ms:.1f}]':>19}")  # fmt: skip
+                  f"{f'[{bare_cpu * ms:.1f}]':>19}{f'[{aio_cpu * ms:.1f}]':>19}")  # fmt: skip
 
 
 async def amain(args: argparse.Namespace) -> None:

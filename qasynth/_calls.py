@@ -236,7 +236,7 @@ def _kind(exc: BaseException, status: int | None, code: str | None) -> ErrorKind
     if status is not None and status >= 500:
         return "transient"
     if isinstance(exc, (openai.APITimeoutError, TimeoutError, asyncio.TimeoutError)):
-        return "transient"
+        return "unreachable" if _refused(exc) is not None else "transient"
     if isinstance(exc, openai.APIResponseValidationError) or _not_json(exc):
         return "unreachable"
     unreachable = (ConnectionRefusedError, OSError)
@@ -248,6 +248,16 @@ def _kind(exc: BaseException, status: int | None, code: str | None) -> ErrorKind
                 return "unreachable"
         return "transient"
     return "transient"
+
+
+def _refused(exc: BaseException) -> BaseException | None:
+    """What a "timeout" was when it was a connection refused, a host name unknown or a
+    certificate rejected (the aiohttp transport reports those as connect timeouts)."""
+    import socket
+    import ssl
+
+    refused = (ConnectionRefusedError, socket.gaierror, ssl.SSLCertVerificationError)
+    return next((cause for cause in _causes(exc) if isinstance(cause, refused)), None)
 
 
 def _not_json(exc: BaseException) -> bool:
@@ -265,8 +275,10 @@ def classify_error(exc: BaseException, secrets: Iterable[str | None] = ()) -> Ca
     status = getattr(exc, "status_code", None)
     status = status if isinstance(status, int) else None
     code = _error_code(exc)
-    message = redact(f"{type(exc).__name__}: {exc}", secrets)[:500]
     kind = _kind(exc, status, code)
+    shown = _refused(exc) if kind == "unreachable" and status is None else None
+    shown = exc if shown is None else shown  # not "Request timed out" for a refusal
+    message = redact(f"{type(shown).__name__}: {shown}", secrets)[:500]
     return CallError(
         kind, status, _retry_after(exc), message, code,
         unexpected=kind == "transient" and status is None and not _is_transport_error(exc),

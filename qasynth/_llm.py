@@ -9,9 +9,11 @@ slow the whole run down instead of every request retrying on its own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import os
 import weakref
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -216,7 +218,10 @@ def with_own_http_client(llm: BaseChatModel) -> tuple[BaseChatModel, Any]:
     paid for, again. So each event loop gets a client of its own, which the runs on
     that loop share (the sync calls' loop lives as long as the process: their runs
     reuse its connections). A model given its own HTTP client
-    (``http_async_client=``) or a proxy keeps it."""
+    (``http_async_client=``) or a proxy keeps it.
+
+    The client sends through aiohttp where it can (see :func:`_aiohttp_client`), else
+    httpx; a loop's client is closed when the loop shuts down (:func:`_close_with_loop`)."""
     try:
         from langchain_openai.chat_models.base import BaseChatOpenAI
     except ImportError:  # pragma: no cover - langchain-openai is a dependency
@@ -228,21 +233,101 @@ def with_own_http_client(llm: BaseChatModel) -> tuple[BaseChatModel, Any]:
     if not shared and root.max_retries == 0:
         return llm, None
     try:
-        clients = _OWN_CLIENTS.setdefault(asyncio.get_running_loop(), {})
+        loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
     except RuntimeError:  # no loop yet: a client for this run alone
-        clients = None
+        loop = None
+    clients = _OWN_CLIENTS.setdefault(loop, {}) if loop is not None else None
     entry = clients.get(id(root)) if clients is not None else None
     close = None
     if entry is None or entry[0] is not root:
-        import openai
-
-        http = openai.DefaultAsyncHttpxClient(timeout=root.timeout) if shared else None
+        http = _new_http_client(root.timeout) if shared else None
         entry = (root, root.copy(max_retries=0, **({"http_client": http} if shared else {})))
-        if clients is not None:
+        if clients is not None and loop is not None:
             clients[id(root)] = entry
+            if http is not None:
+                _close_with_loop(loop, http)
         else:
             close = http
+    return _on_client(llm, entry[1]), close
+
+
+_CLOSERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[AsyncGenerator[None, None]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _close_with_loop(loop: asyncio.AbstractEventLoop, http: Any) -> None:
+    """Close ``http`` when ``loop`` finalizes its async generators: at the end of
+    ``asyncio.run`` (or an ``asyncio.Runner``), and at exit for qasynth's own loop
+    (see ``_sync``). Called from a task on ``loop``.
+
+    An aiohttp session left open warns when it is collected, so the client is given
+    to an async generator that closes it in its ``finally``: the loop keeps a
+    (weak) record of each async generator started on it and closes them all when it
+    shuts down."""
+
+    async def closer() -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            await http.aclose()
+
+    generator = closer()
+    step = generator.__anext__()  # the loop's hook records the generator here
+    with contextlib.suppress(StopIteration):
+        step.send(None)  # runs it up to its yield (it awaits nothing before)
+    _CLOSERS.setdefault(loop, []).append(generator)  # the loop's record is weak
+
+
+def _on_client(llm: Any, client: Any) -> BaseChatModel:
+    """A copy of the OpenAI chat model ``llm`` that calls through ``client``."""
     own = llm.model_copy()
-    own.root_async_client = entry[1]
-    own.async_client = entry[1].chat.completions
-    return own, close
+    own.root_async_client = client
+    own.async_client = client.chat.completions
+    return own  # type: ignore[no-any-return]
+
+
+HTTP_CLIENT_VARIABLE = "QASYNTH_HTTP_CLIENT"
+"""Set to ``httpx`` to keep the OpenAI client's own HTTP transport (see
+:func:`_aiohttp_client`)."""
+
+_PROXY_VARIABLES = (
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "ALL_PROXY",
+    "https_proxy",
+    "http_proxy",
+    "all_proxy",
+)
+
+
+def _new_http_client(timeout: Any) -> Any:
+    """An async HTTP client for the OpenAI client: aiohttp's where it can carry the
+    calls (see :func:`_aiohttp_client`), else httpx's, with the OpenAI client's defaults."""
+    import openai
+
+    return _aiohttp_client(timeout) or openai.DefaultAsyncHttpxClient(timeout=timeout)
+
+
+def _aiohttp_client(timeout: Any) -> Any:
+    """An HTTP client for one run that sends through aiohttp (the OpenAI client's
+    ``DefaultAioHttpClient``), else ``None`` (then httpx, the OpenAI client's default).
+
+    At 32 to 128 requests in flight it costs about a third less CPU a call than
+    httpx, whose connection pool looks at every connection for every request
+    (``benchmarks/bench_client.py``). It is kept off when a proxy is set in the
+    environment (httpx reads those variables; some proxies aiohttp cannot reach),
+    when ``QASYNTH_HTTP_CLIENT=httpx`` asks so, and when the OpenAI client lacks it."""
+    if os.environ.get(HTTP_CLIENT_VARIABLE, "").strip().lower() == "httpx":
+        return None
+    if any(os.environ.get(name) for name in _PROXY_VARIABLES):
+        return None
+    try:
+        import aiohttp  # noqa: F401  (the transport's own import fails late, at a call)
+        from openai import DefaultAioHttpClient
+    except ImportError:
+        return None
+    try:
+        return DefaultAioHttpClient(timeout=timeout)
+    except RuntimeError:  # the OpenAI client's stand-in when its aiohttp extra is missing
+        return None

@@ -94,7 +94,18 @@ def _background_loop() -> asyncio.AbstractEventLoop:
             thread = threading.Thread(target=loop.run_forever, name="qasynth-loop", daemon=True)
             thread.start()
             _loop = loop
+            atexit.register(_shut_down, loop)
         return _loop
+
+
+def _shut_down(loop: asyncio.AbstractEventLoop) -> None:
+    """At exit (while the loop's thread still runs): finalize the loop's async
+    generators, as ``asyncio.run`` does at its end. This closes the HTTP clients its
+    runs shared (see ``_llm._close_with_loop``) and any stream left open."""
+    if loop.is_closed() or not loop.is_running():
+        return
+    with contextlib.suppress(Exception):
+        asyncio.run_coroutine_threadsafe(loop.shutdown_asyncgens(), loop).result(timeout=5)
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:

@@ -222,6 +222,9 @@ def test_a_server_that_is_not_there_stops_the_run_within_seconds(
     [line] = error_lines(result)
     assert f"cannot reach the model server at {url} (model gpt-4o-mini)" in line
     assert "--base-url" in line
+    assert "timed out" not in line  # aiohttp reports a refusal as a connect timeout
+    if server_kind == "closed-port":
+        assert "ConnectionRefusedError" in line or "Connection error" in line
     assert elapsed < 5  # was 44 s for 25 chunks: 5 tries each
     assert answered <= 8 + 2  # the first round of requests in flight, no retries
     assert statuses(out) == {}  # nothing marked failed: the next run tries every chunk
@@ -725,3 +728,70 @@ def test_runs_on_one_event_loop_share_its_connections_and_other_loops_get_their_
     other, _ = asyncio.run(clients())
     assert first is second and first is not other
     assert first.max_retries == 0 and llm.root_async_client.max_retries == 2
+
+
+def _transport_of(llm: ChatOpenAI) -> str:
+    from qasynth._calls import ModelCaller
+
+    async def name() -> str:
+        http = ModelCaller(llm).llm.root_async_client._client
+        return type(http._transport).__name__
+
+    return asyncio.run(name())
+
+
+def test_calls_go_through_aiohttp_unless_a_proxy_is_set_or_httpx_is_asked_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """aiohttp costs a third less CPU a call than httpx at 32+ requests in flight
+    (benchmarks/bench_client.py); a proxy in the environment keeps httpx, which reads
+    those variables, and so does QASYNTH_HTTP_CLIENT=httpx."""
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy",
+                 "all_proxy", "QASYNTH_HTTP_CLIENT"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    llm = ChatOpenAI(model="m", base_url="http://127.0.0.1:9/v1", api_key="k")
+    assert _transport_of(llm) == "AiohttpTransport"
+    monkeypatch.setenv("QASYNTH_HTTP_CLIENT", "httpx")
+    assert _transport_of(llm) == "AsyncHTTPTransport"
+    monkeypatch.delenv("QASYNTH_HTTP_CLIENT")
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    assert _transport_of(llm) == "AsyncHTTPTransport"
+
+
+def test_a_loops_http_client_is_closed_when_the_loop_ends() -> None:
+    """The runs on one loop share its client; asyncio.run's end closes it (an aiohttp
+    session left open warns on stderr when it is collected)."""
+    from qasynth._calls import ModelCaller
+
+    llm = ChatOpenAI(model="m", base_url="http://127.0.0.1:9/v1", api_key="k")
+
+    async def client() -> Any:
+        return ModelCaller(llm).llm.root_async_client._client
+
+    http = asyncio.run(client())
+    assert http.is_closed
+
+
+SYNC_RUN_THEN_EXIT = """
+import sys
+sys.path.insert(0, {tests!r})
+from langchain_openai import ChatOpenAI
+from qasynth import synthesize
+from qasynth.testing import FakeOpenAIServer
+
+with FakeOpenAIServer() as server:
+    llm = ChatOpenAI(model="gpt-4o-mini", base_url=server.base_url, api_key="sk-test")
+    ds = synthesize(["Port Ashby is the capital of Atlantis."] * 3, llm=llm, progress=False)
+    print("calls", ds.stats.model_calls)
+"""
+
+
+def test_a_script_of_sync_runs_ends_without_warnings() -> None:
+    """The sync calls' loop lives as long as the program; its HTTP client is closed at
+    exit, so nothing ("Unclosed client session") is printed after the script's output."""
+    script = SYNC_RUN_THEN_EXIT.format(tests=str(Path(__file__).parent))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["calls", "3"]
+    assert done.stderr == ""
