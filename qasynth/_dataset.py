@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, Generic, TypeVar, overload
 
 from ._errors import ConfigurationError
 from ._finalize import SPLIT_FILE_NAMES, SPLIT_NAMES, assign_splits
@@ -18,9 +18,64 @@ from ._writers import atomic_writer, write_jsonl
 
 __all__ = ["Dataset", "add_into"]
 
+T = TypeVar("T")
+
+
+_Lists = tuple[list[QARecord], list[ChunkFailure], list[Rejection], list[tuple[str, str]]]
+
+
+class _Sum:
+    """Two datasets added, not yet read: each side a copy of a dataset's lists, or an
+    earlier :class:`_Sum`. Never changed once made."""
+
+    __slots__ = ("left", "right")
+
+    def __init__(self, left: _Lists | _Sum, right: _Lists | _Sum) -> None:
+        self.left, self.right = left, right
+
+    def lists(self) -> _Lists:
+        """Every side's items, left to right (without recursion: a stream's sum is a
+        chain as long as the stream)."""
+        out: _Lists = ([], [], [], [])
+        stack: list[_Lists | _Sum] = [self]
+        while stack:
+            part = stack.pop()
+            if isinstance(part, _Sum):
+                stack += (part.right, part.left)
+                continue
+            for mine, theirs in zip(out, part, strict=True):
+                mine.extend(theirs)  # type: ignore[attr-defined]
+        return out
+
+
+class _Listed(Generic[T]):
+    """One of a Dataset's lists; reading it first works out a pending sum."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+    @overload
+    def __get__(self, dataset: None, owner: type[Dataset]) -> _Listed[T]: ...
+    @overload
+    def __get__(self, dataset: Dataset, owner: type[Dataset]) -> list[T]: ...
+    def __get__(self, dataset: Dataset | None, owner: type[Dataset]) -> list[T] | _Listed[T]:
+        if dataset is None:
+            return self
+        return dataset._read()[self.index]  # type: ignore[return-value]
+
+    def __set__(self, dataset: Dataset, value: list[T]) -> None:
+        lists = list(dataset._read())
+        lists[self.index] = value
+        dataset._lists = tuple(lists)  # type: ignore[assignment]
+
 
 class Dataset:
     """Kept records (in chunk order) plus everything that did not make it."""
+
+    records: _Listed[QARecord] = _Listed(0)
+    failures: _Listed[ChunkFailure] = _Listed(1)
+    rejections: _Listed[Rejection] = _Listed(2)
+    chunk_links: _Listed[tuple[str, str]] = _Listed(3)
 
     def __init__(
         self,
@@ -31,11 +86,21 @@ class Dataset:
         stats: Stats | None = None,
         chunk_links: list[tuple[str, str]] | None = None,
     ) -> None:
-        self.records = records
-        self.chunk_links = chunk_links or []
-        self.failures = failures or []
-        self.rejections = rejections or []
+        self._lists: _Lists = (records, failures or [], rejections or [], chunk_links or [])
+        self._sum: _Sum | None = None
         self.stats = stats or Stats(pairs_kept=len(records))
+
+    def _read(self) -> _Lists:
+        if self._sum is not None:
+            self._lists, self._sum = self._sum.lists(), None
+        return self._lists
+
+    def _part(self) -> _Lists | _Sum:
+        """This dataset as one side of a sum: its pending sum, else a copy of its lists
+        (so that changing them later does not change the sum)."""
+        if self._sum is not None:
+            return self._sum
+        return tuple(list(items) for items in self._lists)  # type: ignore[return-value]
 
     def __len__(self) -> int:
         return len(self.records)
@@ -54,12 +119,15 @@ class Dataset:
         """Both datasets in one, ``self``'s items first: records, failures, rejections,
         links and summed stats. This is how the pieces :meth:`Synthesizer.stream`
         yields (one per chunk) add up to the run, as LangChain does when a streaming
-        step feeds one that takes a whole input (``synth | next_step``)."""
+        step feeds one that takes a whole input (``synth | next_step``).
+
+        The lists are put together when first read, so adding a stream's pieces one
+        at a time (``total = total + piece``) costs as much as the pieces, not the
+        square of their number."""
         if not isinstance(other, Dataset):
             return NotImplemented
-        total = Dataset([])
-        add_into(total, self)
-        add_into(total, other)
+        total = Dataset([], stats=self.stats + other.stats)
+        total._sum = _Sum(self._part(), other._part())
         return total
 
     def __repr__(self) -> str:

@@ -146,6 +146,41 @@ def test_streamed_pieces_add_up_to_the_run_also_through_a_following_step(
         assert getattr(total.stats, name) == getattr(whole.stats, name), name
 
 
+def _piece(i: int) -> Dataset:
+    from qasynth._schema import QARecord, Rejection
+    from qasynth._stats import Stats
+
+    record = QARecord(f"Q{i}?", f"A{i}.", "theme", "doc.txt", f"c{i}", i)
+    return Dataset([record], rejections=[Rejection("too_short", f"R{i}?", "A.", f"c{i}")],
+                   stats=Stats(chunks=1, pairs_kept=1), chunk_links=[(f"c{i}", "x")])  # fmt: skip
+
+
+def test_adding_datasets_keeps_each_side_as_it_was_when_added() -> None:
+    """A sum is put together when first read (a stream of pieces adds up in linear
+    time); it must read as if copied at the moment of +, whatever happens after."""
+    a, b, c = _piece(0), _piece(1), _piece(2)
+    ab = a + b
+    a.records.append(_piece(9).records[0])  # changed after it was added: not in ab
+    abc = ab + c
+    b.rejections.clear()
+    assert [r.question for r in abc] == ["Q0?", "Q1?", "Q2?"]
+    assert [r.question for r in abc.rejections] == ["R0?", "R1?", "R2?"]
+    assert abc.chunk_links == [("c0", "x"), ("c1", "x"), ("c2", "x")]
+    assert (abc.stats.chunks, abc.stats.pairs_kept, len(abc), abc[1].question) == (3, 3, 3, "Q1?")
+    assert [r.question for r in ab] == ["Q0?", "Q1?"]  # read after abc was made
+    ab.records.clear()  # a read sum is a dataset like any other
+    assert [r.question for r in ab + c] == ["Q2?"] and len(abc) == 3
+    assert [r.question for r in a] == ["Q0?", "Q9?"] and c.failures == []
+
+
+def test_a_long_stream_of_pieces_adds_up_without_recursion() -> None:
+    total = _piece(0)
+    for i in range(1, 20_000):  # deeper than any recursion limit
+        total = total + _piece(i)
+    assert len(total.records) == 20_000 and total.records[-1].question == "Q19999?"
+    assert total.stats.chunks == 20_000 and len(total.rejections) == 20_000
+
+
 TWO_DOCS = [WWC, "England lost the final 1-0 to Spain in Sydney in 2023."]
 SECOND = ("Which team did Spain beat in the 2023 final in Sydney?", "England lost to Spain.")
 UNGROUNDED = ("What is the capital of Peru?", "Lima is the capital of Peru.")
