@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from ._batch import BatchRun
 from ._cache import SQLiteResponseCache
-from ._calls import Limits, ModelCaller
+from ._calls import ModelCaller
 from ._chunk import ChunkResult, ChunkRunner
 from ._chunking import Chunker
 from ._dataset import Dataset, add_into
@@ -31,6 +31,7 @@ from ._errors import CheckError, ConfigurationError, ModelError
 from ._filerun import RunReport, SplitOptions, run_to_file
 from ._finish import finish
 from ._io_schema import SynthesizerInput, SynthesizerOutput
+from ._limits import Limits
 from ._llm import DEFAULT_MODEL, default_chat_model, model_name_of, model_params_of, secrets_of
 from ._loaders import DocumentInput, iter_documents
 from ._parsing import DEFAULT_MAX_FIX_ATTEMPTS, message_text
