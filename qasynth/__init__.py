@@ -13,7 +13,6 @@ import typing
 from ._lazy import lazy_exports as _lazy_exports
 
 if typing.TYPE_CHECKING:
-    from ._calls import Limits
     from ._chunking import Chunker
     from ._convert import csv_to_jsonl
     from ._dataset import Dataset
@@ -36,6 +35,7 @@ if typing.TYPE_CHECKING:
     from ._filecheck import check_jsonl
     from ._filerun import RunReport, SplitOptions
     from ._finetune import FineTuneResult, afinetune, finetune
+    from ._limits import Limits
     from ._pipeline import Synthesizer, asynthesize, synthesize
     from ._plan import Plan, plan
     from ._prompts import QAPrompt
@@ -46,7 +46,7 @@ if typing.TYPE_CHECKING:
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "Limits": "._calls",
+    "Limits": "._limits",
     "Chunker": "._chunking",
     "csv_to_jsonl": "._convert",
     "Dataset": "._dataset",

@@ -13,7 +13,8 @@ translations — goes through :class:`ModelCaller`:
 - usage (calls by step, tokens, cached tokens, retries, waits) counted here and
   nowhere else, into the :class:`Usage` of the chunk being worked on.
 
-Errors are classified by status code and exception type (:func:`classify_error`).
+Errors are classified by status code and exception type
+(:func:`~qasynth._callerrors.classify_error`).
 """
 
 from __future__ import annotations
@@ -23,12 +24,11 @@ import hashlib
 import json
 import logging
 import random
-import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
@@ -37,81 +37,26 @@ from langchain_core.rate_limiters import InMemoryRateLimiter
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 
-from ._errors import AuthenticationError, ConfigurationError, ModelError, UnreachableError
-from ._limits import AdaptiveLimiter, TokenBudget, Turns
+from ._callerrors import CallError, CallFailed, RateLimitWait, RequestRefused, classify_error
+from ._errors import AuthenticationError, ModelError, UnreachableError
+from ._limits import AdaptiveLimiter, Limits, TokenBudget, Turns
 from ._llm import check_key, with_own_http_client
-from ._secrets import credentials, redact, remove_secrets
+from ._replies import clean_reply, cut_off_reply
+from ._secrets import credentials
 
 __all__ = [
     "USAGE_KEY",
     "AdaptiveLimiter",
-    "CallError",
-    "CallFailed",
-    "Limits",
     "ModelCaller",
-    "RateLimitWait",
     "ReplyStore",
-    "RequestRefused",
     "TokenBudget",
     "Usage",
-    "classify_error",
 ]
 
 logger = logging.getLogger("qasynth")
 
 USAGE_KEY = "__qasynth_usage"
 """``config["configurable"]`` key of the :class:`Usage` that a call is counted in."""
-
-
-@dataclass(frozen=True)
-class Limits:
-    """How hard a run may push the provider.
-
-    ``concurrency`` requests in flight at most; ``rpm`` requests and ``tpm``
-    tokens per minute; ``timeout`` seconds per request; ``attempts`` tries per
-    request for timeouts and server errors, ``backoff`` the first wait between
-    them (doubling, with jitter); ``max_wait`` the longest Retry-After honoured.
-    ``check_workers`` processes run the built-in model-free chunk checks off the
-    event loop (``None``, the default: started by themselves once the checks slow a
-    run of 200 chunks or more down, on a machine with a core to spare; ``0``: none).
-    """
-
-    concurrency: int = 8
-    rpm: float | None = None
-    tpm: int | None = None
-    timeout: float = 120.0
-    attempts: int = 5
-    backoff: float = 1.0
-    max_wait: float = 60.0
-    check_workers: int | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("concurrency", "tpm", "attempts", "check_workers"):  # whole numbers
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-                raise ConfigurationError(f"Limits: {name} must be a whole number, got {value!r}")
-        for name in ("rpm", "timeout", "backoff", "max_wait"):
-            value = getattr(self, name)
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, (int, float))
-            ):
-                raise ConfigurationError(f"Limits: {name} must be a number, got {value!r}")
-        checks = [
-            (self.concurrency >= 1, "concurrency must be at least 1"),
-            (self.rpm is None or self.rpm > 0, "rpm must be above 0"),
-            (self.tpm is None or self.tpm >= 1, "tpm must be at least 1"),
-            (self.timeout > 0, "timeout must be above 0 seconds"),
-            (self.attempts >= 1, "attempts must be at least 1"),
-            (self.backoff >= 0, "backoff must not be negative"),
-            (self.max_wait >= 0, "max_wait must not be negative"),
-            (
-                self.check_workers is None or self.check_workers >= 0,
-                "check_workers must be 0 or more",
-            ),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigurationError(f"Limits: {message}, got {self}")
 
 
 @dataclass
@@ -158,155 +103,6 @@ class Usage:
 
 def _sum(a: tuple[int, int, int], b: tuple[int, int, int]) -> tuple[int, int, int]:
     return (a[0] + b[0], a[1] + b[1], a[2] + b[2])
-
-
-# -- errors ---------------------------------------------------------------------------
-
-ErrorKind = Literal["rate_limit", "transient", "request", "fatal", "unreachable"]
-
-
-@dataclass(frozen=True)
-class CallError:
-    """How to treat an exception raised by a model call.
-
-    ``rate_limit``: 429, wait and retry. ``transient``: 5xx, timeouts, resets;
-    retry. ``request``: the provider refused this request (context length,
-    content filter, invalid request); fail the chunk, not the run. ``fatal``:
-    true for every request (key, permission, model, quota); stop the run.
-    ``unreachable``: no server answers at the URL (connection refused, DNS,
-    a reply that is not the provider's JSON); retrying rarely helps.
-    """
-
-    kind: ErrorKind
-    status: int | None
-    retry_after: float | None
-    message: str
-    code: str | None = None
-    unexpected: bool = False
-    """A ``transient`` error that is no HTTP status, timeout or connection error: an
-    exception of the model object's own (a gateway's error body or empty choices, which
-    langchain-openai raises as ValueError, KeyError or TypeError; or a bug)."""
-
-
-def _retry_after(exc: BaseException) -> float | None:
-    headers = getattr(getattr(exc, "response", None), "headers", None)
-    if headers is None:
-        return None
-    value, scale = headers.get("retry-after-ms"), 1000.0
-    if value is None:
-        value, scale = headers.get("retry-after"), 1.0
-    try:
-        return max(0.0, float(value) / scale) if value is not None else None
-    except (TypeError, ValueError):
-        return None
-
-
-def _error_code(exc: BaseException) -> str | None:
-    code = getattr(exc, "code", None)
-    if isinstance(code, str):
-        return code
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and isinstance(inner.get("code"), str):
-            return str(inner["code"])
-    return None
-
-
-def _causes(exc: BaseException) -> Iterable[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
-def _kind(exc: BaseException, status: int | None, code: str | None) -> ErrorKind:
-    import openai  # a dependency of langchain-openai; imported on the error path only
-
-    if status == 429:
-        return "fatal" if code == "insufficient_quota" else "rate_limit"
-    if status in (401, 403, 404):
-        return "fatal"
-    if status in (400, 413, 422):
-        return "request"
-    if status is not None and 400 <= status < 500 and status not in (408, 409, 425):
-        return "fatal"  # 405, 410, 415, ...: not an API at this URL, or not this API
-    if status is not None and status >= 500:
-        return "transient"
-    if isinstance(exc, (openai.APITimeoutError, TimeoutError, asyncio.TimeoutError)):
-        return "unreachable" if _refused(exc) is not None else "transient"
-    if isinstance(exc, openai.APIResponseValidationError) or _not_json(exc):
-        return "unreachable"
-    unreachable = (ConnectionRefusedError, OSError)
-    if isinstance(exc, openai.APIConnectionError):
-        for cause in _causes(exc):
-            if isinstance(cause, ConnectionResetError):
-                return "transient"
-            if isinstance(cause, unreachable) and not isinstance(cause, TimeoutError):
-                return "unreachable"
-        return "transient"
-    return "transient"
-
-
-def _refused(exc: BaseException) -> BaseException | None:
-    """What a "timeout" was when it was a connection refused, a host name unknown or a
-    certificate rejected (the aiohttp transport reports those as connect timeouts)."""
-    import socket
-    import ssl
-
-    refused = (ConnectionRefusedError, socket.gaierror, ssl.SSLCertVerificationError)
-    return next((cause for cause in _causes(exc) if isinstance(cause, refused)), None)
-
-
-def _not_json(exc: BaseException) -> bool:
-    """Whether a reply that came back was not the API's JSON (an HTML page, a proxy's text)."""
-    for cause in _causes(exc):
-        if isinstance(cause, json.JSONDecodeError):
-            return True
-        if isinstance(cause, ValueError) and "Unexpected response type" in str(cause):
-            return True  # langchain-openai: the body was parsed as text, not JSON
-    return False
-
-
-def classify_error(exc: BaseException, secrets: Iterable[str | None] = ()) -> CallError:
-    """Sort a model-call exception by its HTTP status and type (see :class:`CallError`)."""
-    status = getattr(exc, "status_code", None)
-    status = status if isinstance(status, int) else None
-    code = _error_code(exc)
-    kind = _kind(exc, status, code)
-    shown = _refused(exc) if kind == "unreachable" and status is None else None
-    shown = exc if shown is None else shown  # not "Request timed out" for a refusal
-    message = redact(f"{type(shown).__name__}: {shown}", secrets)[:500]
-    return CallError(
-        kind, status, _retry_after(exc), message, code,
-        unexpected=kind == "transient" and status is None and not _is_transport_error(exc),
-    )  # fmt: skip
-
-
-def _is_transport_error(exc: BaseException) -> bool:
-    """A timeout, or an error of the HTTP client or provider SDK (connection, protocol)."""
-    import openai
-
-    if isinstance(exc, (TimeoutError, asyncio.TimeoutError, OSError, openai.APIError)):
-        return True
-    # other providers' SDKs and HTTP clients (anthropic, httpx, aiohttp, ...)
-    names = {klass.__name__ for klass in type(exc).__mro__}
-    return bool(names & {"APIError", "APIConnectionError", "HTTPError", "ClientError"})
-
-
-class CallFailed(Exception):
-    """A model call gave up after its retries (the chunk fails; the run goes on)."""
-
-    def __init__(self, error: CallError, attempts: int) -> None:
-        super().__init__(error.message)
-        self.error = error
-        self.attempts = attempts
-
-
-class RequestRefused(CallFailed):
-    """The provider refused this one request (context length, content filter, ...)."""
 
 
 class _Retry(Exception):
@@ -570,7 +366,7 @@ class ModelCaller:
         except asyncio.TimeoutError:
             error = CallError("transient", None, None, f"no reply within {self.limits.timeout:g} s")
         except Exception as exc:  # classified below
-            reply = _cut_off_reply(exc)  # structured mode: a reply cut off at max tokens
+            reply = cut_off_reply(exc)  # structured mode: a reply cut off at max tokens
             error = classify_error(exc, self.secrets) if reply is None else None
         limited = error is not None and error.kind == "rate_limit"
         await self.limiter.release(
@@ -620,91 +416,14 @@ class ModelCaller:
         return _Retry(error)
 
 
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-# The same written as a JSON escape: a high half not followed by a low one, or a low
-# half not after a high one ("\\ud83d\\ude00" is one character, and is kept).
-_LONE_SURROGATE_ESCAPE = re.compile(
-    r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
-    r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
-)
-
-
-def clean_reply(reply: AIMessage, secrets: Sequence[str] = ()) -> AIMessage:
-    """``reply`` without lone surrogates and without ``secrets`` in its text.
-
-    A server may send ``"\\ud800"``, as a character or as an escape in the reply's
-    JSON: valid JSON, but no text that could be saved or written (UTF-8 has no such
-    character), so it becomes U+FFFD; and a server that quotes the API key back must
-    not get it into the pairs, the state or a report."""
-    content = reply.content
-    if isinstance(content, str):
-        cleaned: Any = _clean_text(content, secrets)
-        changed = cleaned is not content
-    elif isinstance(content, list):
-        cleaned = [_clean_block(block, secrets) for block in content]
-        changed = any(new is not old for new, old in zip(cleaned, content, strict=True))
-    else:
-        return reply
-    return reply.model_copy(update={"content": cleaned}) if changed else reply
-
-
-def _clean_block(block: Any, secrets: Sequence[str]) -> Any:
-    if isinstance(block, str):
-        return _clean_text(block, secrets)
-    if isinstance(block, dict) and isinstance(block.get("text"), str):
-        text = _clean_text(block["text"], secrets)
-        return block if text is block["text"] else {**block, "text": text}
-    return block
-
-
-def _clean_text(text: str, secrets: Sequence[str]) -> str:
-    """``text``, or (only when something changed) a cleaned copy of it."""
-    cleaned = text
-    if not text.isascii() and _LONE_SURROGATE.search(text) is not None:
-        cleaned = _LONE_SURROGATE.sub("\ufffd", cleaned)
-    if "\\u" in cleaned and _LONE_SURROGATE_ESCAPE.search(cleaned) is not None:
-        cleaned = _LONE_SURROGATE_ESCAPE.sub(r"\\ufffd", cleaned)  # in the reply's JSON
-    if any(secret in cleaned for secret in secrets):
-        cleaned = remove_secrets(cleaned, secrets)
-    return text if cleaned == text else cleaned
-
-
-def _cut_off_reply(exc: BaseException) -> AIMessage | None:
-    """The reply a structured-output call was cut off in (the ``openai`` client raises
-    ``LengthFinishReasonError`` instead of returning it), so that local repair keeps
-    its complete pairs as it does in parser mode; ``None`` for any other error."""
-    import openai
-
-    if not isinstance(exc, openai.LengthFinishReasonError):
-        return None
-    completion = exc.completion
-    text = completion.choices[0].message.content if completion.choices else None
-    usage = completion.usage
-    meta: Any = None
-    if usage is not None:
-        cached = getattr(usage.prompt_tokens_details, "cached_tokens", None) or 0
-        meta = {
-            "input_tokens": usage.prompt_tokens,
-            "output_tokens": usage.completion_tokens,
-            "total_tokens": usage.total_tokens,
-            "input_token_details": {"cache_read": cached},
-        }
-    return AIMessage(content=text or "", usage_metadata=meta,
-                     response_metadata={"finish_reason": "length"})  # fmt: skip
-
-
 UNREACHABLE_LIMIT = 3
 """Unreachable errors in a row (across the run) after which the run stops."""
 UNEXPECTED_LIMIT = 5
 """Calls in a row (across the run) that raised the same unexpected error (see
-:attr:`CallError.unexpected`), none of the run's calls having been answered, after which
-the run stops: a broken model object fails every call the same way, where retrying each
-chunk five times would take minutes and end with every chunk failed. Once a call is
-answered, such errors are retried as passing faults (gateways have them)."""
-
-
-class RateLimitWait(ModelError):
-    """The provider asked for a longer wait than ``Limits.max_wait`` allows."""
+:attr:`~qasynth._callerrors.CallError.unexpected`), none of the run's calls having been
+answered, after which the run stops: a broken model object fails every call the same way,
+where retrying each chunk five times would take minutes and end with every chunk failed.
+Once a call is answered, such errors are retried as passing faults (gateways have them)."""
 
 
 def _where(llm: BaseChatModel) -> str:

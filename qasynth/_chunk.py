@@ -30,7 +30,8 @@ from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from pydantic import BaseModel
 
-from ._calls import USAGE_KEY, CallFailed, ModelCaller, RequestRefused, Usage, as_messages
+from ._callerrors import CallFailed, RequestRefused
+from ._calls import USAGE_KEY, ModelCaller, Usage, as_messages
 from ._errors import CheckError, ParseError, QasynthError
 from ._links import as_link, builds_its_messages, link_config, untraced
 from ._offload import CheckOffload

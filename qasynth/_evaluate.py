@@ -30,7 +30,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
-from ._calls import classify_error
+from ._callerrors import classify_error
 from ._errors import AuthenticationError, InputError, ModelError, QasynthError
 from ._eval_results import EvalResult, ProbeResult, summarize
 from ._grading import estimate_grading, exact_grade, model_grade

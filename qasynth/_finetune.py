@@ -29,7 +29,7 @@ from typing import Any
 
 import openai
 
-from ._calls import classify_error
+from ._callerrors import classify_error
 from ._errors import AuthenticationError, InputError, ModelError, StateError
 from ._filecheck import check_jsonl
 from ._llm import DEFAULT_MODEL, openai_connection

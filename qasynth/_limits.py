@@ -1,5 +1,6 @@
-"""Limits on how hard a run pushes the provider: requests in flight, tokens per minute;
-and the order in which replies get the event loop (:class:`Turns`)."""
+"""Limits on how hard a run pushes the provider: the options (:class:`Limits`), requests
+in flight, tokens per minute; and the order in which replies get the event loop
+(:class:`Turns`)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,65 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
-__all__ = ["AdaptiveLimiter", "TokenBudget", "Turns"]
+from ._errors import ConfigurationError
+
+__all__ = ["AdaptiveLimiter", "Limits", "TokenBudget", "Turns"]
 
 logger = logging.getLogger("qasynth")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How hard a run may push the provider.
+
+    ``concurrency`` requests in flight at most; ``rpm`` requests and ``tpm``
+    tokens per minute; ``timeout`` seconds per request; ``attempts`` tries per
+    request for timeouts and server errors, ``backoff`` the first wait between
+    them (doubling, with jitter); ``max_wait`` the longest Retry-After honoured.
+    ``check_workers`` processes run the built-in model-free chunk checks off the
+    event loop (``None``, the default: started by themselves once the checks slow a
+    run of 200 chunks or more down, on a machine with a core to spare; ``0``: none).
+    """
+
+    concurrency: int = 8
+    rpm: float | None = None
+    tpm: int | None = None
+    timeout: float = 120.0
+    attempts: int = 5
+    backoff: float = 1.0
+    max_wait: float = 60.0
+    check_workers: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("concurrency", "tpm", "attempts", "check_workers"):  # whole numbers
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ConfigurationError(f"Limits: {name} must be a whole number, got {value!r}")
+        for name in ("rpm", "timeout", "backoff", "max_wait"):
+            value = getattr(self, name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, float))
+            ):
+                raise ConfigurationError(f"Limits: {name} must be a number, got {value!r}")
+        checks = [
+            (self.concurrency >= 1, "concurrency must be at least 1"),
+            (self.rpm is None or self.rpm > 0, "rpm must be above 0"),
+            (self.tpm is None or self.tpm >= 1, "tpm must be at least 1"),
+            (self.timeout > 0, "timeout must be above 0 seconds"),
+            (self.attempts >= 1, "attempts must be at least 1"),
+            (self.backoff >= 0, "backoff must not be negative"),
+            (self.max_wait >= 0, "max_wait must not be negative"),
+            (
+                self.check_workers is None or self.check_workers >= 0,
+                "check_workers must be 0 or more",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigurationError(f"Limits: {message}, got {self}")
+
 
 MIN_REPLIES = 8
 """Replies a window needs (when that many are possible) before its share of 429s counts."""

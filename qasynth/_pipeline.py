@@ -10,25 +10,20 @@ few objects a run is made of.
 
 from __future__ import annotations
 
-import asyncio
-import collections
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from langchain_core.caches import BaseCache
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
-from langchain_core.runnables import Runnable, RunnableConfig, ensure_config, patch_config
-from langchain_core.runnables.config import get_async_callback_manager_for_config
+from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import BaseModel
 
 from ._batch import BatchRun
 from ._cache import SQLiteResponseCache
-from ._calls import Limits, ModelCaller, ReplyStore
+from ._calls import ModelCaller
 from ._chunk import ChunkResult, ChunkRunner
 from ._chunking import Chunker
 from ._dataset import Dataset, add_into
@@ -36,10 +31,10 @@ from ._errors import CheckError, ConfigurationError, ModelError
 from ._filerun import RunReport, SplitOptions, run_to_file
 from ._finish import finish
 from ._io_schema import SynthesizerInput, SynthesizerOutput
+from ._limits import Limits
 from ._llm import DEFAULT_MODEL, default_chat_model, model_name_of, model_params_of, secrets_of
 from ._loaders import DocumentInput, iter_documents
 from ._parsing import DEFAULT_MAX_FIX_ATTEMPTS, message_text
-from ._progress import Progress
 from ._prompts import (
     DEFAULT_PROMPT,
     PromptLike,
@@ -47,12 +42,14 @@ from ._prompts import (
     configure_prompt,
     prompt_fingerprint,
 )
+from ._runloop import chunk_results
 from ._runs import RunState, state_path_for
+from ._runtrace import traced
 from ._schema import Chunk
 from ._settings import build_synthesizer_options
 from ._stats import Stats
 from ._structured import check_mode, response_format, use_structured
-from ._sync import iterate_sync, run_sync, stop_request
+from ._sync import iterate_sync, run_sync
 from .checks import Check, default_checks
 
 __all__ = ["Inputs", "Synthesizer", "asynthesize", "synthesize"]
@@ -60,12 +57,6 @@ __all__ = ["Inputs", "Synthesizer", "asynthesize", "synthesize"]
 logger = logging.getLogger("qasynth")
 
 Inputs = DocumentInput | Iterable[DocumentInput]
-
-DRAIN_SECONDS = 15.0
-"""How long a run that must stop waits for the chunks in flight, to keep what they made."""
-INTERRUPT_GRACE = 5.0
-"""Seconds an interrupted file run gives the chunks whose replies came back to be
-checked and saved (the command waits up to 10 s for a run to close)."""
 
 
 class Synthesizer(Runnable[Any, Dataset]):
@@ -268,161 +259,6 @@ class Synthesizer(Runnable[Any, Dataset]):
 
     # -- running ----------------------------------------------------------------------
 
-    async def _results(
-        self,
-        docs: Inputs,
-        config: RunnableConfig,
-        stats: Stats,
-        skip: Callable[[Chunk], bool] | None = None,
-        batch: BatchRun | None = None,
-        keep_paid: bool = False,
-        replies: ReplyStore | None = None,
-    ) -> AsyncIterator[ChunkResult]:
-        """Each chunk's result as soon as it is finished (not in order).
-
-        Every input is read and split before the first model call, so a bad file
-        costs nothing and the progress total is known. At most ``concurrency``
-        chunks are in progress at once; ``skip`` leaves out chunks (a resumed
-        run's finished ones), counted in ``stats.chunks_resumed``. With ``batch``, the
-        chunks' generation replies come from the Batch API first (see ``qasynth._batch``).
-        With ``keep_paid`` (a run that saves each result), an interrupted run (its
-        task cancelled, as Ctrl-C does) still yields what finished and, given up to
-        :data:`INTERRUPT_GRACE` seconds, the chunks whose replies came back. Such a
-        run also stops gently when its sync caller asks (a first Ctrl-C, see
-        :class:`~qasynth._sync.StopRequest`): it starts no more chunks, finishes the
-        ones in progress (their requests are paid for), then ends as if cancelled.
-        """
-        runner = self.runner(caller := self.make_caller())  # no key: fails before any work
-        for check in self.checks:
-            check.prepare()  # a check's own key or package: fails before any work too
-        try:
-            if batch is None:  # workers asked for by number load while the inputs are split
-                await runner.offload.start_early()
-            chunks = await asyncio.to_thread(lambda: list(self.iter_chunks(docs, stats=stats)))
-        except BaseException:
-            await runner.aclose()
-            await caller.aclose()
-            raise
-        todo = [(seq, c) for seq, c in enumerate(chunks) if skip is None or not skip(c)]
-        resumed = len(chunks) - len(todo)
-        stats.chunks_resumed += resumed
-        del chunks
-        if batch is not None:
-            runner = self.runner(caller := await batch.caller(caller, todo))
-        caller.reply_store = replies  # a file run keeps each chunk's replies until it is saved
-        runner.offload.plan(len(todo))
-        progress = Progress(len(todo), enabled=self.progress, resumed=resumed)
-        caller.on_wait = progress.waiting
-        # The chunks in progress, each with the result it fills in (its usage so far).
-        # Finished tasks queue up in ``finished`` (a done callback), so each chunk costs
-        # the same at any concurrency: no wait over every task in flight per result.
-        pending: dict[asyncio.Task[ChunkResult], ChunkResult] = {}
-        finished: collections.deque[asyncio.Task[ChunkResult]] = collections.deque()
-        wake = asyncio.Event()
-
-        def on_done(task: asyncio.Task[ChunkResult]) -> None:
-            pending.pop(task, None)
-            finished.append(task)
-            wake.set()
-
-        caller.on_waiting_change = runner.offload.on_change = wake.set
-        concurrency = self.limits.concurrency
-        queue = iter(todo)
-        more = True
-        stopping = False
-
-        def stop() -> None:  # start nothing more; finish the chunks in progress
-            nonlocal more, stopping
-            more, stopping = False, True
-            caller.stopping = True  # and send no request that nothing paid for needs
-            progress.stopping(len(pending))
-            wake.set()
-
-        request = stop_request() if keep_paid else None
-        forget = request.listen(stop) if request is not None else _nothing
-        try:
-            try:
-                while True:
-                    # what finished first (an error that stops the run starts nothing more)
-                    done = list(finished)
-                    finished.clear()
-                    for result in _results_of(done):
-                        progress.advance()
-                        yield result  # saved before an error of the same batch is raised
-                    if finished:  # more finished meanwhile: look at them before starting any
-                        continue
-                    # a chunk waiting out a Retry-After, replied and waiting for its turn
-                    # (see Turns), or checked in a worker process holds no request slot:
-                    # start another
-                    idle = min(concurrency, caller.waiting + runner.offload.in_workers)
-                    while more and len(pending) < concurrency + idle:
-                        item = next(queue, None)
-                        if item is None:
-                            more = False
-                            runner.offload.draining = True  # the last round
-                            break
-                        result = ChunkResult(seq=item[0], chunk=item[1])
-                        task = asyncio.create_task(runner.process(item[1], item[0], config, result))
-                        pending[task] = result
-                        task.add_done_callback(on_done)
-                    if not pending:  # and nothing more to start
-                        break
-                    wake.clear()
-                    await wake.wait()
-                if stopping:  # every chunk in progress finished and was saved
-                    raise asyncio.CancelledError
-            except (ModelError, CheckError) as exc:
-                logger.error("the run stops: %s", exc)
-                # the run must stop; replies already on their way are paid for: let the
-                # chunks in flight finish (briefly) and keep what they made
-                if pending:
-                    grace = min(self.limits.timeout, DRAIN_SECONDS)
-                    await asyncio.wait(set(pending), timeout=grace)
-                for result in _kept(finished):
-                    progress.advance()
-                    yield result
-                raise
-            except asyncio.CancelledError:
-                if not keep_paid:
-                    raise
-                # interrupted: what finished is kept, and so are the chunks whose replies
-                # came back (paid for), given a moment to be checked; the rest stop now
-                paid = {task for task, result in pending.items() if result.usage.calls}
-                await _cancel(set(pending) - paid)
-                if paid:
-                    await asyncio.wait(paid, timeout=INTERRUPT_GRACE)
-                for result in _kept(finished):
-                    progress.advance()
-                    yield result
-                raise
-        finally:
-            forget()
-            await _cancel(set(pending))
-            await runner.aclose()
-            await caller.aclose()
-            progress.close()
-
-    @contextlib.asynccontextmanager
-    async def _traced(self, config: RunnableConfig | None, inputs: Any) -> AsyncIterator[_Trace]:
-        """One parent run for everything a synthesis does; its end reports the
-        ``output`` the block sets on the :class:`_Trace` it yields."""
-        config = ensure_config(config)
-        manager = get_async_callback_manager_for_config(config)
-        run = await manager.on_chain_start(
-            None,
-            {"inputs": _describe_inputs(inputs)},
-            name=config.get("run_name") or self.get_name(),
-            run_id=config.pop("run_id", None),
-        )
-        trace = _Trace(patch_config(config, callbacks=run.get_child()), bool(run.handlers))
-        try:
-            yield trace
-        except BaseException as exc:
-            await run.on_chain_error(exc)
-            raise
-        else:
-            await run.on_chain_end(trace.output)
-
     async def ainvoke(
         self, input: Inputs, config: RunnableConfig | None = None, **kwargs: Any
     ) -> Dataset:
@@ -435,9 +271,9 @@ class Synthesizer(Runnable[Any, Dataset]):
         """
         stats = Stats()
         results: list[ChunkResult] = []
-        async with self._traced(config, input) as trace:
+        async with traced(self, config, input) as trace:
             try:
-                async for result in self._results(input, trace.config, stats):
+                async for result in chunk_results(self, input, trace.config, stats):
                     result.add_to(stats)
                     results.append(result)
             except (ModelError, CheckError) as exc:
@@ -461,11 +297,11 @@ class Synthesizer(Runnable[Any, Dataset]):
         ``on_chain_end`` event of ``astream_events``) reports the pieces added up. They
         are added up only when a callback handler sees the run, so a plain stream
         keeps no record it has yielded."""
-        async with self._traced(config, input) as trace:
+        async with traced(self, config, input) as trace:
             run = Stats()  # documents and chunks: counted before the first chunk is done
             total = Dataset([]) if trace.listened else None
             first = True
-            async for result in self._results(input, trace.config, run):
+            async for result in chunk_results(self, input, trace.config, run):
                 stats = Stats()
                 result.add_to(stats)
                 if first:  # the run's own counts go with the first piece
@@ -540,7 +376,7 @@ class Synthesizer(Runnable[Any, Dataset]):
                 poll_interval=batch_poll_interval, progress=self.progress,
                 bound={"response_format": response_format()} if structured else None,
             )  # fmt: skip
-        async with self._traced(config, docs) as trace:
+        async with traced(self, config, docs) as trace:
             # the end reports no RunReport: a tracer would read every record from the
             # state file to serialise it
             trace.output = {"output": "done"}
@@ -548,8 +384,8 @@ class Synthesizer(Runnable[Any, Dataset]):
             def results(
                 skip: Callable[[Chunk], bool], stats: Stats, state: RunState
             ) -> AsyncIterator[ChunkResult]:
-                return self._results(
-                    docs, trace.config, stats, skip, batcher, keep_paid=True, replies=state
+                return chunk_results(
+                    self, docs, trace.config, stats, skip, batcher, keep_paid=True, replies=state
                 )
 
             return await run_to_file(
@@ -589,60 +425,6 @@ def _check_types(**given: Any) -> None:
                     f"checks must hold qasynth.checks.Check objects, got {check!r}; "
                     "write your own as a subclass of Check or PairCheck"
                 )
-
-
-def _nothing() -> None:
-    """Nothing to undo."""
-
-
-def _kept(finished: collections.deque[asyncio.Task[ChunkResult]]) -> list[ChunkResult]:
-    """The results of the ``finished`` tasks that neither failed nor were cancelled
-    (what a stopping run still saves); empties ``finished``."""
-    tasks = list(finished)
-    finished.clear()
-    return [t.result() for t in tasks if not t.cancelled() and t.exception() is None]
-
-
-def _results_of(done: list[asyncio.Task[ChunkResult]]) -> Iterator[ChunkResult]:
-    """The results of finished tasks, then the first error among them: every task's
-    outcome is looked at (so none prints "exception was never retrieved"), and the
-    chunks that finished alongside a failing one are still yielded (and saved). A
-    chunk stopped by a gentle stop (cancelled) has no result: the next run does it."""
-    done = [task for task in done if not task.cancelled()]  # stopped by a gentle stop
-    errors = [e for task in done if (e := task.exception()) is not None]
-    yield from (task.result() for task in done if task.exception() is None)
-    if errors:
-        raise errors[0]
-
-
-async def _cancel(tasks: set[asyncio.Task[ChunkResult]]) -> None:
-    """Cancel and await ``tasks``, so none is left with an exception never retrieved."""
-    for task in tasks:
-        task.cancel()
-    if tasks:
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-
-@dataclass
-class _Trace:
-    """The one parent run of a synthesis, as the code inside it sees it."""
-
-    config: RunnableConfig
-    """The config of everything the run does (their runs nest under this one)."""
-    listened: bool
-    """Whether a callback handler sees the run (else its output goes nowhere)."""
-    output: Any = None
-    """What the run's end reports: the run sets it before it ends."""
-
-
-def _describe_inputs(inputs: Any) -> Any:
-    """A short, trace-friendly description of the inputs (never whole documents)."""
-    items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
-    out = []
-    for item in items[:20]:
-        text = str(getattr(item, "metadata", {}).get("source", "") or item)
-        out.append(text if len(text) <= 200 else text[:199] + "…")
-    return out
 
 
 def synthesize(docs: Inputs, *, config: RunnableConfig | None = None, **options: Any) -> Dataset:

@@ -13,9 +13,9 @@ import difflib
 from collections.abc import Mapping
 from typing import Any
 
-from ._calls import Limits
 from ._chunking import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, Chunker
 from ._errors import ConfigurationError
+from ._limits import Limits
 from ._llm import DEFAULT_MODEL, model_name_of
 from .checks import OpenAIEmbeddingsOnDemand, default_checks
 from .checks._semantic import DEFAULT_EMBEDDING_MODEL

@@ -16,8 +16,8 @@ import tiktoken
 from click.testing import CliRunner, Result
 from langchain_openai import ChatOpenAI
 
-import qasynth._pipeline
 import qasynth._progress
+import qasynth._runloop
 import qasynth._tokens
 from qasynth import Synthesizer
 from qasynth._cli import main
@@ -76,7 +76,7 @@ def test_the_total_is_known_before_the_first_call_and_leaves_out_resumed_chunks(
                 super().__init__(total, **kwargs)
                 seen.append((total, kwargs.get("resumed", 0), len(server.requests)))
 
-        monkeypatch.setattr(qasynth._pipeline, "Progress", Recorded)
+        monkeypatch.setattr(qasynth._runloop, "Progress", Recorded)
         llm = ChatOpenAI(model="m", base_url=server.base_url, api_key="k", max_retries=0)
         synth = Synthesizer.from_options(llm=llm, encoding=offline_encoding, chunk_size=30,
                                          chunk_overlap=0)  # fmt: skip

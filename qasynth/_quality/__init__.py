@@ -1,6 +1,7 @@
 """Model-free quality heuristics for question-answer data.
 
-- :mod:`.language`: offline language detection (writing systems, then a bundled model).
+- :mod:`.language`: offline language detection: writing systems (:mod:`._scripts`), then a
+  bundled model (:mod:`._langmodel`).
 - :mod:`.text`: normalisation, tokens (words, or character bigrams for CJK), numbers (read
   by :mod:`._numbers`), names.
 - :mod:`.neardup`: MinHash + LSH near-duplicate groups that scale to 100k+ texts;

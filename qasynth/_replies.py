@@ -1,0 +1,90 @@
+"""A model's reply made safe to keep, and a reply recovered from an error.
+
+:func:`clean_reply` takes lone surrogates and secrets out of a reply's text;
+:func:`cut_off_reply` is the reply a structured-output call was cut off in, which
+the ``openai`` client raises as an error.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.messages import AIMessage
+
+from ._secrets import remove_secrets
+
+__all__ = ["clean_reply", "cut_off_reply"]
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# The same written as a JSON escape: a high half not followed by a low one, or a low
+# half not after a high one ("\\ud83d\\ude00" is one character, and is kept).
+_LONE_SURROGATE_ESCAPE = re.compile(
+    r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
+
+
+def clean_reply(reply: AIMessage, secrets: Sequence[str] = ()) -> AIMessage:
+    """``reply`` without lone surrogates and without ``secrets`` in its text.
+
+    A server may send ``"\\ud800"``, as a character or as an escape in the reply's
+    JSON: valid JSON, but no text that could be saved or written (UTF-8 has no such
+    character), so it becomes U+FFFD; and a server that quotes the API key back must
+    not get it into the pairs, the state or a report."""
+    content = reply.content
+    if isinstance(content, str):
+        cleaned: Any = _clean_text(content, secrets)
+        changed = cleaned is not content
+    elif isinstance(content, list):
+        cleaned = [_clean_block(block, secrets) for block in content]
+        changed = any(new is not old for new, old in zip(cleaned, content, strict=True))
+    else:
+        return reply
+    return reply.model_copy(update={"content": cleaned}) if changed else reply
+
+
+def _clean_block(block: Any, secrets: Sequence[str]) -> Any:
+    if isinstance(block, str):
+        return _clean_text(block, secrets)
+    if isinstance(block, dict) and isinstance(block.get("text"), str):
+        text = _clean_text(block["text"], secrets)
+        return block if text is block["text"] else {**block, "text": text}
+    return block
+
+
+def _clean_text(text: str, secrets: Sequence[str]) -> str:
+    """``text``, or (only when something changed) a cleaned copy of it."""
+    cleaned = text
+    if not text.isascii() and _LONE_SURROGATE.search(text) is not None:
+        cleaned = _LONE_SURROGATE.sub("\ufffd", cleaned)
+    if "\\u" in cleaned and _LONE_SURROGATE_ESCAPE.search(cleaned) is not None:
+        cleaned = _LONE_SURROGATE_ESCAPE.sub(r"\\ufffd", cleaned)  # in the reply's JSON
+    if any(secret in cleaned for secret in secrets):
+        cleaned = remove_secrets(cleaned, secrets)
+    return text if cleaned == text else cleaned
+
+
+def cut_off_reply(exc: BaseException) -> AIMessage | None:
+    """The reply a structured-output call was cut off in (the ``openai`` client raises
+    ``LengthFinishReasonError`` instead of returning it), so that local repair keeps
+    its complete pairs as it does in parser mode; ``None`` for any other error."""
+    import openai
+
+    if not isinstance(exc, openai.LengthFinishReasonError):
+        return None
+    completion = exc.completion
+    text = completion.choices[0].message.content if completion.choices else None
+    usage = completion.usage
+    meta: Any = None
+    if usage is not None:
+        cached = getattr(usage.prompt_tokens_details, "cached_tokens", None) or 0
+        meta = {
+            "input_tokens": usage.prompt_tokens,
+            "output_tokens": usage.completion_tokens,
+            "total_tokens": usage.total_tokens,
+            "input_token_details": {"cache_read": cached},
+        }
+    return AIMessage(content=text or "", usage_metadata=meta,
+                     response_metadata={"finish_reason": "length"})  # fmt: skip

@@ -1,0 +1,271 @@
+"""The run loop: every chunk of a run through the chunk runner, a few at a time.
+
+:func:`chunk_results` reads and splits the inputs, keeps up to ``concurrency``
+chunks in progress, and yields each chunk's result as soon as it is finished. It
+also decides what a run that must stop keeps: after an error that holds for every
+request, after an interruption, and after a gentle stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING
+
+from ._chunk import ChunkResult, ChunkRunner
+from ._errors import CheckError, ModelError
+from ._progress import Progress
+from ._sync import stop_request
+
+if TYPE_CHECKING:
+    from langchain_core.runnables import RunnableConfig
+
+    from ._batch import BatchRun
+    from ._calls import ModelCaller, ReplyStore
+    from ._pipeline import Inputs, Synthesizer
+    from ._schema import Chunk
+    from ._stats import Stats
+
+__all__ = ["DRAIN_SECONDS", "INTERRUPT_GRACE", "chunk_results"]
+
+logger = logging.getLogger("qasynth")
+
+DRAIN_SECONDS = 15.0
+"""How long a run that must stop waits for the chunks in flight, to keep what they made."""
+INTERRUPT_GRACE = 5.0
+"""Seconds an interrupted file run gives the chunks whose replies came back to be
+checked and saved (the command waits up to 10 s for a run to close)."""
+
+
+async def chunk_results(
+    synth: Synthesizer,
+    docs: Inputs,
+    config: RunnableConfig,
+    stats: Stats,
+    skip: Callable[[Chunk], bool] | None = None,
+    batch: BatchRun | None = None,
+    keep_paid: bool = False,
+    replies: ReplyStore | None = None,
+) -> AsyncIterator[ChunkResult]:
+    """Each chunk's result as soon as it is finished (not in order).
+
+    Every input is read and split before the first model call, so a bad file
+    costs nothing and the progress total is known. At most ``concurrency``
+    chunks are in progress at once; ``skip`` leaves out chunks (a resumed
+    run's finished ones), counted in ``stats.chunks_resumed``. With ``batch``, the
+    chunks' generation replies come from the Batch API first (see ``qasynth._batch``).
+    With ``keep_paid`` (a run that saves each result), an interrupted run (its
+    task cancelled, as Ctrl-C does) still yields what finished and, given up to
+    :data:`INTERRUPT_GRACE` seconds, the chunks whose replies came back. Such a
+    run also stops gently when its sync caller asks (a first Ctrl-C, see
+    :class:`~qasynth._sync.StopRequest`): it starts no more chunks, finishes the
+    ones in progress (their requests are paid for), then ends as if cancelled.
+    """
+    run = await _Run.start(synth, docs, config, stats, skip, batch, replies)
+    request = stop_request() if keep_paid else None
+    forget = request.listen(run.stop) if request is not None else _nothing
+    try:
+        try:
+            while True:
+                # what finished first (an error that stops the run starts nothing more)
+                for result in _results_of(run.take_finished()):
+                    run.progress.advance()
+                    yield result  # saved before an error of the same batch is raised
+                if run.finished:  # more finished meanwhile: look at them before starting any
+                    continue
+                if not await run.next_round():  # and nothing more to start
+                    break
+            if run.stopping:  # every chunk in progress finished and was saved
+                raise asyncio.CancelledError
+        except (ModelError, CheckError) as exc:
+            logger.error("the run stops: %s", exc)
+            for result in await run.drain(synth.limits.timeout):
+                run.progress.advance()
+                yield result
+            raise
+        except asyncio.CancelledError:
+            if not keep_paid:
+                raise
+            for result in await run.interrupted():
+                run.progress.advance()
+                yield result
+            raise
+    finally:
+        forget()
+        await run.aclose()
+
+
+class _Run:
+    """The chunks of one run: those still to start, those in progress, those finished."""
+
+    def __init__(
+        self,
+        runner: ChunkRunner,
+        caller: ModelCaller,
+        progress: Progress,
+        todo: list[tuple[int, Chunk]],
+        config: RunnableConfig,
+        concurrency: int,
+    ) -> None:
+        self.runner, self.caller, self.progress = runner, caller, progress
+        self.config = config
+        # The chunks in progress, each with the result it fills in (its usage so far).
+        # Finished tasks queue up in ``finished`` (a done callback), so each chunk costs
+        # the same at any concurrency: no wait over every task in flight per result.
+        self.pending: dict[asyncio.Task[ChunkResult], ChunkResult] = {}
+        self.finished: collections.deque[asyncio.Task[ChunkResult]] = collections.deque()
+        self.wake = asyncio.Event()
+        caller.on_waiting_change = runner.offload.on_change = self.wake.set
+        self.concurrency = concurrency
+        self.queue = iter(todo)
+        self.more = True
+        self.stopping = False
+
+    @classmethod
+    async def start(
+        cls,
+        synth: Synthesizer,
+        docs: Inputs,
+        config: RunnableConfig,
+        stats: Stats,
+        skip: Callable[[Chunk], bool] | None,
+        batch: BatchRun | None,
+        replies: ReplyStore | None,
+    ) -> _Run:
+        """A run with every chunk of ``docs`` but the skipped ones still to start."""
+        runner, caller, chunks = await _split(synth, docs, stats, batch)
+        todo = [(seq, c) for seq, c in enumerate(chunks) if skip is None or not skip(c)]
+        resumed = len(chunks) - len(todo)
+        stats.chunks_resumed += resumed
+        del chunks
+        if batch is not None:
+            runner = synth.runner(caller := await batch.caller(caller, todo))
+        caller.reply_store = replies  # a file run keeps each chunk's replies until it is saved
+        runner.offload.plan(len(todo))
+        progress = Progress(len(todo), enabled=synth.progress, resumed=resumed)
+        caller.on_wait = progress.waiting
+        return cls(runner, caller, progress, todo, config, synth.limits.concurrency)
+
+    def _on_done(self, task: asyncio.Task[ChunkResult]) -> None:
+        self.pending.pop(task, None)
+        self.finished.append(task)
+        self.wake.set()
+
+    def stop(self) -> None:
+        """Start nothing more; finish the chunks in progress."""
+        self.more, self.stopping = False, True
+        self.caller.stopping = True  # and send no request that nothing paid for needs
+        self.progress.stopping(len(self.pending))
+        self.wake.set()
+
+    def take_finished(self) -> list[asyncio.Task[ChunkResult]]:
+        """The tasks finished so far (the queue is emptied)."""
+        done = list(self.finished)
+        self.finished.clear()
+        return done
+
+    async def next_round(self) -> bool:
+        """Start chunks while there is room, then wait until something changes;
+        ``False`` (at once) when nothing is in progress and nothing more is to start."""
+        self._start_more()
+        if not self.pending:
+            return False
+        self.wake.clear()
+        await self.wake.wait()
+        return True
+
+    def _start_more(self) -> None:
+        # a chunk waiting out a Retry-After, replied and waiting for its turn
+        # (see Turns), or checked in a worker process holds no request slot:
+        # start another
+        idle = min(self.concurrency, self.caller.waiting + self.runner.offload.in_workers)
+        while self.more and len(self.pending) < self.concurrency + idle:
+            item = next(self.queue, None)
+            if item is None:
+                self.more = False
+                self.runner.offload.draining = True  # the last round
+                break
+            result = ChunkResult(seq=item[0], chunk=item[1])
+            task = asyncio.create_task(self.runner.process(item[1], item[0], self.config, result))
+            self.pending[task] = result
+            task.add_done_callback(self._on_done)
+
+    async def drain(self, timeout: float) -> list[ChunkResult]:
+        """What a run that must stop keeps: replies already on their way are paid for,
+        so the chunks in flight get a moment (at most ``timeout`` seconds and
+        :data:`DRAIN_SECONDS`) to finish; the results of those that did."""
+        if self.pending:
+            grace = min(timeout, DRAIN_SECONDS)
+            await asyncio.wait(set(self.pending), timeout=grace)
+        return _kept(self.finished)
+
+    async def interrupted(self) -> list[ChunkResult]:
+        """What an interrupted run keeps: what finished, and the chunks whose replies
+        came back (paid for), given :data:`INTERRUPT_GRACE` seconds to be checked; the
+        rest stop now."""
+        paid = {task for task, result in self.pending.items() if result.usage.calls}
+        await _cancel(set(self.pending) - paid)
+        if paid:
+            await asyncio.wait(paid, timeout=INTERRUPT_GRACE)
+        return _kept(self.finished)
+
+    async def aclose(self) -> None:
+        """Cancel the chunks still in progress, then close the runner, the caller and
+        the progress display."""
+        await _cancel(set(self.pending))
+        await self.runner.aclose()
+        await self.caller.aclose()
+        self.progress.close()
+
+
+async def _split(
+    synth: Synthesizer, docs: Inputs, stats: Stats, batch: BatchRun | None
+) -> tuple[ChunkRunner, ModelCaller, list[Chunk]]:
+    """The run's runner and caller, and every chunk of ``docs`` (the runner and the
+    caller are closed when reading or splitting fails)."""
+    runner = synth.runner(caller := synth.make_caller())  # no key: fails before any work
+    for check in synth.checks:
+        check.prepare()  # a check's own key or package: fails before any work too
+    try:
+        if batch is None:  # workers asked for by number load while the inputs are split
+            await runner.offload.start_early()
+        chunks = await asyncio.to_thread(lambda: list(synth.iter_chunks(docs, stats=stats)))
+    except BaseException:
+        await runner.aclose()
+        await caller.aclose()
+        raise
+    return runner, caller, chunks
+
+
+def _nothing() -> None:
+    """Nothing to undo."""
+
+
+def _kept(finished: collections.deque[asyncio.Task[ChunkResult]]) -> list[ChunkResult]:
+    """The results of the ``finished`` tasks that neither failed nor were cancelled
+    (what a stopping run still saves); empties ``finished``."""
+    tasks = list(finished)
+    finished.clear()
+    return [t.result() for t in tasks if not t.cancelled() and t.exception() is None]
+
+
+def _results_of(done: list[asyncio.Task[ChunkResult]]) -> Iterator[ChunkResult]:
+    """The results of finished tasks, then the first error among them: every task's
+    outcome is looked at (so none prints "exception was never retrieved"), and the
+    chunks that finished alongside a failing one are still yielded (and saved). A
+    chunk stopped by a gentle stop (cancelled) has no result: the next run does it."""
+    done = [task for task in done if not task.cancelled()]  # stopped by a gentle stop
+    errors = [e for task in done if (e := task.exception()) is not None]
+    yield from (task.result() for task in done if task.exception() is None)
+    if errors:
+        raise errors[0]
+
+
+async def _cancel(tasks: set[asyncio.Task[ChunkResult]]) -> None:
+    """Cancel and await ``tasks``, so none is left with an exception never retrieved."""
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)
