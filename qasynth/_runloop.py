@@ -136,12 +136,19 @@ class _Run:
     ) -> _Run:
         """A run with every chunk of ``docs`` but the skipped ones still to start."""
         runner, caller, chunks = await _split(synth, docs, stats, batch)
-        todo = [(seq, c) for seq, c in enumerate(chunks) if skip is None or not skip(c)]
-        resumed = len(chunks) - len(todo)
+        try:
+            todo = [(seq, c) for seq, c in enumerate(chunks) if skip is None or not skip(c)]
+            resumed = len(chunks) - len(todo)
+            del chunks
+            if batch is not None:  # a wait of hours, maybe ended by Ctrl-C
+                batched = await batch.caller(caller, todo)
+                await runner.aclose()  # its workers never started: the batch's runner checks
+                runner, caller = synth.runner(batched), batched
+        except BaseException:
+            await runner.aclose()
+            await caller.aclose()
+            raise
         stats.chunks_resumed += resumed
-        del chunks
-        if batch is not None:
-            runner = synth.runner(caller := await batch.caller(caller, todo))
         caller.reply_store = replies  # a file run keeps each chunk's replies until it is saved
         runner.offload.plan(len(todo))
         progress = Progress(len(todo), enabled=synth.progress, resumed=resumed)
