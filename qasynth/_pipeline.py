@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from langchain_core.caches import BaseCache
+from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig
@@ -178,16 +179,26 @@ class Synthesizer(Runnable[Any, Dataset]):
     def iter_chunks(self, docs: Inputs, *, stats: Stats | None = None) -> Iterator[Chunk]:
         """Every chunk of every document, in order (documents are read lazily)."""
         stats = stats if stats is not None else Stats()
-        chunker = self.chunker
+        for document in self.iter_texts(docs, stats=stats):
+            chunks = self.chunks_of(document)
+            stats.chunks += len(chunks)
+            yield from chunks
+
+    def iter_texts(self, docs: Inputs, *, stats: Stats | None = None) -> Iterator[Document]:
+        """The documents of ``docs`` that hold text, read lazily (all of them, empty
+        ones too, counted in ``stats``)."""
+        stats = stats if stats is not None else Stats()
         for document in iter_documents(docs):
             stats.documents += 1
             if not document.page_content.strip():
                 stats.empty_documents += 1
                 logger.info("skipping empty document %s", document.metadata.get("source"))
                 continue
-            chunks = chunker.split_document(document, theme=self.theme)
-            stats.chunks += len(chunks)
-            yield from chunks
+            yield document
+
+    def chunks_of(self, document: Document) -> list[Chunk]:
+        """The chunks of one document."""
+        return self.chunker.split_document(document, theme=self.theme)
 
     def make_caller(self, *, on_wait: Callable[[float], None] | None = None) -> ModelCaller:
         """The model caller for one run (limits, timeouts, retries, usage)."""

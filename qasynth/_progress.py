@@ -1,12 +1,13 @@
 """Progress of a run: a bar on a terminal, a status line now and then elsewhere.
 
-The total is known before the first model call (every input is read and split
-first), so the percentage never goes backwards. Chunks resumed from an earlier
-run are not in the total and do not count toward the rate. When stderr is not
-a terminal (a log file, CI), no bar frames are written: status lines go to the
-``qasynth.progress`` logger instead (the command shows them on stderr): one at
-the start, one every ``every`` seconds, and one when requests pause for a rate
-limit.
+The total is set once every input is split (the first chunks start before:
+:meth:`Progress.set_total`); until then the bar counts without one, so the
+percentage never goes backwards. Chunks resumed from an earlier run are not in
+the total and do not count toward the rate. When stderr is not a terminal (a
+log file, CI), no bar frames are written: status lines go to the
+``qasynth.progress`` logger instead (the command shows them on stderr): one when
+the total is known, one every ``every`` seconds, and one when requests pause for
+a rate limit.
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ class Progress:
     but are neither in the total nor in the rate."""
 
     def __init__(
-        self, total: int, *, enabled: bool = True, every: float = 30.0, resumed: int = 0
+        self, total: int | None, *, enabled: bool = True, every: float = 30.0, resumed: int = 0
     ) -> None:
+        """``total=None``: not known yet (the inputs are still being split); see
+        :meth:`set_total`."""
         self.total = total
         self.done = 0
         self.enabled = enabled
@@ -45,9 +48,22 @@ class Progress:
             return
         if sys.stderr.isatty():
             self._bar = tqdm(total=total, unit="chunk", desc="qasynth", file=sys.stderr)
-        else:
-            earlier = f" ({resumed:,} finished by an earlier run)" if resumed else ""
-            logger.info("qasynth: %s chunks to do%s", f"{total:,}", earlier)
+        elif total is not None:
+            self._announce(total, resumed)
+
+    def set_total(self, total: int, *, resumed: int = 0) -> None:
+        """The number of chunks to do, once every input is split."""
+        self.total = total
+        if self._bar is not None:
+            self._bar.total = total
+            self._bar.refresh()
+        elif self.enabled:
+            self._announce(total, resumed)
+
+    @staticmethod
+    def _announce(total: int, resumed: int) -> None:
+        earlier = f" ({resumed:,} finished by an earlier run)" if resumed else ""
+        logger.info("qasynth: %s chunks to do%s", f"{total:,}", earlier)
 
     def advance(self, n: int = 1) -> None:
         self.done += n
@@ -93,6 +109,9 @@ class Progress:
         self._last_line = time.monotonic()
         elapsed = self._last_line - self._started
         rate = self.done / elapsed if elapsed > 0 else 0.0
+        if self.total is None:
+            logger.info("qasynth: %s chunks, %.2f chunks/s", f"{self.done:,}", rate)
+            return
         percent = 100.0 * self.done / self.total if self.total else 100.0
         logger.info(
             "qasynth: %s/%s chunks (%.0f%%), %.2f chunks/s",

@@ -1,9 +1,10 @@
 """The run loop: every chunk of a run through the chunk runner, a few at a time.
 
-:func:`chunk_results` reads and splits the inputs, keeps up to ``concurrency``
-chunks in progress, and yields each chunk's result as soon as it is finished. It
-also decides what a run that must stop keeps: after an error that holds for every
-request, after an interruption, and after a gentle stop.
+:func:`chunk_results` reads the inputs, splits them while the first chunks are
+already in progress, keeps up to ``concurrency`` chunks in progress, and yields
+each chunk's result as soon as it is finished. It also decides what a run that
+must stop keeps: after an error that holds for every request, after an
+interruption, and after a gentle stop.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING
 
@@ -20,6 +22,7 @@ from ._progress import Progress
 from ._sync import stop_request
 
 if TYPE_CHECKING:
+    from langchain_core.documents import Document
     from langchain_core.runnables import RunnableConfig
 
     from ._batch import BatchRun
@@ -51,8 +54,9 @@ async def chunk_results(
 ) -> AsyncIterator[ChunkResult]:
     """Each chunk's result as soon as it is finished (not in order).
 
-    Every input is read and split before the first model call, so a bad file
-    costs nothing and the progress total is known. At most ``concurrency``
+    Every input is read before the first model call, so a bad file costs nothing;
+    the first chunks start while the rest is split (see :class:`_Feed`; a batch
+    run splits everything first). At most ``concurrency``
     chunks are in progress at once; ``skip`` leaves out chunks (a resumed
     run's finished ones), counted in ``stats.chunks_resumed``. With ``batch``, the
     chunks' generation replies come from the Batch API first (see ``qasynth._batch``).
@@ -105,11 +109,11 @@ class _Run:
         runner: ChunkRunner,
         caller: ModelCaller,
         progress: Progress,
-        todo: list[tuple[int, Chunk]],
+        feed: _Feed,
         config: RunnableConfig,
         concurrency: int,
     ) -> None:
-        self.runner, self.caller, self.progress = runner, caller, progress
+        self.runner, self.caller, self.progress, self.feed = runner, caller, progress, feed
         self.config = config
         # The chunks in progress, each with the result it fills in (its usage so far).
         # Finished tasks queue up in ``finished`` (a done callback), so each chunk costs
@@ -119,7 +123,7 @@ class _Run:
         self.wake = asyncio.Event()
         caller.on_waiting_change = runner.offload.on_change = self.wake.set
         self.concurrency = concurrency
-        self.queue = iter(todo)
+        feed.wake = self.wake.set
         self.more = True
         self.stopping = False
 
@@ -134,26 +138,34 @@ class _Run:
         batch: BatchRun | None,
         replies: ReplyStore | None,
     ) -> _Run:
-        """A run with every chunk of ``docs`` but the skipped ones still to start."""
-        runner, caller, chunks = await _split(synth, docs, stats, batch)
+        """A run with every chunk of ``docs`` but the skipped ones still to start: its
+        first chunks start while the rest of the inputs is still being split (a batch
+        run's once they all are)."""
+        runner, caller, documents = await _read(synth, docs, stats, early=batch is None)
+        feed = _Feed(skip, stats)
         try:
-            todo = [(seq, c) for seq, c in enumerate(chunks) if skip is None or not skip(c)]
-            resumed = len(chunks) - len(todo)
-            del chunks
+            feed.start(synth.chunks_of, documents)
+            del documents
             if batch is not None:  # a wait of hours, maybe ended by Ctrl-C
-                batched = await batch.caller(caller, todo)
+                await feed.finished()
+                batched = await batch.caller(caller, list(feed.todo))
                 await runner.aclose()  # its workers never started: the batch's runner checks
                 runner, caller = synth.runner(batched), batched
         except BaseException:
+            await feed.aclose()
             await runner.aclose()
             await caller.aclose()
             raise
-        stats.chunks_resumed += resumed
         caller.reply_store = replies  # a file run keeps each chunk's replies until it is saved
-        runner.offload.plan(len(todo))
-        progress = Progress(len(todo), enabled=synth.progress, resumed=resumed)
+        progress = Progress(None, enabled=synth.progress)
         caller.on_wait = progress.waiting
-        return cls(runner, caller, progress, todo, config, synth.limits.concurrency)
+
+        def planned() -> None:  # every input is split: the run's size is known
+            runner.offload.plan(feed.planned)
+            progress.set_total(feed.planned, resumed=feed.resumed)
+
+        feed.when_done(planned)
+        return cls(runner, caller, progress, feed, config, synth.limits.concurrency)
 
     def _on_done(self, task: asyncio.Task[ChunkResult]) -> None:
         self.pending.pop(task, None)
@@ -177,9 +189,9 @@ class _Run:
         """Start chunks while there is room, then wait until something changes;
         ``False`` (at once) when nothing is in progress and nothing more is to start."""
         self._start_more()
-        if not self.pending:
+        if not self.pending and not self.more:
             return False
-        self.wake.clear()
+        self.wake.clear()  # (nothing in progress: the next chunks are being split)
         await self.wake.wait()
         return True
 
@@ -189,11 +201,14 @@ class _Run:
         # start another
         idle = min(self.concurrency, self.caller.waiting + self.runner.offload.in_workers)
         while self.more and len(self.pending) < self.concurrency + idle:
-            item = next(self.queue, None)
+            item = self.feed.take()
+            if item is _WAIT:
+                break
             if item is None:
                 self.more = False
                 self.runner.offload.draining = True  # the last round
                 break
+            assert isinstance(item, tuple)
             result = ChunkResult(seq=item[0], chunk=item[1])
             task = asyncio.create_task(self.runner.process(item[1], item[0], self.config, result))
             self.pending[task] = result
@@ -222,28 +237,128 @@ class _Run:
         """Cancel the chunks still in progress, then close the runner, the caller and
         the progress display."""
         await _cancel(set(self.pending))
+        await self.feed.aclose()
         await self.runner.aclose()
         await self.caller.aclose()
         self.progress.close()
 
 
-async def _split(
-    synth: Synthesizer, docs: Inputs, stats: Stats, batch: BatchRun | None
-) -> tuple[ChunkRunner, ModelCaller, list[Chunk]]:
-    """The run's runner and caller, and every chunk of ``docs`` (the runner and the
-    caller are closed when reading or splitting fails)."""
+async def _read(
+    synth: Synthesizer, docs: Inputs, stats: Stats, *, early: bool
+) -> tuple[ChunkRunner, ModelCaller, list[Document | None]]:
+    """The run's runner and caller, and every document of ``docs`` that holds text, all
+    read before the first model call, so a file that cannot be read costs nothing (the
+    runner and the caller are closed when reading fails). ``early``: workers asked for
+    by number load meanwhile."""
     runner = synth.runner(caller := synth.make_caller())  # no key: fails before any work
     for check in synth.checks:
         check.prepare()  # a check's own key or package: fails before any work too
     try:
-        if batch is None:  # workers asked for by number load while the inputs are split
+        if early:
             await runner.offload.start_early()
-        chunks = await asyncio.to_thread(lambda: list(synth.iter_chunks(docs, stats=stats)))
+        documents: list[Document | None] = await asyncio.to_thread(
+            lambda: list(synth.iter_texts(docs, stats=stats))
+        )
     except BaseException:
         await runner.aclose()
         await caller.aclose()
         raise
-    return runner, caller, chunks
+    return runner, caller, documents
+
+
+_WAIT = object()
+"""What :meth:`_Feed.take` gives while the next chunks are still being split."""
+
+
+class _Feed:
+    """A run's chunks, split in a thread one document after another, each document's
+    chunks handed to the run loop as soon as they are ready (requests go out while
+    the rest is split: 400 chunks take about half a second to split).
+
+    ``todo`` holds the chunks to start, numbered in input order, without the skipped
+    ones (counted in ``stats.chunks_resumed``); ``planned`` and ``resumed`` count
+    them as they come, and are final once the split is done (:meth:`when_done`)."""
+
+    def __init__(self, skip: Callable[[Chunk], bool] | None, stats: Stats) -> None:
+        self.todo: collections.deque[tuple[int, Chunk]] = collections.deque()
+        self.planned = self.resumed = 0
+        self.done = False
+        self.wake: Callable[[], None] = _nothing
+        self._skip, self._stats, self._seq = skip, stats, 0
+        self._error: BaseException | None = None
+        self._on_done: Callable[[], None] = _nothing
+        self._stop = threading.Event()
+        self._task: asyncio.Future[None] | None = None
+
+    def start(
+        self, chunks_of: Callable[[Document], list[Chunk]], documents: list[Document | None]
+    ) -> None:
+        """Split ``documents`` in a thread (each is let go once split)."""
+        loop = asyncio.get_running_loop()
+
+        def split() -> None:
+            for i, document in enumerate(documents):
+                if self._stop.is_set() or document is None:
+                    return
+                chunks = chunks_of(document)
+                documents[i] = None  # its chunks hold its text now
+                loop.call_soon_threadsafe(self._put, chunks)
+
+        self._task = asyncio.ensure_future(asyncio.to_thread(split))
+        self._task.add_done_callback(self._end)  # after every _put (the loop's order)
+
+    def _put(self, chunks: list[Chunk]) -> None:
+        try:
+            self._stats.chunks += len(chunks)
+            for chunk in chunks:
+                seq, self._seq = self._seq, self._seq + 1
+                if self._skip is not None and self._skip(chunk):
+                    self.resumed += 1
+                    self._stats.chunks_resumed += 1
+                else:
+                    self.todo.append((seq, chunk))
+                    self.planned += 1
+        except Exception as exc:  # the run's state: raised to the run by take()
+            self._error = self._error or exc
+            self._stop.set()
+        self.wake()
+
+    def _end(self, task: asyncio.Future[None]) -> None:
+        self.done = True
+        if not task.cancelled() and task.exception() is not None:
+            self._error = self._error or task.exception()
+        if self._error is None:
+            self._on_done()
+        self.wake()
+
+    def when_done(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once every document is split (now if it is)."""
+        if self.done and self._error is None:
+            callback()
+        else:
+            self._on_done = callback
+
+    def take(self) -> tuple[int, Chunk] | object | None:
+        """The next chunk to start, :data:`_WAIT` while the next ones are being split,
+        ``None`` when there are no more."""
+        if self._error is not None:
+            raise self._error
+        if self.todo:
+            return self.todo.popleft()
+        return None if self.done else _WAIT
+
+    async def finished(self) -> None:
+        """Wait until every document is split."""
+        if self._task is not None:
+            await asyncio.shield(self._task)
+        if self._error is not None:
+            raise self._error
+
+    async def aclose(self) -> None:
+        """Stop splitting (after the document being split)."""
+        self._stop.set()
+        if self._task is not None:
+            await asyncio.gather(asyncio.shield(self._task), return_exceptions=True)
 
 
 def _nothing() -> None:

@@ -246,14 +246,14 @@ def test_workers_asked_for_load_while_the_inputs_are_split_and_stop_if_a_file_is
         workers.append(await real_start(cls, checks))
         return workers[-1]
 
-    real_iter = Synthesizer.iter_chunks
+    real_iter = Synthesizer.iter_texts
 
-    def iter_chunks(self: Synthesizer, docs: Any, **kw: Any) -> Any:
-        events.append("split")
+    def iter_texts(self: Synthesizer, docs: Any, **kw: Any) -> Any:
+        events.append("read")
         return real_iter(self, docs, **kw)
 
     monkeypatch.setattr(_Worker, "start", classmethod(start))
-    monkeypatch.setattr(Synthesizer, "iter_chunks", iter_chunks)
+    monkeypatch.setattr(Synthesizer, "iter_texts", iter_texts)
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"\x00\xffbroken \x81\x82")  # not text (a UTF-16 BOM would make it text)
     synth = Synthesizer.from_options(
@@ -262,7 +262,7 @@ def test_workers_asked_for_load_while_the_inputs_are_split_and_stop_if_a_file_is
     )  # fmt: skip
     with pytest.raises(DocumentError, match=r"bad\.txt"):
         synth.run_to_file([bad], tmp_path / "out.jsonl")
-    assert events[:2] == ["worker", "split"]
+    assert events[:2] == ["worker", "read"]
     assert len(workers) == 1 and workers[0].process.returncode is not None  # stopped
 
 

@@ -552,6 +552,7 @@ def test_chunks_in_flight_when_the_run_must_stop_keep_what_they_made(
 ) -> None:
     async def respond(messages: list[BaseMessage]) -> Reply:
         if "second" in chunk_text(messages):
+            await asyncio.sleep(0.05)  # the third chunk is on its way too
             return ProviderError("Error code: 401 - Incorrect API key provided.", status_code=401)
         await asyncio.sleep(0.2)  # replies already on their way when the 401 arrives
         return echo(messages)
@@ -564,3 +565,34 @@ def test_chunks_in_flight_when_the_run_must_stop_keep_what_they_made(
 
     partial = caught.value.partial
     assert sorted(r.source for r in partial) == ["<text 1>", "<text 3>"]  # paid, so kept
+
+
+def test_the_first_requests_go_out_while_the_rest_of_the_inputs_is_split(
+    offline_encoding: tiktoken.Encoding, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Splitting 400 chunks takes about half a second: the run does not wait for all of
+    it before its first call (the last document is split only after a call was made)."""
+    import threading
+
+    from qasynth import Synthesizer
+
+    called = threading.Event()
+    waited: list[bool] = []
+    real = Synthesizer.chunks_of
+
+    def chunks_of(self: Synthesizer, document: Document) -> list[Chunk]:
+        if "last" in document.page_content:
+            waited.append(called.wait(timeout=10))
+        return real(self, document)
+
+    async def respond(messages: list[BaseMessage]) -> Reply:
+        called.set()
+        return echo(messages)
+
+    monkeypatch.setattr(Synthesizer, "chunks_of", chunks_of)
+    docs = ["The first note.", "The second note.", "The last note."]
+    ds = run(docs, ScriptedChat(respond=respond), offline_encoding, concurrency=2)
+
+    assert waited == [True]  # on the old code: False, after waiting 10 s
+    assert [r.source for r in ds.records] == ["<text 1>", "<text 2>", "<text 3>"]  # in order
+    assert (ds.stats.documents, ds.stats.chunks, ds.stats.chunks_done) == (3, 3, 3)
