@@ -309,15 +309,17 @@ class Synthesizer(Runnable[Any, Dataset]):
         are added up only when a callback handler sees the run, so a plain stream
         keeps no record it has yielded."""
         async with traced(self, config, input) as trace:
-            run = Stats()  # documents and chunks: counted before the first chunk is done
+            run = Stats()  # documents: counted before the first chunk is done
             total = Dataset([]) if trace.listened else None
-            first = True
+            first, split = True, 0
             async for result in chunk_results(self, input, trace.config, run):
                 stats = Stats()
                 result.add_to(stats)
                 if first:  # the run's own counts go with the first piece
                     stats.documents, stats.empty_documents = run.documents, run.empty_documents
-                    stats.chunks, first = run.chunks, False
+                    first = False
+                # chunks are counted as they are split (the first start before the last)
+                stats.chunks, split = run.chunks - split, run.chunks
                 piece = self._finish([result], stats, checks=())
                 if total is not None:
                     add_into(total, piece)

@@ -596,3 +596,35 @@ def test_the_first_requests_go_out_while_the_rest_of_the_inputs_is_split(
     assert waited == [True]  # on the old code: False, after waiting 10 s
     assert [r.source for r in ds.records] == ["<text 1>", "<text 2>", "<text 3>"]  # in order
     assert (ds.stats.documents, ds.stats.chunks, ds.stats.chunks_done) == (3, 3, 3)
+
+
+def test_streamed_pieces_count_the_chunks_split_after_the_first_piece(
+    offline_encoding: tiktoken.Encoding, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last document is split only once the first piece has been taken: the pieces
+    still add up to every chunk of the run."""
+    import threading
+
+    from qasynth import Synthesizer
+
+    first_taken = threading.Event()
+    real = Synthesizer.chunks_of
+
+    def chunks_of(self: Synthesizer, document: Document) -> list[Chunk]:
+        if "last" in document.page_content:
+            first_taken.wait(timeout=10)
+        return real(self, document)
+
+    monkeypatch.setattr(Synthesizer, "chunks_of", chunks_of)
+    synth = Synthesizer.from_options(
+        llm=ScriptedChat(respond=echo), encoding=offline_encoding, progress=False,
+        concurrency=1, **core_checks(),
+    )  # fmt: skip
+    pieces = []
+    for piece in synth.stream(["The first note.", "The second note.", "The last note."]):
+        pieces.append(piece)
+        first_taken.set()
+    total = pieces[0] + pieces[1] + pieces[2]
+
+    assert first_taken.is_set() and len(pieces) == 3
+    assert (total.stats.documents, total.stats.chunks, total.stats.chunks_done) == (3, 3, 3)
