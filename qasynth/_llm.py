@@ -313,8 +313,8 @@ def _aiohttp_client(timeout: Any) -> Any:
     """An HTTP client for one run that sends through aiohttp (the OpenAI client's
     ``DefaultAioHttpClient``), else ``None`` (then httpx, the OpenAI client's default).
 
-    At 32 to 128 requests in flight it costs about a third less CPU a call than
-    httpx, whose connection pool looks at every connection for every request
+    A call costs a fifth less CPU than with httpx at 32 requests in flight and
+    nearly half less at 128: httpx's pool looks at every connection for every request
     (``benchmarks/bench_client.py``). It is kept off when a proxy is set in the
     environment (httpx reads those variables; some proxies aiohttp cannot reach),
     when ``QASYNTH_HTTP_CLIENT=httpx`` asks so, and when the OpenAI client lacks it."""

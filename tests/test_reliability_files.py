@@ -212,9 +212,17 @@ def test_the_library_reads_every_input_before_the_first_model_call(
 def test_chunks_that_finish_alongside_a_fatal_error_are_kept(
     tmp_path: Path, offline_encoding: tiktoken.Encoding, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    started: list[int] = []
+    all_in: list[asyncio.Event] = []  # made on the run's loop
+
     async def process(
         self: ChunkRunner, chunk: Chunk, seq: int = 0, config: Any = None, result: Any = None
     ) -> Any:
+        all_in.append(all_in[0] if all_in else asyncio.Event())
+        started.append(seq)
+        if len(started) == 4:  # chunks start as the inputs are split: wait for all four
+            all_in[0].set()
+        await asyncio.wait_for(all_in[0].wait(), timeout=10)
         await asyncio.sleep(0)  # every chunk finishes in the same turn of the loop
         if seq == 2:
             raise AuthenticationError("refused", status_code=401)

@@ -743,7 +743,7 @@ def _transport_of(llm: ChatOpenAI) -> str:
 def test_calls_go_through_aiohttp_unless_a_proxy_is_set_or_httpx_is_asked_for(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """aiohttp costs a third less CPU a call than httpx at 32+ requests in flight
+    """aiohttp costs a fifth to a half less CPU a call than httpx at 32-128 in flight
     (benchmarks/bench_client.py); a proxy in the environment keeps httpx, which reads
     those variables, and so does QASYNTH_HTTP_CLIENT=httpx."""
     for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy",
