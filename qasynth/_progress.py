@@ -56,6 +56,8 @@ class Progress:
         self.total = total
         if self._bar is not None:
             self._bar.total = total
+            if not self._stopping and not self._waiting_until:
+                self._bar.set_postfix_str("", refresh=False)
             self._bar.refresh()
         elif self.enabled:
             self._announce(total, resumed)
@@ -75,6 +77,13 @@ class Progress:
             self._bar.update(n)
         elif self.enabled and now - self._last_line >= self._every:
             self._status()
+
+    def splitting(self, done: int, total: int) -> None:
+        """Say how far the split of the inputs is, until the total is known (a run
+        busy with its chunks can take a while to split the rest)."""
+        if self._bar is not None and not self._stopping and not self._waiting_until:
+            self._bar.set_postfix_str(f"splitting the inputs: {done:,}/{total:,} documents",
+                                      refresh=False)  # fmt: skip
 
     def waiting(self, seconds: float) -> None:
         """Say that requests are paused (the provider asked to wait), once per pause."""

@@ -159,6 +159,7 @@ class _Run:
         caller.reply_store = replies  # a file run keeps each chunk's replies until it is saved
         progress = Progress(None, enabled=synth.progress)
         caller.on_wait = progress.waiting
+        feed.on_split = progress.splitting
 
         def planned() -> None:  # every input is split: the run's size is known
             runner.offload.plan(feed.planned)
@@ -284,6 +285,9 @@ class _Feed:
         self.planned = self.resumed = 0
         self.done = False
         self.wake: Callable[[], None] = _nothing
+        self.on_split: Callable[[int, int], None] = _nothing_split
+        """Called with the documents split so far and all of them, after each."""
+        self._documents = self._split_so_far = 0
         self._skip, self._stats, self._seq = skip, stats, 0
         self._error: BaseException | None = None
         self._on_done: Callable[[], None] = _nothing
@@ -295,6 +299,7 @@ class _Feed:
     ) -> None:
         """Split ``documents`` in a thread (each is let go once split)."""
         loop = asyncio.get_running_loop()
+        self._documents = len(documents)
 
         def split() -> None:
             for i, document in enumerate(documents):
@@ -321,6 +326,8 @@ class _Feed:
         except Exception as exc:  # the run's state: raised to the run by take()
             self._error = self._error or exc
             self._stop.set()
+        self._split_so_far += 1
+        self.on_split(self._split_so_far, self._documents)
         self.wake()
 
     def _end(self, task: asyncio.Future[None]) -> None:
@@ -363,6 +370,10 @@ class _Feed:
 
 def _nothing() -> None:
     """Nothing to undo."""
+
+
+def _nothing_split(done: int, total: int) -> None:
+    """No one to tell how far the split is."""
 
 
 def _kept(finished: collections.deque[asyncio.Task[ChunkResult]]) -> list[ChunkResult]:

@@ -186,3 +186,22 @@ def test_the_summary_says_how_each_kind_of_failed_chunk_is_tried_again(tmp_path:
         "a rerun retries the 1 that failed on timeouts or server errors; add --retry-failed "
         "for the others"
     )
+
+
+def test_until_the_total_is_known_the_bar_says_how_far_the_split_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A run busy with its first chunks can take a while to split the rest: the bar
+    counts chunks, names the documents split so far, then shows the total."""
+    monkeypatch.setattr(qasynth._progress, "sys", types.SimpleNamespace(stderr=Terminal()))
+    progress = Progress(None)
+    progress.splitting(1_337, 3_000)
+    progress.advance()
+    before = str(progress._bar)  # the line as drawn now
+    progress.set_total(40)
+    progress.advance()
+    after = str(progress._bar)
+    progress.close()
+
+    assert "1chunk" in before and "splitting the inputs: 1,337/3,000 documents" in before
+    assert "2/40" in after and "splitting" not in after
