@@ -236,13 +236,13 @@ def with_own_http_client(llm: BaseChatModel) -> tuple[BaseChatModel, Any]:
         loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
     except RuntimeError:  # no loop yet: a client for this run alone
         loop = None
-    clients = _OWN_CLIENTS.setdefault(loop, {}) if loop is not None else None
-    entry = clients.get(id(root)) if clients is not None else None
+    clients = _OWN_CLIENTS.setdefault(loop, {}) if loop is not None else {}
+    entry = clients.get(id(root))
     close = None
     if entry is None or entry[0] is not root:
         http = _new_http_client(root.timeout) if shared else None
         entry = (root, root.copy(max_retries=0, **({"http_client": http} if shared else {})))
-        if clients is not None and loop is not None:
+        if loop is not None:
             clients[id(root)] = entry
             if http is not None:
                 _close_with_loop(loop, http)
@@ -310,7 +310,7 @@ def _new_http_client(timeout: Any) -> Any:
 
 
 def _aiohttp_client(timeout: Any) -> Any:
-    """An HTTP client for one run that sends through aiohttp (the OpenAI client's
+    """An HTTP client that sends through aiohttp (the OpenAI client's
     ``DefaultAioHttpClient``), else ``None`` (then httpx, the OpenAI client's default).
 
     A call costs a fifth less CPU than with httpx at 32 requests in flight and

@@ -145,7 +145,7 @@ class _Run:
         feed = _Feed(skip, stats)
         try:
             feed.start(synth.chunks_of, documents)
-            del documents
+            del documents  # the feed holds each one until it is split
             if batch is not None:  # a wait of hours, maybe ended by Ctrl-C
                 await feed.finished()
                 batched = await batch.caller(caller, list(feed.todo))
@@ -203,13 +203,11 @@ class _Run:
         idle = min(self.concurrency, self.caller.waiting + self.runner.offload.in_workers)
         while self.more and len(self.pending) < self.concurrency + idle:
             item = self.feed.take()
-            if item is _WAIT:
+            if item is None:  # none split yet, or none left
+                if self.feed.exhausted:
+                    self.more = False
+                    self.runner.offload.draining = True  # the last round
                 break
-            if item is None:
-                self.more = False
-                self.runner.offload.draining = True  # the last round
-                break
-            assert isinstance(item, tuple)
             result = ChunkResult(seq=item[0], chunk=item[1])
             task = asyncio.create_task(self.runner.process(item[1], item[0], self.config, result))
             self.pending[task] = result
@@ -246,7 +244,7 @@ class _Run:
 
 async def _read(
     synth: Synthesizer, docs: Inputs, stats: Stats, *, early: bool
-) -> tuple[ChunkRunner, ModelCaller, list[Document | None]]:
+) -> tuple[ChunkRunner, ModelCaller, list[Document]]:
     """The run's runner and caller, and every document of ``docs`` that holds text, all
     read before the first model call, so a file that cannot be read costs nothing (the
     runner and the caller are closed when reading fails). ``early``: workers asked for
@@ -257,18 +255,12 @@ async def _read(
     try:
         if early:
             await runner.offload.start_early()
-        documents: list[Document | None] = await asyncio.to_thread(
-            lambda: list(synth.iter_texts(docs, stats=stats))
-        )
+        documents = await asyncio.to_thread(lambda: list(synth.iter_texts(docs, stats=stats)))
     except BaseException:
         await runner.aclose()
         await caller.aclose()
         raise
     return runner, caller, documents
-
-
-_WAIT = object()
-"""What :meth:`_Feed.take` gives while the next chunks are still being split."""
 
 
 class _Feed:
@@ -295,19 +287,17 @@ class _Feed:
         self._task: asyncio.Future[None] | None = None
 
     def start(
-        self, chunks_of: Callable[[Document], list[Chunk]], documents: list[Document | None]
+        self, chunks_of: Callable[[Document], list[Chunk]], documents: list[Document]
     ) -> None:
-        """Split ``documents`` in a thread (each is let go once split)."""
+        """Split ``documents`` in a thread (each is let go once split: its chunks hold
+        its text then)."""
         loop = asyncio.get_running_loop()
         self._documents = len(documents)
+        left = collections.deque(documents)
 
         def split() -> None:
-            for i, document in enumerate(documents):
-                if self._stop.is_set() or document is None:
-                    return
-                chunks = chunks_of(document)
-                documents[i] = None  # its chunks hold its text now
-                loop.call_soon_threadsafe(self._put, chunks)
+            while left and not self._stop.is_set():
+                loop.call_soon_threadsafe(self._put, chunks_of(left.popleft()))
 
         self._task = asyncio.ensure_future(asyncio.to_thread(split))
         self._task.add_done_callback(self._end)  # after every _put (the loop's order)
@@ -345,14 +335,16 @@ class _Feed:
         else:
             self._on_done = callback
 
-    def take(self) -> tuple[int, Chunk] | object | None:
-        """The next chunk to start, :data:`_WAIT` while the next ones are being split,
-        ``None`` when there are no more."""
+    def take(self) -> tuple[int, Chunk] | None:
+        """The next chunk to start, ``None`` if none is ready (see :attr:`exhausted`)."""
         if self._error is not None:
             raise self._error
-        if self.todo:
-            return self.todo.popleft()
-        return None if self.done else _WAIT
+        return self.todo.popleft() if self.todo else None
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether every chunk is split and taken."""
+        return self.done and not self.todo
 
     async def finished(self) -> None:
         """Wait until every document is split."""
