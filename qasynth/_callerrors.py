@@ -97,6 +97,8 @@ def _kind(exc: BaseException, status: int | None, code: str | None) -> ErrorKind
         return "request"
     if status is not None and 400 <= status < 500 and status not in (408, 409, 425):
         return "fatal"  # 405, 410, 415, ...: not an API at this URL, or not this API
+    if status in (501, 505):
+        return "fatal"  # not implemented: a web server, not an API, at this URL
     if status is not None and status >= 500:
         return "transient"
     if isinstance(exc, (openai.APITimeoutError, TimeoutError, asyncio.TimeoutError)):

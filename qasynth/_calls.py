@@ -435,6 +435,12 @@ def _where(llm: BaseChatModel) -> str:
     return f"{url} (model {model_name_of(llm)})"
 
 
+_NOT_AN_API = (
+    "the server there does not take chat requests, so it is not an OpenAI-compatible "
+    "API; check --base-url (it usually ends in /v1)"
+)
+
+
 def _fatal_text(error: CallError, where: str) -> str:
     if error.code == "insufficient_quota":
         return (
@@ -445,5 +451,7 @@ def _fatal_text(error: CallError, where: str) -> str:
         401: "the API key was refused; check OPENAI_API_KEY (or the key of your model)",
         403: "the key may not use this model or endpoint; check the key's permissions",
         404: "the model or the URL was not found; check --model and --base-url",
+        405: _NOT_AN_API,
+        501: _NOT_AN_API,
     }.get(error.status or 0, "check the API key, --base-url and --model")
     return f"{where} refused the request ({error.message}): {advice}"

@@ -295,6 +295,8 @@ def test_once_a_call_is_answered_the_same_faults_are_retried_as_passing(
                      "check --model and --base-url", id="404"),
         pytest.param(ErrorReply(429, "You exceeded your current quota.", code="insufficient_quota"),
                      "no quota left", id="quota"),
+        pytest.param(ErrorReply(501, "Unsupported method ('POST')"),  # a plain web server
+                     "not an OpenAI-compatible API; check --base-url", id="501"),
     ],
 )  # fmt: skip
 def test_what_holds_for_every_request_stops_the_run_at_once_and_keeps_what_was_done(
