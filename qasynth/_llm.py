@@ -240,7 +240,7 @@ def with_own_http_client(llm: BaseChatModel) -> tuple[BaseChatModel, Any]:
     entry = clients.get(id(root))
     close = None
     if entry is None or entry[0] is not root:
-        http = _new_http_client(root.timeout) if shared else None
+        http = _new_http_client(root.timeout, root.base_url) if shared else None
         entry = (root, root.copy(max_retries=0, **({"http_client": http} if shared else {})))
         if loop is not None:
             clients[id(root)] = entry
@@ -291,36 +291,51 @@ HTTP_CLIENT_VARIABLE = "QASYNTH_HTTP_CLIENT"
 """Set to ``httpx`` to keep the OpenAI client's own HTTP transport (see
 :func:`_aiohttp_client`)."""
 
-_PROXY_VARIABLES = (
-    "HTTPS_PROXY",
-    "HTTP_PROXY",
-    "ALL_PROXY",
-    "https_proxy",
-    "http_proxy",
-    "all_proxy",
-)
 
-
-def _new_http_client(timeout: Any) -> Any:
+def _new_http_client(timeout: Any, base_url: object) -> Any:
     """An async HTTP client for the OpenAI client: aiohttp's where it can carry the
     calls (see :func:`_aiohttp_client`), else httpx's, with the OpenAI client's defaults."""
     import openai
 
-    return _aiohttp_client(timeout) or openai.DefaultAsyncHttpxClient(timeout=timeout)
+    return _aiohttp_client(timeout, str(base_url)) or openai.DefaultAsyncHttpxClient(
+        timeout=timeout
+    )
 
 
-def _aiohttp_client(timeout: Any) -> Any:
+def _proxied(url: str) -> bool:
+    """Whether the system sends requests to ``url`` through a proxy: the proxy
+    environment variables (``HTTPS_PROXY``, ``ALL_PROXY``, ... less ``NO_PROXY``), and
+    on macOS and Windows the system's proxy settings, as httpx reads them."""
+    import urllib.parse
+    import urllib.request
+
+    parts = urllib.parse.urlsplit(url)
+    try:
+        proxies = urllib.request.getproxies()
+    except Exception:  # an unreadable system setting: assume a proxy
+        return True
+    if not (proxies.get(parts.scheme) or proxies.get("all")):
+        return False
+    host = parts.hostname or ""
+    try:
+        return not (host and urllib.request.proxy_bypass(host))
+    except Exception:  # likewise
+        return True
+
+
+def _aiohttp_client(timeout: Any, base_url: str) -> Any:
     """An HTTP client that sends through aiohttp (the OpenAI client's
     ``DefaultAioHttpClient``), else ``None`` (then httpx, the OpenAI client's default).
 
     A call costs a fifth less CPU than with httpx at 32 requests in flight and
     nearly half less at 128: httpx's pool looks at every connection for every request
-    (``benchmarks/bench_client.py``). It is kept off when a proxy is set in the
-    environment (httpx reads those variables; some proxies aiohttp cannot reach),
-    when ``QASYNTH_HTTP_CLIENT=httpx`` asks so, and when the OpenAI client lacks it."""
+    (``benchmarks/bench_client.py``). It is kept off when requests to ``base_url``
+    would go through a proxy (httpx honours the proxy settings; some proxies aiohttp
+    cannot reach), when ``QASYNTH_HTTP_CLIENT=httpx`` asks so, and when the OpenAI
+    client lacks it."""
     if os.environ.get(HTTP_CLIENT_VARIABLE, "").strip().lower() == "httpx":
         return None
-    if any(os.environ.get(name) for name in _PROXY_VARIABLES):
+    if _proxied(base_url):
         return None
     try:
         import aiohttp  # noqa: F401  (the transport's own import fails late, at a call)
