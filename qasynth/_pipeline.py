@@ -22,7 +22,6 @@ from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import BaseModel
 
-from ._batch import BatchRun
 from ._cache import SQLiteResponseCache
 from ._calls import ModelCaller
 from ._chunk import ChunkResult, ChunkRunner
@@ -383,6 +382,8 @@ class Synthesizer(Runnable[Any, Dataset]):
         """
         batcher = None
         if batch:
+            from ._batch import BatchRun  # imports the OpenAI client (a second at start-up)
+
             structured = self.uses_structured_output()
             batcher = BatchRun(
                 self.chat_model(), self.run_prompt(), state_path_for(output),

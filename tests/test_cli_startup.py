@@ -69,3 +69,35 @@ def test_help_and_usage_errors_import_no_model_client_tokenizer_or_reader(
     # The control: once a command runs, it imports what it works with.
     assert result["ran"] == 2
     assert "tiktoken" in result["after_run"]
+
+
+PLAN_PROBE = textwrap.dedent(
+    """
+    import json, sys
+    from click.testing import CliRunner
+    from qasynth._cli import main
+
+    result = CliRunner().invoke(main, ["plan", sys.argv[1]])
+    loaded = sorted({name.split(".")[0] for name in sys.modules})
+    print(json.dumps({"code": result.exit_code, "output": result.output, "loaded": loaded}))
+    """
+)
+
+
+def test_plan_runs_without_loading_the_openai_client(tmp_path: Path) -> None:
+    """``plan`` calls no model: importing the OpenAI client (about a second) is left to
+    the commands that call one."""
+    (tmp_path / "notes.md").write_text("Port Ashby is the capital of Atlantis.\n" * 40)
+    done = subprocess.run(
+        [sys.executable, "-c", PLAN_PROBE, str(tmp_path / "notes.md")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["code"] == 0, result["output"]
+    assert "model calls" in result["output"]
+    assert "openai" not in result["loaded"]
+    assert "langchain_openai" not in result["loaded"]
