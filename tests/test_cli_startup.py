@@ -75,8 +75,13 @@ PLAN_PROBE = textwrap.dedent(
     """
     import json, sys
     from click.testing import CliRunner
+    import qasynth._tokens
     from qasynth._cli import main
 
+    sys.path.insert(0, sys.argv[2])
+    from conftest import build_offline_encoding  # tiktoken's files may be missing here
+
+    qasynth._tokens._load = lambda name: build_offline_encoding()
     result = CliRunner().invoke(main, ["plan", sys.argv[1]])
     loaded = sorted({name.split(".")[0] for name in sys.modules})
     print(json.dumps({"code": result.exit_code, "output": result.output, "loaded": loaded}))
@@ -89,7 +94,7 @@ def test_plan_runs_without_loading_the_openai_client(tmp_path: Path) -> None:
     the commands that call one."""
     (tmp_path / "notes.md").write_text("Port Ashby is the capital of Atlantis.\n" * 40)
     done = subprocess.run(
-        [sys.executable, "-c", PLAN_PROBE, str(tmp_path / "notes.md")],
+        [sys.executable, "-c", PLAN_PROBE, str(tmp_path / "notes.md"), str(Path(__file__).parent)],
         capture_output=True,
         text=True,
         timeout=120,
