@@ -28,6 +28,7 @@ import logging
 import re
 from collections import deque
 from collections.abc import Iterable, Iterator
+from itertools import groupby
 
 import tiktoken
 from langchain_core.documents import Document
@@ -114,48 +115,47 @@ class Chunker:
 
     def split_text(self, text: str) -> list[str]:
         """Split text into pieces of at most ``chunk_size`` tokens."""
-        return [piece for _, piece in self._split_spans(text)]
+        return [piece for _, piece in self._spans(text)]
 
-    def _split_spans(self, text: str) -> list[Span]:
-        """Like :meth:`split_text`, with the offset in ``text`` where each piece starts."""
-        spans: list[Span] = []
+    def _spans(self, text: str) -> Iterator[Span]:
+        """Like :meth:`split_text`, with the offset in ``text`` where each piece starts;
+        each piece as soon as it is cut (a long text is not split in full first)."""
         for start, piece, tokens in self._split(text, 0, 0):
             if tokens < 0:
                 tokens = self.count_tokens(piece)
             if tokens <= self.chunk_size:
-                spans.append((start, piece))
+                yield start, piece
             else:  # token counts are not always additive; cut what still overflows
-                spans.extend(self._hard_split(piece, start))
-        return spans
+                yield from self._hard_split(piece, start)
 
-    def _split(self, text: str, offset: int, level: int) -> list[Piece]:
+    def _split(self, text: str, offset: int, level: int) -> Iterator[Piece]:
         """Cut ``text`` at the first separator (from ``level`` on) that occurs in it,
-        merge the pieces under the budget and split the others further.
+        merge the runs of pieces under the budget and split the others further.
 
-        Returns chunks with their exact token count, or -1 where it is not known."""
+        Yields chunks in order with their exact token count, or -1 where it is not known."""
         cuts, level = _cuts(text, level)
-        chunks: list[Piece] = []
-        small: list[Piece] = []
+        for fits, pieces in groupby(self._counted(text, offset, cuts), key=self._fits):
+            if fits:
+                yield from self._merge(pieces)
+            elif level < len(_PATTERNS):
+                for start, piece, _ in pieces:
+                    yield from self._split(piece, start, level + 1)
+            else:
+                yield from pieces
+
+    def _counted(self, text: str, offset: int, cuts: list[int]) -> Iterator[Piece]:
+        """The pieces of ``text`` that end at ``cuts``, with their token counts."""
         start = 0
         for end in cuts:
             piece = text[start:end]
-            tokens = self.count_tokens(piece)
-            if tokens < self.chunk_size:
-                small.append((offset + start, piece, tokens))
-            else:
-                if small:
-                    chunks.extend(self._merge(small))
-                    small = []
-                if level < len(_PATTERNS):
-                    chunks.extend(self._split(piece, offset + start, level + 1))
-                else:
-                    chunks.append((offset + start, piece, tokens))
+            yield offset + start, piece, self.count_tokens(piece)
             start = end
-        if small:
-            chunks.extend(self._merge(small))
-        return chunks
 
-    def _merge(self, pieces: list[Piece]) -> Iterator[Piece]:
+    def _fits(self, piece: Piece) -> bool:
+        """Whether ``piece`` is under the budget (merged with its neighbours)."""
+        return piece[2] < self.chunk_size
+
+    def _merge(self, pieces: Iterable[Piece]) -> Iterator[Piece]:
         """Pack consecutive pieces into chunks of at most ``chunk_size`` tokens (by the sum
         of their counts), each repeating up to ``chunk_overlap`` tokens of the last."""
         current: deque[Piece] = deque()
@@ -214,12 +214,19 @@ class Chunker:
 
     def split_document(self, document: Document, *, theme: str | None = None) -> list[Chunk]:
         """The chunks of one document, with theme, source, index, page and heading path."""
+        return list(self.iter_split_document(document, theme=theme))
+
+    def iter_split_document(
+        self, document: Document, *, theme: str | None = None
+    ) -> Iterator[Chunk]:
+        """Like :meth:`split_document`, each chunk as soon as it is cut: the first chunks
+        of a long document are ready long before its end is split."""
         source = str(document.metadata.get("source") or "<text>")
         doc_theme = theme_of(document, theme)
         text = document.page_content
         outline = Outline(text, document.metadata)
-        return [
-            Chunk(
+        for index, (start, piece) in enumerate(self._spans(text)):
+            yield Chunk(
                 text=piece,
                 theme=doc_theme,
                 source=source,
@@ -227,8 +234,6 @@ class Chunker:
                 page=outline.page_at(start),
                 headings=outline.headings_at(start),
             )
-            for index, (start, piece) in enumerate(self._split_spans(text))
-        ]
 
     def split_documents(
         self, documents: Iterable[Document], *, theme: str | None = None

@@ -179,9 +179,9 @@ class Synthesizer(Runnable[Any, Dataset]):
         """Every chunk of every document, in order (documents are read lazily)."""
         stats = stats if stats is not None else Stats()
         for document in self.iter_texts(docs, stats=stats):
-            chunks = self.chunks_of(document)
-            stats.chunks += len(chunks)
-            yield from chunks
+            for chunk in self.iter_chunks_of(document):
+                stats.chunks += 1
+                yield chunk
 
     def iter_texts(self, docs: Inputs, *, stats: Stats | None = None) -> Iterator[Document]:
         """The documents of ``docs`` that hold text, read lazily (all of them, empty
@@ -197,7 +197,12 @@ class Synthesizer(Runnable[Any, Dataset]):
 
     def chunks_of(self, document: Document) -> list[Chunk]:
         """The chunks of one document."""
-        return self.chunker.split_document(document, theme=self.theme)
+        return list(self.iter_chunks_of(document))
+
+    def iter_chunks_of(self, document: Document) -> Iterator[Chunk]:
+        """The chunks of one document, each as soon as it is cut (a run starts the
+        first chunks of a long document while the rest is split)."""
+        return self.chunker.iter_split_document(document, theme=self.theme)
 
     def make_caller(self, *, on_wait: Callable[[float], None] | None = None) -> ModelCaller:
         """The model caller for one run (limits, timeouts, retries, usage)."""

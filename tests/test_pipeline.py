@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import re
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -578,9 +579,9 @@ def test_the_first_requests_go_out_while_the_rest_of_the_inputs_is_split(
 
     called = threading.Event()
     waited: list[bool] = []
-    real = Synthesizer.chunks_of
+    real = Synthesizer.iter_chunks_of
 
-    def chunks_of(self: Synthesizer, document: Document) -> list[Chunk]:
+    def iter_chunks_of(self: Synthesizer, document: Document) -> Iterator[Chunk]:
         if "last" in document.page_content:
             waited.append(called.wait(timeout=10))
         return real(self, document)
@@ -589,13 +590,84 @@ def test_the_first_requests_go_out_while_the_rest_of_the_inputs_is_split(
         called.set()
         return echo(messages)
 
-    monkeypatch.setattr(Synthesizer, "chunks_of", chunks_of)
+    monkeypatch.setattr(Synthesizer, "iter_chunks_of", iter_chunks_of)
     docs = ["The first note.", "The second note.", "The last note."]
     ds = run(docs, ScriptedChat(respond=respond), offline_encoding, concurrency=2)
 
     assert waited == [True]  # on the old code: False, after waiting 10 s
     assert [r.source for r in ds.records] == ["<text 1>", "<text 2>", "<text 3>"]  # in order
     assert (ds.stats.documents, ds.stats.chunks, ds.stats.chunks_done) == (3, 3, 3)
+
+
+def test_the_first_chunks_of_a_long_document_start_before_its_end_is_split(
+    offline_encoding: tiktoken.Encoding, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A single long document (a 400 MB export takes about a minute to split) starts
+    its first chunks while the rest of it is being split, in order."""
+    import threading
+
+    from qasynth._chunking import Chunker
+
+    called = threading.Event()
+    waited: list[bool] = []
+    real = Chunker.count_tokens
+
+    def count_tokens(self: Chunker, text: str) -> int:
+        if "Paragraph 45 " in text and not waited:
+            waited.append(called.wait(timeout=10))
+        return real(self, text)
+
+    async def respond(messages: list[BaseMessage]) -> Reply:
+        called.set()
+        return echo(messages)
+
+    monkeypatch.setattr(Chunker, "count_tokens", count_tokens)
+    document = "\n\n".join(f"Paragraph {i} says the rover reached crater {i}." for i in range(50))
+    ds = run([document], ScriptedChat(respond=respond), offline_encoding, concurrency=4,
+             chunk_size=80, chunk_overlap=0)  # fmt: skip
+
+    assert waited == [True]  # on the old code: False, after waiting 10 s
+    assert ds.stats.chunks == ds.stats.chunks_done == 50
+    assert [r.chunk_index for r in ds.records] == sorted(r.chunk_index for r in ds.records)
+
+
+def test_a_stop_during_the_split_of_a_long_document_does_not_wait_for_its_end(
+    tmp_path: Path, offline_encoding: tiktoken.Encoding, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C stops the split within a chunk: the rest of a long document is not split
+    first (here it would take 8 s)."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from qasynth import Synthesizer
+    from qasynth._chunking import Chunker
+
+    real = Chunker.count_tokens
+    pressed = threading.Event()
+
+    def count_tokens(self: Chunker, text: str) -> int:
+        number = re.search(r"Paragraph (\d+) ", text)
+        if number and int(number.group(1)) >= 40:
+            if not pressed.is_set():
+                pressed.set()
+                os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.1)  # 80 paragraphs left: 8 s
+        return real(self, text)
+
+    monkeypatch.setattr(Chunker, "count_tokens", count_tokens)
+    document = "\n\n".join(f"Paragraph {i} says the rover reached crater {i}." for i in range(120))
+    synth = Synthesizer.from_options(
+        llm=ScriptedChat(respond=echo), encoding=offline_encoding, progress=False,
+        concurrency=4, chunk_size=80, chunk_overlap=0, check_workers=0,
+    )  # fmt: skip
+    began = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        synth.run_to_file([document], tmp_path / "out.jsonl")
+
+    assert pressed.is_set()
+    assert time.monotonic() - began < 4  # the old code split all 120 paragraphs first
 
 
 def test_streamed_pieces_count_the_chunks_split_after_the_first_piece(
@@ -608,14 +680,14 @@ def test_streamed_pieces_count_the_chunks_split_after_the_first_piece(
     from qasynth import Synthesizer
 
     first_taken = threading.Event()
-    real = Synthesizer.chunks_of
+    real = Synthesizer.iter_chunks_of
 
-    def chunks_of(self: Synthesizer, document: Document) -> list[Chunk]:
+    def iter_chunks_of(self: Synthesizer, document: Document) -> Iterator[Chunk]:
         if "last" in document.page_content:
             first_taken.wait(timeout=10)
         return real(self, document)
 
-    monkeypatch.setattr(Synthesizer, "chunks_of", chunks_of)
+    monkeypatch.setattr(Synthesizer, "iter_chunks_of", iter_chunks_of)
     synth = Synthesizer.from_options(
         llm=ScriptedChat(respond=echo), encoding=offline_encoding, progress=False,
         concurrency=1, **core_checks(),
