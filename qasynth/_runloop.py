@@ -340,13 +340,19 @@ class _Feed:
         self.done = True
         if not task.cancelled() and task.exception() is not None:
             self._error = self._error or task.exception()
-        if self._error is None:
+        if self._complete:
             self._on_done()
         self.wake()
 
+    @property
+    def _complete(self) -> bool:
+        """Whether every document was split (not stopped part way, nor failed)."""
+        return self.done and self._error is None and self._split_so_far == self._documents
+
     def when_done(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` once every document is split (now if it is)."""
-        if self.done and self._error is None:
+        """Call ``callback`` once every document is split (now if it is; never if the
+        split stops part way)."""
+        if self._complete:
             callback()
         else:
             self._on_done = callback

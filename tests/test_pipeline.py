@@ -635,7 +635,8 @@ def test_a_stop_during_the_split_of_a_long_document_does_not_wait_for_its_end(
     tmp_path: Path, offline_encoding: tiktoken.Encoding, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Ctrl-C stops the split within a chunk: the rest of a long document is not split
-    first (here it would take 8 s)."""
+    first (here it would take 8 s), and the bar is given no total (the chunks split so
+    far are not the run's size)."""
     import os
     import signal
     import threading
@@ -643,6 +644,7 @@ def test_a_stop_during_the_split_of_a_long_document_does_not_wait_for_its_end(
 
     from qasynth import Synthesizer
     from qasynth._chunking import Chunker
+    from qasynth._progress import Progress
 
     real = Chunker.count_tokens
     pressed = threading.Event()
@@ -656,7 +658,9 @@ def test_a_stop_during_the_split_of_a_long_document_does_not_wait_for_its_end(
             time.sleep(0.1)  # 80 paragraphs left: 8 s
         return real(self, text)
 
+    totals: list[int] = []
     monkeypatch.setattr(Chunker, "count_tokens", count_tokens)
+    monkeypatch.setattr(Progress, "set_total", lambda self, total, **_: totals.append(total))
     document = "\n\n".join(f"Paragraph {i} says the rover reached crater {i}." for i in range(120))
     synth = Synthesizer.from_options(
         llm=ScriptedChat(respond=echo), encoding=offline_encoding, progress=False,
@@ -668,6 +672,7 @@ def test_a_stop_during_the_split_of_a_long_document_does_not_wait_for_its_end(
 
     assert pressed.is_set()
     assert time.monotonic() - began < 4  # the old code split all 120 paragraphs first
+    assert totals == []
 
 
 def test_streamed_pieces_count_the_chunks_split_after_the_first_piece(
