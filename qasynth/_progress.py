@@ -78,12 +78,15 @@ class Progress:
         elif self.enabled and now - self._last_line >= self._every:
             self._status()
 
-    def splitting(self, done: int, total: int) -> None:
-        """Say how far the split of the inputs is, until the total is known (a run
-        busy with its chunks can take a while to split the rest)."""
+    def splitting(self, done: int, total: int, chunks: int) -> None:
+        """Say how far the split of the inputs is (``done`` of ``total`` documents,
+        ``chunks`` so far), until the total is known: a run busy with its chunks can
+        take a while to split the rest, and a long document a while on its own."""
         if self._bar is not None and not self._stopping and not self._waiting_until:
-            self._bar.set_postfix_str(f"splitting the inputs: {done:,}/{total:,} documents",
-                                      refresh=False)  # fmt: skip
+            self._bar.set_postfix_str(
+                f"splitting the inputs: {done:,}/{total:,} documents ({chunks:,} chunks)",
+                refresh=False,
+            )
 
     def waiting(self, seconds: float) -> None:
         """Say that requests are paused (the provider asked to wait), once per pause."""

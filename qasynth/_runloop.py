@@ -282,8 +282,9 @@ class _Feed:
         self.planned = self.resumed = 0
         self.done = False
         self.wake: Callable[[], None] = _nothing
-        self.on_split: Callable[[int, int], None] = _nothing_split
-        """Called with the documents split so far and all of them, after each."""
+        self.on_split: Callable[[int, int, int], None] = _nothing_split
+        """Called with the documents split so far, all of them and the chunks so far,
+        at each handover."""
         self._documents = self._split_so_far = 0
         self._skip, self._stats, self._seq = skip, stats, 0
         self._error: BaseException | None = None
@@ -333,7 +334,7 @@ class _Feed:
             self._stop.set()
         if document_done:
             self._split_so_far += 1
-            self.on_split(self._split_so_far, self._documents)
+        self.on_split(self._split_so_far, self._documents, self._stats.chunks)
         self.wake()
 
     def _end(self, task: asyncio.Future[None]) -> None:
@@ -386,7 +387,7 @@ def _nothing() -> None:
     """Nothing to undo."""
 
 
-def _nothing_split(done: int, total: int) -> None:
+def _nothing_split(done: int, total: int, chunks: int) -> None:
     """No one to tell how far the split is."""
 
 

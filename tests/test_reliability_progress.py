@@ -195,7 +195,7 @@ def test_until_the_total_is_known_the_bar_says_how_far_the_split_is(
     counts chunks, names the documents split so far, then shows the total."""
     monkeypatch.setattr(qasynth._progress, "sys", types.SimpleNamespace(stderr=Terminal()))
     progress = Progress(None)
-    progress.splitting(1_337, 3_000)
+    progress.splitting(1_337, 3_000, 25_120)
     progress.advance()
     before = str(progress._bar)  # the line as drawn now
     progress.set_total(40)
@@ -203,5 +203,6 @@ def test_until_the_total_is_known_the_bar_says_how_far_the_split_is(
     after = str(progress._bar)
     progress.close()
 
-    assert "1chunk" in before and "splitting the inputs: 1,337/3,000 documents" in before
+    assert "1chunk" in before
+    assert "splitting the inputs: 1,337/3,000 documents (25,120 chunks)" in before
     assert "2/40" in after and "splitting" not in after
