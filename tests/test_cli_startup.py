@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 HEAVY = {
     "docx",
@@ -48,18 +49,23 @@ PROBE = textwrap.dedent(
 )
 
 
-def test_help_and_usage_errors_import_no_model_client_tokenizer_or_reader(
-    tmp_path: Path,
-) -> None:
+def probe(script: str, *args: str) -> Any:
+    """What ``script`` prints last (JSON), run in a new interpreter."""
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, str(tmp_path / "missing.jsonl")],
+        [sys.executable, "-c", script, *args],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_help_and_usage_errors_import_no_model_client_tokenizer_or_reader(
+    tmp_path: Path,
+) -> None:
+    result = probe(PROBE, str(tmp_path / "missing.jsonl"))
 
     codes = result["codes"]
     assert {args.split()[0] for args in codes} - {"--help", "--no-such-option"} == COMMANDS
@@ -93,15 +99,7 @@ def test_plan_runs_without_loading_the_openai_client(tmp_path: Path) -> None:
     """``plan`` calls no model: importing the OpenAI client (about a second) is left to
     the commands that call one."""
     (tmp_path / "notes.md").write_text("Port Ashby is the capital of Atlantis.\n" * 40)
-    done = subprocess.run(
-        [sys.executable, "-c", PLAN_PROBE, str(tmp_path / "notes.md"), str(Path(__file__).parent)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = probe(PLAN_PROBE, str(tmp_path / "notes.md"), str(Path(__file__).parent))
     assert result["code"] == 0, result["output"]
     assert "model calls" in result["output"]
     assert "openai" not in result["loaded"]

@@ -6,6 +6,7 @@ import asyncio
 import inspect
 import json
 import re
+import threading
 import time
 import traceback
 from collections import Counter
@@ -568,16 +569,25 @@ def test_chunks_in_flight_when_the_run_must_stop_keep_what_they_made(
     assert sorted(r.source for r in partial) == ["<text 1>", "<text 3>"]  # paid, so kept
 
 
+def echo_noting_calls() -> tuple[threading.Event, ScriptedChat]:
+    """A model that echoes, and an event set once it has been called."""
+    called = threading.Event()
+
+    async def respond(messages: list[BaseMessage]) -> Reply:
+        called.set()
+        return echo(messages)
+
+    return called, ScriptedChat(respond=respond)
+
+
 def test_the_first_requests_go_out_while_the_rest_of_the_inputs_is_split(
     offline_encoding: tiktoken.Encoding, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Splitting 400 chunks takes about half a second: the run does not wait for all of
     it before its first call (the last document is split only after a call was made)."""
-    import threading
-
     from qasynth import Synthesizer
 
-    called = threading.Event()
+    called, model = echo_noting_calls()
     waited: list[bool] = []
     real = Synthesizer.iter_chunks_of
 
@@ -586,13 +596,9 @@ def test_the_first_requests_go_out_while_the_rest_of_the_inputs_is_split(
             waited.append(called.wait(timeout=10))
         return real(self, document)
 
-    async def respond(messages: list[BaseMessage]) -> Reply:
-        called.set()
-        return echo(messages)
-
     monkeypatch.setattr(Synthesizer, "iter_chunks_of", iter_chunks_of)
     docs = ["The first note.", "The second note.", "The last note."]
-    ds = run(docs, ScriptedChat(respond=respond), offline_encoding, concurrency=2)
+    ds = run(docs, model, offline_encoding, concurrency=2)
 
     assert waited == [True]  # on the old code: False, after waiting 10 s
     assert [r.source for r in ds.records] == ["<text 1>", "<text 2>", "<text 3>"]  # in order
@@ -604,11 +610,9 @@ def test_the_first_chunks_of_a_long_document_start_before_its_end_is_split(
 ) -> None:
     """A single long document (a 400 MB export takes about a minute to split) starts
     its first chunks while the rest of it is being split, in order."""
-    import threading
-
     from qasynth._chunking import Chunker
 
-    called = threading.Event()
+    called, model = echo_noting_calls()
     waited: list[bool] = []
     real = Chunker.count_tokens
 
@@ -617,14 +621,9 @@ def test_the_first_chunks_of_a_long_document_start_before_its_end_is_split(
             waited.append(called.wait(timeout=10))
         return real(self, text)
 
-    async def respond(messages: list[BaseMessage]) -> Reply:
-        called.set()
-        return echo(messages)
-
     monkeypatch.setattr(Chunker, "count_tokens", count_tokens)
     document = "\n\n".join(f"Paragraph {i} says the rover reached crater {i}." for i in range(50))
-    ds = run([document], ScriptedChat(respond=respond), offline_encoding, concurrency=4,
-             chunk_size=80, chunk_overlap=0)  # fmt: skip
+    ds = run([document], model, offline_encoding, concurrency=4, chunk_size=80, chunk_overlap=0)
 
     assert waited == [True]  # on the old code: False, after waiting 10 s
     assert ds.stats.chunks == ds.stats.chunks_done == 50
@@ -639,8 +638,6 @@ def test_a_stop_during_the_split_of_a_long_document_does_not_wait_for_its_end(
     far are not the run's size)."""
     import os
     import signal
-    import threading
-    import time
 
     from qasynth import Synthesizer
     from qasynth._chunking import Chunker
@@ -680,8 +677,6 @@ def test_streamed_pieces_count_the_chunks_split_after_the_first_piece(
 ) -> None:
     """The last document is split only once the first piece has been taken: the pieces
     still add up to every chunk of the run."""
-    import threading
-
     from qasynth import Synthesizer
 
     first_taken = threading.Event()
