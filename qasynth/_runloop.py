@@ -81,6 +81,7 @@ async def chunk_results(
                     continue
                 if not await run.next_round():  # and nothing more to start
                     break
+            run.feed.raise_error()  # a split that failed, once what it started is saved
             if run.stopping:  # every chunk in progress finished and was saved
                 raise asyncio.CancelledError
         except (ModelError, CheckError) as exc:
@@ -361,13 +362,20 @@ class _Feed:
     def take(self) -> tuple[int, Chunk] | None:
         """The next chunk to start, ``None`` if none is ready (see :attr:`exhausted`)."""
         if self._error is not None:
-            raise self._error
+            return None
         return self.todo.popleft() if self.todo else None
 
     @property
     def exhausted(self) -> bool:
-        """Whether every chunk is split and taken."""
-        return self.done and not self.todo
+        """Whether no more chunks will come: every chunk is split and taken, or the
+        split failed (see :meth:`raise_error`)."""
+        return self._error is not None or (self.done and not self.todo)
+
+    def raise_error(self) -> None:
+        """Raise what stopped the split, if anything did (after the chunks already
+        started have finished: their requests are paid for)."""
+        if self._error is not None:
+            raise self._error
 
     async def finished(self) -> None:
         """Wait until every document is split."""

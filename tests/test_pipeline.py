@@ -672,6 +672,44 @@ def test_a_stop_during_the_split_of_a_long_document_does_not_wait_for_its_end(
     assert totals == []
 
 
+def test_a_split_that_fails_part_way_keeps_the_chunks_it_already_started(
+    tmp_path: Path, offline_encoding: tiktoken.Encoding, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chunks started before the split failed are paid for: they finish and are
+    saved before the error is raised (a rerun asks for none of them again)."""
+    import sqlite3
+
+    from qasynth import Synthesizer
+    from qasynth._chunking import Chunker
+
+    real = Chunker.count_tokens
+    asked: list[str] = []
+
+    def count_tokens(self: Chunker, text: str) -> int:
+        if "Paragraph 45 " in text:
+            raise RuntimeError("the splitter broke")
+        return real(self, text)
+
+    async def respond(messages: list[BaseMessage]) -> Reply:
+        asked.append(messages[-1].text)
+        await asyncio.sleep(0.05)
+        return echo(messages)
+
+    monkeypatch.setattr(Chunker, "count_tokens", count_tokens)
+    document = "\n\n".join(f"Paragraph {i} says the rover reached crater {i}." for i in range(60))
+    synth = Synthesizer.from_options(
+        llm=ScriptedChat(respond=respond), encoding=offline_encoding, progress=False,
+        concurrency=4, chunk_size=80, chunk_overlap=0, check_workers=0,
+    )  # fmt: skip
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(RuntimeError, match="the splitter broke"):
+        synth.run_to_file([document], out)
+
+    with sqlite3.connect(tmp_path / "out.jsonl.qasynth.sqlite") as db:
+        saved = db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+    assert asked and saved == len(asked)  # on the old code: 0 saved of those asked
+
+
 def test_streamed_pieces_count_the_chunks_split_after_the_first_piece(
     offline_encoding: tiktoken.Encoding, monkeypatch: pytest.MonkeyPatch
 ) -> None:
