@@ -84,8 +84,8 @@ async def chunk_results(
             run.feed.raise_error()  # a split that failed, once what it started is saved
             if run.stopping:  # every chunk in progress finished and was saved
                 raise asyncio.CancelledError
-        except (ModelError, CheckError) as exc:
-            logger.error("the run stops: %s", exc)
+        except Exception as exc:  # a model or check error, or a bug: keep what is paid for
+            logger.error("the run stops: %s", exc if isinstance(exc, _EXPECTED) else repr(exc))
             for result in await run.drain(synth.limits.timeout):
                 run.progress.advance()
                 yield result
@@ -263,6 +263,9 @@ async def _read(
         raise
     return runner, caller, documents
 
+
+_EXPECTED = (ModelError, CheckError)
+"""Errors whose message says it all (anything else is logged with its type)."""
 
 _HANDOVER = 32
 """Chunks of one document handed to the run loop at a time while it is being split."""

@@ -710,6 +710,44 @@ def test_a_split_that_fails_part_way_keeps_the_chunks_it_already_started(
     assert asked and saved == len(asked)  # on the old code: 0 saved of those asked
 
 
+def test_an_unexpected_error_in_one_chunk_keeps_the_chunks_in_flight(
+    tmp_path: Path, offline_encoding: tiktoken.Encoding, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug that breaks one chunk stops the run, but the requests already sent are
+    paid for: their chunks finish and are saved before the error is raised."""
+    import sqlite3
+
+    from qasynth import Synthesizer
+    from qasynth._parsing import ReplyParser
+
+    real = ReplyParser.aparse
+    asked: list[str] = []
+
+    async def aparse(self: ReplyParser, text: str) -> Any:
+        if "crater 0." in text:
+            raise RuntimeError("a bug in the parser")
+        return await real(self, text)
+
+    async def respond(messages: list[BaseMessage]) -> Reply:
+        asked.append(messages[-1].text)
+        if "crater 0." not in messages[-1].text:
+            await asyncio.sleep(0.2)  # in flight when the first chunk breaks
+        return echo(messages)
+
+    monkeypatch.setattr(ReplyParser, "aparse", aparse)
+    synth = Synthesizer.from_options(
+        llm=ScriptedChat(respond=respond), encoding=offline_encoding, progress=False,
+        concurrency=4, check_workers=0,
+    )  # fmt: skip
+    docs = [f"Report {i}: the rover reached crater {i}." for i in range(12)]
+    with pytest.raises(RuntimeError, match="a bug in the parser"):
+        synth.run_to_file(docs, tmp_path / "out.jsonl")
+
+    with sqlite3.connect(tmp_path / "out.jsonl.qasynth.sqlite") as db:
+        saved = db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+    assert len(asked) >= 4 and saved == len(asked) - 1  # on the old code: 0 saved
+
+
 def test_streamed_pieces_count_the_chunks_split_after_the_first_piece(
     offline_encoding: tiktoken.Encoding, monkeypatch: pytest.MonkeyPatch
 ) -> None:
