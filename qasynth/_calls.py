@@ -40,7 +40,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 from ._callerrors import CallError, CallFailed, RateLimitWait, RequestRefused, classify_error
 from ._errors import AuthenticationError, ModelError, UnreachableError
 from ._limits import AdaptiveLimiter, Limits, TokenBudget, Turns
-from ._llm import check_key, with_own_http_client
+from ._llm import Release, check_key, with_own_http_client
 from ._replies import clean_reply, cut_off_reply
 from ._secrets import credentials
 
@@ -158,10 +158,10 @@ class ModelCaller:
         made for this run alone."""
         if own_http_client:  # a run's own caller (not one wrapping it): its key is sent
             check_key(llm)
-        own: tuple[BaseChatModel, Any] = (
+        own: tuple[BaseChatModel, Release | None] = (
             with_own_http_client(llm) if own_http_client else (llm, None)
         )
-        self.llm, self._http = own
+        self.llm, self._release = own
         self.limits = limits or Limits()
         self.limiter = AdaptiveLimiter(self.limits.concurrency)
         self.rate_limiter = (
@@ -199,11 +199,12 @@ class ModelCaller:
         """Called whenever :attr:`waiting` changes (the run then starts another chunk)."""
 
     async def aclose(self) -> None:
-        """Close the HTTP client made for this run alone (when the caller was made
-        outside an event loop; see :func:`~qasynth._llm.with_own_http_client`), if any."""
-        http, self._http = self._http, None
-        if http is not None:
-            await http.aclose()
+        """Let go of the HTTP client: the one made for this run alone (when the caller
+        was made outside an event loop), or the event loop's, which the last run that
+        uses it closes (see :func:`~qasynth._llm.with_own_http_client`)."""
+        release, self._release = self._release, None
+        if release is not None:
+            await release()
 
     def _set_waiting(self, delta: int) -> None:
         self.waiting += delta

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import functools
 import importlib
 import os
 import weakref
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -195,18 +197,34 @@ def check_key(llm: BaseChatModel) -> None:
             )
 
 
-_OWN_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, tuple[Any, Any]]] = (
+@dataclasses.dataclass
+class _Shared:
+    """The client qasynth uses in place of a user's model's client on one event loop,
+    and how many runs on that loop use it now."""
+
+    root: Any
+    """The user's model's client."""
+    client: Any
+    closer: AsyncGenerator[None, None] | None
+    """Closes the HTTP client made for it (see :func:`_close_with_loop`), if one was."""
+    users: int = 0
+
+
+_OWN_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, _Shared]] = (
     weakref.WeakKeyDictionary()
 )
-"""Per event loop, per client of a user's model: (that client, the client qasynth uses)."""
+"""Per event loop, per client of a user's model: the client qasynth uses."""
+
+Release = Callable[[], Awaitable[None]]
+"""Called once a run is done with the model :func:`with_own_http_client` gave it."""
 
 
-def with_own_http_client(llm: BaseChatModel) -> tuple[BaseChatModel, Any]:
+def with_own_http_client(llm: BaseChatModel) -> tuple[BaseChatModel, Release | None]:
     """``llm`` for a run: for an OpenAI chat model (``ChatOpenAI``, ``AzureChatOpenAI``),
     a copy whose client retries nothing itself and, when the model is on
     langchain-openai's process-wide async HTTP client, has an HTTP client of the
-    running event loop's own; else ``llm``. Also returns an HTTP client to close at
-    the end of the run (made when no event loop runs yet), else ``None``.
+    running event loop's own; else ``llm``. Also returns what to call when the run is
+    done with it (``None`` when there is nothing to let go of).
 
     Retries are qasynth's alone, so each one is counted, honours Retry-After and slows
     the run down on 429s (the client's own, 2 by default, were invisible to it).
@@ -216,12 +234,13 @@ def with_own_http_client(llm: BaseChatModel) -> tuple[BaseChatModel, Any]:
     ``asyncio.run``, a notebook that mixes ``synthesize`` with ``await asynthesize``)
     then fails on them after the server has answered, and the request is sent, and
     paid for, again. So each event loop gets a client of its own, which the runs on
-    that loop share (the sync calls' loop lives as long as the process: their runs
-    reuse its connections). A model given its own HTTP client
+    that loop in progress at the same time share; the last of them closes it
+    (:func:`_release`), and a loop that shuts down closes what a run left open
+    (:func:`_close_with_loop`). A model given its own HTTP client
     (``http_async_client=``) or a proxy keeps it.
 
     The client sends through aiohttp where it can (see :func:`_aiohttp_client`), else
-    httpx; a loop's client is closed when the loop shuts down (:func:`_close_with_loop`)."""
+    httpx."""
     try:
         from langchain_openai.chat_models.base import BaseChatOpenAI
     except ImportError:  # pragma: no cover - langchain-openai is a dependency
@@ -232,23 +251,38 @@ def with_own_http_client(llm: BaseChatModel) -> tuple[BaseChatModel, Any]:
     shared = llm.http_async_client is None and not llm.openai_proxy
     if not shared and root.max_retries == 0:
         return llm, None
+    http = None
     try:
-        loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()
     except RuntimeError:  # no loop yet: a client for this run alone
-        loop = None
-    clients = _OWN_CLIENTS.setdefault(loop, {}) if loop is not None else {}
-    entry = clients.get(id(root))
-    close = None
-    if entry is None or entry[0] is not root:
         http = _new_http_client(root.timeout, root.base_url) if shared else None
-        entry = (root, root.copy(max_retries=0, **({"http_client": http} if shared else {})))
-        if loop is not None:
-            clients[id(root)] = entry
-            if http is not None:
-                _close_with_loop(loop, http)
-        else:
-            close = http
-    return _on_client(llm, entry[1]), close
+        client = root.copy(max_retries=0, **({"http_client": http} if shared else {}))
+        return _on_client(llm, client), (http.aclose if http is not None else None)
+    clients = _OWN_CLIENTS.setdefault(loop, {})
+    entry = clients.get(id(root))
+    if entry is None or entry.root is not root:
+        http = _new_http_client(root.timeout, root.base_url) if shared else None
+        client = root.copy(max_retries=0, **({"http_client": http} if shared else {}))
+        closer = _close_with_loop(loop, http) if http is not None else None
+        entry = clients[id(root)] = _Shared(root, client, closer)
+    entry.users += 1
+    return _on_client(llm, entry.client), functools.partial(_release, loop, entry)
+
+
+async def _release(loop: asyncio.AbstractEventLoop, entry: _Shared) -> None:
+    """One run less uses ``entry``; the last one closes its HTTP client (a loop closed
+    without finalizing its async generators, ``loop.close()`` after
+    ``run_until_complete``, would otherwise leave it open, and aiohttp warns)."""
+    entry.users -= 1
+    if entry.users:
+        return
+    clients = _OWN_CLIENTS.get(loop, {})
+    if clients.get(id(entry.root)) is entry:
+        del clients[id(entry.root)]
+    if entry.closer is not None:
+        with contextlib.suppress(ValueError):
+            _CLOSERS.get(loop, []).remove(entry.closer)
+        await entry.closer.aclose()
 
 
 _CLOSERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[AsyncGenerator[None, None]]] = (
@@ -256,15 +290,17 @@ _CLOSERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[AsyncGenerat
 )
 
 
-def _close_with_loop(loop: asyncio.AbstractEventLoop, http: Any) -> None:
-    """Close ``http`` when ``loop`` finalizes its async generators: at the end of
-    ``asyncio.run`` (or an ``asyncio.Runner``), and at exit for qasynth's own loop
-    (see ``_sync``). Called from a task on ``loop``.
+def _close_with_loop(loop: asyncio.AbstractEventLoop, http: Any) -> AsyncGenerator[None, None]:
+    """Close ``http`` when ``loop`` finalizes its async generators (at the end of
+    ``asyncio.run`` or an ``asyncio.Runner``, and at exit for qasynth's own loop, see
+    ``_sync``), unless the returned generator is closed first (which closes ``http``
+    then). Called from a task on ``loop``.
 
-    An aiohttp session left open warns when it is collected, so the client is given
-    to an async generator that closes it in its ``finally``: the loop keeps a
-    (weak) record of each async generator started on it and closes them all when it
-    shuts down."""
+    The last run that uses a client closes it (:func:`_release`); this is for a run
+    that never got to. An aiohttp session left open warns when it is collected, so
+    the client is given to an async generator that closes it in its ``finally``: the
+    loop keeps a (weak) record of each async generator started on it and closes them
+    all when it shuts down."""
 
     async def closer() -> AsyncGenerator[None, None]:
         try:
@@ -277,6 +313,7 @@ def _close_with_loop(loop: asyncio.AbstractEventLoop, http: Any) -> None:
     with contextlib.suppress(StopIteration):
         step.send(None)  # runs it up to its yield (it awaits nothing before)
     _CLOSERS.setdefault(loop, []).append(generator)  # the loop's record is weak
+    return generator
 
 
 def _on_client(llm: Any, client: Any) -> BaseChatModel:
