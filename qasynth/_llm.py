@@ -251,22 +251,26 @@ def with_own_http_client(llm: BaseChatModel) -> tuple[BaseChatModel, Release | N
     shared = llm.http_async_client is None and not llm.openai_proxy
     if not shared and root.max_retries == 0:
         return llm, None
-    http = None
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:  # no loop yet: a client for this run alone
-        http = _new_http_client(root.timeout, root.base_url) if shared else None
-        client = root.copy(max_retries=0, **({"http_client": http} if shared else {}))
+        client, http = _retryless_copy(root, shared)
         return _on_client(llm, client), (http.aclose if http is not None else None)
     clients = _OWN_CLIENTS.setdefault(loop, {})
     entry = clients.get(id(root))
     if entry is None or entry.root is not root:
-        http = _new_http_client(root.timeout, root.base_url) if shared else None
-        client = root.copy(max_retries=0, **({"http_client": http} if shared else {}))
+        client, http = _retryless_copy(root, shared)
         closer = _close_with_loop(loop, http) if http is not None else None
         entry = clients[id(root)] = _Shared(root, client, closer)
     entry.users += 1
     return _on_client(llm, entry.client), functools.partial(_release, loop, entry)
+
+
+def _retryless_copy(root: Any, own_http: bool) -> tuple[Any, Any]:
+    """A copy of the OpenAI client ``root`` that retries nothing itself, and the HTTP
+    client made for it (``own_http``), else ``None``."""
+    http = _new_http_client(root.timeout, root.base_url) if own_http else None
+    return root.copy(max_retries=0, **({"http_client": http} if own_http else {})), http
 
 
 async def _release(loop: asyncio.AbstractEventLoop, entry: _Shared) -> None:

@@ -333,7 +333,7 @@ class _Feed:
                 else:
                     self.todo.append((seq, chunk))
                     self.planned += 1
-        except Exception as exc:  # the run's state: raised to the run by take()
+        except Exception as exc:  # the run's state: raised once what started is saved
             self._error = self._error or exc
             self._stop.set()
         if document_done:
