@@ -154,8 +154,8 @@ class ModelCaller:
     ) -> None:
         """``own_http_client``: give an OpenAI chat model the running event loop's own
         HTTP client and no client-side retries (see
-        :func:`~qasynth._llm.with_own_http_client`); :meth:`aclose` closes a client
-        made for this run alone."""
+        :func:`~qasynth._llm.with_own_http_client`); :meth:`aclose` lets go of it (the
+        last run on the loop closes it)."""
         if own_http_client:  # a run's own caller (not one wrapping it): its key is sent
             check_key(llm)
         own: tuple[BaseChatModel, Release | None] = (
