@@ -797,15 +797,21 @@ with FakeOpenAIServer() as server:
 """
 
 
+def quiet_script_output(script: str) -> list[str]:
+    """The words ``script`` prints, run in a new interpreter that must succeed and
+    print nothing on stderr (its ``{tests}`` is this folder)."""
+    code = script.format(tests=str(Path(__file__).parent))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    return done.stdout.split()
+
+
 def test_a_script_of_sync_runs_ends_without_warnings() -> None:
     """The sync calls' loop lives as long as the program; its HTTP client is closed at
     exit, so nothing ("Unclosed client session") is printed after the script's output."""
-    script = SYNC_RUN_THEN_EXIT.format(tests=str(Path(__file__).parent))
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=60)  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["calls", "3"]
-    assert done.stderr == ""
+    assert quiet_script_output(SYNC_RUN_THEN_EXIT) == ["calls", "3"]
 
 
 LOOP_CLOSED_BY_HAND = """
@@ -833,9 +839,4 @@ def test_a_loop_closed_by_hand_after_its_runs_leaves_no_client_open() -> None:
     """``run_until_complete`` then ``close()`` never finalizes the loop's async
     generators: the last run on the loop closes the HTTP client it shared, so aiohttp
     prints nothing ("Unclosed client session") when the loop is collected."""
-    script = LOOP_CLOSED_BY_HAND.format(tests=str(Path(__file__).parent))
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=60)  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["calls", "1"]
-    assert done.stderr == ""
+    assert quiet_script_output(LOOP_CLOSED_BY_HAND) == ["calls", "1"]
