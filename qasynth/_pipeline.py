@@ -282,7 +282,8 @@ class Synthesizer(Runnable[Any, Dataset]):
         If the provider refuses every request part-way (a bad key, an unknown
         model), or a check fails with an error of its own (``CheckError``), the error
         raised carries what was already made as ``error.partial`` (a ``Dataset``),
-        so nothing paid for is lost.
+        so nothing paid for is lost. Any other error that stops the run (a bug)
+        carries it too where it can.
         """
         stats = Stats()
         results: list[ChunkResult] = []
@@ -294,8 +295,19 @@ class Synthesizer(Runnable[Any, Dataset]):
             except (ModelError, CheckError) as exc:
                 exc.partial = self._finish(results, stats)
                 raise
+            except Exception as exc:
+                self._attach_partial(exc, results, stats)
+                raise
             trace.output = dataset = self._finish(results, stats)
             return dataset
+
+    def _attach_partial(self, error: Exception, results: list[ChunkResult], stats: Stats) -> None:
+        """Give an unexpected ``error`` what the run made as ``error.partial``, unless
+        finishing the partial results fails too (the error is raised as it is)."""
+        try:
+            error.partial = self._finish(results, stats)  # type: ignore[attr-defined]
+        except Exception as exc:  # the first error is the one to raise
+            logger.debug("could not keep the partial results: %r", exc)
 
     def invoke(self, input: Inputs, config: RunnableConfig | None = None, **kwargs: Any) -> Dataset:
         """Synchronous :meth:`ainvoke` (also works inside a running event loop)."""

@@ -684,15 +684,19 @@ def test_a_split_that_fails_part_way_keeps_the_chunks_it_already_started(
 
     real = Chunker.count_tokens
     asked: list[str] = []
+    in_flight = threading.Event()
 
     def count_tokens(self: Chunker, text: str) -> int:
         if "Paragraph 45 " in text:
+            in_flight.wait(timeout=10)  # the split breaks while four requests are out
             raise RuntimeError("the splitter broke")
         return real(self, text)
 
     async def respond(messages: list[BaseMessage]) -> Reply:
         asked.append(messages[-1].text)
-        await asyncio.sleep(0.05)
+        if len(asked) == 4:
+            in_flight.set()
+        await asyncio.sleep(0.2)
         return echo(messages)
 
     monkeypatch.setattr(Chunker, "count_tokens", count_tokens)
@@ -707,7 +711,7 @@ def test_a_split_that_fails_part_way_keeps_the_chunks_it_already_started(
 
     with sqlite3.connect(tmp_path / "out.jsonl.qasynth.sqlite") as db:
         saved = db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
-    assert asked and saved == len(asked)  # on the old code: 0 saved of those asked
+    assert len(asked) == 4 and saved == 4  # on the old code: 0 saved of the 4 asked
 
 
 def test_an_unexpected_error_in_one_chunk_keeps_the_chunks_in_flight(
@@ -730,8 +734,11 @@ def test_an_unexpected_error_in_one_chunk_keeps_the_chunks_in_flight(
 
     async def respond(messages: list[BaseMessage]) -> Reply:
         asked.append(messages[-1].text)
-        if "crater 0." not in messages[-1].text:
-            await asyncio.sleep(0.2)  # in flight when the first chunk breaks
+        if "crater 0." in messages[-1].text:
+            while len(asked) < 4:  # the first chunk breaks once four are in flight
+                await asyncio.sleep(0.01)
+        else:
+            await asyncio.sleep(0.2)
         return echo(messages)
 
     monkeypatch.setattr(ReplyParser, "aparse", aparse)
@@ -746,6 +753,13 @@ def test_an_unexpected_error_in_one_chunk_keeps_the_chunks_in_flight(
     with sqlite3.connect(tmp_path / "out.jsonl.qasynth.sqlite") as db:
         saved = db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
     assert len(asked) >= 4 and saved == len(asked) - 1  # on the old code: 0 saved
+
+    asked.clear()  # in memory, the error carries what was made
+    with pytest.raises(RuntimeError, match="a bug in the parser") as caught:
+        synth.invoke(docs)
+    partial = caught.value.partial  # type: ignore[attr-defined]
+    assert len(asked) >= 4 and partial.stats.chunks_done == len(asked) - 1
+    assert partial.records and all("crater 0." not in r.answer for r in partial.records)
 
 
 def test_streamed_pieces_count_the_chunks_split_after_the_first_piece(
