@@ -56,8 +56,7 @@ class Progress:
         self.total = total
         if self._bar is not None:
             self._bar.total = total
-            if not self._stopping and not self._waiting_until:
-                self._bar.set_postfix_str("", refresh=False)
+            self._note("")
             self._bar.refresh()
         elif self.enabled:
             self._announce(total, resumed)
@@ -82,11 +81,12 @@ class Progress:
         """Say how far the split of the inputs is (``done`` of ``total`` documents,
         ``chunks`` so far), until the total is known: a run busy with its chunks can
         take a while to split the rest, and a long document a while on its own."""
+        self._note(f"splitting the inputs: {done:,}/{total:,} documents ({chunks:,} chunks)")
+
+    def _note(self, text: str) -> None:
+        """Show ``text`` beside the bar, unless a stop or a rate-limit wait is shown."""
         if self._bar is not None and not self._stopping and not self._waiting_until:
-            self._bar.set_postfix_str(
-                f"splitting the inputs: {done:,}/{total:,} documents ({chunks:,} chunks)",
-                refresh=False,
-            )
+            self._bar.set_postfix_str(text, refresh=False)
 
     def waiting(self, seconds: float) -> None:
         """Say that requests are paused (the provider asked to wait), once per pause."""

@@ -384,11 +384,10 @@ class _Feed:
         """Wait until every document is split."""
         if self._task is not None:
             await asyncio.shield(self._task)
-        if self._error is not None:
-            raise self._error
+        self.raise_error()
 
     async def aclose(self) -> None:
-        """Stop splitting (after the document being split)."""
+        """Stop splitting (after the chunk being cut)."""
         self._stop.set()
         if self._task is not None:
             await asyncio.gather(asyncio.shield(self._task), return_exceptions=True)
