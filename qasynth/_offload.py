@@ -7,10 +7,8 @@ request once many are in flight, so a fast server waits for the client. A
 (a ``python`` child running :func:`serve`, pickled frames over its stdin and stdout) and
 gives exactly what running them inline gives.
 
-Workers are plain child processes, not ``multiprocessing``: that would import
-the user's ``__main__`` again in each child (a script without an
-``if __name__ == "__main__"`` guard would run twice). A worker ends when its
-stdin closes, so it never outlives the run, even if the parent is killed.
+Workers are plain child processes (see :mod:`qasynth._children`): a worker ends
+when its stdin closes, so it never outlives the run, even if the parent is killed.
 
 ``workers``: ``None`` (auto, the default of :class:`~qasynth.Limits`) checks inline
 until the checks take a fifth of the run's wall time, then starts up to
@@ -37,16 +35,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import pickle
-import signal
-import struct
-import sys
 import time
 from collections.abc import Callable, Coroutine, Sequence
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
+from ._children import (
+    HEADER,
+    can_start_python,
+    child_command,
+    cpus,
+    encode_frame,
+    frame_streams,
+    read_frame,
+)
 from ._errors import ConfigurationError
 from ._schema import Chunk, QARecord, Rejection
 from .checks._basic import MaxLength, NonEmpty, NotEcho
@@ -75,7 +77,6 @@ AUTO_MIN_CHUNKS = 200
 AUTO_WARMUP_CHUNKS = 8
 AUTO_BUSY_SHARE = 0.2
 MAX_AUTO_WORKERS = 4
-_HEADER = struct.Struct("!Q")
 
 Checked = tuple[list[QARecord], list[Rejection]]
 
@@ -112,19 +113,6 @@ def _drive(coroutine: Coroutine[Any, Any, None]) -> None:
     raise RuntimeError("a model-free check waited on something; it cannot run in a worker")
 
 
-def _cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not on Linux
-        return os.cpu_count() or 1
-
-
-def _can_start_python() -> bool:
-    """Whether ``sys.executable`` is a Python that can run a worker: not in a frozen
-    application (its executable is the application itself) or an embedded one."""
-    return bool(sys.executable) and not getattr(sys, "frozen", False)
-
-
 class WorkerGone(Exception):
     """A worker process ended or answered with an error."""
 
@@ -147,28 +135,22 @@ class _Worker:
 
     @classmethod
     async def start(cls, checks: Sequence[Check]) -> _Worker:
-        package_root = str(Path(__file__).resolve().parent.parent)
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-        # run from the package's folder: nothing in the user's folder shadows a module
+        argv, env, cwd = child_command("qasynth._offload:serve")
         process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            "from qasynth._offload import serve; serve()",
+            *argv,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             env=env,
-            cwd=package_root,
+            cwd=cwd,
         )
         worker = cls(process)
         worker._send(list(checks))
         return worker
 
     def _send(self, value: Any) -> None:
-        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         assert self.process.stdin is not None
-        self.process.stdin.write(_HEADER.pack(len(data)) + data)
+        self.process.stdin.write(encode_frame(value))
 
     async def check(self, job: int, chunk: Chunk, records: Sequence[QARecord]) -> Checked:
         future: asyncio.Future[Checked] = asyncio.get_running_loop().create_future()
@@ -190,7 +172,7 @@ class _Worker:
         error: BaseException = WorkerGone("worker ended")
         try:
             while True:
-                size = _HEADER.unpack(await stdout.readexactly(_HEADER.size))[0]
+                size = HEADER.unpack(await stdout.readexactly(HEADER.size))[0]
                 job, value, problem, seconds = pickle.loads(await stdout.readexactly(size))
                 if job == _READY:
                     self.ready.set()
@@ -371,7 +353,7 @@ class CheckOffload:
         if self._began is None:
             self._began = now
         count = self._wanted(now - self._began)
-        if count and not _can_start_python():
+        if count and not can_start_python():
             if self.workers_wanted:
                 logger.warning(
                     "check workers cannot start from a frozen application; checking inline"
@@ -387,7 +369,7 @@ class CheckOffload:
             return 0
         if self._inline_cpu < AUTO_BUSY_SHARE * max(elapsed, 1e-9):
             return 0
-        return min(_cpus() - 1, MAX_AUTO_WORKERS)
+        return min(cpus() - 1, MAX_AUTO_WORKERS)
 
     async def _start(self, count: int) -> None:
         try:
@@ -407,32 +389,17 @@ class CheckOffload:
         await asyncio.gather(*(w.aclose() for w in workers), return_exceptions=True)
 
 
-def _read_frame(stream: BinaryIO) -> bytes | None:
-    header = stream.read(_HEADER.size)
-    if len(header) < _HEADER.size:
-        return None
-    (size,) = _HEADER.unpack(header)
-    data = stream.read(size)
-    return data if len(data) == size else None
-
-
 def serve() -> None:
     """The worker: the checks, then (job, chunk, records) frames until stdin closes."""
-    # Ctrl-C reaches the whole process group; the parent handles it (it keeps what is
-    # finished) and closes this worker's stdin, which ends it.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    frames = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints never corrupt a frame
-    source = sys.stdin.buffer
-    first = _read_frame(source)
+    source, frames = frame_streams()
+    first = read_frame(source)
     if first is None:
         return
     checks: list[Check] = pickle.loads(first)
     _warm_up(checks)
-    data = pickle.dumps((_READY, None, None, 0.0), protocol=pickle.HIGHEST_PROTOCOL)
-    frames.write(_HEADER.pack(len(data)) + data)
+    frames.write(encode_frame((_READY, None, None, 0.0)))
     frames.flush()
-    while (frame := _read_frame(source)) is not None:
+    while (frame := read_frame(source)) is not None:
         job, chunk, records = pickle.loads(frame)
         began = time.perf_counter()
         try:
@@ -440,8 +407,7 @@ def serve() -> None:
             reply: tuple[Any, ...] = (job, checked, None, time.perf_counter() - began)
         except Exception as exc:  # the parent checks this chunk inline
             reply = (job, None, f"{type(exc).__name__}: {exc}", time.perf_counter() - began)
-        data = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
-        frames.write(_HEADER.pack(len(data)) + data)
+        frames.write(encode_frame(reply))
         frames.flush()
 
 

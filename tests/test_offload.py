@@ -22,10 +22,10 @@ from langchain_core.messages import BaseMessage, HumanMessage
 
 import qasynth._offload
 from qasynth import DocumentError, Limits, Synthesizer
+from qasynth._children import cpus
 from qasynth._offload import (
     MAX_AUTO_WORKERS,
     CheckOffload,
-    _cpus,
     _Worker,
     offloadable_prefix,
     run_checks,
@@ -360,7 +360,7 @@ def test_auto_mode_starts_workers_once_the_checks_slow_a_long_run_down() -> None
         await offload.aclose()
         return before, count
 
-    assert asyncio.run(scenario()) == (0, min(_cpus() - 1, MAX_AUTO_WORKERS))
+    assert asyncio.run(scenario()) == (0, min(cpus() - 1, MAX_AUTO_WORKERS))
 
 
 def test_a_frozen_application_starts_no_worker(monkeypatch: pytest.MonkeyPatch) -> None:
