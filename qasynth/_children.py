@@ -16,7 +16,7 @@ import signal
 import struct
 import sys
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 __all__ = [
     "HEADER",
@@ -62,7 +62,7 @@ def encode_frame(value: Any) -> bytes:
     return HEADER.pack(len(data)) + data
 
 
-def read_frame(stream: BinaryIO) -> bytes | None:
+def read_frame(stream: IO[bytes]) -> bytes | None:
     """The next frame's pickle, ``None`` at the end of the stream."""
     header = stream.read(HEADER.size)
     if len(header) < HEADER.size:

@@ -47,6 +47,7 @@ from ._runs import RunState, state_path_for
 from ._runtrace import traced
 from ._schema import Chunk
 from ._settings import build_synthesizer_options
+from ._splitchild import SplitSettings
 from ._stats import Stats
 from ._structured import check_mode, response_format, use_structured
 from ._sync import iterate_sync, run_sync
@@ -203,6 +204,17 @@ class Synthesizer(Runnable[Any, Dataset]):
         """The chunks of one document, each as soon as it is cut (a run starts the
         first chunks of a long document while the rest is split)."""
         return self.chunker.iter_split_document(document, theme=self.theme)
+
+    def split_settings(self) -> SplitSettings | None:
+        """How a child process splits as :meth:`iter_chunks_of` does, for a large input
+        (``None`` when a subclass splits its own way: then only its thread can)."""
+        if (
+            type(self).iter_chunks_of is not Synthesizer.iter_chunks_of
+            or type(self.chunker) is not Chunker
+        ):
+            return None
+        size, overlap = self.chunker.chunk_size, self.chunker.chunk_overlap
+        return SplitSettings(size, overlap, self.chunker.encoding, self.theme)
 
     def make_caller(self, *, on_wait: Callable[[float], None] | None = None) -> ModelCaller:
         """The model caller for one run (limits, timeouts, retries, usage)."""

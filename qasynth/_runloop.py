@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from ._chunk import ChunkResult, ChunkRunner
 from ._errors import CheckError, ModelError
 from ._progress import Progress
+from ._splitchild import Splitter
 from ._sync import stop_request
 
 if TYPE_CHECKING:
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ._calls import ModelCaller, ReplyStore
     from ._pipeline import Inputs, Synthesizer
     from ._schema import Chunk
+    from ._splitchild import SplitSettings
     from ._stats import Stats
 
 __all__ = ["DRAIN_SECONDS", "INTERRUPT_GRACE", "chunk_results"]
@@ -145,7 +146,7 @@ class _Run:
         runner, caller, documents = await _read(synth, docs, stats, early=batch is None)
         feed = _Feed(skip, stats)
         try:
-            feed.start(synth.iter_chunks_of, documents)
+            feed.start(synth.iter_chunks_of, documents, synth.split_settings())
             del documents  # the feed holds each one until it is split
             if batch is not None:  # a wait of hours, maybe ended by Ctrl-C
                 await feed.finished()
@@ -267,9 +268,6 @@ async def _read(
 _EXPECTED = (ModelError, CheckError)
 """Errors whose message says it all (anything else is logged with its type)."""
 
-_HANDOVER = 32
-"""Chunks of one document handed to the run loop at a time while it is being split."""
-
 
 class _Feed:
     """A run's chunks, split in a thread one document after another, each document's
@@ -293,31 +291,33 @@ class _Feed:
         self._skip, self._stats, self._seq = skip, stats, 0
         self._error: BaseException | None = None
         self._on_done: Callable[[], None] = _nothing
-        self._stop = threading.Event()
+        self._splitter: Splitter | None = None
         self._task: asyncio.Future[None] | None = None
 
+    def _stop(self) -> None:
+        if self._splitter is not None:
+            self._splitter.stop()
+
     def start(
-        self, chunks_of: Callable[[Document], Iterable[Chunk]], documents: list[Document]
+        self,
+        chunks_of: Callable[[Document], Iterable[Chunk]],
+        documents: list[Document],
+        settings: SplitSettings | None = None,
     ) -> None:
         """Split ``documents`` in a thread (each is let go once split: its chunks hold
-        its text then). A long document's chunks are handed over
-        :data:`_HANDOVER` at a time as they are cut, and a stop takes effect within a
-        chunk, not at the end of the document."""
+        its text then), a large input mostly in a child process (see
+        :mod:`qasynth._splitchild`; ``settings`` say how, ``None`` keeps it in the
+        thread). A long document's chunks are handed over
+        :data:`~qasynth._splitchild.HANDOVER` at a time as they are cut, and a stop
+        takes effect within a chunk, not at the end of the document."""
         loop = asyncio.get_running_loop()
         self._documents = len(documents)
-        left = collections.deque(documents)
+        self._splitter = Splitter(chunks_of, documents, settings)
+        splitter = self._splitter
 
         def split() -> None:
-            while left and not self._stop.is_set():
-                ready: list[Chunk] = []
-                for chunk in chunks_of(left.popleft()):
-                    if self._stop.is_set():
-                        return
-                    ready.append(chunk)
-                    if len(ready) == _HANDOVER:
-                        loop.call_soon_threadsafe(self._put, ready, False)
-                        ready = []
-                loop.call_soon_threadsafe(self._put, ready, True)
+            for chunks, document_done in splitter:
+                loop.call_soon_threadsafe(self._put, chunks, document_done)
 
         self._task = asyncio.ensure_future(asyncio.to_thread(split))
         self._task.add_done_callback(self._end)  # after every _put (the loop's order)
@@ -335,7 +335,7 @@ class _Feed:
                     self.planned += 1
         except Exception as exc:  # the run's state: raised once what started is saved
             self._error = self._error or exc
-            self._stop.set()
+            self._stop()
         if document_done:
             self._split_so_far += 1
         self.on_split(self._split_so_far, self._documents, self._stats.chunks)
@@ -388,7 +388,7 @@ class _Feed:
 
     async def aclose(self) -> None:
         """Stop splitting (after the chunk being cut)."""
-        self._stop.set()
+        self._stop()
         if self._task is not None:
             await asyncio.gather(asyncio.shield(self._task), return_exceptions=True)
 
