@@ -630,6 +630,38 @@ def test_the_first_chunks_of_a_long_document_start_before_its_end_is_split(
     assert [r.chunk_index for r in ds.records] == sorted(r.chunk_index for r in ds.records)
 
 
+def test_a_large_input_split_in_a_child_process_makes_the_dataset_the_thread_makes(
+    offline_encoding: tiktoken.Encoding, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import qasynth._splitchild as splitchild
+
+    texts = [
+        "\n\n".join(f"Paragraph {i}.{j} says the rover reached crater {j}." for j in range(30))
+        for i in range(6)
+    ]
+    options: dict[str, Any] = {"concurrency": 4, "chunk_size": 40, "chunk_overlap": 0}
+    alone = run(texts, ScriptedChat(respond=echo), offline_encoding, **options)
+
+    started: list[Any] = []
+    real = splitchild._Child.start
+
+    def start(settings: Any) -> Any:
+        started.append(real(settings))
+        return started[-1]
+
+    monkeypatch.setattr(splitchild._Child, "start", start)
+    monkeypatch.setattr(splitchild, "CHILD_MIN_CHARS", 0)  # "large"
+    monkeypatch.setattr(splitchild, "SMALL_DOCUMENT", -1)  # all of it in the child
+    child = run(texts, ScriptedChat(respond=echo), offline_encoding, **options)
+
+    assert len(started) == 1 and not started[0].failed
+    assert child.stats.chunks == alone.stats.chunks == child.stats.chunks_done > 6
+    key = [(r.question, r.answer, r.chunk_id, r.chunk_index, r.source) for r in alone.records]
+    assert [
+        (r.question, r.answer, r.chunk_id, r.chunk_index, r.source) for r in child.records
+    ] == key
+
+
 def test_a_stop_during_the_split_of_a_long_document_does_not_wait_for_its_end(
     tmp_path: Path, offline_encoding: tiktoken.Encoding, monkeypatch: pytest.MonkeyPatch
 ) -> None:
