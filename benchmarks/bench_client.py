@@ -16,12 +16,18 @@ requests (the default prompt over the same chunks):
 2. Latency-bound: 0.5 s per call, qasynth at concurrency 1, 8, 32 and 128;
    wall time against the ideal ceil(N / C) x latency (a bare LangChain loop
    beside it).
+3. A large input (``--large N``, 0 to skip): N chunks (1,200 by default, 8 MB,
+   above the 4 MB from which qasynth splits in a child process) at 0.5 s a call
+   with one check worker, split in the run's thread and in the child, against the
+   bare loops; CPU of the process, of its event loop's thread, and of its other
+   threads (the split thread, or the thread reading the child's chunks).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import functools
 import gc
 import math
@@ -38,6 +44,7 @@ from langchain_openai import ChatOpenAI
 from openai import AsyncOpenAI, DefaultAioHttpClient
 
 import qasynth
+import qasynth._splitchild as splitchild
 from qasynth._prompts import DEFAULT_PROMPT
 
 PEOPLE = ["Dr. Amara Ito", "Coach Lena Brandt", "Captain Ruiz", "Prof. Okafor", "Mayor Chen"]
@@ -267,6 +274,63 @@ async def latency_table(n: int, latency: float, levels: list[int], start: int = 
                   f"{f'[{bare_cpu * ms:.1f}]':>19}{f'[{aio_cpu * ms:.1f}]':>19}")  # fmt: skip
 
 
+async def large_input_table(n: int, latency: float, c: int, repeats: int) -> None:
+    """Section 3: the split in the run's thread against the split in a child."""
+    print(f"\n## A large input: {n} chunks, {latency:g} s per call, {c} in flight, one check"
+          f" worker, median of {repeats}")  # fmt: skip
+    print("(CPU ms per call: the process, its event loop's thread, its other threads;"
+          " workers and the split child not counted)")  # fmt: skip
+    print(f"{'client':<34}{'MB':>6}{'wall s':>8}{'process':>9}{'loop':>7}{'others':>8}"
+          f"{'vs LangChain':>14}{'vs LC aiohttp':>15}")  # fmt: skip
+    with server_process(latency) as url:
+        warm = documents(8, start=7_000_000)
+        await bare_langchain(url, requests_of(warm), 8)
+        await synthesizer(url, 8, check_workers=1).ainvoke(warm)
+        freeze()
+        samples: dict[str, list[tuple[float, ...]]] = collections.defaultdict(list)
+        threshold = splitchild.CHILD_MIN_CHARS
+        for r in range(repeats):
+            docs = [documents(n, start=8_000_000 + (3 * r + k) * n) for k in range(2)]
+            requests = requests_of(docs[0])
+            widen()
+            splitchild.CHILD_MIN_CHARS = 10**15
+            samples["qasynth, split in its thread"].append(
+                await measure_threads(functools.partial(checked_run, url, c, 1, docs[0]))
+            )
+            splitchild.CHILD_MIN_CHARS = threshold
+            samples["qasynth, split in a child"].append(
+                await measure_threads(functools.partial(checked_run, url, c, 1, docs[1]))
+            )
+            pin(CLIENT_CORE)
+            samples["bare ChatOpenAI.ainvoke"].append(
+                await measure_threads(functools.partial(bare_langchain, url, requests, c))
+            )
+            samples["bare ChatOpenAI.ainvoke (aiohttp)"].append(
+                await measure_threads(
+                    functools.partial(bare_langchain, url, requests, c, aiohttp=True)
+                )
+            )
+        mb = sum(map(len, docs[0])) / 1e6
+        medians = {
+            k: [statistics.median(x) for x in zip(*v, strict=True)] for k, v in samples.items()
+        }
+        base = medians["bare ChatOpenAI.ainvoke"][1]
+        aio = medians["bare ChatOpenAI.ainvoke (aiohttp)"][1]
+        for name, (wall, cpu, loop, others) in medians.items():
+            print(f"{name:<34}{mb:>6.1f}{wall:>8.2f}{1000 * cpu / n:>9.2f}{1000 * loop / n:>7.2f}"
+                  f"{1000 * others / n:>8.2f}{cpu / base:>13.2f}x{cpu / aio:>14.2f}x")  # fmt: skip
+
+
+async def measure_threads(run: Callable[[], Coroutine[Any, Any, Any]]) -> tuple[float, ...]:
+    """(wall s, process CPU s, the event loop thread's CPU s, the other threads' CPU s)."""
+    cpu, wall, loop = time.process_time(), time.perf_counter(), time.thread_time()
+    await run()
+    wall, cpu, loop = (
+        time.perf_counter() - wall, time.process_time() - cpu, time.thread_time() - loop
+    )  # fmt: skip
+    return wall, cpu, loop, cpu - loop
+
+
 async def amain(args: argparse.Namespace) -> None:
     if not args.skip_cpu:
         await cpu_table(args.chunks, args.repeats, args.concurrency)
@@ -274,6 +338,8 @@ async def amain(args: argparse.Namespace) -> None:
         for c in [int(x) for x in args.levels.split(",")]:
             chunks = args.latency_chunks or (200 if c > 1 else 20)
             await latency_table(chunks, args.latency, [c], start=(c + 1) * 100_000)
+    if args.large:
+        await large_input_table(args.large, args.latency, args.concurrency, args.repeats)
 
 
 def main() -> None:
@@ -289,6 +355,8 @@ def main() -> None:
     parser.add_argument("--no-gc-freeze", action="store_true",
                         help="leave the garbage collector as a script does")  # fmt: skip
     parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--large", type=int, default=1200,
+                        help="chunks of the large-input section (0 skips it)")  # fmt: skip
     args = parser.parse_args()
     pin(CLIENT_CORE)
     FREEZE[0] = not args.no_gc_freeze
