@@ -17,10 +17,11 @@ requests (the default prompt over the same chunks):
    wall time against the ideal ceil(N / C) x latency (a bare LangChain loop
    beside it).
 3. A large input (``--large N``, 0 to skip): N chunks (1,200 by default, 8 MB,
-   above the 4 MB from which qasynth splits in a child process) at 0.5 s a call
-   with one check worker, split in the run's thread and in the child, against the
-   bare loops; CPU of the process, of its event loop's thread, and of its other
-   threads (the split thread, or the thread reading the child's chunks).
+   above the 4 MB from which qasynth splits in a child process) at 0.5 s a call:
+   one check worker with the split in the run's thread, then in the child, then all
+   the defaults (workers start when the checks slow the run), against the bare
+   loops. CPU of the process, of its event loop's thread, and of its other threads
+   (the split thread, or the one that reads the child's chunks).
 """
 
 from __future__ import annotations
@@ -290,7 +291,7 @@ async def large_input_table(n: int, latency: float, c: int, repeats: int) -> Non
         samples: dict[str, list[tuple[float, ...]]] = collections.defaultdict(list)
         threshold = splitchild.CHILD_MIN_CHARS
         for r in range(repeats):
-            docs = [documents(n, start=8_000_000 + (3 * r + k) * n) for k in range(2)]
+            docs = [documents(n, start=8_000_000 + (3 * r + k) * n) for k in range(3)]
             requests = requests_of(docs[0])
             widen()
             splitchild.CHILD_MIN_CHARS = 10**15
@@ -300,6 +301,11 @@ async def large_input_table(n: int, latency: float, c: int, repeats: int) -> Non
             splitchild.CHILD_MIN_CHARS = threshold
             samples["qasynth, split in a child"].append(
                 await measure_threads(functools.partial(checked_run, url, c, 1, docs[1]))
+            )
+            samples["qasynth, all defaults"].append(
+                await measure_threads(
+                    functools.partial(lambda d: synthesizer(url, c).ainvoke(d), docs[2])
+                )
             )
             pin(CLIENT_CORE)
             samples["bare ChatOpenAI.ainvoke"].append(

@@ -312,7 +312,7 @@ class _Feed:
         takes effect within a chunk, not at the end of the document."""
         loop = asyncio.get_running_loop()
         self._documents = len(documents)
-        self._splitter = Splitter(chunks_of, documents, settings)
+        self._splitter = Splitter(chunks_of, documents, settings, lambda: len(self.todo))
         splitter = self._splitter
 
         def split() -> None:

@@ -9,10 +9,11 @@ characters therefore also starts a child process (see :mod:`qasynth._children`)
 that loads the same encoding (half a second or so) and then splits the documents
 the run hands it, sending back their chunks in order, :data:`HANDOVER` at a time.
 
-Until the child is ready, the thread splits the first documents itself, so the
-first requests leave at once; it does not start a document longer than
-:data:`SMALL_DOCUMENT` characters, but waits for the child. From the next document
-on, the child splits and the thread only hands its chunks over.
+Until the child is ready, the thread splits the first documents itself, as many as
+keep the run supplied (:data:`AHEAD`), so the first requests leave at once; it does
+not start a document longer than :data:`SMALL_DOCUMENT` characters, but waits for
+the child. From the next document on, the child splits and the thread only hands
+its chunks over.
 
 Nothing depends on the child. If it cannot start, or ends part way (killed, out of
 memory), the thread splits the rest itself, leaving out the chunks of the document
@@ -52,6 +53,10 @@ SMALL_DOCUMENT = 200_000
 """The longest document the thread splits itself while the child is starting."""
 HANDOVER = 32
 """Chunks of one document handed to the run at a time while it is being split."""
+AHEAD = 2 * HANDOVER
+"""While the child is starting, the thread splits a document only when the run has
+fewer chunks than this waiting to start."""
+_POLL = 0.01
 
 _READY, _CHUNKS, _ERROR, _REFUSED = "ready", "chunks", "error", "refused"
 
@@ -97,11 +102,16 @@ class Splitter:
     """The batches of a run's chunks, in input order; :meth:`stop` from any thread."""
 
     def __init__(
-        self, chunks_of: ChunksOf, documents: list[Document], settings: SplitSettings | None
+        self,
+        chunks_of: ChunksOf,
+        documents: list[Document],
+        settings: SplitSettings | None,
+        backlog: Callable[[], int] = lambda: 0,
     ) -> None:
         """``settings``: how a child would split as ``chunks_of`` does (``None`` when
-        only ``chunks_of`` knows, such as a subclass's own split)."""
-        self._chunks_of = chunks_of
+        only ``chunks_of`` knows, such as a subclass's own split); ``backlog``: how many
+        chunks the run has waiting to start (read from the split's thread)."""
+        self._chunks_of, self._backlog = chunks_of, backlog
         self._left = collections.deque(documents)
         large = sum(len(d.page_content) for d in documents) >= CHILD_MIN_CHARS
         self._settings = settings if large and can_start_python() else None
@@ -125,19 +135,29 @@ class Splitter:
         with self._lock:
             self._child = child
         try:
-            if self._stop.is_set():
-                return
             while self._left and not self._stop.is_set():
-                small = len(self._left[0].page_content) <= SMALL_DOCUMENT
-                if small and not child.ready.is_set():
+                wanted = self._wanted()
+                if child.ready.wait(0 if wanted else _POLL):
+                    break
+                if wanted:  # the run is short of chunks: this document cannot wait
                     first = collections.deque([self._left.popleft()])
                     yield from batches(self._chunks_of, first, self._stop)
-                elif child.wait_ready(self._stop):
-                    yield from child.split(self._left, self._chunks_of, self._stop)
-                else:  # the child could not start: split the rest here
-                    yield from batches(self._chunks_of, self._left, self._stop)
+            if not self._left or self._stop.is_set():
+                return
+            if child.failed:  # it could not start: split the rest here
+                yield from batches(self._chunks_of, self._left, self._stop)
+            else:
+                yield from child.split(self._left, self._chunks_of, self._stop)
         finally:
             child.close()
+
+    def _wanted(self) -> bool:
+        """Whether the thread should split the next document itself while the child is
+        starting: the run has fewer than :data:`AHEAD` chunks waiting, and the document
+        is short."""
+        return (
+            self._backlog() < AHEAD and len(self._left[0].page_content) <= SMALL_DOCUMENT
+        )  # fmt: skip
 
 
 class _Child:
@@ -190,13 +210,6 @@ class _Child:
         if self.failed:
             logger.debug("the split process did not start; splitting in this process")
         self.ready.set()
-
-    def wait_ready(self, stop: threading.Event) -> bool:
-        """Wait until the child is ready (``True``) or failed or the split stops."""
-        while not self.ready.wait(0.05):
-            if stop.is_set():
-                return False
-        return not self.failed
 
     def split(
         self, left: collections.deque[Document], chunks_of: ChunksOf, stop: threading.Event

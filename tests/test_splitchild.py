@@ -197,3 +197,16 @@ def test_batches_skip_the_chunks_already_sent_of_the_first_document(chunker: Chu
         )
     )
     assert got == expected[10:] and len(got) == len(expected) - 10 and first > 10
+
+
+def test_while_the_child_starts_the_thread_splits_only_what_the_run_is_short_of(
+    chunker: Chunker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(splitchild, "CHILD_MIN_CHARS", 0)
+    documents = docs([5] * 6)
+    recorder = Recorder(chunker)
+    waiting = [1000]  # the run has plenty of chunks waiting: nothing to split here
+
+    splitter = Splitter(recorder, documents, settings_of(chunker), lambda: waiting[0])
+    assert flat(splitter) == reference(chunker, documents)
+    assert recorder.split == []
