@@ -454,5 +454,6 @@ def _fatal_text(error: CallError, where: str) -> str:
         404: "the model or the URL was not found; check --model and --base-url",
         405: _NOT_AN_API,
         501: _NOT_AN_API,
+        505: _NOT_AN_API,
     }.get(error.status or 0, "check the API key, --base-url and --model")
     return f"{where} refused the request ({error.message}): {advice}"

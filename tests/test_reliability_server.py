@@ -297,6 +297,8 @@ def test_once_a_call_is_answered_the_same_faults_are_retried_as_passing(
                      "no quota left", id="quota"),
         pytest.param(ErrorReply(501, "Unsupported method ('POST')"),  # a plain web server
                      "not an OpenAI-compatible API; check --base-url", id="501"),
+        pytest.param(ErrorReply(505, "HTTP Version Not Supported"),
+                     "not an OpenAI-compatible API; check --base-url", id="505"),
     ],
 )  # fmt: skip
 def test_what_holds_for_every_request_stops_the_run_at_once_and_keeps_what_was_done(
