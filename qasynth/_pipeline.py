@@ -11,6 +11,7 @@ few objects a run is made of.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -194,7 +195,7 @@ class Synthesizer(Runnable[Any, Dataset]):
                 stats.empty_documents += 1
                 logger.info("skipping empty document %s", document.metadata.get("source"))
                 continue
-            yield document
+            yield _valid_unicode(document)
 
     def chunks_of(self, document: Document) -> list[Chunk]:
         """The chunks of one document."""
@@ -487,3 +488,26 @@ async def asynthesize(
 ) -> Dataset:
     """Asynchronous :func:`synthesize`."""
     return await Synthesizer.from_options(**options).ainvoke(docs, config)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _valid_unicode(document: Document) -> Document:
+    """``document``, or a copy whose lone surrogates (code points that are not
+    characters: a broken PDF text layer, bytes decoded with ``surrogateescape``)
+    are replaced by U+FFFD, with a warning. Nothing could write them as UTF-8."""
+    text = document.page_content
+    if text.isascii():
+        return document
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text, count = _SURROGATE.subn("\ufffd", text)
+        logger.warning(
+            "%s holds %d lone surrogate code point(s), which are not text (a broken PDF "
+            "text layer, or bytes decoded with errors='surrogateescape'); replaced with "
+            "U+FFFD", document.metadata.get("source", "a document"), count,
+        )  # fmt: skip
+        return Document(page_content=text, metadata=document.metadata, id=document.id)
+    return document

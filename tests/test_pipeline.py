@@ -160,6 +160,19 @@ def test_synthesize_makes_one_record_per_note_from_any_kind_of_input(
     assert ds.stats.documents == 3
 
 
+def test_lone_surrogates_in_a_text_are_replaced_with_a_warning_not_a_crash(
+    tmp_path: Path, offline_encoding: tiktoken.Encoding, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A broken PDF text layer, or bytes decoded with ``surrogateescape``, leave code
+    points that are not text: nothing could hash or write them as UTF-8."""
+    broken = "The rover drilled 12 holes near crater \udc9f Orin in 2031."
+    ds = run([broken, "Der Rover bohrte 3 Löcher."], ScriptedChat(respond=echo), offline_encoding)
+    assert ds.stats.chunks_done == 2 and not ds.failures
+    assert "\ufffd Orin" in ds.records[0].answer
+    assert "<text 1> holds 1 lone surrogate" in caplog.text
+    ds.to_jsonl(tmp_path / "out.jsonl")  # writable
+
+
 def test_theme_comes_from_metadata_then_file_stem_then_the_theme_argument(
     tmp_path: Path, offline_encoding: tiktoken.Encoding
 ) -> None:
