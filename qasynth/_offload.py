@@ -279,6 +279,12 @@ class CheckOffload:
         if self.workers_wanted and self.checks and chunks:
             self._maybe_start()
 
+    def planned_so_far(self, chunks: int) -> None:
+        """Say how many chunks the split has made so far, the run's size being unknown
+        until it ends: auto mode need not wait for the end of a long split to know that
+        the run is long enough for workers."""
+        self.chunks_planned = max(self.chunks_planned, chunks)
+
     @property
     def worker_count(self) -> int:
         return len(self._workers)

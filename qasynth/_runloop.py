@@ -161,7 +161,12 @@ class _Run:
         caller.reply_store = replies  # a file run keeps each chunk's replies until it is saved
         progress = Progress(None, enabled=synth.progress)
         caller.on_wait = progress.waiting
-        feed.on_split = progress.splitting
+
+        def split_so_far(documents: int, total: int, chunks: int) -> None:
+            progress.splitting(documents, total, chunks)
+            runner.offload.planned_so_far(feed.planned)
+
+        feed.on_split = split_so_far
 
         def planned() -> None:  # every input is split: the run's size is known
             runner.offload.plan(feed.planned)

@@ -346,12 +346,19 @@ def test_auto_mode_starts_no_worker_for_a_small_run() -> None:
     assert asyncio.run(scenario()) == 0
 
 
-def test_auto_mode_starts_workers_once_the_checks_slow_a_long_run_down() -> None:
+@pytest.mark.parametrize("split_done", [True, False], ids=["split-done", "split-going-on"])
+def test_auto_mode_starts_workers_once_the_checks_slow_a_long_run_down(split_done: bool) -> None:
+    """Also while a long split goes on: the chunks split so far already make the run
+    long enough."""
     chunk = Chunk(text=DOCS[0], theme="t", source="s", index=0)
 
     async def scenario() -> tuple[int, int]:
         offload = CheckOffload(default_checks(), workers=None, slots=8)
-        offload.plan(300)
+        if split_done:
+            offload.plan(300)
+        else:
+            offload.planned_so_far(150)
+            offload.planned_so_far(300)
         before = offload.worker_count + (offload._starting is not None)  # not at the start
         for _ in range(12):  # back to back: the checks are all this run does
             await offload.check(chunk, _batch(chunk))
