@@ -32,7 +32,7 @@ from pydantic import BaseModel
 
 from ._callerrors import CallFailed, RequestRefused
 from ._calls import USAGE_KEY, ModelCaller, Usage, as_messages
-from ._errors import CheckError, ParseError, QasynthError
+from ._errors import REPORTED, CheckError, ParseError, QasynthError
 from ._links import as_link, builds_its_messages, link_config, untraced
 from ._offload import CheckOffload
 from ._parsing import ParsedReply, ReplyParser, StructuredParser, message_text
@@ -231,7 +231,9 @@ class ChunkRunner:
             try:
                 await check.acheck_chunk(ctx)
             except (CallFailed, ParseError) as exc:
-                logger.warning("check %s failed for chunk %s: %s", check.name, chunk.id, exc)
+                logger.warning(
+                    "check %s failed for chunk %s: %s", check.name, chunk.id, exc, extra=REPORTED
+                )
                 result.step_errors[check.name] += 1  # the chunk keeps what it had
             except QasynthError:
                 raise
@@ -392,5 +394,7 @@ def _failure(chunk: Chunk, exc: CallFailed | ParseError, secrets: Sequence[str])
         attempts=attempts,
         transient=transient,
     )
-    logger.warning("chunk %d of %s failed: %s", chunk.index, chunk.source, failure.reason)
+    logger.warning(
+        "chunk %d of %s failed: %s", chunk.index, chunk.source, failure.reason, extra=REPORTED
+    )
     return failure

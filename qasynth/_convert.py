@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._errors import ColumnError, InputError
+from ._errors import REPORTED, ColumnError, InputError
 from ._tables import (
     TableRecord,
     cell_text,
@@ -137,7 +137,13 @@ def csv_to_jsonl(
         raise InputError(f"no usable rows in {src}: all {len(skipped)} skipped — {shown}")
     written = write_jsonl(out, examples)
     if skipped:
-        logger.warning("skipped %d rows of %s (first: line %d)", len(skipped), src, skipped[0].line)
+        logger.warning(
+            "skipped %d rows of %s (first: line %d)",
+            len(skipped),
+            src,
+            skipped[0].line,
+            extra=REPORTED,
+        )
     return ConvertReport(src, out, len(records), written, blank, tuple(skipped))
 
 

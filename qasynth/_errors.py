@@ -42,6 +42,12 @@ __all__ = [
 ]
 
 
+REPORTED_KEY = "qasynth_reported"
+REPORTED = {REPORTED_KEY: True}
+"""``extra`` for a log record whose news the command reports in its own words (its
+summary, its list of notes): the command does not print the record too."""
+
+
 class QasynthError(Exception):
     """Root of every error qasynth raises on purpose."""
 

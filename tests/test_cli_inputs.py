@@ -119,6 +119,25 @@ def test_a_bad_file_stops_generate_with_one_line_before_any_model_call(
     assert not (tmp_path / "train.jsonl").exists()
 
 
+def test_generate_shows_what_the_library_warns_of_once_and_leaves_its_logging_as_it_was(
+    tmp_path: Path, server: FakeOpenAIServer
+) -> None:
+    """A PDF whose second page has no text layer loses that page: the command says so
+    (the library logs it as a warning), above the bar; what the summary reports (failed
+    chunks) is not printed twice."""
+    import logging
+
+    pdf = make_pdf(tmp_path / "in" / "half.pdf", [["The Acme X200 grinds coffee."], []])
+    out = tmp_path / "out.jsonl"
+
+    result = generate(server, out, str(pdf))
+
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.count(f"Warning: {pdf}: 1 of 2 pages have no text (scanned?)") == 1
+    handlers = logging.getLogger("qasynth").handlers
+    assert all(isinstance(h, logging.NullHandler) for h in handlers)  # the command's are gone
+
+
 def test_plan_include_and_exclude_choose_files(docs: Path) -> None:
     assert plan_json(str(docs))["documents"] == 3
     assert plan_json(str(docs), "--include", "*.pdf")["documents"] == 1
@@ -143,6 +162,7 @@ def test_plan_reads_a_table_of_documents_with_named_fields_and_warns_of_empty_ro
     assert f"Warning: {table} line 3: no text in field 'body'; the row is skipped" in (
         result.stderr
     )
+    assert result.stderr.count("no text in field") == 1  # listed before the run, not again
     assert "3 (1 empty, skipped)" in result.stdout
 
     wrong = run("plan", str(table))

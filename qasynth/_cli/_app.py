@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import sys
 import textwrap
 import traceback
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import click
 
 from .._errors import (
+    REPORTED_KEY,
     AuthenticationError,
     ConfigurationError,
     InputError,
@@ -132,6 +134,8 @@ class QasynthGroup(click.Group):
             ctx.exit(EXIT_INTERRUPTED)
         except Exception as exc:
             ctx.exit(_report(exc, debug=bool(ctx.params.get("debug"))))
+        finally:
+            _remove_handlers()  # the command's own: a process that goes on has its logging back
 
 
 def _report(exc: Exception, *, debug: bool) -> int:
@@ -181,32 +185,51 @@ def _one_line_usage(exc: click.UsageError) -> click.UsageError:
 
 
 class _StderrHandler(logging.Handler):
-    """Writes log lines to whatever stderr is when they are emitted (keys removed)."""
+    """Writes log lines to whatever stderr is when they are emitted (keys removed),
+    above the progress bar when one is shown."""
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            click.echo(redact(self.format(record), secrets()), err=True)
+            line = redact(self.format(record), secrets())
+            if "tqdm" in sys.modules:  # a bar may be on the screen: print above it
+                sys.modules["tqdm"].tqdm.write(line, file=sys.stderr)
+            else:
+                click.echo(line, err=True)
         except Exception:  # logging must never break the command
             self.handleError(record)
+
+
+def _warnings_only(record: logging.LogRecord) -> bool:
+    """Warnings the command does not report itself (see ``REPORTED``); errors reach the
+    user as the command's error line."""
+    return record.levelno == logging.WARNING and not getattr(record, REPORTED_KEY, False)
+
+
+def _remove_handlers() -> None:
+    for each in (logging.getLogger("qasynth"), logging.getLogger("qasynth.progress")):
+        for handler in [h for h in each.handlers if isinstance(h, _StderrHandler)]:
+            each.removeHandler(handler)
 
 
 def _configure_logging(debug: bool) -> None:
     logger = logging.getLogger("qasynth")
     progress = logging.getLogger("qasynth.progress")
+    _remove_handlers()  # a previous in-process invocation's, if it did not end (tests)
     for each in (logger, progress):
-        for handler in [h for h in each.handlers if isinstance(h, _StderrHandler)]:
-            each.removeHandler(handler)  # a previous in-process invocation's (tests)
         each.setLevel(logging.NOTSET)
     line = _StderrHandler()  # status lines when stderr is not a terminal
     line.setFormatter(logging.Formatter("%(message)s"))
     progress.addHandler(line)
     progress.setLevel(logging.INFO)
     progress.propagate = debug
+    handler = _StderrHandler()
     if debug:
-        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-        logger.addHandler(handler)
         logger.setLevel(logging.DEBUG)
+    else:  # what the user should know and no summary says: one line each
+        handler.setFormatter(logging.Formatter("Warning: %(message)s"))
+        handler.addFilter(_warnings_only)
+    logger.addHandler(handler)
 
 
 _frozen = False

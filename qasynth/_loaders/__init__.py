@@ -31,7 +31,7 @@ from typing import Union
 
 from langchain_core.documents import Document
 
-from .._errors import DocumentError
+from .._errors import REPORTED, DocumentError
 from ._docx import check_docx, read_docx
 from ._html import check_html, read_html
 from ._options import LoadOptions
@@ -146,7 +146,7 @@ def _holds_documents(file: Path, options: LoadOptions, notes: list[str] | None) 
 
 def _note(note: str, notes: list[str] | None) -> None:
     if notes is None:
-        logger.warning("%s", note)
+        logger.warning("%s", note, extra=REPORTED)  # the command lists notes first
     else:
         notes.append(note)
 

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from langchain_core.documents import Document
 
-from .._errors import DocumentError
+from .._errors import REPORTED, DocumentError
 from ._options import LoadOptions
 from ._text import not_utf8_hint
 
@@ -194,4 +194,4 @@ def check_rows(file: Path, options: LoadOptions, notes: list[str]) -> None:
 
 def read_rows(file: Path, options: LoadOptions) -> Iterator[Document]:
     """One document per row of a JSONL or CSV file."""
-    return _documents(file, options, lambda note: logger.warning("%s", note))
+    return _documents(file, options, lambda note: logger.warning("%s", note, extra=REPORTED))
