@@ -57,6 +57,9 @@ AHEAD = 2 * HANDOVER
 """While the child is starting, the thread splits a document only when the run has
 fewer chunks than this waiting to start."""
 _POLL = 0.01
+_SLICE = 4_000_000
+"""Characters of a document's text sent in one frame: the run never holds more than
+this much of a long document twice (its text, and the pickle being sent)."""
 
 _READY, _CHUNKS, _ERROR, _REFUSED = "ready", "chunks", "error", "refused"
 
@@ -258,13 +261,18 @@ class _Child:
         assert stdin is not None
         try:
             while left and not stop.is_set():
-                try:
-                    frame = encode_frame(left[0])
+                text = left[0].page_content
+                parts = -(-len(text) // _SLICE)
+                try:  # the document without its text, then the text in slices
+                    shell = left[0].model_copy(update={"page_content": ""})
+                    head = encode_frame((shell, parts))
                 except Exception:  # not picklable (a user's metadata): split here
                     self._unsendable = True
                     break
                 self._sent.append(left.popleft())
-                stdin.write(frame)
+                stdin.write(head)
+                for start in range(0, len(text), _SLICE):
+                    stdin.write(encode_frame(text[start : start + _SLICE]))
                 stdin.flush()
         except OSError:  # the child ended: the reader splits what it did not
             pass
@@ -318,11 +326,16 @@ def serve() -> None:
     never = threading.Event()
     while (frame := read_frame(source)) is not None:
         try:
-            document = pickle.loads(frame)
+            shell, parts = pickle.loads(frame)
         except Exception:  # of a class only the parent can import: the parent splits it
             traceback.print_exc()
             _send(frames, (_REFUSED, None))
             return
+        texts = [read_frame(source) for _ in range(parts)]
+        if None in texts:
+            return  # the parent stopped part way through a document
+        text = "".join(pickle.loads(part) for part in texts if part is not None)
+        document = shell.model_copy(update={"page_content": text})
         try:
             for batch in batches(chunks_of, collections.deque([document]), never):
                 _send(frames, (_CHUNKS, batch))

@@ -210,3 +210,16 @@ def test_while_the_child_starts_the_thread_splits_only_what_the_run_is_short_of(
     splitter = Splitter(recorder, documents, settings_of(chunker), lambda: waiting[0])
     assert flat(splitter) == reference(chunker, documents)
     assert recorder.split == []
+
+
+@pytest.mark.usefixtures("child_for_all")
+def test_a_long_text_goes_to_the_child_in_slices_and_comes_back_whole(
+    chunker: Chunker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(splitchild, "_SLICE", 1000)  # the run never pickles a whole text
+    documents = docs([2, 300, 0])
+    documents[1].metadata["page_starts"] = [0, 5000]
+    recorder = Recorder(chunker)
+    got = flat(Splitter(recorder, documents, settings_of(chunker)))
+    assert got == reference(chunker, documents) and recorder.split == []
+    assert {c.page for c in got if c.source == "doc1.md"} == {1, 2}
