@@ -5,9 +5,11 @@ tiktoken holds the GIL while it encodes (two threads encoding at once take longe
 than one thread doing both), so a split thread takes its time from the event loop:
 about 1.3–1.6 ms a chunk of 1,500 tokens, on the order of what the client spends on
 a whole model call. A run whose inputs hold at least :data:`CHILD_MIN_CHARS`
-characters therefore also starts a child process (see :mod:`qasynth._children`)
-that loads the same encoding (half a second or so) and then splits the documents
-the run hands it, sending back their chunks in order, :data:`HANDOVER` at a time.
+characters therefore also starts a child process, where it may use more than one
+CPU (see :mod:`qasynth._children`). The child loads the same encoding (half a
+second or so), then splits the documents the run hands it (their text in slices of
+:data:`_SLICE` characters) and sends back their chunks in order, :data:`HANDOVER` at
+a time.
 
 Until the child is ready, the thread splits the first documents itself, as many as
 keep the run supplied (:data:`AHEAD`), so the first requests leave at once; it does
@@ -34,7 +36,14 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ._children import can_start_python, child_command, encode_frame, frame_streams, read_frame
+from ._children import (
+    can_start_python,
+    child_command,
+    cpus,
+    encode_frame,
+    frame_streams,
+    read_frame,
+)
 
 if TYPE_CHECKING:
     import tiktoken
@@ -117,7 +126,9 @@ class Splitter:
         self._chunks_of, self._backlog = chunks_of, backlog
         self._left = collections.deque(documents)
         large = sum(len(d.page_content) for d in documents) >= CHILD_MIN_CHARS
-        self._settings = settings if large and can_start_python() else None
+        # on one CPU a child would take the same time from the loop, and its start-up too
+        usable = large and cpus() > 1 and can_start_python()
+        self._settings = settings if usable else None
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._child: _Child | None = None

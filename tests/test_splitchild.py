@@ -223,3 +223,13 @@ def test_a_long_text_goes_to_the_child_in_slices_and_comes_back_whole(
     got = flat(Splitter(recorder, documents, settings_of(chunker)))
     assert got == reference(chunker, documents) and recorder.split == []
     assert {c.page for c in got if c.source == "doc1.md"} == {1, 2}
+
+
+@pytest.mark.usefixtures("child_for_all")
+def test_on_one_cpu_the_split_stays_in_the_thread(
+    chunker: Chunker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(splitchild, "cpus", lambda: 1)
+    documents = docs([3, 4])
+    splitter = Splitter(Recorder(chunker), documents, settings_of(chunker))
+    assert flat(splitter) == reference(chunker, documents) and splitter._child is None
