@@ -11,11 +11,11 @@ second or so), then splits the documents the run hands it (their text in slices 
 :data:`_SLICE` characters) and sends back their chunks in order, :data:`HANDOVER` at
 a time.
 
-Until the child is ready, the thread splits the first documents itself, as many as
-keep the run supplied (:data:`AHEAD`), so the first requests leave at once; it does
-not start a document longer than :data:`SMALL_DOCUMENT` characters, but waits for
-the child. From the next document on, the child splits and the thread only hands
-its chunks over.
+Until the child is ready, the thread splits, :data:`HANDOVER` chunks at a time and
+only while the run is short of chunks (fewer than :data:`AHEAD` waiting), so the first
+requests leave at once. Then the child takes over from the next chunk, in the middle
+of a document if need be: it splits that document from its start again and leaves
+out the chunks the thread made (the split is deterministic).
 
 Nothing depends on the child. If it cannot start, or ends part way (killed, out of
 memory), the thread splits the rest itself, leaving out the chunks of the document
@@ -33,7 +33,7 @@ import pickle
 import subprocess
 import threading
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._children import (
@@ -51,20 +51,18 @@ if TYPE_CHECKING:
 
     from ._schema import Chunk
 
-__all__ = ["CHILD_MIN_CHARS", "HANDOVER", "SMALL_DOCUMENT", "SplitSettings", "Splitter"]
+__all__ = ["AHEAD", "CHILD_MIN_CHARS", "HANDOVER", "SplitSettings", "Splitter"]
 
 logger = logging.getLogger("qasynth")
 
 CHILD_MIN_CHARS = 4_000_000
 """Characters of input from which a run splits in a child process (below it, the
 thread would be done before the child is ready)."""
-SMALL_DOCUMENT = 200_000
-"""The longest document the thread splits itself while the child is starting."""
 HANDOVER = 32
 """Chunks of one document handed to the run at a time while it is being split."""
 AHEAD = 2 * HANDOVER
-"""While the child is starting, the thread splits a document only when the run has
-fewer chunks than this waiting to start."""
+"""While the child is starting, the thread splits only while the run has fewer chunks
+than this waiting to start."""
 _POLL = 0.01
 _SLICE = 4_000_000
 """Characters of a document's text sent in one frame: the run never holds more than
@@ -149,29 +147,44 @@ class Splitter:
         with self._lock:
             self._child = child
         try:
-            while self._left and not self._stop.is_set():
-                wanted = self._wanted()
-                if child.ready.wait(0 if wanted else _POLL):
-                    break
-                if wanted:  # the run is short of chunks: this document cannot wait
-                    first = collections.deque([self._left.popleft()])
-                    yield from batches(self._chunks_of, first, self._stop)
+            skip = yield from self._until_ready(child)
             if not self._left or self._stop.is_set():
                 return
             if child.failed:  # it could not start: split the rest here
-                yield from batches(self._chunks_of, self._left, self._stop)
+                yield from batches(self._chunks_of, self._left, self._stop, skip=skip)
             else:
-                yield from child.split(self._left, self._chunks_of, self._stop)
+                yield from child.split(self._left, self._chunks_of, self._stop, skip=skip)
         finally:
             child.close()
 
-    def _wanted(self) -> bool:
-        """Whether the thread should split the next document itself while the child is
-        starting: the run has fewer than :data:`AHEAD` chunks waiting, and the document
-        is short."""
-        return (
-            self._backlog() < AHEAD and len(self._left[0].page_content) <= SMALL_DOCUMENT
-        )  # fmt: skip
+    def _until_ready(self, child: _Child) -> Generator[Batch, None, int]:
+        """Split here, :data:`HANDOVER` chunks at a time, while the child is starting and
+        the run is short of chunks; return how many chunks of the first document left
+        in ``_left`` were made here (0 when the thread stopped between documents)."""
+        current: Iterator[Chunk] | None = None
+        made = 0
+        while (current is not None or self._left) and not self._stop.is_set():
+            wanted = self._backlog() < AHEAD
+            if child.ready.wait(0 if wanted else _POLL):
+                break
+            if not wanted:
+                continue
+            if current is None:
+                current, made = iter(self._chunks_of(self._left[0])), 0
+            ready: list[Chunk] = []
+            for chunk in current:
+                if self._stop.is_set():
+                    return 0
+                ready.append(chunk)
+                if len(ready) == HANDOVER:
+                    break
+            made += len(ready)
+            last = len(ready) < HANDOVER
+            if last:  # the document is done here
+                self._left.popleft()
+                current = None
+            yield ready, last
+        return made if current is not None else 0
 
 
 class _Child:
@@ -226,15 +239,20 @@ class _Child:
         self.ready.set()
 
     def split(
-        self, left: collections.deque[Document], chunks_of: ChunksOf, stop: threading.Event
+        self,
+        left: collections.deque[Document],
+        chunks_of: ChunksOf,
+        stop: threading.Event,
+        skip: int = 0,
     ) -> Iterator[Batch]:
         """Send the child the documents in ``left`` (taking each out as it is sent) and
-        yield its chunks; if it ends part way, split the rest with ``chunks_of``."""
-        self._writer = threading.Thread(target=self._write, args=(left, stop), daemon=True)
+        yield its chunks, but for the first ``skip`` of the first document (made
+        elsewhere); if it ends part way, split the rest with ``chunks_of``."""
+        self._writer = threading.Thread(target=self._write, args=(left, stop, skip), daemon=True)
         self._writer.start()
         stdout = self.process.stdout
         assert stdout is not None
-        received, refused = 0, False
+        received, refused = skip, False
         while (frame := read_frame(stdout)) is not None:
             kind, value = pickle.loads(frame)
             if kind == _ERROR:
@@ -267,7 +285,7 @@ class _Child:
             )  # fmt: skip
         yield from batches(chunks_of, rest, stop, skip=received)
 
-    def _write(self, left: collections.deque[Document], stop: threading.Event) -> None:
+    def _write(self, left: collections.deque[Document], stop: threading.Event, skip: int) -> None:
         stdin = self.process.stdin
         assert stdin is not None
         try:
@@ -276,11 +294,12 @@ class _Child:
                 parts = -(-len(text) // _SLICE)
                 try:  # the document without its text, then the text in slices
                     shell = left[0].model_copy(update={"page_content": ""})
-                    head = encode_frame((shell, parts))
+                    head = encode_frame((shell, parts, skip))
                 except Exception:  # not picklable (a user's metadata): split here
                     self._unsendable = True
                     break
                 self._sent.append(left.popleft())
+                skip = 0
                 stdin.write(head)
                 for start in range(0, len(text), _SLICE):
                     stdin.write(encode_frame(text[start : start + _SLICE]))
@@ -337,7 +356,7 @@ def serve() -> None:
     never = threading.Event()
     while (frame := read_frame(source)) is not None:
         try:
-            shell, parts = pickle.loads(frame)
+            shell, parts, skip = pickle.loads(frame)
         except Exception:  # of a class only the parent can import: the parent splits it
             traceback.print_exc()
             _send(frames, (_REFUSED, None))
@@ -348,7 +367,7 @@ def serve() -> None:
         text = "".join(pickle.loads(part) for part in texts if part is not None)
         document = shell.model_copy(update={"page_content": text})
         try:
-            for batch in batches(chunks_of, collections.deque([document]), never):
+            for batch in batches(chunks_of, collections.deque([document]), never, skip):
                 _send(frames, (_CHUNKS, batch))
         except Exception as exc:
             traceback.print_exc()

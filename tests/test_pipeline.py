@@ -664,7 +664,7 @@ def test_a_large_input_split_in_a_child_process_makes_the_dataset_the_thread_mak
 
     monkeypatch.setattr(splitchild._Child, "start", start)
     monkeypatch.setattr(splitchild, "CHILD_MIN_CHARS", 0)  # "large"
-    monkeypatch.setattr(splitchild, "SMALL_DOCUMENT", -1)  # all of it in the child
+    monkeypatch.setattr(splitchild, "AHEAD", 0)  # all of it in the child
     child = run(texts, ScriptedChat(respond=echo), offline_encoding, **options)
 
     assert len(started) == 1 and not started[0].failed

@@ -41,10 +41,10 @@ def chunker(offline_encoding: tiktoken.Encoding) -> Chunker:
 
 @pytest.fixture
 def child_for_all(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every input is large enough for a child, and no document small enough for
-    the thread to split while the child starts."""
+    """Every input is large enough for a child, and the thread splits nothing while
+    the child starts (the run is never short of chunks)."""
     monkeypatch.setattr(splitchild, "CHILD_MIN_CHARS", 0)
-    monkeypatch.setattr(splitchild, "SMALL_DOCUMENT", -1)
+    monkeypatch.setattr(splitchild, "AHEAD", 0)
 
 
 def settings_of(chunker: Chunker) -> SplitSettings:
@@ -233,3 +233,29 @@ def test_on_one_cpu_the_split_stays_in_the_thread(
     documents = docs([3, 4])
     splitter = Splitter(Recorder(chunker), documents, settings_of(chunker))
     assert flat(splitter) == reference(chunker, documents) and splitter._child is None
+
+
+def test_the_child_takes_over_in_the_middle_of_a_long_document(
+    chunker: Chunker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The thread starts a long document at once; once the child is ready it goes on
+    from the next chunk, neither repeating nor losing one."""
+    monkeypatch.setattr(splitchild, "CHILD_MIN_CHARS", 0)
+    documents = docs([400, 3])
+    expected = reference(chunker, documents)
+    splitter = Splitter(chunker.iter_split_document, documents, settings_of(chunker))
+    made_here: list[Chunk] = []
+
+    def until_ready(document: Document) -> Iterator[Chunk]:
+        for chunk in chunker.iter_split_document(document):
+            if len(made_here) == 40:  # the child gets ready in the second batch
+                child = splitter._child
+                assert child is not None and child.ready.wait(60)
+            made_here.append(chunk)
+            yield chunk
+
+    splitter._chunks_of = until_ready
+    got = list(splitter)
+    assert flat(got) == expected
+    assert len(made_here) == 2 * splitchild.HANDOVER < len(expected) - 10
+    assert [last for _, last in got].count(True) == 2  # each document ends once
