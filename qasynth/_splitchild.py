@@ -97,15 +97,24 @@ def batches(
         chunks = iter(chunks_of(documents.popleft()))
         if skip:
             chunks, skip = itertools.islice(chunks, skip, None), 0
-        ready: list[Chunk] = []
-        for chunk in chunks:
-            if stop.is_set():
-                return
-            ready.append(chunk)
-            if len(ready) == HANDOVER:
-                yield ready, False
-                ready = []
-        yield ready, True
+        while (ready := _next_batch(chunks, stop)) is not None:
+            last = len(ready) < HANDOVER
+            yield ready, last
+            if last:
+                break
+
+
+def _next_batch(chunks: Iterator[Chunk], stop: threading.Event) -> list[Chunk] | None:
+    """The next :data:`HANDOVER` chunks cut from ``chunks`` (fewer at the end of its
+    document), or ``None`` if a stop came first (checked after each chunk)."""
+    ready: list[Chunk] = []
+    for chunk in chunks:
+        if stop.is_set():
+            return None
+        ready.append(chunk)
+        if len(ready) == HANDOVER:
+            break
+    return ready
 
 
 class Splitter:
@@ -161,30 +170,25 @@ class Splitter:
         """Split here, :data:`HANDOVER` chunks at a time, while the child is starting and
         the run is short of chunks; return how many chunks of the first document left
         in ``_left`` were made here (0 when the thread stopped between documents)."""
-        current: Iterator[Chunk] | None = None
+        current: Iterator[Chunk] | None = None  # the split of self._left[0], once begun
         made = 0
-        while (current is not None or self._left) and not self._stop.is_set():
+        while self._left and not self._stop.is_set():
             wanted = self._backlog() < AHEAD
             if child.ready.wait(0 if wanted else _POLL):
                 break
             if not wanted:
                 continue
             if current is None:
-                current, made = iter(self._chunks_of(self._left[0])), 0
-            ready: list[Chunk] = []
-            for chunk in current:
-                if self._stop.is_set():
-                    return 0
-                ready.append(chunk)
-                if len(ready) == HANDOVER:
-                    break
-            made += len(ready)
+                current = iter(self._chunks_of(self._left[0]))
+            if (ready := _next_batch(current, self._stop)) is None:
+                break
             last = len(ready) < HANDOVER
+            made = 0 if last else made + len(ready)
             if last:  # the document is done here
                 self._left.popleft()
                 current = None
             yield ready, last
-        return made if current is not None else 0
+        return made
 
 
 class _Child:
