@@ -11,7 +11,6 @@ few objects a run is made of.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -43,6 +42,7 @@ from ._prompts import (
     configure_prompt,
     prompt_fingerprint,
 )
+from ._replies import replace_lone_surrogates
 from ._runloop import chunk_results
 from ._runs import RunState, state_path_for
 from ._runtrace import traced
@@ -490,24 +490,16 @@ async def asynthesize(
     return await Synthesizer.from_options(**options).ainvoke(docs, config)
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def _valid_unicode(document: Document) -> Document:
     """``document``, or a copy whose lone surrogates (code points that are not
     characters: a broken PDF text layer, bytes decoded with ``surrogateescape``)
     are replaced by U+FFFD, with a warning. Nothing could write them as UTF-8."""
-    text = document.page_content
-    if text.isascii():
+    text, count = replace_lone_surrogates(document.page_content)
+    if not count:
         return document
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text, count = _SURROGATE.subn("\ufffd", text)
-        logger.warning(
-            "%s holds %d lone surrogate code point(s), which are not text (a broken PDF "
-            "text layer, or bytes decoded with errors='surrogateescape'); replaced with "
-            "U+FFFD", document.metadata.get("source", "a document"), count,
-        )  # fmt: skip
-        return Document(page_content=text, metadata=document.metadata, id=document.id)
-    return document
+    logger.warning(
+        "%s holds %d lone surrogate code point(s), which are not text (a broken PDF "
+        "text layer, or bytes decoded with errors='surrogateescape'); replaced with "
+        "U+FFFD", document.metadata.get("source", "a document"), count,
+    )  # fmt: skip
+    return Document(page_content=text, metadata=document.metadata, id=document.id)

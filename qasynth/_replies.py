@@ -15,7 +15,7 @@ from langchain_core.messages import AIMessage
 
 from ._secrets import remove_secrets
 
-__all__ = ["clean_reply", "cut_off_reply"]
+__all__ = ["clean_reply", "cut_off_reply", "replace_lone_surrogates"]
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # The same written as a JSON escape: a high half not followed by a low one, or a low
@@ -45,6 +45,19 @@ def clean_reply(reply: AIMessage, secrets: Sequence[str] = ()) -> AIMessage:
     return reply.model_copy(update={"content": cleaned}) if changed else reply
 
 
+def replace_lone_surrogates(text: str) -> tuple[str, int]:
+    """``text`` with each lone surrogate (a code point that is not a character, which
+    UTF-8 cannot hold) replaced by U+FFFD, and how many there were; ``text`` itself
+    when there are none, found out in one pass in C."""
+    if text.isascii():
+        return text, 0
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _LONE_SURROGATE.subn("\ufffd", text)
+    return text, 0
+
+
 def _clean_block(block: Any, secrets: Sequence[str]) -> Any:
     if isinstance(block, str):
         return _clean_text(block, secrets)
@@ -56,9 +69,7 @@ def _clean_block(block: Any, secrets: Sequence[str]) -> Any:
 
 def _clean_text(text: str, secrets: Sequence[str]) -> str:
     """``text``, or (only when something changed) a cleaned copy of it."""
-    cleaned = text
-    if not text.isascii() and _LONE_SURROGATE.search(text) is not None:
-        cleaned = _LONE_SURROGATE.sub("\ufffd", cleaned)
+    cleaned, _ = replace_lone_surrogates(text)
     if "\\u" in cleaned and _LONE_SURROGATE_ESCAPE.search(cleaned) is not None:
         cleaned = _LONE_SURROGATE_ESCAPE.sub(r"\\ufffd", cleaned)  # in the reply's JSON
     if any(secret in cleaned for secret in secrets):
