@@ -195,7 +195,7 @@ class BatchRun:
                 replies = await self._run(client, store, keys, contents, wanted)
             except openai.APIError as exc:
                 where = self.base_url or "the provider's default URL"
-                raise _api_error(exc, f"the Batch API at {where}", self.api_key) from exc
+                raise _api_error(exc, f"the Batch API at {where}", client) from exc
             finally:
                 await client.close()
         finally:

@@ -40,7 +40,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 from ._callerrors import CallError, CallFailed, RateLimitWait, RequestRefused, classify_error
 from ._errors import AuthenticationError, ModelError, UnreachableError
 from ._limits import AdaptiveLimiter, Limits, TokenBudget, Turns
-from ._llm import Release, check_key, with_own_http_client
+from ._llm import Release, check_key, where_of, with_own_http_client
 from ._replies import clean_reply, cut_off_reply
 from ._secrets import credentials
 
@@ -182,7 +182,7 @@ class ModelCaller:
         self._unreachable = 0  # unreachable errors in a row, across the run
         self._answered = False  # whether any call of the run got a reply
         self._same_unexpected: tuple[str, int] = ("", 0)  # an unexpected error, times in a row
-        self.where = _where(llm)
+        self.where = where_of(llm)
         self.waiting = 0
         """Calls sleeping before a retry, or replied and waiting for their turn (they
         hold no request slot)."""
@@ -425,15 +425,6 @@ UNEXPECTED_LIMIT = 5
 answered, after which the run stops: a broken model object fails every call the same way,
 where retrying each chunk five times would take minutes and end with every chunk failed.
 Once a call is answered, such errors are retried as passing faults (gateways have them)."""
-
-
-def _where(llm: BaseChatModel) -> str:
-    """The model and URL a chat model talks to, for error messages."""
-    from ._llm import model_name_of
-
-    url = getattr(llm, "openai_api_base", None) or getattr(llm, "base_url", None)
-    url = url or "the provider's default URL"
-    return f"{url} (model {model_name_of(llm)})"
 
 
 _NOT_AN_API = (

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from html import escape
 
-from ._eval_results import EvalResult
+from ._eval_results import EvalResult, score_cell, ungraded_note
 
 __all__ = ["render_html"]
 
@@ -16,7 +16,8 @@ _COLOURS = ("#2b6cb0", "#dd6b20", "#38a169", "#805ad5", "#d53f8c", "#319795", "#
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#1a202c}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #cbd5e0;padding:.3em .6em;
-vertical-align:top;text-align:left}th{background:#edf2f7}td.n{text-align:right}
+vertical-align:top;text-align:left;overflow-wrap:anywhere}th{background:#edf2f7}
+td.n{text-align:right;white-space:nowrap}
 input{padding:.3em;width:24em}.legend span{display:inline-block;margin-right:1em}
 .legend i{display:inline-block;width:.8em;height:.8em;margin-right:.3em}
 """
@@ -70,9 +71,9 @@ def _score_table(result: EvalResult) -> str:
     head = "".join(f"<th>{escape(k)}</th>" for k in ["model", "all", *kinds])
     rows = []
     for s in result.scores:
-        cells = [f"<td>{escape(s.model)}</td>", f'<td class="n">{s.accuracy:.0%} ({s.n})</td>']
+        cells = [f"<td>{escape(s.model)}</td>", f'<td class="n">{score_cell(s.accuracy, s.n)}</td>']
         for kind in kinds:
-            text = f"{s.by_kind[kind]:.0%} ({s.n_by_kind[kind]})" if kind in s.by_kind else "-"
+            text = score_cell(s.by_kind[kind], s.n_by_kind[kind]) if kind in s.by_kind else "-"
             cells.append(f'<td class="n">{text}</td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
@@ -91,6 +92,9 @@ def _wrong_table(result: EvalResult) -> str:
 def render_html(result: EvalResult, *, title: str = "qasynth eval") -> str:
     """The whole page as a string."""
     wrong = len(result.wrong())
+    note = ""
+    if result.ungraded:
+        note = f"<p><strong>{escape(ungraded_note(result.ungraded))}.</strong></p>"
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body>"
@@ -98,7 +102,7 @@ def render_html(result: EvalResult, *, title: str = "qasynth eval") -> str:
         f"<p>Grader: {escape(result.grader)}. Accuracy per model and probe kind: "
         "verbatim questions are the test questions as written; paraphrases and "
         "translations ask for the same facts in other words.</p>"
-        f"{_chart(result)}{_score_table(result)}"
+        f"{_chart(result)}{_score_table(result)}{note}"
         f"<h2>Wrong answers ({wrong})</h2>"
         '<p><input id="q" type="search" placeholder="Filter the wrong answers"></p>'
         f"{_wrong_table(result)}<script>{_FILTER}</script></body></html>\n"

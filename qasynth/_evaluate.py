@@ -7,12 +7,13 @@ message, and grades each answer against the expected one. With
 question and its translations, so a model that only learned the training
 phrasing shows up: high on ``verbatim``, low on ``paraphrase`` and
 ``translation:xx``. The rephrasings and translations are made once by
-``helper_model``, saved beside the test file (``TEST.jsonl.qasynth-probes.json``)
+``helper_model``, saved beside the test file (``.TEST.jsonl.qasynth-probes.json``)
 and reused for every model and every rerun.
 
 Resumable: every graded answer is appended to a state file
-(``RESULTS.jsonl.qasynth-eval.jsonl`` beside ``output``, else beside the test
-file); a rerun asks again only what is missing.
+(``.RESULTS.jsonl.qasynth-eval.jsonl`` beside ``output``, else beside the test
+file); a rerun asks again only what is missing. Both files are hidden, so that
+``datasets.load_dataset`` on the folder of the splits skips them.
 """
 
 from __future__ import annotations
@@ -31,16 +32,34 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from ._callerrors import classify_error
-from ._errors import AuthenticationError, InputError, ModelError, QasynthError
+from ._errors import AuthenticationError, InputError, ModelError, QasynthError, UnreachableError
 from ._eval_results import EvalResult, ProbeResult, summarize
 from ._grading import estimate_grading, exact_grade, model_grade
-from ._llm import DEFAULT_MODEL, default_chat_model, model_name_of
+from ._llm import (
+    DEFAULT_MODEL,
+    base_url_of,
+    check_key,
+    default_chat_model,
+    model_name_of,
+    secrets_of,
+    where_of,
+)
 from ._parsing import StructuredParser, message_text
 from ._quality.language import language_codes
+from ._statefiles import state_file_beside
 from ._sync import run_sync
 from .checks._model import LANGUAGE_NAMES, Paraphraser, Paraphrases, Translations, Translator
 
-__all__ = ["Probe", "aask", "aevaluate", "ask", "evaluate", "load_test_items"]
+__all__ = [
+    "Probe",
+    "aask",
+    "aevaluate",
+    "answers_path",
+    "ask",
+    "evaluate",
+    "load_test_items",
+    "probes_path",
+]
 
 logger = logging.getLogger("qasynth")
 
@@ -177,21 +196,31 @@ async def _call(llm: BaseChatModel, messages: Sequence[BaseMessage]) -> str:
     except QasynthError:
         raise
     except Exception as exc:
-        call = classify_error(exc, [os.environ.get("OPENAI_API_KEY")])
+        call = classify_error(exc, secrets_of(llm))
         name = model_name_of(llm)
+        # from None: the provider's error may quote the key
         if call.kind == "fatal":
             raise AuthenticationError(
                 f"model {name!r} refused the request: {call.message}; check the model name, "
                 "the API key and --base-url",
                 status_code=call.status,
-            ) from None  # the provider's error may quote the key
+            ) from None
+        if call.kind == "unreachable":
+            raise UnreachableError(
+                f"cannot reach the model server at {where_of(llm)} ({call.message}); check "
+                "--base-url (OPENAI_BASE_URL) and that the server is running"
+            ) from None
         raise ModelError(f"asking {name!r} failed: {call.message}") from None
 
 
 def _chat(model: ModelLike, base_url: str | None, api_key: str | None) -> BaseChatModel:
+    """The chat model for ``model``, its key checked before anything is sent."""
     if isinstance(model, BaseChatModel):
-        return model
-    return default_chat_model(model, base_url=base_url, api_key=api_key, max_retries=2)
+        chat = model
+    else:
+        chat = default_chat_model(model, base_url=base_url, api_key=api_key, max_retries=2)
+    check_key(chat)
+    return chat
 
 
 def _ask_messages(system: str | None, question: str) -> list[BaseMessage]:
@@ -216,24 +245,38 @@ def ask(model: ModelLike, question: str, **options: Any) -> str:
     return run_sync(aask(model, question, **options))
 
 
+_ANY_URL = "*"
+"""The URL of an answer kept by a version that did not note it: it stands for any."""
+
+
 class _State:
-    """Graded answers so far, appended one JSON line each."""
+    """Graded answers so far, appended one JSON line each. An answer is kept for a
+    model name and the URL it was asked at: another server that serves a model of the
+    same name (a retrained one, a local one) is asked again."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.answers: dict[tuple[str, str | None, str], str] = {}
+        self.answers: dict[tuple[str, str, str | None, str], str] = {}
         self.grades: dict[tuple[str, str, str, str], bool] = {}
         if path.exists():
             for line in path.read_text(encoding="utf-8").splitlines():
                 try:
                     row = json.loads(line)
-                    self.answers[(row["model"], row["system"], row["question"])] = row["answer"]
-                    if row.get("grader_model"):
+                    url = row.get("url", _ANY_URL) or ""
+                    key = (row["model"], url, row["system"], row["question"])
+                    self.answers[key] = row["answer"]
+                    if row.get("grader_model") and row["correct"] is not None:
                         key = (row["grader_model"], row["question"], row["expected"],
                                row["answer"])  # fmt: skip
                         self.grades[key] = bool(row["correct"])
-                except (ValueError, KeyError, TypeError):
+                except (ValueError, KeyError, TypeError, AttributeError):
                     continue  # a line cut short by an interruption
+
+    def answer(self, key: tuple[str, str, str | None, str]) -> str | None:
+        found = self.answers.get(key)
+        if found is None:
+            found = self.answers.get((key[0], _ANY_URL, *key[2:]))
+        return found
 
     def append(self, row: dict[str, Any]) -> None:
         with self.path.open("a", encoding="utf-8") as handle:
@@ -241,11 +284,12 @@ class _State:
 
 
 def _row(
-    model: str, probe: Probe, answer: str, correct: bool | None, grader: str | None
+    model: str, url: str, probe: Probe, answer: str, correct: bool | None, grader: str | None
 ) -> dict[str, Any]:
     return {
-        "model": model, "kind": probe.kind, "system": probe.system, "question": probe.question,
-        "expected": probe.expected, "answer": answer, "correct": correct, "grader_model": grader,
+        "model": model, "url": url, "kind": probe.kind, "system": probe.system,
+        "question": probe.question, "expected": probe.expected, "answer": answer,
+        "correct": correct, "grader_model": grader,
     }  # fmt: skip
 
 
@@ -303,7 +347,9 @@ async def aevaluate(
     path = Path(test)
     items = load_test_items(path)
     codes = language_codes(languages, "languages")
-    variants = _Variants(path.with_name(path.name + ".qasynth-probes.json"))
+    chats = [_chat(m, base_url, api_key) for m in models]
+    labels = _labels(chats)
+    variants = _Variants(probes_path(path))
     if paraphrases or codes:
         helper = _chat(helper_model, base_url, api_key)
         if paraphrases:
@@ -311,9 +357,7 @@ async def aevaluate(
         for code in codes:
             await variants.translations(items, code, helper)
     probes = variants.probes(items, paraphrases, codes)
-    chats = [_chat(m, base_url, api_key) for m in models]
-    where = Path(output) if output is not None else path
-    state = _State(where.with_name(where.name + ".qasynth-eval.jsonl"))
+    state = _State(answers_path(path, output))
     judge = None
     if grader == "model":
         judge = _chat(grader_model or helper_model, base_url, api_key)
@@ -324,23 +368,28 @@ async def aevaluate(
     grading = _Grader(grader, judge, state)
     limit = asyncio.Semaphore(concurrency)
 
-    async def one(chat: BaseChatModel, probe: Probe) -> ProbeResult:
+    async def one(chat: BaseChatModel, label: str, probe: Probe) -> ProbeResult:
         name = model_name_of(chat)
+        key = (name, _url_key(chat), probe.system, probe.question)
         async with limit:
-            key = (name, probe.system, probe.question)
-            answer = state.answers.get(key)
+            answer = state.answer(key)
+            new = answer is None
             if answer is None:
                 answer = await _call(chat, _ask_messages(probe.system, probe.question))
-            new = key not in state.answers or not grading.known(probe, answer)
+            new = new or not grading.known(probe, answer)
             correct = await grading.grade(probe, answer)
             if new:
                 state.answers[key] = answer
                 grader_name = grading.name if correct is not None else None
-                state.append(_row(name, probe, answer, correct, grader_name))
-        return ProbeResult(name, probe.kind, probe.question, probe.expected, answer,
-                           bool(correct), probe.source)  # fmt: skip
+                state.append(_row(name, key[1], probe, answer, correct, grader_name))
+        return ProbeResult(label, probe.kind, probe.question, probe.expected, answer,
+                           correct, probe.source)  # fmt: skip
 
-    tasks = [asyncio.ensure_future(one(chat, p)) for chat in chats for p in probes]
+    tasks = [
+        asyncio.ensure_future(one(chat, label, p))
+        for chat, label in zip(chats, labels, strict=True)
+        for p in probes
+    ]
     try:
         results = await asyncio.gather(*tasks)
     finally:  # on a failure or an interruption, stop asking (what is graded is kept)
@@ -351,6 +400,39 @@ async def aevaluate(
     if output is not None:
         result.write_jsonl(Path(output))
     return result
+
+
+def probes_path(test: str | os.PathLike[str]) -> Path:
+    """Where the rephrasings and translations of ``test``'s questions are kept."""
+    return state_file_beside(Path(test), ".qasynth-probes.json")
+
+
+def answers_path(
+    test: str | os.PathLike[str], output: str | os.PathLike[str] | None = None
+) -> Path:
+    """Where the graded answers are kept: beside ``output``, else beside ``test``."""
+    return state_file_beside(Path(output if output is not None else test), ".qasynth-eval.jsonl")
+
+
+def _url_key(chat: BaseChatModel) -> str:
+    return (base_url_of(chat) or "").rstrip("/")
+
+
+def _labels(chats: Sequence[BaseChatModel]) -> list[str]:
+    """Each model's name in the results; with its URL when two models share a name.
+    The same model at the same URL twice is refused (its answers would count twice)."""
+    seen: set[tuple[str, str]] = set()
+    for chat in chats:
+        key = (model_name_of(chat), _url_key(chat))
+        if key in seen:
+            at = f" at {key[1]}" if key[1] else ""
+            raise InputError(f"model {key[0]!r}{at} is given twice; give each model once")
+        seen.add(key)
+    names = [model_name_of(chat) for chat in chats]
+    return [
+        f"{name} ({_url_key(chat) or 'default URL'})" if names.count(name) > 1 else name
+        for name, chat in zip(names, chats, strict=True)
+    ]
 
 
 def evaluate(test: str | os.PathLike[str], **options: Any) -> EvalResult:

@@ -9,8 +9,9 @@ Nothing is paid for twice. The run is keyed by the training and validation
 files' content, the options and the base URL: uploads are named after that
 content (``qasynth-<hash>-train.jsonl``) and found again by name, the job
 carries the key in its metadata and is found again by it, and a small state
-file beside the training file (``TRAIN.jsonl.qasynth-finetune.json``; it never
-holds an API key) remembers the ids. So a run interrupted anywhere and started
+file beside the training file (``.TRAIN.jsonl.qasynth-finetune.json``, hidden so
+that ``datasets.load_dataset`` on a split folder skips it; it never holds an API
+key) remembers the ids. So a run interrupted anywhere and started
 again attaches to the same files and the same job. A job that failed or was
 cancelled is not reused: running again starts a new one.
 """
@@ -30,9 +31,10 @@ from typing import Any
 import openai
 
 from ._callerrors import classify_error
-from ._errors import AuthenticationError, InputError, ModelError, StateError
+from ._errors import AuthenticationError, InputError, ModelError, StateError, UnreachableError
 from ._filecheck import check_jsonl
-from ._llm import DEFAULT_MODEL, openai_connection
+from ._llm import DEFAULT_MODEL, check_key_text, openai_connection, secrets_of
+from ._statefiles import state_file_beside
 from ._sync import run_sync
 from ._tokens import EncodingLike
 
@@ -117,10 +119,13 @@ def _file_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
+MAX_SUFFIX = 64
+"""The longest suffix OpenAI puts in a fine-tuned model's name."""
+
+
 def state_path(train: str | os.PathLike[str]) -> Path:
     """Where the ids of ``train``'s fine-tuning runs are kept."""
-    path = Path(train)
-    return path.with_name(path.name + ".qasynth-finetune.json")
+    return state_file_beside(Path(train), ".qasynth-finetune.json")
 
 
 class _State:
@@ -152,14 +157,20 @@ class _State:
 
 def _client(base_url: str | None, api_key: str | None) -> openai.AsyncOpenAI:
     base_url, key = openai_connection(base_url, api_key, own_model="--base-url / base_url=")
+    check_key_text(key)
     return openai.AsyncOpenAI(api_key=key, base_url=base_url, timeout=120.0, max_retries=3)
 
 
-def _api_error(exc: openai.APIError, doing: str, key: str | None) -> Exception:
-    call = classify_error(exc, [key])
+def _api_error(exc: openai.APIError, doing: str, client: openai.AsyncOpenAI) -> Exception:
+    call = classify_error(exc, secrets_of(None, client.api_key))
     message = f"{doing} failed: {call.message}"
     if call.kind == "fatal":
         return AuthenticationError(message, status_code=call.status)
+    if call.kind == "unreachable":
+        return UnreachableError(
+            f"{doing} failed: cannot reach the server at {client.base_url} ({call.message}); "
+            "check --base-url (OPENAI_BASE_URL) and that the server is running"
+        )
     return ModelError(message + "; run the same command again to continue where it stopped")
 
 
@@ -341,6 +352,11 @@ async def afinetune(
         raise InputError(f"epochs must be at least 1, got {epochs}")
     if poll_interval < 0:
         raise InputError(f"poll_interval must be 0 or more, got {poll_interval}")
+    if suffix and len(suffix) > MAX_SUFFIX:
+        raise InputError(
+            f"the suffix has {len(suffix)} characters; OpenAI takes at most {MAX_SUFFIX} "
+            "(CLI: --suffix)"
+        )
     opts = _Options(
         Path(train), None if validation is None else Path(validation), model,
         suffix or None, epochs, base_url or os.environ.get("OPENAI_BASE_URL") or None,
@@ -351,7 +367,7 @@ async def afinetune(
     try:
         return await run.run(wait)
     except openai.APIError as exc:
-        raise _api_error(exc, "fine-tuning", api_key) from None  # it may quote the key
+        raise _api_error(exc, "fine-tuning", client) from None  # it may quote the key
     finally:
         await client.close()
 
@@ -388,7 +404,7 @@ async def acancel_finetune(
         if job.status not in TERMINAL:
             job = await client.fine_tuning.jobs.cancel(job.id)
     except openai.APIError as exc:
-        raise _api_error(exc, "cancelling the fine-tuning job", api_key) from None
+        raise _api_error(exc, "cancelling the fine-tuning job", client) from None
     finally:
         await client.close()
     ids = run.state.get(run.key)

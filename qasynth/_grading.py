@@ -4,7 +4,10 @@ The exact grader needs no model. An answer is correct when it contains the
 expected answer whole (case, width and spacing aside), or when it has every
 number and name of the expected answer and at least :data:`MIN_WORD_RECALL` of
 its words (Japanese, Chinese and Thai are compared by character bigrams, see
-:func:`~qasynth._quality.text.word_tokens`).
+:func:`~qasynth._quality.text.word_tokens`). The whole answer and the names are
+found as words, not as parts of words: "12" is not in "112", "Yes" not in
+"Yesterday", "Port1" not in "Port10" (in Japanese, Chinese, Korean and Thai, which
+do not put spaces between words, only digits and Latin letters must not run on).
 
 The model grader asks a chat model whether the answer states the expected
 facts, on the same parse-and-repair path as every other structured reply.
@@ -13,6 +16,7 @@ facts, on the same parse-and-repair path as every other structured reply.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 from langchain_core.language_models import BaseChatModel
@@ -58,11 +62,11 @@ def exact_grade(expected: str, answer: str) -> bool:
     wanted, given = normalize(expected), normalize(answer)
     if not given:
         return False
-    if wanted and wanted in given:
+    if wanted and _has_word(given, wanted):
         return True
     if not extract_numbers(expected) <= extract_numbers(answer):
         return False
-    if any(normalize(name) not in given for name in extract_names(expected)):
+    if not all(_has_word(given, normalize(name)) for name in extract_names(expected)):
         return False
     lang = detect_language(expected)
     expected_tokens = set(word_tokens(expected, lang))
@@ -70,6 +74,40 @@ def exact_grade(expected: str, answer: str) -> bool:
         return wanted == given
     found = expected_tokens & set(word_tokens(answer, lang))
     return len(found) / len(expected_tokens) >= MIN_WORD_RECALL
+
+
+def _has_word(text: str, part: str) -> bool:
+    """Whether ``part`` occurs in ``text`` as whole words: no letter or digit runs
+    on at either end (in scripts that space their words)."""
+    if not part:
+        return True
+    for found in re.finditer(re.escape(part), text):
+        start, end = found.span()
+        before, after = text[start - 1 : start], text[end : end + 1]
+        if not (_runs_on(before, part[0]) or _runs_on(after, part[-1])):
+            return True
+    return False
+
+
+def _runs_on(beside: str, edge: str) -> bool:
+    """Whether the character ``beside`` a match continues the word whose edge is
+    ``edge``: both letters or digits, of scripts that space their words."""
+    return bool(beside) and beside.isalnum() and edge.isalnum() and _spaced(beside + edge)
+
+
+def _spaced(chars: str) -> bool:
+    """Whether every one of ``chars`` belongs to a script that puts spaces between
+    words (not Han, kana, Hangul or Thai, whose words run into each other)."""
+    return not _UNSPACED.search(chars)
+
+
+_UNSPACED = re.compile(
+    "[\u0e00-\u0e7f"  # Thai
+    "\u1100-\u11ff"  # Hangul jamo
+    "\u2e80-\ud7ff"  # CJK radicals to Hangul syllables (kana, Han)
+    "\uf900-\ufaff"  # CJK compatibility ideographs
+    "\U00020000-\U0003ffff]"  # rarer Han
+)
 
 
 def grade_messages(question: str, expected: str, answer: str) -> list[BaseMessage]:

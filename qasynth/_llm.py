@@ -27,11 +27,15 @@ from ._secrets import redact
 __all__ = [
     "DEFAULT_MODEL",
     "DEFAULT_REQUEST_TIMEOUT",
+    "base_url_of",
+    "check_key",
+    "check_key_text",
     "default_chat_model",
     "model_name_of",
     "model_params_of",
     "openai_connection",
     "secrets_of",
+    "where_of",
 ]
 
 _LOCAL_KEY = "not-needed"
@@ -141,6 +145,19 @@ def model_name_of(llm: BaseChatModel) -> str:
     return type(llm).__name__
 
 
+def base_url_of(llm: BaseChatModel) -> str | None:
+    """The URL a chat model sends its requests to, when it says (``None``: the
+    provider's default, or a model that does not say)."""
+    url = getattr(llm, "openai_api_base", None) or getattr(llm, "base_url", None)
+    return url if isinstance(url, str) and url else None
+
+
+def where_of(llm: BaseChatModel) -> str:
+    """The model and URL a chat model talks to, for error messages."""
+    url = base_url_of(llm) or "the provider's default URL"
+    return f"{url} (model {model_name_of(llm)})"
+
+
 def model_params_of(llm: BaseChatModel) -> dict[str, Any]:
     """Parameters that change a model's output (for fingerprints and caches)."""
     params: dict[str, Any] = {"class": type(llm).__name__, "model": model_name_of(llm)}
@@ -177,24 +194,30 @@ def _model_keys(llm: BaseChatModel | None) -> list[str]:
 
 def check_key(llm: BaseChatModel) -> None:
     """Raise ``ConfigurationError`` when the key the model sends holds a character an
-    HTTP header cannot carry (a line break, a space or tab at either end, a non-ASCII
+    HTTP header cannot carry (see :func:`check_key_text`)."""
+    for value in _model_keys(llm):
+        check_key_text(value)
+
+
+def check_key_text(value: str | None) -> None:
+    """Raise ``ConfigurationError`` when ``value``, a key, holds a character an HTTP
+    header cannot carry (a line break, a space or tab at either end, a non-ASCII
     character): every request would fail before it left, one retry after another.
     The message says which character, never the key."""
-    for value in _model_keys(llm):
-        for position, char in enumerate(value, 1):
-            if char in "\r\n":
-                what = "a line break"
-            elif char.isspace() and (position == 1 or position == len(value)):
-                what = "a space at the start" if position == 1 else "a space at the end"
-            elif not (char.isascii() and char.isprintable()):
-                what = "a character that is not printable ASCII"
-            else:
-                continue
-            raise ConfigurationError(
-                f"the API key holds {what} (character {position} of {len(value)}), which "
-                "an HTTP header cannot carry; set the key again without it (a key read "
-                "from a file often ends with a line break)"
-            )
+    for position, char in enumerate(value or "", 1):
+        if char in "\r\n":
+            what = "a line break"
+        elif char.isspace() and (position == 1 or position == len(value or "")):
+            what = "a space at the start" if position == 1 else "a space at the end"
+        elif not (char.isascii() and char.isprintable()):
+            what = "a character that is not printable ASCII"
+        else:
+            continue
+        raise ConfigurationError(
+            f"the API key holds {what} (character {position} of {len(value or '')}), which "
+            "an HTTP header cannot carry; set the key again without it (a key read "
+            "from a file often ends with a line break)"
+        )
 
 
 @dataclasses.dataclass

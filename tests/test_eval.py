@@ -16,7 +16,7 @@ import qasynth._tokens
 from qasynth._cli import main
 from qasynth._eval_report import render_html
 from qasynth._eval_results import ProbeResult, summarize
-from qasynth._grading import exact_grade
+from qasynth._grading import GRADE_INSTRUCTIONS, exact_grade
 from qasynth.testing import (
     Content,
     ErrorReply,
@@ -24,6 +24,7 @@ from qasynth.testing import (
     Reply,
     ReplyContext,
     default_responder,
+    is_fix_request,
 )
 
 KEY = "sk-test-eval-secret"
@@ -130,7 +131,7 @@ def test_a_rerun_asks_nothing_again_and_reuses_the_saved_probes(
 
     assert server.requests == []
     assert again.to_dict() == first.to_dict()
-    probes = json.loads((tmp_path / "train.jsonl.qasynth-probes.json").read_text("utf-8"))
+    probes = json.loads((tmp_path / ".train.jsonl.qasynth-probes.json").read_text("utf-8"))
     assert len(probes["paraphrase"]) == 12 and len(probes["translation"]["fr"]) == 12
 
 
@@ -190,6 +191,14 @@ def test_eval_refuses_a_file_that_is_not_chat_jsonl(tmp_path: Path) -> None:
         ),
         ("決勝は横浜で行われ、南アフリカが優勝した。", "わかりません。", False),
         ("Blue.", "", False),
+        # whole words only: a number or name inside a longer one is another fact
+        ("12 grind settings", "The X200 has 112 grind settings.", False),
+        ("Yes", "Yesterday", False),
+        ("E42", "The code is E420.", False),
+        ("The capital of region 1 is Port1.", "The capital of region 1 is Port10.", False),
+        ("E42", "Error E42, then a restart.", True),
+        ("12", "第112回", False),
+        ("2024", "2024年に開業した。", True),
     ],
 )
 def test_the_exact_grader_wants_the_numbers_the_names_and_most_words(
@@ -209,7 +218,7 @@ def test_after_a_failure_a_rerun_asks_only_what_was_not_graded(
 
     with pytest.raises(qasynth.AuthenticationError, match="refused"):
         qasynth.evaluate(test, **options)
-    state = tmp_path / "test.jsonl.qasynth-eval.jsonl"
+    state = tmp_path / ".test.jsonl.qasynth-eval.jsonl"
     graded = len(state.read_text(encoding="utf-8").splitlines())
     server.faults = {}
     wait_until(lambda: server.in_flight == 0)  # a request cut short may still be recorded
@@ -235,7 +244,7 @@ def test_model_grades_are_kept_once_and_not_asked_again(
 
     assert server.requests == []
     assert again.score(model).accuracy == 1.0
-    state = train.with_name("train.jsonl.qasynth-eval.jsonl").read_text(encoding="utf-8")
+    state = train.with_name(".train.jsonl.qasynth-eval.jsonl").read_text(encoding="utf-8")
     assert len(state.splitlines()) == 12
 
 
@@ -252,3 +261,156 @@ def test_the_report_escapes_what_models_said_and_lists_only_wrong_answers() -> N
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "Wrong answers (1)" in page and "Q1 again?" in page
     assert "<td>Q1?</td>" not in page  # the right answer is not in the wrong-answer table
+
+
+def test_eval_and_finetune_keep_their_state_out_of_the_way_of_load_dataset(
+    server: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    folder = tmp_path / "qa"
+    folder.mkdir()
+    train = write_chat(folder / "train.jsonl", FACTS)
+    write_chat(folder / "validation.jsonl", FACTS[:2])
+    test = write_chat(folder / "test.jsonl", FACTS[:3])
+    job = qasynth.finetune(train, base_url=server.base_url, api_key=KEY, poll_interval=0)
+    assert job.fine_tuned_model
+
+    qasynth.evaluate(test, models=[job.fine_tuned_model], paraphrases=1,
+                     base_url=server.base_url, api_key=KEY)  # fmt: skip
+
+    visible = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+    assert visible == ["test.jsonl", "train.jsonl", "validation.jsonl"]
+    hidden = {p.name for p in folder.iterdir()} - set(visible)
+    assert hidden == {".train.jsonl.qasynth-finetune.json", ".test.jsonl.qasynth-probes.json",
+                      ".test.jsonl.qasynth-eval.jsonl"}  # fmt: skip
+    datasets = pytest.importorskip("datasets")
+    loaded = datasets.load_dataset(str(folder), cache_dir=str(tmp_path / "hf-cache"))
+    assert {name: split.num_rows for name, split in loaded.items()} == {
+        "train": 12, "validation": 2, "test": 3,
+    }  # fmt: skip
+
+
+def test_state_kept_under_the_old_visible_names_is_moved_and_nothing_is_asked_again(
+    tuned: tuple[Path, str], server: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    train, model = tuned
+    options = {"models": [model], "paraphrases": 1, "base_url": server.base_url, "api_key": KEY}
+    first = qasynth.evaluate(train, **options)
+    for name in ("train.jsonl.qasynth-probes.json", "train.jsonl.qasynth-eval.jsonl"):
+        (tmp_path / f".{name}").rename(tmp_path / name)  # as an earlier version kept them
+    rows = [json.loads(line) for line in (tmp_path / "train.jsonl.qasynth-eval.jsonl")
+            .read_text(encoding="utf-8").splitlines()]  # fmt: skip
+    for row in rows:
+        del row["url"]  # earlier versions did not note the URL
+    (tmp_path / "train.jsonl.qasynth-eval.jsonl").write_text(
+        "".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8"
+    )
+    server.reset_stats()
+
+    again = qasynth.evaluate(train, **options)
+
+    assert server.requests == []
+    assert again.to_dict() == first.to_dict()
+    assert not (tmp_path / "train.jsonl.qasynth-eval.jsonl").exists()
+    assert (tmp_path / ".train.jsonl.qasynth-eval.jsonl").exists()
+
+
+def test_the_same_model_name_at_another_url_is_asked_again_and_a_model_given_twice_is_refused(
+    server: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    test = write_chat(tmp_path / "test.jsonl", FACTS[:4])
+    knows = {q: a for q, a in FACTS}
+
+    def knowing(ctx: ReplyContext) -> Reply:
+        return Content(knows.get(ctx.last_user_message, "?"))
+
+    with FakeOpenAIServer(responder=knowing) as other:
+        base = qasynth.evaluate(test, models=["m"], base_url=server.base_url, api_key=KEY)
+        moved = qasynth.evaluate(test, models=["m"], base_url=other.base_url, api_key=KEY)
+        asked = len(other.requests)
+        with pytest.raises(qasynth.InputError, match="given twice"):
+            qasynth.evaluate(test, models=["m", "m"], base_url=other.base_url, api_key=KEY)
+
+    assert base.score("m").accuracy == 0.0
+    assert moved.score("m").accuracy == 1.0
+    assert asked == 4
+
+
+def test_answers_the_grader_cannot_grade_are_left_out_of_the_scores_and_exit_1(
+    tmp_path: Path,
+) -> None:
+    test = write_chat(tmp_path / "test.jsonl", FACTS[:3])
+    grader_works = [False]
+
+    def grader(ctx: ReplyContext) -> Reply:
+        """The base model's answers; a grader that gives no grade until it works."""
+        grading = is_fix_request(ctx) or ctx.messages[0]["content"] == GRADE_INSTRUCTIONS
+        if grading and not grader_works[0]:
+            return Content("Sorry, I would rather not say.")
+        return base_model_responder(ctx)
+
+    with FakeOpenAIServer(responder=grader) as server:
+        args = ["eval", str(test), "--model", "gpt-4o-mini", "--grader", "model",
+                "--base-url", server.base_url]  # fmt: skip
+        refused = CliRunner().invoke(main, args)
+        as_json = CliRunner().invoke(main, [*args, "--json"])
+        grader_works[0] = True
+        server.reset_stats()
+        graded = CliRunner().invoke(main, [*args, "--json"])
+        asked = [r.body["messages"] for r in server.requests if "messages" in r.body]
+
+    assert refused.exit_code == 1, refused.output
+    assert "3 answers could not be graded" in refused.stdout
+    assert refused.stdout.splitlines()[2].split()[:2] == ["gpt-4o-mini", "-"]
+    assert as_json.exit_code == 1 and json.loads(as_json.stdout)["ungraded"] == 3
+    assert graded.exit_code == 0, graded.output
+    scores = json.loads(graded.stdout)
+    assert scores["ungraded"] == 0 and scores["models"]["gpt-4o-mini"]["n"] == 3
+    assert len(asked) == 3  # the answers were kept: only the grades are asked for
+    assert all(m[0]["content"] == GRADE_INSTRUCTIONS for m in asked)
+
+
+@pytest.mark.parametrize("command", ["ask", "eval", "finetune"])
+def test_a_key_http_cannot_carry_and_a_url_with_no_server_are_usage_errors(
+    command: str, tmp_path: Path
+) -> None:
+    train = write_chat(tmp_path / "train.jsonl", FACTS)
+    args = {
+        "ask": ["ask", "gpt-4o-mini", "Who?"],
+        "eval": ["eval", str(train), "--model", "gpt-4o-mini"],
+        "finetune": ["finetune", str(train)],
+    }[command]
+    nowhere = "http://127.0.0.1:9/v1"
+
+    bad_key = CliRunner().invoke(main, [*args, "--base-url", nowhere],
+                                 env={"OPENAI_API_KEY": "sk-test-spaced "})  # fmt: skip
+    no_server = CliRunner().invoke(main, [*args, "--base-url", nowhere],
+                                   env={"OPENAI_API_KEY": "sk-test-fine"})  # fmt: skip
+
+    assert bad_key.exit_code == 2, bad_key.output
+    assert "a space at the end" in bad_key.stderr and "sk-test-spaced" not in bad_key.stderr
+    assert no_server.exit_code == 2, no_server.output
+    assert "cannot reach" in no_server.stderr and "127.0.0.1:9" in no_server.stderr
+    assert "Traceback" not in bad_key.output + no_server.output
+
+
+def test_eval_refuses_a_report_that_would_overwrite_its_saved_answers(
+    tuned: tuple[Path, str], server: FakeOpenAIServer
+) -> None:
+    train, model = tuned
+    state = train.with_name(".train.jsonl.qasynth-eval.jsonl")
+    args = ["eval", str(train), "--model", model, "--base-url", server.base_url]
+    CliRunner().invoke(main, args)
+    kept = state.read_text(encoding="utf-8")
+
+    result = CliRunner().invoke(main, [*args, "--report", str(state)])
+
+    assert result.exit_code == 2
+    assert "the answers graded so far" in result.stderr and "--report" in result.stderr
+    assert state.read_text(encoding="utf-8") == kept
+
+
+def test_ask_refuses_an_empty_question(server: FakeOpenAIServer) -> None:
+    result = CliRunner().invoke(main, ["ask", "gpt-4o-mini", "  ", "--base-url", server.base_url])
+
+    assert result.exit_code == 2 and "the question is empty" in result.stderr
+    assert server.requests == []

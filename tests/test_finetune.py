@@ -245,3 +245,15 @@ def test_ctrl_c_says_the_job_keeps_running_and_how_to_wait_or_cancel(
         f"Interrupted; job ftjob-9 keeps running (wait for it again: `{command}`; "
         f"cancel it: `{command} --cancel`)." in " ".join(result.stderr.split())
     )
+
+
+def test_a_suffix_longer_than_openai_takes_is_refused_before_anything_is_uploaded(
+    tmp_path: Path, server: FakeOpenAIServer
+) -> None:
+    train = write_chat(tmp_path / "train.jsonl", FACTS)
+
+    result = CliRunner().invoke(main, ["finetune", str(train), "--suffix", "x" * 65,
+                                       "--base-url", server.base_url])  # fmt: skip
+
+    assert result.exit_code == 2 and "at most 64" in result.stderr
+    assert server.requests == []

@@ -50,7 +50,8 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (
         EXIT_PROBLEMS,
         "finished with problems: failed chunks (generate), skipped rows (convert), problems "
-        "found (check), a job that failed or was cancelled (finetune); stopped because the "
+        "found (check), a job that failed or was cancelled (finetune), answers the grader "
+        "model could not grade (eval); stopped because the "
         "provider asks to wait longer than --max-wait; or stopped on an unexpected error",
     ),
     (

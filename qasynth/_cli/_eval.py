@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from .._constants import DEFAULT_MODEL
-from ._app import INTERRUPT_HINT, freeze_imports
+from ._app import EXIT_PROBLEMS, INTERRUPT_HINT, freeze_imports
 from ._guard import refuse_overwriting_inputs
 
 __all__ = ["ask_command", "eval_command"]
@@ -36,9 +36,12 @@ Examples:
 @click.option("--system", help="System message to send before the question.")
 @_BASE_URL
 def ask_command(model: str, question: str, system: str | None, base_url: str | None) -> None:
+    from .._errors import InputError
     from .._evaluate import aask
     from .._sync import run_sync
 
+    if not question.strip():
+        raise InputError("the question is empty; give the question to ask")
     click.echo(run_sync(aask(model, question, system=system, base_url=base_url or None)))
 
 
@@ -57,8 +60,9 @@ expected answer's numbers and names and enough of its words. --grader model
 asks --grader-model (default: --helper-model) and first prints a cost
 estimate.
 
-Resumable: graded answers are kept beside -o (or the test file) and not asked
-again.
+Resumable: graded answers are kept beside -o (or the test file, in a hidden
+file) and not asked again. Answers the grader model could not grade are left out
+of the scores, and the command exits with 1; run it again to grade them.
 
 \b
 Examples:
@@ -116,12 +120,15 @@ Examples:
 @click.pass_context
 def eval_command(ctx: click.Context, /, test: Path, **options: Any) -> None:
     from .._eval_report import render_html
-    from .._evaluate import aevaluate
+    from .._eval_results import ungraded_note
+    from .._evaluate import aevaluate, answers_path, probes_path
     from .._sync import run_sync
 
     freeze_imports()
     refuse_overwriting_inputs(
         [
+            (probes_path(test), "the saved rephrasings and translations", "-o"),
+            (answers_path(test, options["output"]), "the answers graded so far", "-o"),
             (options["output"], "the graded answers", "-o"),
             (options["report"], "the report", "--report"),
         ],
@@ -153,3 +160,7 @@ def eval_command(ctx: click.Context, /, test: Path, **options: Any) -> None:
         wrote = [str(p) for p in (options["output"], options["report"]) if p is not None]
         if wrote:
             click.echo(f"Wrote {', '.join(wrote)}", err=True)
+    if result.ungraded:
+        if options["as_json"]:  # the table says it otherwise
+            click.echo(f"Warning: {ungraded_note(result.ungraded)}", err=True)
+        ctx.exit(EXIT_PROBLEMS)
