@@ -41,7 +41,8 @@ def assign_splits(
 
 def split_paths(output: str | Path) -> dict[str, Path]:
     """Where the splits of ``OUT.jsonl`` go: a folder ``OUT/`` beside it holding
-    ``train.jsonl``, ``validation.jsonl`` and ``test.jsonl`` (keys: ``SPLIT_NAMES``).
+    ``train.jsonl``, ``validation.jsonl`` and ``test.jsonl`` (keys: ``SPLIT_NAMES``;
+    ``.parquet`` files for a ``.parquet`` output, ``.jsonl`` whatever else it ends in).
 
     The folder holds nothing else, so ``datasets.load_dataset("OUT")`` finds exactly
     the three splits whatever ``OUT`` is called (``train``, ``test``, ``eval``, ...);
@@ -49,5 +50,5 @@ def split_paths(output: str | Path) -> dict[str, Path]:
     """
     out = Path(output)
     folder = out.with_name(out.stem)
-    suffix = out.suffix or ".jsonl"
+    suffix = ".parquet" if out.suffix.lower() == ".parquet" else ".jsonl"  # what datasets reads
     return {name: folder / f"{SPLIT_FILE_NAMES[name]}{suffix}" for name in SPLIT_NAMES}

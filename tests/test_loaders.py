@@ -231,3 +231,15 @@ def test_documents_pass_through_unchanged_and_files_are_read_lazily(tmp_path: Pa
     assert next(documents) is doc
     late.write_text("written after iteration began", encoding="utf-8")  # read only now
     assert next(documents).page_content == "written after iteration began"
+
+
+@pytest.mark.parametrize("suffix", [".txt", ".md", ".html"])
+def test_utf16_without_a_byte_order_mark_is_refused_not_read_as_text_with_nul_bytes(
+    tmp_path: Path, suffix: str
+) -> None:
+    """ASCII letters in UTF-16 are valid UTF-8 with a NUL after each: the model would be
+    paid to read "T\\x00h\\x00e\\x00"."""
+    path = write(tmp_path / f"notes{suffix}", "The Oslo tram opened in 1875.".encode("utf-16-le"))
+
+    with pytest.raises(DocumentError, match=r"NUL bytes.*UTF-16"):
+        list(iter_documents(path))

@@ -291,3 +291,52 @@ def test_a_replaced_file_keeps_its_permissions(tmp_path: Path) -> None:
 
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert lines_of(path)[0]["messages"][0]["content"] == "Q?"
+
+
+def test_splits_are_jsonl_files_datasets_reads_whatever_the_output_ends_in(
+    server: FakeOpenAIServer, notes: Path, tmp_path: Path
+) -> None:
+    result = generate(server, tmp_path / "a.txt", str(notes), "--val-fraction", "0.2")
+
+    assert result.exit_code == 0, result.stderr
+    folder = tmp_path / "a"
+    assert sorted(p.name for p in folder.iterdir()) == ["train.jsonl", "validation.jsonl"]
+    datasets = pytest.importorskip("datasets")
+    loaded = datasets.load_dataset(str(folder), cache_dir=str(tmp_path / "hf-cache"))
+    assert list(loaded["train"].features) == ["messages"]
+
+
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [
+        ("out.jsonl.gz", "qasynth writes plain JSONL (or Parquet), not compressed files"),
+        ("", "names no file"),
+    ],
+)
+def test_an_output_it_cannot_write_as_asked_is_refused_before_any_call(
+    server: FakeOpenAIServer,
+    notes: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    output: str,
+    message: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    calls = len(server.requests)
+    result = CliRunner().invoke(main, ["generate", str(notes), "-o", output, "--base-url",
+                                       server.base_url])  # fmt: skip
+
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and "Traceback" not in result.output
+    assert len(server.requests) == calls
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes"]
+
+
+def test_a_system_prompt_of_only_spaces_is_left_out_as_an_empty_one_is(
+    server: FakeOpenAIServer, notes: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out.jsonl"
+    result = generate(server, out, str(notes), "--system-prompt", "   ")
+
+    assert result.exit_code == 0, result.stderr
+    assert {line["messages"][0]["role"] for line in lines_of(out)} == {"user"}

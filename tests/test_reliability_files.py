@@ -120,6 +120,52 @@ def test_no_output_of_generate_may_be_an_input_or_land_where_inputs_are_read(
 
 
 @pytest.mark.parametrize(
+    ("output", "extra"),
+    [
+        pytest.param("corpus.jsonl", (), id="a-file-a-symlink-in-the-folder-points-to"),
+        pytest.param("out.jsonl", ("--report", "reports/q.html"),
+                     id="into-a-folder-a-symlink-in-the-folder-points-to"),
+    ],
+)  # fmt: skip
+def test_an_output_may_not_overwrite_or_land_in_what_an_input_folder_reaches_through_symlinks(
+    tmp_path: Path,
+    server: FakeOpenAIServer,
+    monkeypatch: pytest.MonkeyPatch,
+    output: str,
+    extra: tuple[str, ...],
+) -> None:
+    notes(tmp_path / "notes", 2)
+    (tmp_path / "corpus.jsonl").write_text('{"text": "The crane lifts 40 tonnes."}\n', "utf-8")
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "notes" / "corpus.jsonl").symlink_to(tmp_path / "corpus.jsonl")
+    (tmp_path / "notes" / "reports").symlink_to(tmp_path / "reports", target_is_directory=True)
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    monkeypatch.chdir(tmp_path)
+
+    result = generate(server, Path(output), "notes", extra=extra)
+
+    assert result.exit_code == 2, result.stderr
+    assert "input" in error_line(result)
+    assert server.requests == []
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.parametrize("command", ["generate", "plan"])
+def test_an_empty_input_argument_is_refused_not_read_as_the_current_folder(
+    tmp_path: Path, server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    notes(tmp_path / "private", 1)
+    monkeypatch.chdir(tmp_path)
+    args = ["-o", "out.jsonl", "--base-url", server.base_url] if command == "generate" else []
+
+    result = run(command, "", *args)
+
+    assert result.exit_code == 2
+    assert "an INPUT is empty" in error_line(result)
+    assert server.requests == [] and not (tmp_path / "out.jsonl").exists()
+
+
+@pytest.mark.parametrize(
     ("extra", "message"),
     [
         pytest.param(("--report", "out.jsonl"), "out.jsonl would be both the output and the "

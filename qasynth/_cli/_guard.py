@@ -36,12 +36,16 @@ def refuse_overwriting_inputs(
     the outputs (``--report`` naming the run's state would destroy it), or lies in
     ``splits_folder`` without being a split (that folder holds only the splits, so
     ``datasets.load_dataset`` finds exactly them)."""
+    from .._loaders import folder_reach
+
     files: set[Path] = set()
-    folders: list[Path] = []
+    folders: set[Path] = set()
     for item in inputs:
         if isinstance(item, Path):
-            if item.is_dir():
-                folders.append(item.resolve())
+            if item.is_dir():  # its files and folders, through symlinks too
+                reached_files, reached_folders = folder_reach(item)
+                files |= reached_files
+                folders |= reached_folders
             else:
                 files.add(item.resolve())
     written: dict[Path, str] = {}
@@ -73,11 +77,11 @@ def refuse_overwriting_inputs(
                 path=output,
             )
         suffix = target.suffix.lower()
-        for folder in folders:
-            if _inside(target, folder) and suffix in read_suffixes:
-                raise OutputError(
-                    f"{output} is inside the input folder {folder}, where {suffix} files are "
-                    "read as documents: the next run would read it as one; write it outside "
-                    "the folder",
-                    path=output,
-                )
+        folder = next((parent for parent in target.parents if parent in folders), None)
+        if folder is not None and suffix in read_suffixes:
+            raise OutputError(
+                f"{output} is inside the input folder {folder}, where {suffix} files are "
+                "read as documents: the next run would read it as one; write it outside "
+                "the folder",
+                path=output,
+            )

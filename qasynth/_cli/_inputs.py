@@ -99,6 +99,11 @@ def collect_documents(inputs: Sequence[str], options: dict[str, Any]) -> LoadedI
                 raise click.UsageError("'-' (stdin) can be given only once")
             items.append(read_stdin(options.get("theme")))
             continue
+        if not raw.strip():  # Path("") is the current folder: never read it unasked
+            raise click.UsageError(
+                "an INPUT is empty (an unset shell variable?); give a file, a folder, or - "
+                "for stdin (. for the current folder)"
+            )
         path = Path(raw)
         if not (path.is_dir() or path.is_file()):
             broken = f" (a broken symlink to {os.readlink(path)})" if path.is_symlink() else ""

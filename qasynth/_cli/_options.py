@@ -123,9 +123,10 @@ def system_prompt_options(function: F) -> F:
 
 
 def chosen_system_prompt(system_prompt: str, no_system_prompt: bool) -> str | None:
-    """The system message to write, or ``None``; both options at once is a usage error."""
+    """The system message to write, or ``None`` (also for one of only spaces, which
+    every provider refuses as empty); both options at once is a usage error."""
     if not no_system_prompt:
-        return system_prompt or None
+        return system_prompt if system_prompt and system_prompt.strip() else None
     source = click.get_current_context().get_parameter_source("system_prompt")
     if source is click.core.ParameterSource.COMMANDLINE:
         raise click.UsageError("use either --system-prompt or --no-system-prompt, not both")

@@ -67,10 +67,23 @@ def _is_html(path: Path) -> bool:
     return path.suffix.lower() in (".html", ".htm")
 
 
+_COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip", ".7z")
+
+
 def prepare_outputs(output: Path) -> None:
-    """Fail before any paid work when the output cannot be written (Parquet without pyarrow)."""
+    """Fail before any paid work when the output cannot be written: no file name,
+    a compressed file's suffix (the output is plain text), Parquet without pyarrow."""
+    from .._errors import OutputError
     from .._formats import is_parquet, require_pyarrow
 
+    if not output.name or output.name in (".", ".."):
+        raise OutputError(f"-o {str(output)!r} names no file; give the JSONL file to write")
+    if output.suffix.lower() in _COMPRESSED:
+        raise OutputError(
+            f"{output} ends in {output.suffix}, but qasynth writes plain JSONL (or Parquet), "
+            "not compressed files; write it without that suffix and compress it after the run",
+            path=output,
+        )
     if is_parquet(output):
         require_pyarrow()
 

@@ -47,6 +47,7 @@ __all__ = [
     "LoadedInputs",
     "check_inputs",
     "clean_title",
+    "folder_reach",
     "input_files",
     "iter_documents",
     "read_text_file",
@@ -151,12 +152,13 @@ def _note(note: str, notes: list[str] | None) -> None:
         notes.append(note)
 
 
-def _walk(folder: Path) -> list[Path]:
+def _walk(folder: Path, entered: set[Path] | None = None) -> list[Path]:
     """Every name below ``folder`` that is not a folder, sorted, following symlinked
     folders; a folder already entered (a symlink loop, or two links to one folder) is
-    entered only once, by the first path in sorted order. Hidden folders are not entered."""
+    entered only once, by the first path in sorted order. Hidden folders are not entered.
+    ``entered`` gets the real path of every folder entered."""
     found: list[Path] = []
-    entered: set[Path] = set()
+    entered = set() if entered is None else entered
     for root, folders, names in os.walk(folder, followlinks=True):
         real = Path(root).resolve()
         if real in entered:
@@ -166,6 +168,14 @@ def _walk(folder: Path) -> list[Path]:
         folders[:] = sorted(name for name in folders if not name.startswith("."))
         found += (Path(root, name) for name in names)
     return sorted(found)
+
+
+def folder_reach(folder: Path) -> tuple[set[Path], set[Path]]:
+    """The real paths of the files and folders a folder input reaches, through its
+    symlinks too: what no output may overwrite, or be written into."""
+    folders: set[Path] = set()
+    files = {file.resolve() for file in _walk(folder, folders)}
+    return files, folders
 
 
 def _folder_files(folder: Path, options: LoadOptions, notes: list[str] | None) -> list[Path]:

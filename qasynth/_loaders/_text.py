@@ -74,18 +74,25 @@ def decode_text(data: bytes, file: Path) -> str:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         if b"\x00" in data[:8192]:
-            raise DocumentError(
-                f"{file} is not a text file (it holds binary data, or text in UTF-16 without "
-                "a byte-order mark); pass a text, Markdown, PDF, DOCX, HTML, JSONL or CSV file",
-                path=file,
-            ) from exc
+            raise _not_text(file) from exc
         line = data.count(b"\n", 0, exc.start) + 1
         raise DocumentError(
             f"{file} is not valid UTF-8 (byte {exc.start}, line {line}: "
             f"{data[exc.start : exc.start + 4]!r}); {not_utf8_hint(file)}",
             path=file,
         ) from exc
+    if "\x00" in text:  # valid UTF-8, yet UTF-16 without a BOM (ASCII letters) or binary
+        raise _not_text(file)
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _not_text(file: Path) -> DocumentError:
+    return DocumentError(
+        f"{file} is not a text file (it holds NUL bytes: binary data, or text in UTF-16 "
+        "without a byte-order mark); pass a text, Markdown, PDF, DOCX, HTML, JSONL or CSV "
+        "file, or save it again as UTF-8",
+        path=file,
+    )
 
 
 def read_text_file(path: str | os.PathLike[str]) -> str:
