@@ -243,3 +243,22 @@ def test_utf16_without_a_byte_order_mark_is_refused_not_read_as_text_with_nul_by
 
     with pytest.raises(DocumentError, match=r"NUL bytes.*UTF-16"):
         list(iter_documents(path))
+
+
+def test_files_a_folder_holds_but_qasynth_does_not_read_are_named_not_dropped_silently(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "docs"
+    write(folder / "a.txt", b"Mars has two moons.")
+    for name in ("contract.doc", "old.doc", "data.json", "notes.rst", "x.png", "y.png"):
+        write(folder / name, b"\x00")
+
+    notes = check_inputs([folder])
+
+    assert notes == [
+        f"skipping 2 files in {folder} of type .doc (the old Word format; save it as .docx): "
+        f"{folder / 'contract.doc'}, {folder / 'old.doc'}",
+        f"skipping 1 file in {folder} of type .json (a JSON file; write one document per line "
+        f"as JSONL (.jsonl) with a 'text' field): {folder / 'data.json'}",
+        f"skipping 3 files in {folder} of kinds qasynth does not read: .png ×2, .rst",
+    ]

@@ -399,7 +399,8 @@ def test_a_folder_gives_every_kind_it_reads_and_skips_hidden_files_and_chat_data
 
     names = ["manual.pdf", "notes.md", "page.html", "rows.csv:2", "sub/guide.docx"]
     assert sources == [str(root / name) for name in names]
-    assert len(notes) == 1 and "skipping" in notes[0] and "train.jsonl" in notes[0]
+    assert len(notes) == 2 and "skipping" in notes[0] and "train.jsonl" in notes[0]
+    assert notes[1] == f"skipping 1 file in {root} of kinds qasynth does not read: .png"
 
 
 def test_include_and_exclude_choose_the_files_of_a_folder(tmp_path: Path) -> None:

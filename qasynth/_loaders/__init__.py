@@ -180,6 +180,7 @@ def folder_reach(folder: Path) -> tuple[set[Path], set[Path]]:
 
 def _folder_files(folder: Path, options: LoadOptions, notes: list[str] | None) -> list[Path]:
     found: list[Path] = []
+    unread: dict[str, list[Path]] = {}  # by suffix: files of kinds qasynth does not read
     for file in _walk(folder):
         relative = PurePosixPath(file.relative_to(folder).as_posix())
         if any(part.startswith(".") for part in relative.parts) or file.name.startswith("~$"):
@@ -193,10 +194,13 @@ def _folder_files(folder: Path, options: LoadOptions, notes: list[str] | None) -
             continue
         kind = _KINDS.get(file.suffix.lower())
         if kind is None or not file.is_file():
+            if file.is_file():
+                unread.setdefault(file.suffix.lower(), []).append(file)
             continue
         if kind.rows and not _holds_documents(file, options, notes):
             continue
         found.append(file)
+    _note_unread(folder, unread, notes)
     if not found:
         narrowed = " matching --include/--exclude" if options.include or options.exclude else ""
         raise DocumentError(
@@ -205,6 +209,27 @@ def _folder_files(folder: Path, options: LoadOptions, notes: list[str] | None) -
             path=folder,
         )
     return found
+
+
+def _note_unread(folder: Path, unread: dict[str, list[Path]], notes: list[str] | None) -> None:
+    """One note for each kind of document qasynth does not read but says how to
+    convert (a .doc, a .pptx), and one for all the other files it leaves out."""
+    others: list[str] = []
+    for suffix, files in sorted(unread.items()):
+        hint = _UNSUPPORTED.get(suffix)
+        if hint is None:
+            label = suffix or "no suffix"
+            others.append(label if len(files) == 1 else f"{label} ×{len(files)}")
+            continue
+        shown = ", ".join(str(file) for file in files[:3])
+        more = f" and {len(files) - 3:,} more" if len(files) > 3 else ""
+        count = "1 file" if len(files) == 1 else f"{len(files):,} files"
+        _note(f"skipping {count} in {folder} of type {suffix} ({hint}): {shown}{more}", notes)
+    if others:
+        total = sum(len(files) for suffix, files in unread.items() if suffix not in _UNSUPPORTED)
+        count = "1 file" if total == 1 else f"{total:,} files"
+        _note(f"skipping {count} in {folder} of kinds qasynth does not read: "
+              f"{', '.join(others)}", notes)  # fmt: skip
 
 
 def input_files(
