@@ -340,3 +340,25 @@ def test_a_system_prompt_of_only_spaces_is_left_out_as_an_empty_one_is(
 
     assert result.exit_code == 0, result.stderr
     assert {line["messages"][0]["role"] for line in lines_of(out)} == {"user"}
+
+
+def test_an_output_without_examples_or_without_a_train_split_exits_1_saying_why(
+    server: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "blank.txt").write_text("  \n", encoding="utf-8")
+    (empty / "zero.txt").write_text("", encoding="utf-8")
+    one = tmp_path / "one.txt"
+    one.write_text("Rover Zephyr reached crater 7 on day 100.", encoding="utf-8")
+
+    nothing = generate(server, tmp_path / "nothing.jsonl", str(empty))
+    no_train = generate(server, tmp_path / "split.jsonl", str(one), "--val-fraction", "0.9")
+    fine = generate(server, tmp_path / "fine.jsonl", str(one))
+
+    assert nothing.exit_code == 1, nothing.stderr
+    assert "No pairs were kept" in nothing.stderr
+    assert no_train.exit_code == 1, no_train.stderr
+    assert "The train split is empty" in no_train.stderr
+    assert (tmp_path / "split" / "validation.jsonl").exists()
+    assert fine.exit_code == 0, fine.stderr

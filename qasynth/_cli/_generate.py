@@ -273,9 +273,26 @@ def generate(ctx: click.Context, /, inputs: tuple[str, ...], output: Path, **opt
         chunks=lambda: synthesizer.iter_chunks(documents),
     )  # fmt: skip
     lines = summary_lines(report, model=synthesizer.model_name)
-    for line in [*lines, *extra, *check_lines(report, options)]:
+    problems = _empty_output_lines(report, splits is not None)
+    for line in [*lines, *extra, *check_lines(report, options), *problems]:
         click.echo(line, err=True)
-    ctx.exit(EXIT_PROBLEMS if report.failures else EXIT_OK)
+    ctx.exit(EXIT_PROBLEMS if report.failures or problems else EXIT_OK)
+
+
+def _empty_output_lines(report: RunReport, split: bool) -> list[str]:
+    """What makes an output unusable for training although nothing failed: no pair
+    kept at all, or a train split left empty by the fractions (exit 1, not 0)."""
+    if not report.records_written:
+        return [
+            "No pairs were kept, so the output holds no examples: see the pairs line above "
+            "(empty inputs, or every pair rejected)"
+        ]
+    if split and "train" not in report.split_paths:
+        return [
+            "The train split is empty: every chunk went to validation or test; lower "
+            "--val-fraction/--test-fraction or add material"
+        ]
+    return []
 
 
 def _flat_options(options: dict[str, Any]) -> dict[str, Any]:
