@@ -176,7 +176,8 @@ class ModelCaller:
         self.token_budget = TokenBudget(self.limits.tpm) if self.limits.tpm else None
         self.estimate_tokens = estimate_tokens if self.limits.tpm else None
         self.secrets = tuple(s for s in secrets if s)
-        self._credentials = credentials(self.secrets)
+        self.credentials = credentials(self.secrets)
+        """The secrets taken out of every reply, should a server quote one back."""
         self.on_wait = on_wait
         self._last_success = time.monotonic()
         self._unreachable = 0  # unreachable errors in a row, across the run
@@ -379,7 +380,7 @@ class ModelCaller:
             self._last_success = time.monotonic()
             self._unreachable = 0
             self._answered = True
-            return clean_reply(reply, self._credentials)
+            return clean_reply(reply, self.credentials)
         self._unreachable = self._unreachable + 1 if error.kind == "unreachable" else 0
         last, times = self._same_unexpected
         self._same_unexpected = (

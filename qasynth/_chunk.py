@@ -38,7 +38,7 @@ from ._offload import CheckOffload
 from ._parsing import ParsedReply, ReplyParser, StructuredParser, message_text
 from ._prompts import PromptLike, chunk_variables
 from ._schema import QA, Chunk, ChunkFailure, QARecord, Rejection
-from ._secrets import redact
+from ._secrets import redact, remove_secrets
 from ._stats import Stats
 from .checks._contract import Check, ChunkContext
 
@@ -168,6 +168,13 @@ class ChunkRunner:
                 attempts=1 + parser.fix_calls,
             ) from None
         parsed.raw_output = _FIX_SEPARATOR.join(parser.transcript)
+        if self.caller.credentials:  # whatever escape a secret hid behind in the reply
+            parsed.pairs = [_scrubbed(pair, self.caller.credentials) for pair in parsed.pairs]
+            secrets = self.caller.credentials
+            parsed.rejected = [
+                (reason, remove_secrets(question, secrets), remove_secrets(answer, secrets))
+                for reason, question, answer in parsed.rejected
+            ]
         return parsed
 
     async def _parse_schema(self, reply: Any, schema: type[BaseModel]) -> BaseModel:
@@ -398,3 +405,10 @@ def _failure(chunk: Chunk, exc: CallFailed | ParseError, secrets: Sequence[str])
         "chunk %d of %s failed: %s", chunk.index, chunk.source, failure.reason, extra=REPORTED
     )
     return failure
+
+
+def _scrubbed(pair: QA, secrets: Sequence[str]) -> QA:
+    question, answer = (remove_secrets(text, secrets) for text in (pair.question, pair.answer))
+    if question == pair.question and answer == pair.answer:
+        return pair
+    return pair.model_copy(update={"question": question, "answer": answer})

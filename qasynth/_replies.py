@@ -7,6 +7,8 @@ the ``openai`` client raises as an error.
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -15,7 +17,7 @@ from langchain_core.messages import AIMessage
 
 from ._secrets import remove_secrets
 
-__all__ = ["clean_reply", "cut_off_reply", "replace_lone_surrogates"]
+__all__ = ["clean_reply", "cut_off_reply", "replace_lone_surrogates", "without_secrets"]
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # The same written as a JSON escape: a high half not followed by a low one, or a low
@@ -72,9 +74,57 @@ def _clean_text(text: str, secrets: Sequence[str]) -> str:
     cleaned, _ = replace_lone_surrogates(text)
     if "\\u" in cleaned and _LONE_SURROGATE_ESCAPE.search(cleaned) is not None:
         cleaned = _LONE_SURROGATE_ESCAPE.sub(r"\\ufffd", cleaned)  # in the reply's JSON
-    if any(secret in cleaned for secret in secrets):
-        cleaned = remove_secrets(cleaned, secrets)
+    if secrets:
+        cleaned = without_secrets(cleaned, secrets)
     return text if cleaned == text else cleaned
+
+
+def without_secrets(text: str, secrets: Sequence[str]) -> str:
+    """``text`` without ``secrets``, also where the reply's JSON (or a Python literal in
+    it) writes them with escapes: ``\\/`` for ``/``, ``\\u0041`` for ``A``, ``\\"``
+    and ``\\\\`` for a quote and a backslash, all of which decode to the secret. The
+    escapes that stand for characters needing none (``\\/``, ``\\u`` of a printable
+    character other than a quote or backslash) are decoded first where a secret hides
+    behind them, which leaves what the JSON says unchanged."""
+    forms = _escaped_forms(tuple(secrets))
+    if "\\" in text:
+        plain = _NEEDLESS_ESCAPE.sub(_decoded, text)
+        if plain != text and any(form in plain for form in forms):
+            text = plain
+    if any(form in text for form in forms):
+        text = remove_secrets(text, forms)
+    return text
+
+
+@functools.lru_cache(maxsize=8)
+def _escaped_forms(secrets: tuple[str, ...]) -> tuple[str, ...]:
+    """Each secret as written in text, in a JSON string and in a Python literal
+    (longest first, so that a form is replaced whole)."""
+    forms = set()
+    for secret in secrets:
+        forms |= {
+            secret,
+            json.dumps(secret)[1:-1],
+            json.dumps(secret, ensure_ascii=False)[1:-1],
+            secret.replace("\\", "\\\\").replace("'", "\\'"),
+        }
+    return tuple(sorted(forms, key=len, reverse=True))
+
+
+# An escape (after an even number of backslashes, so not itself escaped) of "/" or of
+# a character by its code point.
+_NEEDLESS_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\(?:/|u([0-9a-fA-F]{4}))")
+
+
+def _decoded(match: re.Match[str]) -> str:
+    """The escape as its character when JSON needs no escape for it, else as it was."""
+    code = match.group(2)
+    if code is None:
+        return match.group(1) + "/"
+    char = chr(int(code, 16))
+    if char in '"\\' or not char.isprintable() or "\ud800" <= char <= "\udfff":
+        return match.group(0)
+    return match.group(1) + char
 
 
 def cut_off_reply(exc: BaseException) -> AIMessage | None:

@@ -487,6 +487,55 @@ def test_a_key_of_any_shape_never_reaches_a_file_or_the_terminal(
     assert_nowhere(tmp_path / "run", result.output)
 
 
+ODD_KEY = 'Az7kQ9/pL3+xW8"vN2\\bR5t'  # a slash, a quote and a backslash
+
+
+def _escaped(text: str, how: str) -> str:
+    """``text`` as a JSON string body written the way ``how`` says."""
+    body = json.dumps(text)[1:-1]
+    if how == "slash":
+        return body.replace("/", "\\/")
+    if how == "unicode":  # every letter of the key as \\uXXXX, as some servers write
+        return "".join(f"\\u{ord(c):04x}" if c.isalpha() else c for c in body)
+    return body
+
+
+@pytest.mark.parametrize("how", ["plain", "slash", "unicode"])
+def test_a_key_quoted_back_behind_json_escapes_never_reaches_a_file_or_the_terminal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """JSON may write "/" as "\\/" and any letter as "\\u0041": the reply's text then
+    differs from the key, and its parsed pairs hold it."""
+    monkeypatch.setenv("OPENAI_API_KEY", ODD_KEY)
+
+    def responder(ctx: ReplyContext) -> Reply:
+        pairs = [
+            ("What does the answer note say?", f"It names {ODD_KEY}."),
+            (f"Is {ODD_KEY} the key?", "Yes."),
+        ]
+        items = ", ".join(
+            f'{{"question": "{_escaped(q, how)}", "answer": "{_escaped(a, how)}"}}'
+            for q, a in pairs
+        )
+        return Content(f'{{"question_answer_pairs": [{items}]}}')
+
+    out = tmp_path / "run" / "out.jsonl"
+    with FakeOpenAIServer(responder=responder) as server:
+        result = run(
+            "--debug", "generate", str(notes(tmp_path / "notes", 2)), "-o", str(out),
+            "--base-url", server.base_url, "--report", str(tmp_path / "run" / "report.json"),
+            "--no-grounding-check", "--no-standalone-check", "--language", "off",
+        )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    assert "[redacted]" in out.read_text(encoding="utf-8")
+    forms = {ODD_KEY, json.dumps(ODD_KEY)[1:-1], _escaped(ODD_KEY, how), "Az7kQ9"}
+    for path in [p for p in (tmp_path / "run").rglob("*") if p.is_file()]:
+        data = path.read_bytes()
+        assert not any(form.encode() in data for form in forms), path
+    assert not any(form in result.output for form in forms)
+
+
 def test_a_reply_holding_a_lone_surrogate_is_written_not_a_crash(tmp_path: Path) -> None:
     """ "\\ud800" is valid JSON but no character: it could be neither saved nor written,
     and every rerun would pay for the same reply and stop on it again."""
