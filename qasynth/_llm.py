@@ -14,6 +14,7 @@ import dataclasses
 import functools
 import importlib
 import os
+import urllib.parse
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
@@ -154,7 +155,7 @@ def base_url_of(llm: BaseChatModel) -> str | None:
 
 def where_of(llm: BaseChatModel) -> str:
     """The model and URL a chat model talks to, for error messages."""
-    url = base_url_of(llm) or "the provider's default URL"
+    url = redact(base_url_of(llm) or "the provider's default URL")  # a password in it
     return f"{url} (model {model_name_of(llm)})"
 
 
@@ -395,11 +396,12 @@ def _aiohttp_client(timeout: Any, base_url: str) -> Any:
     nearly half less at 128: httpx's pool looks at every connection for every request
     (``benchmarks/bench_client.py``). It is kept off when requests to ``base_url``
     would go through a proxy (httpx honours the proxy settings; some proxies aiohttp
-    cannot reach), when ``QASYNTH_HTTP_CLIENT=httpx`` asks so, and when the OpenAI
-    client lacks it."""
+    cannot reach), when ``base_url`` holds a user name or password (aiohttp refuses
+    those beside the key's Authorization header; httpx sends them), when
+    ``QASYNTH_HTTP_CLIENT=httpx`` asks so, and when the OpenAI client lacks it."""
     if os.environ.get(HTTP_CLIENT_VARIABLE, "").strip().lower() == "httpx":
         return None
-    if _proxied(base_url):
+    if _proxied(base_url) or "@" in urllib.parse.urlsplit(base_url).netloc:
         return None
     try:
         import aiohttp  # noqa: F401  (the transport's own import fails late, at a call)

@@ -15,6 +15,8 @@ __all__ = ["REDACTED", "credentials", "redact", "remove_secrets"]
 
 REDACTED = "[redacted]"
 _KEY_PATTERN = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{4,}|Bearer\s+\S+)")
+_URL_PASSWORD = re.compile(r"(?<=://)([^/\s:@]*):[^/\s@]+@")
+"""The password of a URL that carries one (``https://user:PASSWORD@host/v1``)."""
 
 
 def remove_secrets(text: str, secrets: Iterable[str | None] = ()) -> str:
@@ -26,8 +28,12 @@ def remove_secrets(text: str, secrets: Iterable[str | None] = ()) -> str:
 
 
 def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """``text`` without the given secrets and without anything shaped like a key."""
-    return _KEY_PATTERN.sub(REDACTED, remove_secrets(text, secrets))
+    """``text`` without the given secrets and without anything shaped like a key or
+    a URL's password."""
+    text = _KEY_PATTERN.sub(REDACTED, remove_secrets(text, secrets))
+    if "://" in text and "@" in text:
+        text = _URL_PASSWORD.sub(rf"\1:{REDACTED}@", text)
+    return text
 
 
 def credentials(secrets: Iterable[str | None]) -> tuple[str, ...]:

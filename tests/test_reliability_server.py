@@ -536,6 +536,30 @@ def test_a_key_quoted_back_behind_json_escapes_never_reaches_a_file_or_the_termi
     assert not any(form in result.output for form in forms)
 
 
+def test_a_base_url_with_a_password_works_and_the_password_is_never_shown(
+    tmp_path: Path, api_key: str
+) -> None:
+    """aiohttp refuses credentials in the URL beside the key's header: such a URL is
+    sent through httpx, and error lines show the URL without its password."""
+    password = "UrlSecret9f8e7d6c5b4a"
+    out = tmp_path / "run" / "out.jsonl"
+    with FakeOpenAIServer() as server:
+        url = server.base_url.replace("http://", f"http://user:{password}@")
+        result = run("generate", str(notes(tmp_path / "notes", 2)), "-o", str(out),
+                     "--base-url", url)  # fmt: skip
+    nowhere = run("--debug", "generate", str(notes(tmp_path / "notes", 2)), "-o",
+                  str(tmp_path / "other" / "out.jsonl"), "--base-url",
+                  f"http://user:{password}@127.0.0.1:9/v1")  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 2
+    assert nowhere.exit_code == 2, nowhere.output
+    assert "http://user:[redacted]@127.0.0.1:9/v1" in nowhere.stderr
+    for path in [p for p in tmp_path.rglob("*") if p.is_file()]:
+        assert password.encode() not in path.read_bytes(), path
+    assert password not in result.output + nowhere.output
+
+
 def test_a_reply_holding_a_lone_surrogate_is_written_not_a_crash(tmp_path: Path) -> None:
     """ "\\ud800" is valid JSON but no character: it could be neither saved nor written,
     and every rerun would pay for the same reply and stop on it again."""
