@@ -182,6 +182,7 @@ class ModelCaller:
         self._last_success = time.monotonic()
         self._unreachable = 0  # unreachable errors in a row, across the run
         self._answered = False  # whether any call of the run got a reply
+        self._server_failures = 0  # 5xx and timeouts in a row, while none was answered
         self._same_unexpected: tuple[str, int] = ("", 0)  # an unexpected error, times in a row
         self.where = where_of(llm)
         self.waiting = 0
@@ -382,6 +383,8 @@ class ModelCaller:
             self._answered = True
             return clean_reply(reply, self.credentials)
         self._unreachable = self._unreachable + 1 if error.kind == "unreachable" else 0
+        server_side = error.kind == "transient" and (error.status or 500) >= 500
+        self._server_failures = self._server_failures + 1 if server_side else 0
         last, times = self._same_unexpected
         self._same_unexpected = (
             (error.message, times + 1 if error.message == last else 1)
@@ -401,6 +404,13 @@ class ModelCaller:
             )
         if error.kind == "request":
             return RequestRefused(error, 1)
+        if not self._answered and self._server_failures >= SERVER_FAILURE_LIMIT:
+            return UnreachableError(
+                f"the server at {self.where} failed every call so far "
+                f"({self._server_failures} in a row, none answered; the last: {error.message}); "
+                "it may be down, still starting, or not passing requests on to the model. "
+                "Check --base-url and the server, then run the same command again to resume"
+            )
         if not self._answered and self._same_unexpected[1] >= UNEXPECTED_LIMIT:
             return ModelError(
                 f"every call so far failed with the same error ({self._same_unexpected[1]} "
@@ -420,6 +430,12 @@ class ModelCaller:
 
 UNREACHABLE_LIMIT = 3
 """Unreachable errors in a row (across the run) after which the run stops."""
+SERVER_FAILURE_LIMIT = 10
+"""Calls in a row (across the run) that failed on the server's side (a 5xx, a timeout,
+a dropped connection), none of the run's calls having been answered, after which the
+run stops: a server whose model is down would otherwise get every chunk's five tries,
+minutes or hours of them, and every chunk would end failed. Once a call is answered,
+such errors are retried as passing faults."""
 UNEXPECTED_LIMIT = 5
 """Calls in a row (across the run) that raised the same unexpected error (see
 :attr:`~qasynth._callerrors.CallError.unexpected`), none of the run's calls having been

@@ -28,6 +28,7 @@ from qasynth.testing import (
     Content,
     ErrorReply,
     FakeOpenAIServer,
+    Hang,
     RawReply,
     RecordedRequest,
     Reply,
@@ -558,6 +559,36 @@ def test_a_base_url_with_a_password_works_and_the_password_is_never_shown(
     for path in [p for p in tmp_path.rglob("*") if p.is_file()]:
         assert password.encode() not in path.read_bytes(), path
     assert password not in result.output + nowhere.output
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [RawReply(502), ErrorReply(500, "The model is not loaded."), Hang(30)],
+    ids=["html-502", "json-500", "hangs"],
+)
+def test_a_server_that_fails_every_call_stops_the_run_soon_and_the_rerun_asks_again(
+    tmp_path: Path, reply: Reply
+) -> None:
+    """Not five tries for every chunk (minutes or hours, and every chunk failed): the
+    run stops once ten calls in a row failed with none answered, and keeps nothing
+    failed, so a rerun against a working server does every chunk."""
+    folder = notes(tmp_path / "notes", 40)
+    out = tmp_path / "out.jsonl"
+    began = time.monotonic()
+    with FakeOpenAIServer(responder=lambda ctx: reply) as server:
+        stopped = run("generate", str(folder), "-o", str(out), "--base-url", server.base_url,
+                      "--request-timeout", "1", "--concurrency", "4")  # fmt: skip
+        asked = len(server.requests)
+    took = time.monotonic() - began
+    with FakeOpenAIServer() as server:
+        again = run("generate", str(folder), "-o", str(out), "--base-url", server.base_url)
+
+    assert stopped.exit_code == 2, stopped.output
+    [line] = error_lines(stopped)
+    assert "failed every call so far (10 in a row, none answered" in line
+    assert asked < 40 and took < 30
+    assert again.exit_code == 0, again.output
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 40
 
 
 def test_a_reply_holding_a_lone_surrogate_is_written_not_a_crash(tmp_path: Path) -> None:
