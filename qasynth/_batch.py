@@ -38,6 +38,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 
 from ._batch_store import BatchStore, Part
+from ._callerrors import BatchCancelled
 from ._calls import ModelCaller, step_of, usage_of
 from ._constants import DEFAULT_BATCH_POLL_INTERVAL as DEFAULT_POLL_INTERVAL
 from ._errors import ConfigurationError
@@ -192,22 +193,32 @@ class BatchRun:
             keys, contents, wanted = self._plan(store, requests)
             client = _client(self.base_url, self.api_key)
             try:
-                replies = await self._run(client, store, keys, contents, wanted)
+                replies, cancelled = await self._run(client, store, keys, contents, wanted)
             except openai.APIError as exc:
                 where = self.base_url or "the provider's default URL"
                 raise _api_error(exc, f"the Batch API at {where}", client) from exc
             finally:
                 await client.close()
+            held = _held_by(store, cancelled, wanted - set(replies))
+            store.forget_chunks(held)  # the next run sends them in a new batch
         finally:
             store.close()
-        live = len(requests) - len(replies)
+        live = len(requests) - len(replies) - len(held)
         answered = f"{len(replies):,} chunk{'' if len(replies) == 1 else 's'}"
         self.report(
             f"batch: {answered} answered by the batch"
             + (f", {live:,} sent live (failed, expired or unusable lines)" if live else "")
         )
         digests = {chunk_id: r.digest for chunk_id, r in requests.items()}
-        return BatchedCaller(base, replies, digests, self.llm)
+        stop = None
+        if held:
+            stop = BatchCancelled(
+                f"batch {', '.join(sorted(cancelled))} was cancelled before it answered "
+                f"{len(held):,} chunk{'' if len(held) == 1 else 's'}; what it answered is "
+                "kept. Run the same command again to send the rest in a new batch (at the "
+                "batch price), or without --batch to send them live"
+            )
+        return BatchedCaller(base, replies, digests, self.llm, held=held, stop=stop)
 
     def _plan(
         self, store: BatchStore, requests: dict[str, _Request]
@@ -229,7 +240,12 @@ class BatchRun:
         new: dict[str, tuple[bytes, list[_Request]]] = {}
         for held in split_parts(fresh):
             content = _content(held)
-            new[_key(content)] = (content, held)
+            key = _key(content)
+            while key in parts and parts[key].batch_id is not None:
+                # the same requests sent before, in a batch that was cancelled (its
+                # chunks were let go of): another key, so another upload and batch
+                key = _key(content + key.encode())
+            new[key] = (content, held)
         contents = {key: content for key, (content, _) in new.items()}
         store.forget_unsent(keep=set(new))
         for key, (_, held) in new.items():
@@ -244,16 +260,20 @@ class BatchRun:
         keys: list[str],
         contents: dict[str, bytes],
         wanted: set[str],
-    ) -> dict[str, AIMessage]:
+    ) -> tuple[dict[str, AIMessage], set[str]]:
+        """The replies to ``wanted`` chunks, and the ids of the batches that were cancelled."""
         parts = store.parts()
         batch_ids = [
             parts[key].batch_id or await self._send(client, store, parts[key], contents[key])
             for key in keys
         ]
         replies: dict[str, AIMessage] = {}
+        cancelled: set[str] = set()
         for batch in await self._wait(client, batch_ids):
             replies.update(await self._download(client, batch, wanted))
-        return replies
+            if batch.status == "cancelled":
+                cancelled.add(batch.id)
+        return replies, cancelled
 
     async def _send(
         self, client: openai.AsyncOpenAI, store: BatchStore, part: Part, content: bytes
@@ -326,7 +346,7 @@ class BatchRun:
         self, client: openai.AsyncOpenAI, batch: Any, wanted: set[str]
     ) -> dict[str, AIMessage]:
         """The usable replies in ``batch``'s output for the ``wanted`` chunks."""
-        if batch.status != "completed":
+        if batch.status not in ("completed", "cancelled"):  # cancelled: the run stops
             errors = getattr(getattr(batch, "errors", None), "data", None) or []
             why = "; ".join(str(e.message) for e in errors if getattr(e, "message", None))
             logger.warning(
@@ -337,14 +357,23 @@ class BatchRun:
             return {}
         content = await client.files.content(batch.output_file_id)
         replies: dict[str, AIMessage] = {}
+        unusable: list[str] = []
         for line in content.text.splitlines():
-            chunk_id, reply = self._reply_of(line)
+            chunk_id, reply = self._reply_of(line, unusable)
             if chunk_id in wanted and reply is not None:
                 replies[chunk_id] = reply
+        if unusable:  # one line for them all: a batch may hold tens of thousands
+            count = len(unusable)
+            logger.warning(
+                "batch %s: %s unusable (the first: %s); %s sent live", batch.id,
+                "1 output line is" if count == 1 else f"{count:,} output lines are",
+                unusable[0], "its chunk is" if count == 1 else "their chunks are",
+            )  # fmt: skip
         return replies
 
-    def _reply_of(self, line: str) -> tuple[str | None, AIMessage | None]:
-        """The chunk id of an output line and its reply, read as the live path reads one."""
+    def _reply_of(self, line: str, unusable: list[str]) -> tuple[str | None, AIMessage | None]:
+        """The chunk id of an output line and its reply, read as the live path reads one
+        (what makes a line unusable is added to ``unusable``)."""
         try:
             item = json.loads(line)
             chunk_id = item.get("custom_id")
@@ -354,9 +383,21 @@ class BatchRun:
             result = self.llm._create_chat_result(response["body"])
             message = result.generations[0].message
         except Exception as exc:  # an unusable line: that chunk is asked live
-            logger.warning("batch: an output line is unusable (%s); its chunk is sent live", exc)
+            unusable.append(str(exc)[:200])
             return None, None
         return chunk_id, message if isinstance(message, AIMessage) else None
+
+
+def _held_by(store: BatchStore, cancelled: set[str], unanswered: set[str]) -> set[str]:
+    """The ``unanswered`` chunks that were in a cancelled batch."""
+    if not cancelled or not unanswered:
+        return set()
+    parts, assigned = store.parts(), store.assignments()
+    return {
+        chunk_id
+        for chunk_id in unanswered
+        if chunk_id in assigned and parts[assigned[chunk_id][0]].batch_id in cancelled
+    }
 
 
 def _status_text(batch: Any) -> str:
@@ -378,7 +419,12 @@ class BatchedCaller(ModelCaller):
         replies: dict[str, AIMessage],
         digests: dict[str, str],
         llm: ChatOpenAI,
+        *,
+        held: set[str] | None = None,
+        stop: Exception | None = None,
     ) -> None:
+        """``held``: chunks a cancelled batch left unanswered, whose ``generate`` call
+        raises ``stop`` (which ends the run) instead of going live."""
         super().__init__(
             base.llm, base.limits, estimate_tokens=base.estimate_tokens, secrets=base.secrets,
             on_wait=base.on_wait, own_http_client=False,
@@ -387,6 +433,8 @@ class BatchedCaller(ModelCaller):
         self.replies = replies
         self.digests = digests
         self._chat = llm
+        self.held = held or set()
+        self.stop = stop
 
     async def aclose(self) -> None:
         await self.base.aclose()  # the live calls' HTTP client is the base caller's
@@ -400,6 +448,8 @@ class BatchedCaller(ModelCaller):
             if reply is not None and self._same_request(chunk_id, messages, bound):
                 usage_of(config).add_reply("batch", reply)
                 return reply
+            if chunk_id in self.held and self.stop is not None:
+                raise self.stop
         return await super().call(messages, config, **bound)
 
     def _same_request(

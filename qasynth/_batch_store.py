@@ -92,6 +92,14 @@ class BatchStore:
                 self._db.execute("DELETE FROM batches WHERE key=?", (key,))
                 self._db.execute("DELETE FROM batch_chunks WHERE key=?", (key,))
 
+    def forget_chunks(self, chunk_ids: Iterable[str]) -> None:
+        """Drop the chunks' places in their parts: the next pass plans them afresh
+        (those of a cancelled batch, which will never answer them)."""
+        with self._db:
+            self._db.executemany(
+                "DELETE FROM batch_chunks WHERE chunk_id=?", [(c,) for c in chunk_ids]
+            )
+
     def set_file(self, key: str, file_id: str) -> None:
         with self._db:
             self._db.execute("UPDATE batches SET file_id=? WHERE key=?", (file_id, key))

@@ -18,6 +18,7 @@ from ._errors import ModelError
 from ._secrets import redact
 
 __all__ = [
+    "BatchCancelled",
     "CallError",
     "CallFailed",
     "ErrorKind",
@@ -173,6 +174,11 @@ class CallFailed(Exception):
 
 class RequestRefused(CallFailed):
     """The provider refused this one request (context length, content filter, ...)."""
+
+
+class BatchCancelled(ModelError):
+    """A batch was cancelled before it answered every chunk: the rest is not sent live
+    at twice the price unasked; the run stops and says how to go on."""
 
 
 class RateLimitWait(ModelError):

@@ -202,6 +202,36 @@ def test_without_its_state_a_rerun_finds_the_upload_and_the_batch_through_the_ap
     assert out.read_bytes() == live_output
 
 
+def test_a_cancelled_batch_stops_the_run_instead_of_going_live_and_a_rerun_sends_a_new_one(
+    tmp_path: Path, docs: Path, live_output: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whoever cancelled it (the user, to stop spending, or the provider), the chunks it
+    left are not sent live at twice the price unasked."""
+    out = tmp_path / "batch.jsonl"
+    wait = BatchRun._wait
+
+    with FakeOpenAIServer() as server:
+
+        async def cancelled(self: BatchRun, client: Any, batch_ids: list[str]) -> list[Any]:
+            for batch_id in batch_ids:
+                server.resources.cancel_batch(batch_id)
+            return await wait(self, client, batch_ids)
+
+        with monkeypatch.context() as patch:
+            patch.setattr(BatchRun, "_wait", cancelled)
+            stopped = generate_batch(server, out, docs)
+        assert stopped.exit_code == 1, stopped.stderr
+        assert "was cancelled before it answered 3 chunks" in stopped.stderr
+        assert chat_bodies(server) == []
+
+        again = generate_batch(server, out, docs)
+
+        assert again.exit_code == 0, again.stderr
+        assert (uploads(server), len(server.resources.batches)) == (2, 2)
+        assert chat_bodies(server) == []
+    assert out.read_bytes() == live_output
+
+
 def failing_once(*markers: str) -> Any:
     """A server that answers the first request about each marker badly: a 500 for the
     first marker, a 200 that is not a chat completion for the second."""
