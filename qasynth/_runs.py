@@ -64,6 +64,24 @@ rows), and what the run checks rejected, linked and annotated. Rebuilt by every
 finish; a run's lazy results read them after it."""
 
 
+_SETTING_NAMES = {"prompt": "the prompt", "model": "the model", "theme": "the theme",
+                  "checks": "the chunk checks"}  # fmt: skip
+
+
+def _change(key: str, saved: Any, now: Any) -> str:
+    """What differs in one part of a run's fingerprint, in words ("the model:
+    temperature 0.2, now 0.7"); a prompt or the checks are only named."""
+    name = _SETTING_NAMES.get(key, key)
+    if isinstance(saved, dict) and isinstance(now, dict):
+        params = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
+        return f"{name}: " + ", ".join(
+            f"{param} {saved.get(param)!r}, now {now.get(param)!r}" for param in params
+        )
+    if key == "theme":
+        return f"{name}: {saved!r}, now {now!r}"
+    return f"{name} changed"
+
+
 def state_path_for(output: str | Path) -> Path:
     return Path(f"{output}.qasynth.sqlite")
 
@@ -151,10 +169,10 @@ class RunState:
                 k for k in set(saved) | set(fingerprint) if saved.get(k) != fingerprint.get(k)
             )
             if changed:
+                what = "; ".join(_change(k, saved.get(k), fingerprint.get(k)) for k in changed)
                 raise StateError(
-                    f"{self.path} holds results made with a different "
-                    f"{', '.join(changed)}; pass --restart (restart=True) to discard them, "
-                    "or write to another output file"
+                    f"{self.path} holds results made with other settings ({what}); pass "
+                    "--restart (restart=True) to discard them, or write to another output file"
                 )
         if row is not None and restart:
             with self._db:

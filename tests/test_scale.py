@@ -511,6 +511,25 @@ def test_a_changed_prompt_refuses_to_mix_with_old_results_unless_restarted(
     assert report.stats.chunks_resumed == 0
 
 
+def test_a_changed_model_setting_is_named_with_its_old_and_new_value(
+    tmp_path: Path, offline_encoding: tiktoken.Encoding
+) -> None:
+    out = tmp_path / "out.jsonl"
+    with FakeOpenAIServer() as server:
+        for temperature in (0.2, 0.7):
+            synth = Synthesizer.from_options(
+                base_url=server.base_url, api_key="sk-test", temperature=temperature,
+                progress=False, encoding=offline_encoding,
+            )  # fmt: skip
+            if temperature == 0.2:
+                synth.run_to_file(documents(1), out)
+                continue
+            with pytest.raises(StateError) as caught:
+                synth.run_to_file(documents(1), out)
+
+    assert "made with other settings (the model: temperature 0.2, now 0.7)" in str(caught.value)
+
+
 def test_a_response_cache_answers_a_repeated_prompt_without_a_request(
     tmp_path: Path, offline_encoding: tiktoken.Encoding
 ) -> None:
