@@ -80,7 +80,7 @@ class ConvertReport:
 
     def summary(self) -> str:
         """One human line: ``wrote 3 examples to out.jsonl from qa.csv: 5 rows read, 2 blank``."""
-        parts = [f"{self.rows_read} rows read"]
+        parts = [f"{self.rows_read} {'row' if self.rows_read == 1 else 'rows'} read"]
         if self.blank_rows:
             parts.append(f"{self.blank_rows} blank")
         if self.skipped:
@@ -180,6 +180,17 @@ def _resolve_keys(
         else:
             taken = {v for k, v in wanted.items() if k != option and v is not None}
             raise _missing_column(name, option, columns, taken, src, is_table, fallback)
+    by_column: dict[str, str] = {}
+    for option, column in found.items():
+        if column in by_column:
+            first, second = (
+                f"{name} (CLI: --{name.replace('_', '-')})" for name in (by_column[column], option)
+            )
+            raise InputError(
+                f"{first} and {second} both name {column!r} in {src}: each example would "
+                "repeat it; name a different column for each"
+            )
+        by_column[column] = option
     return _Keys(found["user_column"], found["assistant_column"], found.get("system_column"))
 
 

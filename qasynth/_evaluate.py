@@ -81,6 +81,9 @@ class Probe:
 
 def load_test_items(path: Path) -> list[Probe]:
     """The verbatim probes of a chat JSONL file: last user message, last assistant one."""
+    if not path.is_file():
+        what = "is a folder" if path.is_dir() else "not found"
+        raise InputError(f"test file {what}: {path}; give a chat JSONL file")
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError as exc:

@@ -399,7 +399,8 @@ def _stat_rows(report: CheckReport) -> list[tuple[str, str]]:
     over = f"{report.over_limit} ({limit_text})"
     if report.over_limit_lines:
         shown = ", ".join(str(line) for line in report.over_limit_lines[:_SHOWN_DUPLICATES])
-        over += f"; lines {shown}" + ("..." if report.over_limit > _SHOWN_DUPLICATES else "")
+        lines = "line" if len(report.over_limit_lines) == 1 else "lines"
+        over += f"; {lines} {shown}" + ("..." if report.over_limit > _SHOWN_DUPLICATES else "")
     mode = "automatic" if report.epochs_automatic else "given"
     return [
         ("Examples", f"{report.examples:,}"),

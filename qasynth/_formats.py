@@ -132,6 +132,10 @@ def example_writer(
     """A function that writes one record as an example, to a file that appears at
     ``path`` (JSONL, or Parquet for a ``.parquet`` path) when the block ends."""
     checked_format(format)
+    if system_prompt is not None and not isinstance(system_prompt, str):
+        raise ConfigurationError(
+            f"system_prompt must be a text or None, got {type(system_prompt).__name__}"
+        )
     if not is_parquet(path):
         with atomic_writer(path) as handle:
 

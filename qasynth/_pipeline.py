@@ -125,6 +125,12 @@ class Synthesizer(Runnable[Any, Dataset]):
         self.cache = cache
         self.base_url = base_url
         self.api_key = api_key
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
+            raise ConfigurationError(f"temperature must be a number, got {temperature!r}")
+        if not 0.0 <= temperature <= 2.0:
+            raise ConfigurationError(
+                f"temperature must be between 0 and 2 (OpenAI's range), got {temperature!r}"
+            )
         self.temperature = temperature
         self.theme = theme
         if max_fix_attempts < 0:

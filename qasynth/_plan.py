@@ -114,9 +114,9 @@ class Plan:
     estimated_cost: float | None
     """US dollars for input plus output tokens; ``None`` when the price is unknown."""
     prices_as_of: str
-    first_chunk: Chunk | None
+    first_chunk: Chunk | None = field(repr=False)
     """The first chunk, for :meth:`first_messages` (``None`` without chunks)."""
-    first_messages: tuple[BaseMessage, ...] = ()
+    first_messages: tuple[BaseMessage, ...] = field(default=(), repr=False)
     """The rendered messages for :attr:`first_chunk`."""
     step_calls: dict[str, int] = field(default_factory=dict)
     """Calls of the chunk steps (judge, paraphrase, translate), by kind."""

@@ -464,3 +464,12 @@ def test_report_summary_is_one_line_with_the_counts(tmp_path: Path) -> None:
     assert "\n" not in summary
     assert summary.startswith("wrote 2 examples to ")
     assert "4 rows read, 1 blank, 1 skipped (line 4: empty 'assistant' cell)" in summary
+
+
+def test_one_column_for_both_the_question_and_the_answer_is_refused(tmp_path: Path) -> None:
+    source = write(tmp_path, "data.csv", "Question,Answer\nWho makes the X200?,Acme.\n")
+
+    with pytest.raises(InputError, match="both name 'Question'"):
+        csv_to_jsonl(source, tmp_path / "out.jsonl", user_column="Question",
+                     assistant_column="Question")  # fmt: skip
+    assert not (tmp_path / "out.jsonl").exists()

@@ -414,3 +414,8 @@ def test_ask_refuses_an_empty_question(server: FakeOpenAIServer) -> None:
 
     assert result.exit_code == 2 and "the question is empty" in result.stderr
     assert server.requests == []
+
+
+def test_a_test_file_that_is_not_there_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(qasynth.InputError, match="test file not found"):
+        qasynth.evaluate(tmp_path / "missing.jsonl", models=["m"])

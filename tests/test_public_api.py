@@ -286,6 +286,12 @@ def test_the_library_logger_in_this_process_has_only_null_handlers() -> None:
         (lambda: qasynth.Limits(timeout="x"), "timeout must be a number, got 'x'"),
         (lambda: qasynth.checks.default_checks(judge="some"), "judge must be True, 'all'"),
         (lambda: qasynth.checks.GroundingCheck(threshold=2), "grounding threshold must be"),
+        (lambda: qasynth.Synthesizer(temperature="hot"), "temperature must be a number"),
+        (lambda: qasynth.Synthesizer(temperature=7), "temperature must be between 0 and 2"),
+        (
+            lambda: qasynth.Dataset([]).to_jsonl("x.jsonl", system_prompt=5),  # type: ignore[arg-type]
+            "system_prompt must be a text or None, got int",
+        ),
     ],
 )
 def test_a_bad_setting_is_a_configuration_error_that_says_what_to_change(

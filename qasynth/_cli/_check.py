@@ -98,7 +98,8 @@ def one_line(report: CheckReport, *, priced: bool = True) -> str:
         found = f"{count} {noun} (first: {report.problems[0]})"
     else:
         found = "no problems"
-    text = f"{report.path}: {report.examples:,} valid examples, {found}"
+    examples = "example" if report.examples == 1 else "examples"
+    text = f"{report.path}: {report.examples:,} valid {examples}, {found}"
     if not priced:
         return text
     text += f", {report.total_tokens:,} training tokens"
