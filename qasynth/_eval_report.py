@@ -16,8 +16,8 @@ _COLOURS = ("#2b6cb0", "#dd6b20", "#38a169", "#805ad5", "#d53f8c", "#319795", "#
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#1a202c}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #cbd5e0;padding:.3em .6em;
-vertical-align:top;text-align:left;overflow-wrap:anywhere}th{background:#edf2f7}
-td.n{text-align:right;white-space:nowrap}
+vertical-align:top;text-align:left;overflow-wrap:anywhere;min-width:6.5em}
+th{background:#edf2f7;white-space:nowrap}td.n{text-align:right;white-space:nowrap}
 input{padding:.3em;width:24em}.legend span{display:inline-block;margin-right:1em}
 .legend i{display:inline-block;width:.8em;height:.8em;margin-right:.3em}
 """

@@ -116,10 +116,10 @@ class EvalResult:
 
 
 def ungraded_note(count: int) -> str:
-    answers = "answer" if count == 1 else "answers"
+    answers, are, them = ("answer", "is", "it") if count == 1 else ("answers", "are", "them")
     return (
         f"{count:,} {answers} could not be graded (the grader model gave no usable grade) "
-        "and are left out of the scores; run the same command again to grade them"
+        f"and {are} left out of the scores; run the same command again to grade {them}"
     )
 
 

@@ -419,3 +419,17 @@ def test_ask_refuses_an_empty_question(server: FakeOpenAIServer) -> None:
 def test_a_test_file_that_is_not_there_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(qasynth.InputError, match="test file not found"):
         qasynth.evaluate(tmp_path / "missing.jsonl", models=["m"])
+
+
+def test_the_report_counts_answers_left_ungraded_and_leaves_them_out_of_the_scores() -> None:
+    results = [
+        ProbeResult("m", "verbatim", "Q1?", "A1.", "A1.", True, "Q1?"),
+        ProbeResult("m", "verbatim", "Q2?", "A2.", "Maybe.", None, "Q2?"),
+    ]
+
+    summary = summarize(results, grader="model")
+    page = render_html(summary)
+
+    assert (summary.score("m").accuracy, summary.score("m").n, summary.ungraded) == (1.0, 1, 1)
+    assert "1 answer could not be graded" in page and "is left out of the scores" in page
+    assert "Wrong answers (0)" in page
