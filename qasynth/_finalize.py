@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ._quality import merge_group_keys, split_groups
+from ._quality.splits import Placed, settle_shared_facts
 from ._schema import QARecord
 
 __all__ = ["SPLIT_FILE_NAMES", "SPLIT_NAMES", "assign_splits", "split_paths"]
@@ -27,8 +28,10 @@ def assign_splits(
     """ "train", "val" or "test" for each record, by chunk.
 
     A chunk's records (its paraphrases and translations included) share a split,
-    and chunks linked by near-duplicates are joined, so nothing leaks across.
-    Deterministic for a given ``seed``.
+    and chunks linked by near-duplicates are joined, so nothing leaks across; a
+    record stating what a record of its neighbour chunk on another side states goes
+    to the side nearer to training (:func:`settle_shared_facts`). Deterministic for a
+    given ``seed``.
     """
     keys = [record.chunk_id for record in records]
     first: dict[str, int] = {}
@@ -36,7 +39,20 @@ def assign_splits(
         first.setdefault(key, position)
     links = [(first[a], first[b]) for a, b in chunk_links if a in first and b in first]
     merged = merge_group_keys(len(keys), links, keys)
-    return split_groups(merged, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
+    names = split_groups(merged, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
+    by_chunk: dict[str, list[Placed]] = {}
+    for position, record in enumerate(records):
+        by_chunk.setdefault(record.chunk_id, []).append(Placed(position, record, names[position]))
+    chunks = sorted(
+        (
+            (group[0].record.source, group[0].record.chunk_index, group)
+            for group in by_chunk.values()
+        ),
+        key=lambda chunk: chunk[:2],  # document order (never comparing the records)
+    )
+    for position, _, split in settle_shared_facts(chunks):
+        names[position] = split
+    return names
 
 
 def split_paths(output: str | Path) -> dict[str, Path]:

@@ -33,12 +33,15 @@ from ._tokens import resolve_encoding
 __all__ = [
     "GRADE_INSTRUCTIONS",
     "MIN_WORD_RECALL",
+    "Facts",
     "Grade",
     "GradingEstimate",
     "estimate_grading",
     "exact_grade",
+    "facts_of",
     "grade_messages",
     "model_grade",
+    "states",
 ]
 
 MIN_WORD_RECALL = 0.5
@@ -59,21 +62,47 @@ class Grade(BaseModel):
 
 def exact_grade(expected: str, answer: str) -> bool:
     """Whether ``answer`` states ``expected``'s facts; see the module docstring."""
-    wanted, given = normalize(expected), normalize(answer)
-    if not given:
-        return False
-    if wanted and _has_word(given, wanted):
-        return True
-    if not extract_numbers(expected) <= extract_numbers(answer):
-        return False
-    if not all(_has_word(given, normalize(name)) for name in extract_names(expected)):
-        return False
     lang = detect_language(expected)
-    expected_tokens = set(word_tokens(expected, lang))
-    if not expected_tokens:
-        return wanted == given
-    found = expected_tokens & set(word_tokens(answer, lang))
-    return len(found) / len(expected_tokens) >= MIN_WORD_RECALL
+    return states(facts_of(expected, lang), facts_of(answer, lang))
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the exact grader compares of a text, worked out once (see :func:`states`)."""
+
+    text: str
+    """The text, normalised."""
+    numbers: frozenset[str]
+    names: tuple[str, ...]
+    """Its names, normalised."""
+    tokens: frozenset[str]
+
+
+def facts_of(text: str, lang: str | None = None) -> Facts:
+    """The :class:`Facts` of ``text``; words as ``lang`` splits them (else its own)."""
+    return Facts(
+        normalize(text),
+        frozenset(extract_numbers(text)),
+        tuple(normalize(name) for name in extract_names(text)),
+        frozenset(word_tokens(text, lang if lang is not None else detect_language(text))),
+    )
+
+
+def states(expected: Facts, answer: Facts) -> bool:
+    """Whether ``answer`` states ``expected``'s facts: the whole of it, or its numbers,
+    its names and :data:`MIN_WORD_RECALL` of its words."""
+    if not answer.text:
+        return False
+    if expected.text and _has_word(answer.text, expected.text):
+        return True
+    if not expected.numbers <= answer.numbers:
+        return False
+    if not all(_has_word(answer.text, name) for name in expected.names):
+        return False
+    if not expected.tokens:
+        return expected.text == answer.text
+    found = expected.tokens & answer.tokens
+    return len(found) / len(expected.tokens) >= MIN_WORD_RECALL
 
 
 def _has_word(text: str, part: str) -> bool:
@@ -81,11 +110,13 @@ def _has_word(text: str, part: str) -> bool:
     on at either end (in scripts that space their words)."""
     if not part:
         return True
-    for found in re.finditer(re.escape(part), text):
-        start, end = found.span()
+    start = text.find(part)
+    while start != -1:
+        end = start + len(part)
         before, after = text[start - 1 : start], text[end : end + 1]
         if not (_runs_on(before, part[0]) or _runs_on(after, part[-1])):
             return True
+        start = text.find(part, start + 1)
     return False
 
 

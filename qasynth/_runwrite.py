@@ -14,12 +14,12 @@ from __future__ import annotations
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._finalize import SPLIT_NAMES, assign_splits
 from ._formats import write_examples, write_split_stream
-from ._quality.splits import check_fractions, split_of
+from ._quality.splits import Placed, check_fractions, settle_shared_facts, split_of
 from ._runview import RunView, StoredRecords
 from ._schema import QARecord
 from ._scratch import CompactUnionFind
@@ -34,6 +34,9 @@ class ChunkSplits:
     codes: bytearray
     """Per chunk number ``n``: an index into ``SPLIT_NAMES``."""
     sizes: dict[str, int]
+    moved: dict[int, int] = field(default_factory=dict)
+    """Records (by ``rid``) that went to another split than their chunk's, to stay on
+    the side of a neighbour chunk that states the same fact (an index into ``SPLIT_NAMES``)."""
 
     @classmethod
     def of(
@@ -68,13 +71,34 @@ class ChunkSplits:
                 )
                 codes[n] = SPLIT_NAMES.index(name)
                 sizes[name] += kept[n]
-        return cls(codes, dict(sizes))
+        moved: dict[int, int] = {}
+        if len({code for n, code in enumerate(codes) if kept[n]}) > 1:
+            for rid, was, name in settle_shared_facts(_chunks_of(view, codes)):
+                sizes[was] -= 1
+                sizes[name] += 1
+                moved[rid] = SPLIT_NAMES.index(name)
+        return cls(codes, dict(sizes), moved)
 
     def records(self, view: RunView) -> Iterator[tuple[str, QARecord]]:
         """Every kept record with the name of its split, in chunk order."""
-        codes = self.codes
-        for _, n, record in view.kept():
-            yield SPLIT_NAMES[codes[n]], record
+        codes, moved = self.codes, self.moved
+        for rid, n, record in view.kept():
+            yield SPLIT_NAMES[moved.get(rid, codes[n])], record
+
+
+def _chunks_of(view: RunView, codes: bytearray) -> Iterator[tuple[str, int, list[Placed]]]:
+    """Each chunk's kept records placed in its split, in chunk order (one chunk's
+    records held at a time)."""
+    members: list[Placed] = []
+    current = -1
+    for rid, n, record in view.kept():
+        if n != current and members:
+            yield members[0].record.source, members[0].record.chunk_index, members
+            members = []
+        current = n
+        members.append(Placed(rid, record, SPLIT_NAMES[codes[n]]))
+    if members:
+        yield members[0].record.source, members[0].record.chunk_index, members
 
 
 def _kept_per_chunk(view: RunView, size: int) -> array[int]:

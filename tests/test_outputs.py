@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +19,14 @@ import qasynth._tokens
 from qasynth import ConfigurationError, Dataset, InputError, QARecord
 from qasynth._cli import main
 from qasynth._finalize import split_paths
-from qasynth.testing import FakeOpenAIServer
+from qasynth.testing import (
+    Content,
+    FakeOpenAIServer,
+    Reply,
+    ReplyContext,
+    default_responder,
+    is_fix_request,
+)
 
 KEY = "sk-test-dummy-key-0123456789"
 
@@ -362,3 +371,58 @@ def test_an_output_without_examples_or_without_a_train_split_exits_1_saying_why(
     assert "The train split is empty" in no_train.stderr
     assert (tmp_path / "split" / "validation.jsonl").exists()
     assert fine.exit_code == 0, fine.stderr
+
+
+MILL = "The {name} mill number {i} was built in {year} and grinds {tonnes} tonnes of grain."
+WORDINGS = (
+    "In what year was the {name} mill number {i} built, and how much grain does it grind?",
+    "How many tonnes of grain does the {name} mill number {i} grind, and when was it built?",
+    "What are the build year and daily grain output of the {name} mill number {i}?",
+)
+
+
+def overlap_responder(ctx: ReplyContext) -> Reply:
+    """One pair per mill sentence, its question worded by the chunk (as a model words the
+    same fact differently in two chunks): near-duplicate questions do not link them."""
+    if is_fix_request(ctx):
+        return default_responder(ctx)
+    text = ctx.document_message
+    wording = int(hashlib.sha256(text.encode()).hexdigest(), 16)
+    pairs = [
+        {"question": WORDINGS[(wording + int(m["i"])) % 3].format(name=m["name"], i=m["i"]),
+         "answer": m[0]}
+        for m in re.finditer(r"The (?P<name>\w+) mill number (?P<i>\d+) was built in \d+ and "
+                             r"grinds \d+ tonnes of grain\.", text)
+    ]  # fmt: skip
+    return Content(json.dumps({"question_answer_pairs": pairs}))
+
+
+def test_a_fact_in_the_overlap_of_two_chunks_that_land_apart_stays_on_one_side(
+    tmp_path: Path,
+) -> None:
+    """Overlapping chunks share text, so the same fact is asked in both, worded
+    differently; when the chunks land in different splits, the fact stays on the side
+    nearer to training."""
+    names = ["Aldor", "Brenn", "Calder", "Dunmore", "Elston"]
+    text = " ".join(
+        MILL.format(name=names[i % 5], i=i, year=1700 + i, tonnes=20 + i % 50) for i in range(400)
+    )
+    (tmp_path / "mills.txt").write_text(text, encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    with FakeOpenAIServer(responder=overlap_responder) as server:
+        result = generate(
+            server, out, str(tmp_path / "mills.txt"), "--chunk-size", "200", "--chunk-overlap",
+            "100", "--val-fraction", "0.3", "--test-fraction", "0.3", "--no-grounding-check",
+        )  # fmt: skip
+
+    assert result.exit_code == 0, result.stderr
+    answers = {
+        name: {
+            line["messages"][-1]["content"] for line in lines_of(tmp_path / "out" / f"{name}.jsonl")
+        }
+        for name in ("train", "validation", "test")
+    }
+    assert all(answers.values())
+    assert not answers["train"] & answers["test"]
+    assert not answers["train"] & answers["validation"]
+    assert not answers["validation"] & answers["test"]

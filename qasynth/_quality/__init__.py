@@ -34,7 +34,14 @@ from .language import (
 from .neardup import NearDuplicateIndex, find_near_duplicates
 from .neardup_store import NearDuplicateStore
 from .roles import Outcome, asked_role, outcomes
-from .splits import check_fractions, merge_group_keys, split_groups, split_of
+from .splits import (
+    Placed,
+    check_fractions,
+    merge_group_keys,
+    settle_shared_facts,
+    split_groups,
+    split_of,
+)
 from .standalone import (
     LanguageRules,
     StandaloneIssue,
@@ -61,6 +68,7 @@ __all__ = [
     "NearDuplicateIndex",
     "NearDuplicateStore",
     "Outcome",
+    "Placed",
     "StandaloneIssue",
     "StandaloneRule",
     "StandaloneRules",
@@ -86,6 +94,7 @@ __all__ = [
     "outcomes",
     "same_language",
     "script_language",
+    "settle_shared_facts",
     "split_groups",
     "split_of",
     "strip_punctuation",

@@ -4,6 +4,10 @@ Items that share a group key (the same chunk, or chunks linked as
 near-duplicates or paraphrases) always land in the same split, so a fact seen
 in training is never used to validate or test.
 
+Neighbouring chunks of a document that landed apart share the text of their
+overlap: a record stating a fact the other chunk's records state goes to the side
+nearer to training (:func:`settle_shared_facts`).
+
 Each group is placed by a hash of ``"{seed}:{key}"`` mapped to [0, 1): below
 ``test_fraction`` it is "test", below ``test_fraction + val_fraction`` it is
 "val", otherwise "train". A group's split depends on nothing but its own key,
@@ -16,12 +20,23 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .._errors import ConfigurationError
 from ._unionfind import UnionFind
 
-__all__ = ["check_fractions", "merge_group_keys", "split_groups", "split_of"]
+if TYPE_CHECKING:
+    from .._schema import QARecord
+
+__all__ = [
+    "Placed",
+    "check_fractions",
+    "merge_group_keys",
+    "settle_shared_facts",
+    "split_groups",
+    "split_of",
+]
 
 _SCALE = float(1 << 64)
 
@@ -108,3 +123,75 @@ def merge_group_keys(
         if root not in smallest or key < smallest[root]:
             smallest[root] = key
     return [smallest[sets.find(item)] for item in range(n_items)]
+
+
+class Placed:
+    """A record and the split it goes to (which :func:`settle_shared_facts` may move)."""
+
+    __slots__ = ("facts", "key", "record", "split")
+
+    def __init__(self, key: Any, record: QARecord, split: str) -> None:
+        self.key, self.record, self.split = key, record, split
+        self.facts: Any = None
+        """What the exact grader compares of its answer, once needed."""
+
+
+_RANK = {"train": 0, "val": 1, "test": 2}
+
+
+def settle_shared_facts(
+    chunks: Iterable[tuple[str, int, list[Placed]]],
+) -> Iterator[tuple[Any, str, str]]:
+    """Move a record to the side of its neighbour chunk when both state the same fact.
+
+    Overlapping chunks of one document share text, so a fact told in the overlap is
+    asked about in both; when the two chunks land in different splits, that fact is
+    trained on and tested (worded another way, which near-duplicate links miss). So
+    for two neighbouring chunks of a document (``chunks`` in document order: source,
+    chunk index, their kept records) that went to different splits, a record whose
+    answer states what an answer of the other chunk states (the exact grader's test,
+    either way) goes to the split nearer to training of the two, with the records made
+    from it (paraphrases, translations). Nothing moves away from training, so no
+    split gains a fact another holds. Yields ``(key, old split, new split)`` for every
+    move."""
+    from .._grading import facts_of, states  # the grader imports the model layer
+
+    def same(a: Placed, b: Placed) -> bool:
+        for placed in (a, b):
+            if placed.facts is None:
+                placed.facts = facts_of(placed.record.answer)
+        return bool(states(a.facts, b.facts) or states(b.facts, a.facts))
+
+    previous: tuple[str, int, list[Placed]] | None = None
+    for source, index, members in chunks:
+        if previous is not None and previous[:2] == (source, index - 1):
+            mixed = {p.split for p in previous[2]} | {p.split for p in members}
+            if len(mixed) > 1:
+                yield from _settle(previous[2], members, same)
+        previous = (source, index, members)
+
+
+def _settle(
+    first: list[Placed], second: list[Placed], same: Callable[[Placed, Placed], bool]
+) -> Iterator[tuple[Any, str, str]]:
+    made_from = {id(group): _made_from(group) for group in (first, second)}
+    for a in first:
+        for b in second:
+            if a.split == b.split:
+                continue
+            low, high, group = (a, b, second) if _RANK[a.split] < _RANK[b.split] else (b, a, first)
+            if not same(low, high):
+                continue
+            for member in (high, *made_from[id(group)].get(high.record.question, ())):
+                if _RANK[member.split] > _RANK[low.split]:
+                    was, member.split = member.split, low.split
+                    yield member.key, was, low.split
+
+
+def _made_from(group: list[Placed]) -> dict[str, list[Placed]]:
+    """The records of a chunk made from another of its records, by that one's question."""
+    made: dict[str, list[Placed]] = {}
+    for placed in group:
+        if placed.record.derived_from is not None:
+            made.setdefault(placed.record.derived_from, []).append(placed)
+    return made

@@ -101,3 +101,32 @@ def test_merge_rejects_mismatched_keys_and_links_out_of_range() -> None:
         merge_group_keys(3, [], ["a", "b"])
     with pytest.raises(ValueError, match=r"link \(0, 5\) points outside the 3 items"):
         merge_group_keys(3, [(0, 5)], ["a", "b", "c"])
+
+
+def _record(index: int, question: str, answer: str, **extra: Any) -> Any:
+    from qasynth import QARecord
+
+    return QARecord(question, answer, "mills", "mills.txt", f"chunk-{index}", index, **extra)
+
+
+def test_a_fact_two_neighbouring_chunks_state_goes_to_the_side_nearer_training() -> None:
+    from qasynth._quality import Placed, settle_shared_facts
+
+    fact = "The Aldor mill was built in 1716 and grinds 48 tonnes of grain."
+    asked = _record(1, "When was the Aldor mill built?", fact)
+    translated = _record(
+        1, "アルドール製粉所はいつ建てられたか？", "1716年。",
+        origin="translation", derived_from="When was the Aldor mill built?",
+    )  # fmt: skip
+    other = _record(1, "What does the Calder mill grind?", "Barley, 12 tonnes a day.")
+    first = [Placed("a", _record(0, "How much grain does the Aldor mill grind?", fact), "train")]
+    second = [Placed("b", asked, "test"), Placed("c", translated, "test"),
+              Placed("d", other, "test")]  # fmt: skip
+    elsewhere = [Placed("e", _record(0, "When was the Aldor mill built?", fact), "val")]
+
+    moves = list(settle_shared_facts([("mills.txt", 0, first), ("mills.txt", 1, second)]))
+    apart = list(settle_shared_facts([("other.txt", 0, elsewhere), ("mills.txt", 1, second)]))
+
+    assert moves == [("b", "test", "train"), ("c", "test", "train")]
+    assert [p.split for p in second] == ["train", "train", "test"]
+    assert apart == []  # not neighbours: another document
