@@ -162,7 +162,9 @@ def finish(n_pairs: int, folder: Path, splits: bool) -> None:
 
     n_chunks = (n_pairs + PAIRS_PER_CHUNK - 1) // PAIRS_PER_CHUNK
 
-    async def results(skip: Callable[[object], bool], stats: Stats) -> AsyncIterator[object]:
+    async def results(
+        skip: Callable[[object], bool], stats: Stats, state: object
+    ) -> AsyncIterator[object]:
         for number in range(n_chunks):  # a rerun: every chunk is already in the state
             if not skip(chunk_of(number)):
                 raise RuntimeError(f"chunk {number} is not in the state")
