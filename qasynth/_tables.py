@@ -165,6 +165,7 @@ def _read_table(text: str, src: Path, sep: str) -> tuple[list[str], list[TableRe
                 if any(cell.strip() for cell in row):
                     header = [cell.strip() for cell in row]
                     header[0] = header[0].lstrip("\ufeff").strip()
+                    _refuse_repeated_columns(header, src, line)
                 continue
             records.append(_table_record(line, header, row, sep))
     except csv.Error as exc:
@@ -175,6 +176,18 @@ def _read_table(text: str, src: Path, sep: str) -> tuple[list[str], list[TableRe
     if records:  # a quote left open in the last row runs to the end of the file
         _check_last_quote_closed(text, records[-1].line, sep, src, consumed)
     return header or [], records
+
+
+def _refuse_repeated_columns(header: Sequence[str], src: Path, line: int) -> None:
+    """Two columns of one name: which one a record takes would be a guess."""
+    seen: set[str] = set()
+    for name in header:
+        if name and name in seen:
+            raise InputError(
+                f"{src}, line {line}: the header names column {name!r} twice; rename one "
+                "of them"
+            )
+        seen.add(name)
 
 
 def _table_record(line: int, header: Sequence[str], row: Sequence[str], sep: str) -> TableRecord:

@@ -71,9 +71,12 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
     On an exception the temporary file is removed and any existing file at
     ``path`` is untouched. The file ends with the permissions of a normally
-    created file (see the module docstring).
+    created file (see the module docstring). A symlink at ``path`` stays: the file
+    it points to is replaced.
     """
     target = Path(path)
+    if target.is_symlink():  # write where it points, as the shell's > does; keep the link
+        target = target.resolve()
     if target.is_dir():  # os.replace would fail naming the temporary file
         raise OutputError(f"{target} is a folder; give the path of a file to write", path=target)
     directory = target.parent if str(target.parent) else Path(".")

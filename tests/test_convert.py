@@ -473,3 +473,11 @@ def test_one_column_for_both_the_question_and_the_answer_is_refused(tmp_path: Pa
         csv_to_jsonl(source, tmp_path / "out.jsonl", user_column="Question",
                      assistant_column="Question")  # fmt: skip
     assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_a_header_that_names_a_column_twice_is_refused(tmp_path: Path) -> None:
+    source = write(tmp_path, "qa.csv", "Question,Question,Answer\nQ?,Q2?,A.\n")
+
+    with pytest.raises(InputError, match="names column 'Question' twice"):
+        csv_to_jsonl(source, tmp_path / "out.jsonl", user_column="Question",
+                     assistant_column="Answer")  # fmt: skip

@@ -262,3 +262,10 @@ def test_files_a_folder_holds_but_qasynth_does_not_read_are_named_not_dropped_si
         f"as JSONL (.jsonl) with a 'text' field): {folder / 'data.json'}",
         f"skipping 3 files in {folder} of kinds qasynth does not read: .png ×2, .rst",
     ]
+
+
+def test_a_table_whose_header_names_a_column_twice_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path / "corpus.csv", b"text,title,text\nFirst.,T,Second.\n")
+
+    with pytest.raises(DocumentError, match="names column 'text' twice"):
+        list(iter_documents(path))

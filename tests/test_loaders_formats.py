@@ -362,7 +362,7 @@ def test_rows_without_text_are_reported_by_line(
         ('{"body": "x"}\n', r"no 'text' field in the first row; its fields are: body; pass "),
         ('{"text": "ok"}\n{"text": "cut\n', r"line 2: not valid JSON"),
         ('["a list"]\n', r"line 1: a JSON list, not an object"),
-        ('{"text": 42}\n', r"line 1: field 'text' is a int, not text"),
+        ('{"text": 42}\n', r"line 1: field 'text' holds a number, not text"),
     ],
 )
 def test_a_bad_table_of_documents_is_one_error_naming_file_and_line(

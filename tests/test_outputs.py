@@ -426,3 +426,19 @@ def test_a_fact_in_the_overlap_of_two_chunks_that_land_apart_stays_on_one_side(
     assert not answers["train"] & answers["test"]
     assert not answers["train"] & answers["validation"]
     assert not answers["validation"] & answers["test"]
+
+
+def test_an_output_that_is_a_symlink_is_written_where_it_points_and_stays_a_link(
+    server: FakeOpenAIServer, notes: Path, tmp_path: Path
+) -> None:
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "out.jsonl").write_text("old\n", encoding="utf-8")
+    latest = tmp_path / "latest.jsonl"
+    latest.symlink_to(runs / "out.jsonl")
+
+    result = generate(server, latest, str(notes))
+
+    assert result.exit_code == 0, result.stderr
+    assert latest.is_symlink()
+    assert len(lines_of(runs / "out.jsonl")) == 60

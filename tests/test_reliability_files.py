@@ -165,6 +165,18 @@ def test_an_empty_input_argument_is_refused_not_read_as_the_current_folder(
     assert server.requests == [] and not (tmp_path / "out.jsonl").exists()
 
 
+def test_a_device_or_pipe_given_as_input_is_named_as_such_not_as_missing(
+    tmp_path: Path,
+) -> None:
+    fifo = tmp_path / "pipe.txt"
+    os.mkfifo(fifo)
+
+    result = run("plan", fifo)
+
+    assert result.exit_code == 2
+    assert "is not a file or a folder (a device, a pipe or a socket)" in error_line(result)
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

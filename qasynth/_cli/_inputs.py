@@ -105,6 +105,12 @@ def collect_documents(inputs: Sequence[str], options: dict[str, Any]) -> LoadedI
                 "for stdin (. for the current folder)"
             )
         path = Path(raw)
+        if path.exists() and not (path.is_dir() or path.is_file()):
+            raise DocumentError(
+                f"{path} is not a file or a folder (a device, a pipe or a socket); save what "
+                "it holds to a file, or pipe it in as - (stdin)",
+                path=path,
+            )
         if not (path.is_dir() or path.is_file()):
             broken = f" (a broken symlink to {os.readlink(path)})" if path.is_symlink() else ""
             raise DocumentError(

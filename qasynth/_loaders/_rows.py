@@ -78,6 +78,13 @@ def _csv_rows(file: Path, options: LoadOptions) -> Iterator[tuple[int, dict[str,
         with file.open(encoding="utf-8-sig", newline="") as stream:
             reader = csv.DictReader(stream)
             fields = _read(lambda: reader.fieldnames) or []
+            repeated = sorted({f for f in fields if fields.count(f) > 1 and f})
+            if repeated:
+                raise DocumentError(
+                    f"{file} line 1: the header names column {repeated[0]!r} twice; rename "
+                    "one of them",
+                    path=file,
+                )
             if options.text_field not in fields:
                 raise _field_hint(file, list(fields), options)
             start = reader.line_num + 1
@@ -151,8 +158,8 @@ def _document(file: Path, number: int, row: Mapping[str, Any], options: LoadOpti
     text = row.get(options.text_field)
     if text is not None and not isinstance(text, str):
         raise DocumentError(
-            f"{file} line {number}: field {options.text_field!r} is a "
-            f"{type(text).__name__}, not text",
+            f"{file} line {number}: field {options.text_field!r} holds "
+            f"{_kind_of_value(text)}, not text",
             path=file,
         )
     metadata: dict[str, Any] = {"source": f"{file}:{number}", "file": str(file), "line": number}
@@ -195,3 +202,10 @@ def check_rows(file: Path, options: LoadOptions, notes: list[str]) -> None:
 def read_rows(file: Path, options: LoadOptions) -> Iterator[Document]:
     """One document per row of a JSONL or CSV file."""
     return _documents(file, options, lambda note: logger.warning("%s", note, extra=REPORTED))
+
+
+def _kind_of_value(value: Any) -> str:
+    """A JSON value's kind in words: "a number", "a list", ..."""
+    kinds = {bool: "true or false", int: "a number", float: "a number", list: "a list",
+             dict: "an object"}  # fmt: skip
+    return kinds.get(type(value), f"a {type(value).__name__}")
