@@ -193,11 +193,26 @@ def _documents_chart(data: ReportData) -> str:
         for source, chunks in documents[:_MAX_BARS]
     ]
     if not bars:
-        return "<p>No documents.</p>"
+        return "<p>No documents.</p>" + _unseen_note(data)
     legend = _legend([(KEPT, "kept"), (REJECTED, "rejected")])
     more = docs.count - _MAX_BARS
     tail = f"<p>… and {more:,} more documents.</p>" if more > 0 else ""
-    return legend + bar_chart(bars, title="Kept and rejected pairs per document") + tail
+    chart = bar_chart(bars, title="Kept and rejected pairs per document")
+    return legend + chart + tail + _unseen_note(data)
+
+
+def _unseen_note(data: ReportData) -> str:
+    """What the page cannot draw without the run's chunks: documents that kept nothing
+    (their rejections name chunks, not documents)."""
+    unseen = data.stats.documents - data.stats.empty_documents - data.documents.count
+    if unseen <= 0:
+        return ""
+    documents = "document" if unseen == 1 else "documents"
+    return (
+        f"<p>{unseen:,} {documents} kept no pair and {'is' if unseen == 1 else 'are'} not "
+        "drawn: pass the run's chunks (<code>write_report(path, chunks=...)</code>, as the "
+        "command does) to see every document.</p>"
+    )
 
 
 def _legend(items: Sequence[tuple[str, str]]) -> str:
@@ -227,7 +242,7 @@ def _strips(data: ReportData) -> str:
     docs = data.documents
     kept, rejected, failed, documents = docs.kept, docs.rejected, docs.failed, docs.shown
     if not documents:
-        return "<p>No chunks.</p>"
+        return "<p>No chunks.</p>" + _unseen_note(data)
     parts = [
         "<p>One square per chunk, in reading order; hover or tap for its position.</p>",
         _legend(
@@ -254,7 +269,7 @@ def _strips(data: ReportData) -> str:
         )
     if docs.count > _MAX_STRIPS:
         parts.append(f"<p>… and {docs.count - _MAX_STRIPS:,} more documents.</p>")
-    return "".join(parts)
+    return "".join(parts) + _unseen_note(data)
 
 
 def _where(chunk: ChunkRef) -> str:

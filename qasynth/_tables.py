@@ -184,8 +184,7 @@ def _refuse_repeated_columns(header: Sequence[str], src: Path, line: int) -> Non
     for name in header:
         if name and name in seen:
             raise InputError(
-                f"{src}, line {line}: the header names column {name!r} twice; rename one "
-                "of them"
+                f"{src}, line {line}: the header names column {name!r} twice; rename one of them"
             )
         seen.add(name)
 

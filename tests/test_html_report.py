@@ -176,3 +176,18 @@ def test_the_page_fits_the_screen_from_desktop_to_phone(
     content, window = map(int, found.groups())
     assert window <= width and content <= window, "the page scrolls sideways"
     assert "<svg" in dom and 'class="bar"' in dom
+
+
+def test_without_the_chunks_documents_that_kept_nothing_are_counted_not_dropped(
+    tmp_path: Path, offline_encoding: tiktoken.Encoding
+) -> None:
+    kept, lost = chunks_of("a.txt", 1)[0], chunks_of("b.txt", 1)[0]
+    records = [QARecord("What does part 0 say?", "A lot.", "t", kept.source, kept.id, 0)]
+    rejections = [Rejection("ungrounded", "Where?", "Osaka.", lost.id, "missing: Osaka")]
+
+    page = write_html_report(
+        tmp_path / "r.html", records=records, rejections=rejections,
+        stats=Stats(documents=2, chunks=2), encoding=offline_encoding,
+    ).read_text(encoding="utf-8")  # fmt: skip
+
+    assert page.count("1 document kept no pair and is not drawn") == 2  # both per-document parts
