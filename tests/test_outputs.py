@@ -442,3 +442,19 @@ def test_an_output_that_is_a_symlink_is_written_where_it_points_and_stays_a_link
     assert result.exit_code == 0, result.stderr
     assert latest.is_symlink()
     assert len(lines_of(runs / "out.jsonl")) == 60
+
+
+def test_switching_between_one_file_and_splits_warns_of_what_the_earlier_run_left(
+    server: FakeOpenAIServer, notes: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "r.jsonl"
+
+    whole = generate(server, out, str(notes))
+    split = generate(server, out, str(notes), "--val-fraction", "0.2")
+    whole_again = generate(server, out, str(notes))
+
+    assert "Warning" not in whole.stderr
+    assert f"Warning: {out} is from an earlier run without splits" in split.stderr
+    assert f"Warning: {tmp_path / 'r'}/ holds split files from an earlier run" in (
+        whole_again.stderr
+    )

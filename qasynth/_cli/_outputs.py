@@ -113,6 +113,7 @@ def write_outputs(
             write_split_stream(output, parts, parts.sizes, system_prompt=system_prompt, format=fmt)
     if parts is not None and splits is not None:
         lines.append(_splits_line(report, parts.sizes, splits))
+    lines += _stale_lines(output, split=parts is not None)
     if options["provenance"]:
         path = provenance_path_for(output)
         write_jsonl(path, _provenance_rows(report, parts))
@@ -122,6 +123,29 @@ def write_outputs(
         _write_report(report_path, report, options, system_prompt, chunks)
         lines.append(f"Quality report written to {report_path}")
     return lines
+
+
+def _stale_lines(output: Path, *, split: bool) -> list[str]:
+    """A warning when an earlier run left the other shape of output beside this one:
+    split files when this run wrote one file, or one file when it wrote splits."""
+    from .._finalize import split_paths
+
+    if split:
+        if output.is_file():
+            return [
+                f"Warning: {output} is from an earlier run without splits; this run wrote "
+                f"only the split files (remove {output} so it is not taken for this run's)"
+            ]
+        return []
+    old = [path for path in split_paths(output).values() if path.is_file()]
+    if not old:
+        return []
+    folder = old[0].parent
+    return [
+        f"Warning: {folder}/ holds split files from an earlier run with splits; this run "
+        f"wrote only {output} (remove {folder}/ so datasets.load_dataset does not read "
+        "the old splits)"
+    ]
 
 
 def _parts(report: RunReport, splits: SplitOptions | None) -> RecordSplits | None:
