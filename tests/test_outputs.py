@@ -352,18 +352,18 @@ def test_a_system_prompt_of_only_spaces_is_left_out_as_an_empty_one_is(
 
 
 def test_an_output_without_examples_or_without_a_train_split_exits_1_saying_why(
-    server: FakeOpenAIServer, tmp_path: Path
+    server: FakeOpenAIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.chdir(tmp_path)  # a chunk's split follows its source: the same on any machine
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "blank.txt").write_text("  \n", encoding="utf-8")
     (empty / "zero.txt").write_text("", encoding="utf-8")
-    one = tmp_path / "one.txt"
-    one.write_text("Rover Zephyr reached crater 7 on day 100.", encoding="utf-8")
+    Path("one.txt").write_text("Rover Zephyr reached crater 7 on day 100.", encoding="utf-8")
 
     nothing = generate(server, tmp_path / "nothing.jsonl", str(empty))
-    no_train = generate(server, tmp_path / "split.jsonl", str(one), "--val-fraction", "0.9")
-    fine = generate(server, tmp_path / "fine.jsonl", str(one))
+    no_train = generate(server, tmp_path / "split.jsonl", "one.txt", "--val-fraction", "0.9")
+    fine = generate(server, tmp_path / "fine.jsonl", "one.txt")
 
     assert nothing.exit_code == 1, nothing.stderr
     assert "No pairs were kept" in nothing.stderr

@@ -179,7 +179,9 @@ class InterruptingCheck(BusyCheck):
             self.fired = True
             while sum(kind == "reply" for kind, _ in self.log) < 6:  # the whole round
                 await asyncio.sleep(0.001)
-            await asyncio.sleep(0.01)  # and the client has read them
+            # and the client has read them (LangChain's callbacks may pass through a
+            # thread: on a loaded machine that takes more than a few milliseconds)
+            await asyncio.sleep(0.2)
             self.run[0].cancel()
         await super().acheck_chunk(ctx)
 
