@@ -191,7 +191,7 @@ async def test_an_interrupted_run_keeps_every_chunk_whose_reply_came_back(
 ) -> None:
     """Replies wait their turn to be checked; an interruption then must not throw away
     the replies already paid for: their chunks are checked and saved, the rest stop."""
-    model = TimedModel()
+    model = TimedModel(latency=0.5)  # the next round is still out when the run is stopped
     run: list[asyncio.Task[Any]] = []
     synth = Synthesizer.from_options(
         llm=model, concurrency=6, progress=False, encoding=offline_encoding,
