@@ -402,3 +402,81 @@ def test_a_language_name_on_the_command_line_is_one_line_error(tmp_path: Path) -
         "Error: language: 'german' is not a language code; give an ISO 639-1 code, "
         "such as 'de' for German"
     ]
+
+
+@pytest.mark.parametrize("kind", ["exact", "near"])
+def test_the_variants_of_a_dropped_duplicate_are_dropped_with_it(kind: str) -> None:
+    """Its paraphrase and translation ask what the kept question asks; kept, they would
+    carry it into another split."""
+    from qasynth.checks import ExactDuplicates, NearDuplicates
+
+    check = ExactDuplicates() if kind == "exact" else NearDuplicates(threshold=0.6)
+    again = Q23 if kind == "exact" else Q23.replace("?", " then?")
+    kept = QARecord(Q23, A23, "", "a.txt", "c1", 0)
+    dropped = QARecord(again, A23, "", "b.txt", "c2", 0)
+    variants = [
+        QARecord("Which nation was champion of the 2023 Women's World Cup?", A23, "", "b.txt",
+                 "c2", 0, origin="paraphrase", derived_from=again),
+        QARecord("2023年の女子ワールドカップの優勝国は？", "スペイン。", "", "b.txt", "c2", 0,
+                 origin="translation:ja", derived_from=again),
+    ]  # fmt: skip
+    own = QARecord("Which paraphrase of its own?", A23, "", "a.txt", "c1", 0,
+                   origin="paraphrase", derived_from=Q23)  # fmt: skip
+    ctx = RunContext([kept, own, dropped, *variants])
+
+    check.check_run(ctx)
+
+    assert ctx.records == [kept, own]
+    assert [r.question for r in ctx.rejections] == [again, *(v.question for v in variants)]
+    reason = "near_duplicate" if kind == "near" else "duplicate_question"
+    assert {r.reason for r in ctx.rejections} == {reason}
+
+
+async def test_one_language_failing_leaves_the_translations_into_the_others() -> None:
+    from qasynth import Chunk
+    from qasynth._errors import ParseError
+    from qasynth.checks import ChunkContext, Translator
+    from qasynth.checks._model import Translations
+
+    chunk = Chunk(text="Spain won the 2023 FIFA Women's World Cup.", theme="t", source="s", index=0)
+    asked: list[str] = []
+
+    async def ask(step: str, messages: list[BaseMessage], schema: Any) -> Any:
+        target = "Japanese" if "Japanese" in messages[0].text else "French"
+        asked.append(target)
+        if target == "Japanese":
+            raise ParseError("the reply holds no JSON", raw_output="Désolé", attempts=3)
+        item = {"index": 0, "question": "Qui a gagné en 2023 ?", "answer": "L'Espagne."}
+        return Translations.model_validate({"translations": [item]})
+
+    async def no_pairs(*_: Any) -> Any:
+        raise AssertionError("not asked")
+
+    ctx = ChunkContext(chunk, [QARecord.of(chunk, Q23, A23)], ask=ask, ask_pairs=no_pairs)
+
+    with pytest.raises(ParseError):  # counted as the step's error by the run
+        await Translator(["ja", "fr"]).acheck_chunk(ctx)
+
+    assert asked == ["Japanese", "French"]
+    assert [r.origin for r in ctx.records] == ["generated", "translation:fr"]
+
+
+def test_a_step_that_failed_makes_generate_exit_1_and_keeps_the_pairs(tmp_path: Path) -> None:
+    from qasynth.testing import ErrorReply, FakeOpenAIServer, ReplyContext, default_responder
+
+    def responder(ctx: ReplyContext) -> Any:
+        system = next((m["content"] for m in ctx.messages if m["role"] == "system"), "")
+        if "Rephrase each question" in system:
+            return ErrorReply(400, "This request was refused.")
+        return default_responder(ctx)
+
+    doc = tmp_path / "cup.txt"
+    doc.write_text("Spain won the 2023 FIFA Women's World Cup in Sydney.", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    with FakeOpenAIServer(responder=responder) as server:
+        result = CliRunner().invoke(main, ["generate", str(doc), "-o", str(out), "--base-url",
+                                           server.base_url, "--paraphrases", "1"])  # fmt: skip
+
+    assert result.exit_code == 1, result.output
+    assert "step errors  paraphrase 1" in result.stderr
+    assert out.read_text(encoding="utf-8").count("\n") == 1  # the generated pair is kept

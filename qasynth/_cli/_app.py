@@ -49,8 +49,9 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (EXIT_OK, "success"),
     (
         EXIT_PROBLEMS,
-        "finished with problems: failed chunks, no pairs kept or an empty train split "
-        "(generate), skipped rows (convert), problems "
+        "finished with problems: failed chunks, failed model steps (judge, paraphrases, "
+        "...), no pairs kept or an empty train split (generate), skipped rows (convert), "
+        "problems "
         "found (check), a job that failed or was cancelled (finetune), answers the grader "
         "model could not grade (eval); stopped because the "
         "provider asks to wait longer than --max-wait; or stopped on an unexpected error",

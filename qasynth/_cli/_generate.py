@@ -276,7 +276,8 @@ def generate(ctx: click.Context, /, inputs: tuple[str, ...], output: Path, **opt
     problems = _empty_output_lines(report, splits is not None)
     for line in [*lines, *extra, *check_lines(report, options), *problems]:
         click.echo(line, err=True)
-    ctx.exit(EXIT_PROBLEMS if report.failures or problems else EXIT_OK)
+    failed_steps = bool(report.stats.step_errors)  # pairs without the judge, paraphrases...
+    ctx.exit(EXIT_PROBLEMS if report.failures or problems or failed_steps else EXIT_OK)
 
 
 def _empty_output_lines(report: RunReport, split: bool) -> list[str]:
@@ -346,7 +347,9 @@ def summary_lines(report: RunReport, *, model: str | None = None) -> list[str]:
     ]
     if stats.step_errors:
         errors = ", ".join(f"{kind} {n:,}" for kind, n in stats.step_errors.most_common())
-        rows.append(("step errors", f"{errors} (those chunks kept the pairs they had)"))
+        rows.append(
+            ("step errors", f"{errors} (those chunks kept the pairs they had, without the step)")
+        )
     if report.failures:
         lasting = sum(not failure.transient for failure in report.failures)
         again = (  # transient failures (timeouts, 5xx) are tried again by a plain rerun

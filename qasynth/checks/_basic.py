@@ -10,7 +10,7 @@ from .._errors import ConfigurationError
 from .._quality.text import normalize
 from .._schema import Chunk, QARecord
 from .._scratch import insert_batches, key64, scratch_database
-from ._contract import Check, PairCheck, RunContext
+from ._contract import Check, PairCheck, RunContext, reject_variants
 
 __all__ = [
     "DEFAULT_MAX_ANSWER_CHARS",
@@ -80,6 +80,9 @@ class ExactDuplicates(Check):
     Answer paraphrases repeat their question on purpose: they are compared by
     question and answer.
 
+    The paraphrases and translations made from a dropped question are dropped with
+    it: they ask what the kept one asks, and would carry it to another split.
+
     Memory does not grow with the run: each record leaves a 64-bit key in a
     scratch table on disk, SQLite groups equal keys, and only the records of a
     group are read again (and compared by their text).
@@ -98,9 +101,16 @@ class ExactDuplicates(Check):
             )  # fmt: skip
             db.execute("CREATE INDEX keys_by_key ON keys (key, number)")
             insert_batches(db, "INSERT INTO dupes VALUES (?, ?)", _repeats(db, ctx))
+            dropped: dict[tuple[str, str], str] = {}
             for number, first in db.execute("SELECT number, first FROM dupes ORDER BY number"):
                 evidence = f"same as: {ctx._record(first).question}"
-                ctx.reject(ctx._record(number), "duplicate_question", evidence)
+                duplicate = ctx._record(number)
+                ctx.reject(duplicate, "duplicate_question", evidence)
+                if duplicate.origin == "generated":
+                    dropped[(duplicate.chunk_id, duplicate.question)] = (
+                        f"a variant of a duplicate of: {ctx._record(first).question}"
+                    )
+        reject_variants(ctx, dropped, "duplicate_question")
 
 
 def _key(record: QARecord) -> str:

@@ -323,6 +323,25 @@ class RunContext(_Context):
         return record
 
 
+def reject_variants(ctx: RunContext, rejected: dict[tuple[str, str], str], reason: str) -> None:
+    """Reject the records made from rejected ones (paraphrases, translations, answer
+    paraphrases: same chunk, ``derived_from`` their question), as if the rejected
+    record had been dropped before they were made. ``rejected``: (chunk id,
+    question) of each rejected record → the evidence for its variants. One pass over
+    the kept records."""
+    if not rejected:
+        return
+    variants = [
+        record
+        for _, record in ctx._numbered()
+        if record.derived_from is not None
+        and (record.chunk_id, record.derived_from) in rejected
+        and record.origin != "generated"
+    ]
+    for variant in variants:
+        ctx.reject(variant, reason, rejected[(variant.chunk_id, str(variant.derived_from))])
+
+
 @dataclass
 class Outcome:
     """What a set of checks left: kept records, rejections and links."""

@@ -36,7 +36,7 @@ from .._quality.neardup_store import NearDuplicateStore
 from .._quality.standalone import _judge as _judge_standalone
 from .._schema import Chunk, QARecord
 from .._scratch import scratch_database
-from ._contract import Check, ChunkContext, PairCheck, RunContext
+from ._contract import Check, ChunkContext, PairCheck, RunContext, reject_variants
 
 __all__ = [
     "DEFAULT_GROUNDING_THRESHOLD",
@@ -195,7 +195,8 @@ class NearDuplicates(Check):
     the run); of each group the pair with the best grounding score is kept
     (the first in chunk order on a tie). Questions that name different numbers
     ("the 1981 final" / "the 2021 final") are never duplicates of each other.
-    Paraphrases and translations are variants on purpose and are left alone.
+    Paraphrases and translations are variants on purpose and are not compared; those
+    made from a dropped question are dropped with it.
     """
 
     name = "near_duplicates"
@@ -210,6 +211,7 @@ class NearDuplicates(Check):
         with scratch_database() as db:
             store = NearDuplicateStore(db, threshold=self.threshold)
             store.add_all((n, r.question) for n, r in ctx._numbered() if r.origin == "generated")
+            dropped: dict[tuple[str, str], str] = {}
             for similar in store.groups():
                 records = {number: ctx._record(number) for number in similar}
                 for group in _same_numbers(similar, records):
@@ -219,6 +221,9 @@ class NearDuplicates(Check):
                             ctx.link(records[best], records[number])
                             evidence = f"near-duplicate of: {records[best].question}"
                             ctx.reject(records[number], "near_duplicate", evidence)
+                            key = (records[number].chunk_id, records[number].question)
+                            dropped[key] = f"a variant of a {evidence}"
+        reject_variants(ctx, dropped, "near_duplicate")
 
 
 def _same_numbers(group: list[int], records: Mapping[int, QARecord]) -> list[list[int]]:

@@ -30,7 +30,8 @@ from typing import ClassVar
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
-from .._errors import ConfigurationError
+from .._callerrors import CallFailed
+from .._errors import ConfigurationError, ParseError
 from .._prompts import topup_messages
 from .._quality.language import language_codes
 from .._quality.text import normalize
@@ -319,15 +320,22 @@ class Translator(Check):
         originals = [r for r in ctx.records if r.origin == "generated"]
         if not originals:
             return
-        for language in self.languages:
+        failed: Exception | None = None
+        for language in self.languages:  # one language failing leaves the others
             messages = self.build_messages(language, originals)
-            reply = await ctx.ask(self.name, messages, Translations)
+            try:
+                reply = await ctx.ask(self.name, messages, Translations)
+            except (CallFailed, ParseError) as exc:
+                failed = failed or exc
+                continue
             for item in reply.translations:
                 question, answer = item.question.strip(), item.answer.strip()
                 if 0 <= item.index < len(originals) and question and answer:
                     source = originals[item.index]
                     variant = _variant(source, question, answer, f"translation:{language}")
                     ctx.add(replace(variant, annotations={"language": language}))
+        if failed is not None:  # counted as the step's error; the other languages stay
+            raise failed
 
 
 class AnswerParaphraser(Check):
