@@ -52,7 +52,7 @@ _WORD_NUMBER = (
     rf"(?:{'|'.join(_TENS_WORDS)})(?:[- ](?:one|two|three|four|five|six|seven|eight|nine))?"
     rf"|(?:{'|'.join(reversed(_SMALL_WORDS))}|dozen)"
 )
-_SCALE = rf"(?:[ \t]+(?:{'|'.join(_SCALES)}))"
+_SCALE = rf"(?:[ \t]+(?:{'|'.join(_SCALES)})(?![^\W\d_]))"  # a word: not "Millionen"
 _KANJI_DIGITS = {c: i for i, c in enumerate("〇一二三四五六七八九")}
 _KANJI_COUNTER = (
     "人回年個台点位枚本件社歳日月時秒度倍勝敗試戦名隻機冊曲駅区校店作局級段冠周頭匹羽杯部票つ"

@@ -109,7 +109,7 @@ def grounding_score(
         # A name must stand in a sentence that shares words with the question or
         # follows one, not only in the sentence before (another person, another role).
         name_focus = tuple(analysis.sentences[i] for i in indices if scores.get(i)) or focus
-    names = _answer_names(answer)
+    names = _answer_names(answer, lang)
     asked_form = _name_form(asked)
     main = _main_name(answer, asked_form, names) if question is not None else ""
     answer_tokens = _words(answer, lang)
@@ -202,7 +202,7 @@ _COPULA_END = re.compile(r"(?:です|でした|だ)?。?$")
 _POSSESSIVE_END = re.compile(r"['’]s$")
 
 
-def _answer_names(answer: str) -> frozenset[str]:
+def _answer_names(answer: str, lang: str = "en") -> frozenset[str]:
     """Names in the answer. A short answer's opening capitalised words count too
     ("England.", "Carlos Alcaraz won"), and so does a short Japanese/Chinese answer
     that is one kanji word ("大谷翔平", "田中です。")."""
@@ -211,7 +211,7 @@ def _answer_names(answer: str) -> frozenset[str]:
     words = stripped.split()
     first = _POSSESSIVE_END.sub("", words[0].strip(".,;:!?'’\"()")) if words else ""
     short = 0 < len(words) <= _SHORT_ANSWER_WORDS or (words and words[0].endswith(","))
-    if short and _may_be_name(first):
+    if short and _may_be_name(first) and _opening_may_be_name(words, lang):
         names |= {name for name in extract_names(f"x {stripped}") if name.split()[0] == first}
     if _BARE_KANJI.match(stripped) and not extract_numbers(stripped):
         names.add(_TITLE.sub("", _COPULA_END.sub("", stripped)))
@@ -221,6 +221,18 @@ def _answer_names(answer: str) -> frozenset[str]:
 
 
 _NOT_NAMES = frozenset(_NOT_NAME_WORDS.split())
+
+
+def _opening_may_be_name(words: list[str], lang: str) -> bool:
+    """Whether a short answer's capitalised opening word may be a name. The list of
+    ordinary words is English: in another language (``lang``, the answer's, else the
+    chunk's) an opening word followed by a word that is not capitalised is taken for
+    an ordinary one ("Bis zu 300 km/h.", "Etwa 150 Millionen.", "Elle emploie…"); a
+    one-word answer or a run of capitalised words still counts ("Spanien.",
+    "Jean-Pierre Farandou.")."""
+    if len(words) < 2 or lang in ("en", "und"):
+        return True
+    return words[1][:1].isupper()
 
 
 def _may_be_name(word: str) -> bool:

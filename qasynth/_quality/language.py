@@ -81,6 +81,14 @@ _SIBLINGS = (
 _SHORT_TEXT = 1000
 _MIN_MODEL_LETTERS = 6
 _MIN_MODEL_WORDS = 2
+_MAX_NAME_WORDS = 4
+"""Up to this many words, each capitalised, are taken for a name, whose language is
+anybody's: a short answer that is a name is never rejected for its language."""
+
+
+def _capitalised(word: str) -> bool:
+    letters = [c for c in word if c.isalpha()]
+    return bool(letters) and letters[0].isupper()
 
 
 def detect_language(text: str) -> str:
@@ -224,8 +232,11 @@ def _detect(text: str) -> tuple[str, bool]:
     code = CODES[script]
     if code is not None:
         return code, False
-    if letters < _MIN_MODEL_LETTERS or len(text.split()) < _MIN_MODEL_WORDS:
+    words = text.split()
+    if letters < _MIN_MODEL_LETTERS or len(words) < _MIN_MODEL_WORDS:
         return UNDETERMINED, False
+    if len(words) <= _MAX_NAME_WORDS and all(_capitalised(word) for word in words):
+        return UNDETERMINED, False  # a name ("Jean-Pierre Farandou."): any language's
     best = model_scores(text, 1)  # the top language alone is cheaper to ask for
     if not best:
         return SCRIPT_FALLBACK.get(script, UNDETERMINED), False

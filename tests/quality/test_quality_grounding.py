@@ -211,3 +211,34 @@ def test_a_number_of_a_sibling_product_does_not_support_the_answer() -> None:
     lanes = "How many lanes does the Northgate Bridge carry?"
     assert grounding_score("Four lanes.", bridge, question=lanes).supported()
     assert grounding_score("Two lanes.", bridge, question=lanes).missing_numbers == ("2",)
+
+
+BAHN = (
+    "Die Deutsche Bahn AG entstand 1994. Der ICE erreicht auf der Schnellfahrstrecke eine "
+    "Höchstgeschwindigkeit von 300 km/h. Im Fernverkehr reisen jedes Jahr rund 150 Millionen "
+    "Fahrgäste."
+)
+
+
+@pytest.mark.parametrize(
+    ("question", "answer"),
+    [
+        ("Welche Höchstgeschwindigkeit erreicht der ICE?", "Bis zu 300 km/h."),
+        ("Wie viele Fahrgäste reisen im Fernverkehr?", "Rund 150 Millionen Fahrgäste."),
+        ("Wie viele Fahrgäste reisen im Fernverkehr?", "Etwa 150 Millionen."),
+    ],
+)
+def test_a_german_answer_opening_with_an_ordinary_word_is_grounded(
+    question: str, answer: str
+) -> None:
+    """The list of ordinary words is English: "Bis" and "Etwa" are no names, and
+    "Millionen" is not "million" followed by "en"."""
+    found = grounding_score(answer, BAHN, question=question)
+
+    assert found.missing_names == () and found.missing_numbers == ()
+
+
+def test_a_one_word_answer_naming_what_the_text_does_not_is_still_caught_in_german() -> None:
+    found = grounding_score("Österreich.", BAHN, question="Wo entstand die Deutsche Bahn AG?")
+
+    assert found.missing_names == ("Österreich",)

@@ -181,3 +181,8 @@ def test_scores_list_the_likeliest_languages_first() -> None:
     assert list(scores.values()) == sorted(scores.values(), reverse=True)
     assert 1 < len(scores) <= 5
     assert language_scores("東京都の人口は？") == {}  # the writing system decided
+
+
+@pytest.mark.parametrize("name", ["Jean-Pierre Farandou.", "Anne-Marie Idrac.", "Aitana Bonmatí"])
+def test_a_short_answer_that_is_a_name_matches_any_language(name: str) -> None:
+    assert matches_language(name, "fr") and matches_language(name, "de")

@@ -147,3 +147,15 @@ def test_units_after_numbers_are_not_names_and_possessives_are_dropped() -> None
 
 def test_kanji_names_before_a_title_are_names() -> None:
     assert extract_names("決勝では山田太郎選手が2得点を挙げた。") == {"山田太郎"}
+
+
+@pytest.mark.parametrize(
+    ("text", "normalized"),
+    [
+        ("rund 150 Millionen Fahrgäste", "rund 150 Millionen Fahrgäste"),
+        ("150 millions de voyageurs", "150 millions de voyageurs"),
+        ("2.5 million people", "2500000 people"),
+    ],
+)
+def test_a_scale_word_counts_only_as_a_whole_word(text: str, normalized: str) -> None:
+    assert normalize_numbers(text) == normalized
