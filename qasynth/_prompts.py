@@ -251,8 +251,11 @@ PromptLike = QAPrompt | BasePromptTemplate[Any]
 
 
 def check_prompt(prompt: object) -> PromptLike:
-    """``prompt`` if a run can use it; a clear error otherwise."""
+    """``prompt`` if a run can use it; a clear error otherwise (a ``QAPrompt``
+    subclass is tried on a probe chunk, so that its mistakes show here, naming it,
+    and not as a failure in the middle of a run)."""
     if isinstance(prompt, QAPrompt):
+        _try_prompt(prompt)
         return prompt
     if isinstance(prompt, BasePromptTemplate):
         missing = {"theme", "text"} - set(prompt.input_variables)
@@ -269,6 +272,39 @@ def check_prompt(prompt: object) -> PromptLike:
         f"prompt= must be a qasynth.QAPrompt or a LangChain ChatPromptTemplate, "
         f"got {type(prompt).__name__}"
     )
+
+
+def _try_prompt(prompt: QAPrompt) -> None:
+    name = type(prompt).__qualname__
+    for attribute in ("rules", "good_examples", "bad_examples"):
+        if isinstance(getattr(prompt, attribute, ()), str):
+            raise ConfigurationError(
+                f"prompt {name}: {attribute} is one text; give a tuple of texts, one for each "
+                f"(as written, every character would be one of the {attribute})"
+            )
+    probe = Chunk(text="A probe chunk.", theme="probe", source="<probe>", index=0)
+    try:
+        messages = prompt.build_messages(probe)
+    except Exception as exc:
+        raise ConfigurationError(
+            f"prompt {name} cannot build its messages ({type(exc).__name__}: {exc}); fix "
+            "its build_messages or render_* methods"
+        ) from exc
+    if (
+        not isinstance(messages, list)
+        or not messages
+        or not all(isinstance(message, BaseMessage) for message in messages)
+    ):
+        raise ConfigurationError(
+            f"prompt {name}: build_messages returned {_shown(messages)}; it must return a "
+            "non-empty list of LangChain messages (SystemMessage, HumanMessage)"
+        )
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, list):
+        return "an empty list" if not value else "a list holding something else than messages"
+    return f"a {type(value).__name__}" if value is not None else "None"
 
 
 def configure_prompt(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field
 
-from qasynth import Chunk, QAPrompt, synthesize
+from qasynth import Chunk, ConfigurationError, QAPrompt, Synthesizer, synthesize
 
 GOOD_REPLY = json.dumps(
     {"question_answer_pairs": [{"question": "Where is the Acme X200 sold?", "answer": "Europe"}]}
@@ -240,3 +241,32 @@ def test_fingerprint_is_stable_and_changes_when_the_rendered_prompt_changes() ->
     assert changed().fingerprint() != same_name_a().fingerprint()
     assert reworded().fingerprint() != same_name_a().fingerprint()
     assert GrinderPrompt().fingerprint() != QAPrompt().fingerprint()
+
+
+class _Raising(QAPrompt):
+    def render_instructions(self) -> str:
+        raise RuntimeError("boom in my prompt")
+
+
+class _Empty(QAPrompt):
+    def build_messages(self, chunk: Chunk) -> list[BaseMessage]:
+        return []
+
+
+class _OneText(QAPrompt):
+    rules = "Just one rule."  # type: ignore[assignment]
+
+
+@pytest.mark.parametrize(
+    ("prompt", "message"),
+    [
+        (_Raising, "prompt _Raising cannot build its messages (RuntimeError: boom in my prompt)"),
+        (_Empty, "prompt _Empty: build_messages returned an empty list"),
+        (_OneText, "prompt _OneText: rules is one text; give a tuple of texts"),
+    ],
+)
+def test_a_prompt_class_with_a_mistake_is_refused_when_the_run_is_made_naming_it(
+    prompt: type[QAPrompt], message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        Synthesizer(prompt=prompt())
