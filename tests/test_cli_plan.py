@@ -225,3 +225,24 @@ def test_plan_of_nothing_but_empty_documents_has_no_chunks(
         None,
     )
     assert result.estimated_cost == 0
+
+
+def test_plan_takes_the_base_url_generate_would_use_and_prices_its_prompt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, offline_encoding: tiktoken.Encoding
+) -> None:
+    """Another server than OpenAI's gets the prompt with its JSON example (no native
+    structured output): more input tokens. Nothing is sent to it."""
+    monkeypatch.setattr(qasynth._tokens, "_load", lambda name: offline_encoding)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    doc = tmp_path / "notes.txt"
+    doc.write_text(" ".join(SENTENCES[:5]), encoding="utf-8")
+
+    def planned(*extra: str) -> dict[str, Any]:
+        result = CliRunner().invoke(main, ["plan", str(doc), "--json", *extra])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+    openai, local = planned(), planned("--base-url", "http://127.0.0.1:8000/v1")
+
+    assert (openai["structured"], local["structured"]) == (True, False)
+    assert local["input_tokens"] > openai["input_tokens"]

@@ -61,6 +61,14 @@ Examples:
     is_flag=True,
     help="Price generation at the Batch API rate (generate --batch); other steps stay live.",
 )
+@click.option(
+    "--base-url",
+    envvar="OPENAI_BASE_URL",
+    show_envvar=True,
+    help="The server generate would use: another server than OpenAI's gets the prompt "
+    "with its JSON example (no native structured output under --structured auto). "
+    "Nothing is sent to it.",
+)
 @quality_options
 def plan_command(inputs: tuple[str, ...], **options: Any) -> None:
     from .._plan import plan
@@ -69,6 +77,7 @@ def plan_command(inputs: tuple[str, ...], **options: Any) -> None:
         collect_documents(inputs, options),
         output_ratio=options["output_ratio"],
         batch=options["batch"],
+        base_url=options["base_url"] or None,
         **run_settings(options),
     )
     if options["as_json"]:
