@@ -291,8 +291,9 @@ class ChunkRunner:
     @staticmethod
     async def _settle(ctx: ChunkContext, earlier_checks: Sequence[Check]) -> int:
         """Put records added by the current check through every earlier model-free check;
-        returns how many of them the check made from other pairs (top-up pairs come
-        from the model, and are counted as returned)."""
+        returns how many of them the check made from other pairs: variants, and
+        rewrites of dangling questions (top-up pairs come from the model, and are
+        counted as returned)."""
         added = ctx.take_added()
         if not added:
             return 0
@@ -301,7 +302,10 @@ class ChunkRunner:
             if not earlier.calls_model:
                 await earlier.acheck_chunk(sub)
         ctx.absorb(added, sub)
-        return sum(record.origin != "generated" for record in added)
+        return sum(
+            record.origin != "generated" or "repaired_from" in record.annotations
+            for record in added
+        )
 
     def _take(self, parsed: ParsedReply, chunk: Chunk, result: ChunkResult) -> list[QARecord]:
         result.repairs.extend(parsed.repairs)

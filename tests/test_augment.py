@@ -158,6 +158,9 @@ def test_dangling_questions_are_rewritten_and_kept_only_when_they_pass(
     assert ds[1].answer == SCORER_A and ds[1].origin == "generated"
     assert ds.stats.calls_by_kind["repair"] == 1
     assert ds.stats.rejections["not_standalone"] == 3  # two originals and one rewrite
+    # the statistics add up: 3 returned + 2 rewrites made from them = 2 kept + 3 rejected
+    assert (ds.stats.pairs_returned, ds.stats.pairs_added) == (3, 2)
+    assert ds.stats.pairs_returned + ds.stats.pairs_added == len(ds) + len(ds.rejections)
     _, messages = llm.calls[1]
     assert "Who lost the final?" in messages[-1].text and Q23 not in messages[-1].text
 
