@@ -483,3 +483,27 @@ def test_a_step_that_failed_makes_generate_exit_1_and_keeps_the_pairs(tmp_path: 
     assert result.exit_code == 1, result.output
     assert "step errors  paraphrase 1" in result.stderr
     assert out.read_text(encoding="utf-8").count("\n") == 1  # the generated pair is kept
+
+
+async def test_pairs_are_not_translated_into_the_language_they_are_in() -> None:
+    """A mixed corpus asks --also-languages en,ja: an English chunk gets Japanese only
+    (an English copy would be a paid duplicate)."""
+    from qasynth import Chunk
+    from qasynth.checks import ChunkContext, Translator
+    from qasynth.checks._model import Translations
+
+    chunk = Chunk(text="Spain won the 2023 FIFA Women's World Cup in Sydney, beating England.",
+                  theme="t", source="s", index=0)  # fmt: skip
+    asked: list[str] = []
+
+    async def ask(step: str, messages: list[BaseMessage], schema: Any) -> Any:
+        asked.append(messages[0].text.split(" into ")[1].split(".")[0])
+        return Translations.model_validate({"translations": []})
+
+    async def no_pairs(*_: Any) -> Any:
+        raise AssertionError("not asked")
+
+    ctx = ChunkContext(chunk, [QARecord.of(chunk, Q23, A23)], ask=ask, ask_pairs=no_pairs)
+    await Translator(["en-US", "ja"]).acheck_chunk(ctx)
+
+    assert asked == ["Japanese"]

@@ -120,6 +120,12 @@ def matches_language(text: str, code: str) -> bool:
     return expected not in known_codes() and expected not in CODES.values()
 
 
+def same_language_code(a: str, b: str) -> bool:
+    """Whether two language codes name one language ("pt-BR" and "pt"; "und" is none)."""
+    first, second = _base_code(a), _base_code(b)
+    return UNDETERMINED not in (first, second) and first == second
+
+
 def same_language(a: str, b: str) -> bool:
     """Whether two texts are in the same language; text the detector cannot judge
     (a number, a name) matches any."""

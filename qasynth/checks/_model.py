@@ -33,7 +33,7 @@ from pydantic import BaseModel, Field
 from .._callerrors import CallFailed
 from .._errors import ConfigurationError, ParseError
 from .._prompts import topup_messages
-from .._quality.language import language_codes
+from .._quality.language import detect_language, language_codes, same_language_code
 from .._quality.text import normalize
 from .._schema import Chunk, QARecord
 from ._contract import CallEstimate, Check, ChunkContext
@@ -290,7 +290,8 @@ class Translations(BaseModel):
 
 
 class Translator(Check):
-    """Add every pair translated into each of ``languages`` (ISO codes)."""
+    """Add every pair translated into each of ``languages`` (ISO codes), except into
+    the chunk's own language (``plan`` counts those calls all the same: an upper bound)."""
 
     name = "translate"
     instructions: ClassVar[str] = (
@@ -320,8 +321,11 @@ class Translator(Check):
         originals = [r for r in ctx.records if r.origin == "generated"]
         if not originals:
             return
+        own = detect_language(ctx.chunk.text)  # cached: the language check asked it too
         failed: Exception | None = None
         for language in self.languages:  # one language failing leaves the others
+            if same_language_code(language, own):
+                continue  # the pairs are in it already: a copy would be a paid duplicate
             messages = self.build_messages(language, originals)
             try:
                 reply = await ctx.ask(self.name, messages, Translations)
