@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from ._errors import ModelError
+from ._errors import ModelError, UnreachableError
 from ._secrets import redact
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "RateLimitWait",
     "RequestRefused",
     "classify_error",
+    "unreachable",
 ]
 
 ErrorKind = Literal["rate_limit", "transient", "request", "fatal", "unreachable"]
@@ -161,6 +162,17 @@ def _is_transport_error(exc: BaseException) -> bool:
     # other providers' SDKs and HTTP clients (anthropic, httpx, aiohttp, ...)
     names = {klass.__name__ for klass in type(exc).__mro__}
     return bool(names & {"APIError", "APIConnectionError", "HTTPError", "ClientError"})
+
+
+def unreachable(where: str, message: str, *, doing: str = "") -> UnreachableError:
+    """The error for a server that cannot be reached at ``where`` (a URL, with the
+    model when there is one; any password in it is removed) while ``doing``
+    something ("fine-tuning"), if said."""
+    return UnreachableError(
+        f"{doing + ' failed: ' if doing else ''}cannot reach the model server at "
+        f"{redact(where)} ({message}); check --base-url (OPENAI_BASE_URL) and that the "
+        "server is running"
+    )
 
 
 class CallFailed(Exception):

@@ -37,7 +37,14 @@ from langchain_core.rate_limiters import InMemoryRateLimiter
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 
-from ._callerrors import CallError, CallFailed, RateLimitWait, RequestRefused, classify_error
+from ._callerrors import (
+    CallError,
+    CallFailed,
+    RateLimitWait,
+    RequestRefused,
+    classify_error,
+    unreachable,
+)
 from ._errors import AuthenticationError, ModelError, UnreachableError
 from ._limits import AdaptiveLimiter, Limits, TokenBudget, Turns
 from ._llm import Release, check_key, where_of, with_own_http_client
@@ -398,10 +405,7 @@ class ModelCaller:
         if error.kind == "fatal":
             return AuthenticationError(_fatal_text(error, self.where), status_code=error.status)
         if error.kind == "unreachable" and self._unreachable >= UNREACHABLE_LIMIT:
-            return UnreachableError(
-                f"cannot reach the model server at {self.where} ({error.message}); check "
-                "--base-url (OPENAI_BASE_URL) and that the server is running"
-            )
+            return unreachable(self.where, error.message)
         if error.kind == "request":
             return RequestRefused(error, 1)
         if not self._answered and self._server_failures >= SERVER_FAILURE_LIMIT:

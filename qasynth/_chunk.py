@@ -168,9 +168,9 @@ class ChunkRunner:
                 attempts=1 + parser.fix_calls,
             ) from None
         parsed.raw_output = _FIX_SEPARATOR.join(parser.transcript)
-        if self.caller.credentials:  # whatever escape a secret hid behind in the reply
-            parsed.pairs = [_scrubbed(pair, self.caller.credentials) for pair in parsed.pairs]
-            secrets = self.caller.credentials
+        secrets = self.caller.credentials
+        if secrets:  # whatever escape a secret hid behind in the reply
+            parsed.pairs = [_scrubbed(pair, secrets) for pair in parsed.pairs]
             parsed.rejected = [
                 (reason, remove_secrets(question, secrets), remove_secrets(answer, secrets))
                 for reason, question, answer in parsed.rejected

@@ -31,8 +31,8 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
-from ._callerrors import classify_error
-from ._errors import AuthenticationError, InputError, ModelError, QasynthError, UnreachableError
+from ._callerrors import classify_error, unreachable
+from ._errors import AuthenticationError, InputError, ModelError, QasynthError
 from ._eval_results import EvalResult, ProbeResult, summarize
 from ._grading import estimate_grading, exact_grade, model_grade
 from ._llm import (
@@ -46,6 +46,7 @@ from ._llm import (
 )
 from ._parsing import StructuredParser, message_text
 from ._quality.language import language_codes
+from ._secrets import redact
 from ._statefiles import state_file_beside
 from ._sync import run_sync
 from .checks._model import LANGUAGE_NAMES, Paraphraser, Paraphrases, Translations, Translator
@@ -209,10 +210,7 @@ async def _call(llm: BaseChatModel, messages: Sequence[BaseMessage]) -> str:
                 status_code=call.status,
             ) from None
         if call.kind == "unreachable":
-            raise UnreachableError(
-                f"cannot reach the model server at {where_of(llm)} ({call.message}); check "
-                "--base-url (OPENAI_BASE_URL) and that the server is running"
-            ) from None
+            raise unreachable(where_of(llm), call.message) from None
         raise ModelError(f"asking {name!r} failed: {call.message}") from None
 
 
@@ -418,7 +416,8 @@ def answers_path(
 
 
 def _url_key(chat: BaseChatModel) -> str:
-    return (base_url_of(chat) or "").rstrip("/")
+    """The server a model is asked at, as kept in the state (never a password)."""
+    return redact((base_url_of(chat) or "").rstrip("/"))
 
 
 def _labels(chats: Sequence[BaseChatModel]) -> list[str]:

@@ -30,8 +30,8 @@ from typing import Any
 
 import openai
 
-from ._callerrors import classify_error
-from ._errors import AuthenticationError, InputError, ModelError, StateError, UnreachableError
+from ._callerrors import classify_error, unreachable
+from ._errors import AuthenticationError, InputError, ModelError, StateError
 from ._filecheck import check_jsonl
 from ._llm import DEFAULT_MODEL, check_key_text, openai_connection, secrets_of
 from ._statefiles import state_file_beside
@@ -167,10 +167,7 @@ def _api_error(exc: openai.APIError, doing: str, client: openai.AsyncOpenAI) -> 
     if call.kind == "fatal":
         return AuthenticationError(message, status_code=call.status)
     if call.kind == "unreachable":
-        return UnreachableError(
-            f"{doing} failed: cannot reach the server at {client.base_url} ({call.message}); "
-            "check --base-url (OPENAI_BASE_URL) and that the server is running"
-        )
+        return unreachable(str(client.base_url), call.message, doing=doing)
     return ModelError(message + "; run the same command again to continue where it stopped")
 
 

@@ -205,17 +205,18 @@ def check_key_text(value: str | None) -> None:
     header cannot carry (a line break, a space or tab at either end, a non-ASCII
     character): every request would fail before it left, one retry after another.
     The message says which character, never the key."""
-    for position, char in enumerate(value or "", 1):
+    value = value or ""
+    for position, char in enumerate(value, 1):
         if char in "\r\n":
             what = "a line break"
-        elif char.isspace() and (position == 1 or position == len(value or "")):
+        elif char.isspace() and (position == 1 or position == len(value)):
             what = "a space at the start" if position == 1 else "a space at the end"
         elif not (char.isascii() and char.isprintable()):
             what = "a character that is not printable ASCII"
         else:
             continue
         raise ConfigurationError(
-            f"the API key holds {what} (character {position} of {len(value or '')}), which "
+            f"the API key holds {what} (character {position} of {len(value)}), which "
             "an HTTP header cannot carry; set the key again without it (a key read "
             "from a file often ends with a line break)"
         )

@@ -87,7 +87,7 @@ def without_secrets(text: str, secrets: Sequence[str]) -> str:
     character other than a quote or backslash) are decoded first where a secret hides
     behind them, which leaves what the JSON says unchanged."""
     forms = _escaped_forms(tuple(secrets))
-    if "\\" in text:
+    if "\\/" in text or "\\u" in text:
         plain = _NEEDLESS_ESCAPE.sub(_decoded, text)
         if plain != text and any(form in plain for form in forms):
             text = plain

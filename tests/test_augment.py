@@ -407,13 +407,17 @@ def test_a_language_name_on_the_command_line_is_one_line_error(tmp_path: Path) -
     ]
 
 
-@pytest.mark.parametrize("kind", ["exact", "near"])
+@pytest.mark.parametrize("kind", ["exact", "near", "semantic"])
 def test_the_variants_of_a_dropped_duplicate_are_dropped_with_it(kind: str) -> None:
     """Its paraphrase and translation ask what the kept question asks; kept, they would
     carry it into another split."""
-    from qasynth.checks import ExactDuplicates, NearDuplicates
+    from qasynth.checks import Check, ExactDuplicates, NearDuplicates
 
-    check = ExactDuplicates() if kind == "exact" else NearDuplicates(threshold=0.6)
+    check: Check = {
+        "exact": ExactDuplicates(),
+        "near": NearDuplicates(threshold=0.6),
+        "semantic": SemanticDuplicates(BagOfWordsEmbeddings(), threshold=0.8),
+    }[kind]
     again = Q23 if kind == "exact" else Q23.replace("?", " then?")
     kept = QARecord(Q23, A23, "", "a.txt", "c1", 0)
     dropped = QARecord(again, A23, "", "b.txt", "c2", 0)
@@ -431,7 +435,9 @@ def test_the_variants_of_a_dropped_duplicate_are_dropped_with_it(kind: str) -> N
 
     assert ctx.records == [kept, own]
     assert [r.question for r in ctx.rejections] == [again, *(v.question for v in variants)]
-    reason = "near_duplicate" if kind == "near" else "duplicate_question"
+    reason = {"exact": "duplicate_question", "near": "near_duplicate"}.get(
+        kind, "semantic_duplicate"
+    )
     assert {r.reason for r in ctx.rejections} == {reason}
 
 

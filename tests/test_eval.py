@@ -433,3 +433,15 @@ def test_the_report_counts_answers_left_ungraded_and_leaves_them_out_of_the_scor
     assert (summary.score("m").accuracy, summary.score("m").n, summary.ungraded) == (1.0, 1, 1)
     assert "1 answer could not be graded" in page and "is left out of the scores" in page
     assert "Wrong answers (0)" in page
+
+
+def test_a_password_in_the_base_url_never_reaches_the_saved_answers(
+    server: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    test = write_chat(tmp_path / "test.jsonl", FACTS[:2])
+    url = server.base_url.replace("http://", "http://user:UrlSecret9f8e7d6c5b4a@")
+
+    qasynth.evaluate(test, models=["m"], base_url=url, api_key=KEY)
+
+    saved = (tmp_path / ".test.jsonl.qasynth-eval.jsonl").read_text(encoding="utf-8")
+    assert len(saved.splitlines()) == 2 and "UrlSecret" not in saved

@@ -49,7 +49,7 @@ from .._errors import ConfigurationError, ModelError
 from .._quality import extract_names, extract_numbers, same_language
 from .._quality.text import normalize, word_tokens
 from .._schema import QARecord
-from ._contract import CallEstimate, Check, RunContext
+from ._contract import CallEstimate, Check, RunContext, reject_variants
 from ._model import pairs_per_chunk
 
 if TYPE_CHECKING:
@@ -165,10 +165,6 @@ class SemanticDuplicates(Check):
         records = [r for r in ctx.records if r.origin == "generated"]
         if len(records) < 2:
             return
-        variants: dict[tuple[str, str], list[QARecord]] = {}
-        for record in ctx.records:
-            if record.origin != "generated" and record.derived_from is not None:
-                variants.setdefault((record.chunk_id, record.derived_from), []).append(record)
         vectors = self._embed([r.question for r in records], ctx)
         neighbours: dict[int, list[int]] = {}
         for a, b in similar_pairs(vectors, self.threshold, seed=self.seed):
@@ -177,6 +173,7 @@ class SemanticDuplicates(Check):
         order = sorted(neighbours, key=lambda i: (-_grounding(records[i]), i))
         kept: set[int] = set()
         dropped: set[int] = set()
+        variants_of: dict[tuple[str, str], str] = {}  # the dropped, for their variants
         for position in order:
             if position in dropped:
                 continue
@@ -189,9 +186,10 @@ class SemanticDuplicates(Check):
                 duplicate = records[other]
                 ctx.link(best, duplicate)
                 ctx.reject(duplicate, "semantic_duplicate", f"paraphrase of: {best.question}")
-                for variant in variants.get((duplicate.chunk_id, duplicate.question), []):
-                    evidence = f"a variant of a paraphrase of: {best.question}"
-                    ctx.reject(variant, "semantic_duplicate", evidence)
+                variants_of[(duplicate.chunk_id, duplicate.question)] = (
+                    f"a variant of a paraphrase of: {best.question}"
+                )
+        reject_variants(ctx, variants_of, "semantic_duplicate")
 
     def _embed(self, texts: Sequence[str], ctx: RunContext) -> numpy.ndarray[Any, Any]:
         np = _numpy()
